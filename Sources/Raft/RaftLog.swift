@@ -1,0 +1,193 @@
+/// The in-memory view of one node's log: the point it was compacted to, the entries after
+/// it, and how far they are durable, committed and applied. Writes to disk leave through
+/// `Ready`; this type only keeps the bookkeeping that decides what goes there.
+///
+/// Invariants: `applied <= committed`, `applied <= persisted` once no snapshot is pending,
+/// and `entries[k].index == offsetIndex + 1 + k`.
+struct RaftLog: Sendable {
+    /// The entry just before `entries` (the compaction point); (0, 0) for a new log.
+    private(set) var offsetIndex: LogIndex
+    private(set) var offsetTerm: Term
+    private(set) var entries: [Entry] = []
+
+    private(set) var committed: LogIndex
+    /// The state machine has been handed every entry up to here.
+    private(set) var applied: LogIndex
+    /// Every entry up to here, as it is in `entries`, is durable on this node.
+    private(set) var persisted: LogIndex
+    /// A snapshot received from the leader that the shell has yet to persist and restore.
+    private(set) var pendingSnapshot: Snapshot?
+
+    init(offsetIndex: LogIndex = 0, offsetTerm: Term = 0) {
+        self.offsetIndex = offsetIndex
+        self.offsetTerm = offsetTerm
+        committed = offsetIndex
+        applied = offsetIndex
+        persisted = offsetIndex
+    }
+
+    var firstIndex: LogIndex { offsetIndex + 1 }
+    var lastIndex: LogIndex { offsetIndex + LogIndex(entries.count) }
+    var lastTerm: Term { entries.last?.term ?? offsetTerm }
+
+    /// The term at `index`, or nil if it was compacted away or is past the end.
+    func term(at index: LogIndex) -> Term? {
+        if index == offsetIndex { return offsetTerm }
+        guard index > offsetIndex, index <= lastIndex else { return nil }
+        return entries[Int(index - offsetIndex - 1)].term
+    }
+
+    func matches(index: LogIndex, term: Term) -> Bool {
+        self.term(at: index) == term
+    }
+
+    func entry(at index: LogIndex) -> Entry? {
+        guard index > offsetIndex, index <= lastIndex else { return nil }
+        return entries[Int(index - offsetIndex - 1)]
+    }
+
+    /// Raft §5.4.1: a candidate's log is at least as up to date as ours.
+    func isUpToDate(lastIndex candidateIndex: LogIndex, lastTerm candidateTerm: Term) -> Bool {
+        candidateTerm > lastTerm || (candidateTerm == lastTerm && candidateIndex >= lastIndex)
+    }
+
+    /// Entries from `index` on, at least one if any exist, within both bounds.
+    /// Nil when `index` is at or before the compaction point.
+    func entries(from index: LogIndex, countMax: Int, bytesMax: Int) -> [Entry]? {
+        guard index > offsetIndex else { return nil }
+        guard index <= lastIndex else { return [] }
+        let start = Int(index - offsetIndex - 1)
+        var end = start
+        var bytes = 0
+        while end < entries.count, end - start < countMax {
+            bytes += entries[end].payloadBytes
+            if end > start, bytes > bytesMax { break }
+            end += 1
+        }
+        return Array(entries[start..<end])
+    }
+
+    // MARK: Appending
+
+    /// Appends the leader's entries if our log holds `(prevIndex, prevTerm)`, truncating any
+    /// conflicting suffix. Returns the index of the last new entry, or nil on mismatch.
+    mutating func maybeAppend(prevIndex: LogIndex, prevTerm: Term, commit: LogIndex, entries new: [Entry]) -> LogIndex? {
+        guard matches(index: prevIndex, term: prevTerm) else { return nil }
+        let lastNew = prevIndex + LogIndex(new.count)
+        if let conflict = firstConflict(in: new) {
+            precondition(conflict > committed, "entry \(conflict) conflicts with committed entry (committed=\(committed))")
+            append(Array(new[Int(conflict - prevIndex - 1)...]))
+        }
+        self.commit(to: min(commit, lastNew))
+        return lastNew
+    }
+
+    /// The index of the first entry of `new` that is missing or has another term here.
+    private func firstConflict(in new: [Entry]) -> LogIndex? {
+        for entry in new where !matches(index: entry.index, term: entry.term) {
+            // An entry at or before the compaction point is committed and so matches.
+            if entry.index <= offsetIndex { continue }
+            return entry.index
+        }
+        return nil
+    }
+
+    /// Appends entries that start at most one past our end, dropping whatever they replace.
+    mutating func append(_ new: [Entry]) {
+        guard let first = new.first else { return }
+        precondition(first.index > committed, "cannot overwrite committed entry \(first.index) (committed=\(committed))")
+        precondition(first.index <= lastIndex + 1, "gap: appending \(first.index) after \(lastIndex)")
+        entries.removeSubrange(Int(first.index - offsetIndex - 1)...)
+        entries.append(contentsOf: new)
+        persisted = min(persisted, first.index - 1)
+    }
+
+    /// The largest index at or before `index` whose term is at most `term`, and that term.
+    /// Both sides of a rejected append use it to skip whole terms at a time.
+    func lastIndex(atOrBefore index: LogIndex, withTermAtMost term: Term) -> (index: LogIndex, term: Term) {
+        var candidate = min(index, lastIndex)
+        while candidate > offsetIndex {
+            let t = self.term(at: candidate)!
+            if t <= term { return (candidate, t) }
+            candidate -= 1
+        }
+        return (offsetIndex, offsetTerm)
+    }
+
+    // MARK: Commitment and application
+
+    mutating func commit(to index: LogIndex) {
+        guard index > committed else { return }
+        precondition(index <= lastIndex, "commit \(index) is past the last entry \(lastIndex)")
+        committed = index
+    }
+
+    /// Committed entries not yet handed to the state machine, only those durable here.
+    func committedEntriesToApply(bytesMax: Int) -> [Entry] {
+        guard pendingSnapshot == nil else { return [] }
+        let upTo = min(committed, persisted)
+        guard upTo > applied else { return [] }
+        return entries(from: applied + 1, countMax: Int(upTo - applied), bytesMax: bytesMax) ?? []
+    }
+
+    mutating func appliedTo(_ index: LogIndex) {
+        precondition(index <= committed && index >= applied, "applied \(index) out of range (\(applied), \(committed)]")
+        applied = index
+    }
+
+    // MARK: Durability
+
+    /// Entries the shell has not yet been asked to persist.
+    var unstableEntries: ArraySlice<Entry> {
+        let start = Int(max(persisted, offsetIndex) - offsetIndex)
+        return entries[start...]
+    }
+
+    /// The shell persisted entries up to `(index, term)`; ignored if they were replaced since.
+    mutating func stableTo(index: LogIndex, term: Term) {
+        guard index > persisted, matches(index: index, term: term) else { return }
+        persisted = index
+    }
+
+    // MARK: Snapshots
+
+    /// Replaces the whole log by a snapshot from the leader.
+    mutating func restore(_ snapshot: Snapshot) {
+        let meta = snapshot.metadata
+        precondition(meta.index > committed, "restoring snapshot \(meta.index) at or before commit \(committed)")
+        offsetIndex = meta.index
+        offsetTerm = meta.term
+        entries = []
+        committed = meta.index
+        persisted = min(persisted, meta.index)
+        pendingSnapshot = snapshot
+    }
+
+    /// The shell persisted the pending snapshot and restored its state machine from it.
+    mutating func snapshotInstalled() {
+        guard let snapshot = pendingSnapshot else { return }
+        pendingSnapshot = nil
+        persisted = max(persisted, snapshot.metadata.index)
+        applied = max(applied, snapshot.metadata.index)
+    }
+
+    /// Drops the entries up to `index`, which the application has captured in a snapshot.
+    mutating func compact(to index: LogIndex) {
+        guard index > offsetIndex else { return }
+        precondition(index <= applied, "compacting to \(index) past applied \(applied)")
+        offsetTerm = term(at: index)!
+        entries.removeFirst(Int(index - offsetIndex))
+        offsetIndex = index
+    }
+
+    /// Sets the state recovered from disk on restart.
+    mutating func recover(entries recovered: [Entry], commit: LogIndex) {
+        precondition(entries.isEmpty, "recover on a log that already has entries")
+        if let first = recovered.first {
+            precondition(first.index == offsetIndex + 1, "recovered entries start at \(first.index), expected \(offsetIndex + 1)")
+        }
+        entries = recovered
+        persisted = lastIndex
+        committed = max(offsetIndex, min(commit, lastIndex))
+    }
+}

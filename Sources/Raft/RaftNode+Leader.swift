@@ -1,0 +1,321 @@
+extension RaftNode {
+    // MARK: Proposals
+
+    /// Appends application entries to the leader's log. Returns the term and the indexes
+    /// they were given: they are committed when the committed entries handed out in a
+    /// Ready include these indexes with this term.
+    @discardableResult
+    public mutating func propose(_ payloads: [[UInt8]]) throws(ProposalError) -> (term: Term, indexes: ClosedRange<LogIndex>) {
+        try checkAcceptsProposals()
+        guard !payloads.isEmpty else { throw .emptyProposal }
+        guard payloads.count <= config.proposalEntriesMax else {
+            throw .tooManyEntries(count: payloads.count, max: config.proposalEntriesMax)
+        }
+        var bytes = 0
+        for payload in payloads {
+            guard payload.count <= config.entryBytesMax else {
+                throw .entryTooLarge(bytes: payload.count, max: config.entryBytesMax)
+            }
+            bytes += payload.count
+        }
+        guard uncommittedBytes + bytes <= config.uncommittedBytesMax else {
+            throw .uncommittedBytesExceeded(pending: uncommittedBytes, proposed: bytes, max: config.uncommittedBytesMax)
+        }
+        let first = log.lastIndex + 1
+        appendAsLeader(payloads.map { Entry(term: term, index: 0, kind: .normal, data: $0) })
+        broadcastAppend()
+        return (term, first...log.lastIndex)
+    }
+
+    /// Proposes one membership change. Only one change is in flight at a time, and a new
+    /// leader proposes none before it has applied an entry of its own term.
+    @discardableResult
+    public mutating func proposeMembershipChange(_ change: MembershipChange) throws(ProposalError) -> LogIndex {
+        try checkAcceptsProposals()
+        guard pendingMembershipIndex <= log.applied else {
+            throw .membershipChangePending(index: pendingMembershipIndex)
+        }
+        guard let next = change.applied(to: membership) else {
+            throw .invalidMembershipChange("\(change) does not apply to voters \(membership.voters.sorted()) learners \(membership.learners.sorted())")
+        }
+        if case .promoteLearner(let learner) = change {
+            let match = progress[learner]?.match ?? 0
+            guard match >= log.committed else { throw .learnerNotCaughtUp(match: match, commit: log.committed) }
+        }
+        appendAsLeader([Entry(term: term, index: 0, kind: .membershipChange, data: next.encoded())])
+        pendingMembershipIndex = log.lastIndex
+        broadcastAppend()
+        return log.lastIndex
+    }
+
+    private func checkAcceptsProposals() throws(ProposalError) {
+        guard role == .leader else { throw .notLeader(leader: leader) }
+        guard transferTarget == nil else { throw .leadershipTransferInProgress }
+    }
+
+    mutating func appendAsLeader(_ entries: [Entry]) {
+        var next = log.lastIndex + 1
+        var numbered = entries
+        for i in numbered.indices {
+            numbered[i].term = term
+            numbered[i].index = next
+            uncommittedBytes += numbered[i].payloadBytes
+            next += 1
+        }
+        log.append(numbered)
+    }
+
+    // MARK: Membership
+
+    /// Applies a committed membership entry. Deterministic on every node: the membership
+    /// recorded in the entry simply takes effect.
+    mutating func applyMembership(_ entry: Entry) {
+        guard let next = Membership(encoded: entry.data) else {
+            preconditionFailure("undecodable membership entry at \(entry.index)")
+        }
+        membership = next
+        guard role == .leader else { return }
+        for member in next.all where member != id && progress[member] == nil {
+            progress[member] = newProgress()
+        }
+        for member in progress.keys where !next.contains(member) {
+            progress[member] = nil
+        }
+        if let target = transferTarget, !next.voters.contains(target) { abortLeadershipTransfer() }
+        if !next.voters.contains(id) {
+            stepDownAfterRemoval()
+            return
+        }
+        // The quorum may have changed.
+        commitAndBroadcast()
+    }
+
+    /// A leader removed from the voters hands over to its most caught-up voter, if one holds
+    /// the whole log, so the group does not wait out an election timeout.
+    private mutating func stepDownAfterRemoval() {
+        let successor = progress
+            .filter { membership.voters.contains($0.key) }
+            .max { ($0.value.match, $1.key) < ($1.value.match, $0.key) }
+        if let successor, successor.value.match == log.lastIndex {
+            send(to: successor.key, term: term, .timeoutNow)
+        }
+        becomeFollower(term: term, leader: nil)
+    }
+
+    // MARK: Replication
+
+    /// Sends entries (or a snapshot) to every other member that is not paused.
+    mutating func broadcastAppend() {
+        for member in progress.keys.sorted() {
+            sendAppend(to: member, evenIfEmpty: true)
+        }
+    }
+
+    /// Sends the next batch to `member`. With `evenIfEmpty` it sends an empty append to
+    /// carry the commit index. Returns whether anything was sent.
+    @discardableResult
+    mutating func sendAppend(to member: NodeID, evenIfEmpty: Bool) -> Bool {
+        guard var p = progress[member], !p.isPaused else { return false }
+        defer { progress[member] = p }
+        let prevIndex = p.next - 1
+        guard let prevTerm = log.term(at: prevIndex),
+            let entries = log.entries(from: p.next, countMax: config.appendEntriesMax, bytesMax: config.appendBytesMax)
+        else {
+            return sendSnapshot(to: member, progress: &p)
+        }
+        if entries.isEmpty && !evenIfEmpty { return false }
+        let bytes = entries.reduce(0) { $0 + $1.payloadBytes }
+        if let last = entries.last { p.sentEntries(lastIndex: last.index, bytes: bytes) }
+        send(to: member, term: term, .append(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: log.committed))
+        return true
+    }
+
+    private mutating func sendSnapshot(to member: NodeID, progress p: inout Progress) -> Bool {
+        guard let snapshot = latestSnapshot else {
+            preconditionFailure("log compacted to \(log.offsetIndex) without a snapshot to send")
+        }
+        p.becomeSnapshot(index: snapshot.metadata.index)
+        sendSnapshotChunk(to: member, snapshot: snapshot, from: 0)
+        p.snapshotBytesSent = min(snapshot.data.count, config.snapshotChunkBytesMax)
+        return true
+    }
+
+    private mutating func sendSnapshotChunk(to member: NodeID, snapshot: Snapshot, from offset: Int) {
+        let end = min(snapshot.data.count, offset + config.snapshotChunkBytesMax)
+        let chunk = SnapshotChunk(metadata: snapshot.metadata, totalBytes: snapshot.data.count, offset: offset, bytes: Array(snapshot.data[offset..<end]))
+        send(to: member, term: term, .snapshotChunk(chunk))
+    }
+
+    mutating func broadcastHeartbeat() {
+        for member in progress.keys.sorted() {
+            // Never tell a follower to commit past what it is known to hold.
+            let commit = min(progress[member]!.match, log.committed)
+            send(to: member, term: term, .heartbeat(commit: commit, readContext: reads.latestContext))
+        }
+    }
+
+    /// After a persist, the leader's own durable match may have advanced.
+    mutating func progressOfSelfAdvanced() -> Bool {
+        // The leader's own progress is its durable log; it is not in `progress`.
+        log.persisted > selfMatch
+    }
+
+    /// The highest index a quorum of voters holds durably (the leader's own disk included),
+    /// committed only if it is from the current term (§5.4.2, Figure 8).
+    mutating func commitAndBroadcast() {
+        selfMatch = log.persisted
+        var matches: [LogIndex] = []
+        for voter in membership.voters {
+            matches.append(voter == id ? selfMatch : progress[voter]?.match ?? 0)
+        }
+        guard !matches.isEmpty else { return }
+        matches.sort(by: >)
+        let quorumMatch = matches[membership.quorum - 1]
+        guard quorumMatch > log.committed, log.term(at: quorumMatch) == term else { return }
+        let before = log.committed
+        log.commit(to: quorumMatch)
+        var freed = 0
+        for index in (before + 1)...quorumMatch { freed += log.entry(at: index)?.payloadBytes ?? 0 }
+        uncommittedBytes = max(0, uncommittedBytes - freed)
+        broadcastAppend()
+        releaseReadsAwaitingCommit()
+    }
+
+    mutating func stepLeader(_ m: Message) {
+        guard progress[m.from] != nil else { return }
+        switch m.body {
+        case .appendResponse(.success(let index)):
+            progress[m.from]!.recentlyActive = true
+            handleAppendSuccess(from: m.from, match: index)
+        case .appendResponse(.reject(let rejected, let hintIndex, let hintTerm)):
+            progress[m.from]!.recentlyActive = true
+            var next = hintIndex
+            if hintTerm > 0 {
+                next = log.lastIndex(atOrBefore: hintIndex, withTermAtMost: hintTerm).index
+            }
+            if progress[m.from]!.maybeDecrease(rejected: rejected, hint: next) {
+                if progress[m.from]!.state == .replicate { progress[m.from]!.becomeProbe() }
+                sendAppend(to: m.from, evenIfEmpty: true)
+            }
+        case .heartbeatResponse(let context):
+            handleHeartbeatResponse(from: m.from, readContext: context)
+        case .snapshotResponse(let index, let received):
+            progress[m.from]!.recentlyActive = true
+            handleSnapshotResponse(from: m.from, index: index, received: received)
+        case .readIndexResponse, .timeoutNow, .append, .heartbeat, .snapshotChunk, .preVoteResponse, .voteResponse:
+            break
+        case .preVote, .vote, .readIndex:
+            preconditionFailure("handled in step")
+        }
+    }
+
+    private mutating func handleAppendSuccess(from member: NodeID, match index: LogIndex) {
+        var p = progress[member]!
+        let wasPaused = p.isPaused
+        guard p.maybeUpdate(match: index) else {
+            progress[member] = p
+            return
+        }
+        switch p.state {
+        case .probe:
+            p.becomeReplicate()
+        case .snapshot(let snapshotIndex):
+            if p.match >= snapshotIndex {
+                p.becomeProbe()
+                p.becomeReplicate()
+            }
+        case .replicate:
+            p.inflights.free(upTo: index)
+        }
+        progress[member] = p
+        let committedBefore = log.committed
+        commitAndBroadcast()
+        if log.committed == committedBefore, wasPaused {
+            sendAppend(to: member, evenIfEmpty: true)
+        }
+        // Keep the pipeline full.
+        while sendAppend(to: member, evenIfEmpty: false) {}
+        if transferTarget == member, progress[member]?.match == log.lastIndex {
+            send(to: member, term: term, .timeoutNow)
+        }
+    }
+
+    private mutating func handleHeartbeatResponse(from member: NodeID, readContext: UInt64) {
+        var p = progress[member]!
+        p.recentlyActive = true
+        p.probeSent = false
+        if p.state == .replicate, p.inflights.isFull { p.inflights.freeFirst() }
+        if case .snapshot = p.state {
+            // No progress since the last heartbeat: a chunk or its answer was lost.
+            if p.snapshotBytesAcknowledged == p.snapshotAcknowledgedAtLastHeartbeat, let snapshot = latestSnapshot {
+                sendSnapshotChunk(to: member, snapshot: snapshot, from: p.snapshotBytesAcknowledged)
+                p.snapshotBytesSent = min(snapshot.data.count, p.snapshotBytesAcknowledged + config.snapshotChunkBytesMax)
+            }
+            p.snapshotAcknowledgedAtLastHeartbeat = p.snapshotBytesAcknowledged
+        }
+        progress[member] = p
+        if p.match < log.lastIndex { sendAppend(to: member, evenIfEmpty: true) }
+        if membership.voters.contains(member) {
+            releaseConfirmedReads(member: member, context: readContext)
+        }
+    }
+
+    private mutating func handleSnapshotResponse(from member: NodeID, index: LogIndex, received: Int) {
+        guard var p = progress[member], case .snapshot(let sending) = p.state, sending == index,
+            let snapshot = latestSnapshot, snapshot.metadata.index == index
+        else { return }
+        p.snapshotBytesAcknowledged = max(p.snapshotBytesAcknowledged, received)
+        if received < snapshot.data.count {
+            sendSnapshotChunk(to: member, snapshot: snapshot, from: received)
+            p.snapshotBytesSent = min(snapshot.data.count, received + config.snapshotChunkBytesMax)
+        }
+        progress[member] = p
+    }
+
+    // MARK: Snapshots taken by the application
+
+    /// Records the application's snapshot of its state as of the applied index and drops the
+    /// log behind it, keeping the last `retainingEntries` so that slightly lagging followers
+    /// catch up from the log rather than a whole snapshot. MUST be invoked only between
+    /// `advance` and the next `ready`, with bytes that capture exactly the applied entries.
+    /// Returns the snapshot for the shell to persist.
+    @discardableResult
+    public mutating func compact(snapshotData data: [UInt8], retainingEntries: Int = 0) -> Snapshot {
+        precondition(!readyOutstanding, "compact between ready() and advance()")
+        precondition(log.pendingSnapshot == nil, "compact while a received snapshot is pending")
+        let index = log.applied
+        let snapshot = Snapshot(
+            metadata: SnapshotMetadata(index: index, term: log.term(at: index)!, membership: membership),
+            data: data
+        )
+        latestSnapshot = snapshot
+        let compactTo = index > LogIndex(retainingEntries) ? index - LogIndex(retainingEntries) : 0
+        log.compact(to: max(compactTo, log.offsetIndex))
+        return snapshot
+    }
+
+    // MARK: Leadership transfer
+
+    /// Hands leadership to `target`: once its log matches ours it is told to campaign at
+    /// once. Proposals are refused meanwhile; the attempt is abandoned after an election
+    /// timeout.
+    public mutating func transferLeadership(to target: NodeID) throws(TransferError) {
+        guard role == .leader else { throw .notLeader(leader: leader) }
+        guard membership.voters.contains(target) else { throw .notAVoter(target) }
+        guard target != id, transferTarget != target else { return }
+        transferTarget = target
+        // The transfer must finish within one election timeout of the leader's clock.
+        electionElapsed = 0
+        if progress[target]!.match == log.lastIndex {
+            send(to: target, term: term, .timeoutNow)
+        } else {
+            sendAppend(to: target, evenIfEmpty: true)
+        }
+    }
+
+    public var leadershipTransferTarget: NodeID? { transferTarget }
+
+    mutating func abortLeadershipTransfer() {
+        transferTarget = nil
+    }
+}

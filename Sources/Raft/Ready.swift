@@ -1,0 +1,36 @@
+/// Everything the core asks the shell to do, gathered since the last `advance`.
+///
+/// The shell MUST handle a Ready in this order, then call `RaftNode.advance(_:)` before
+/// asking for the next one:
+/// 1. `messages` may be sent at once, even before anything is persisted: they are the
+///    leader's appends, heartbeats and snapshot chunks, pre-votes and read-index traffic,
+///    none of which promises anything about this node's disk. This is what lets a leader
+///    replicate while its own fsync is in flight.
+/// 2. Persist, in this order: `snapshot` (if any), then `entries` (replacing any stored
+///    entries from `entries.first.index` on), then `hardState` (if any); then make them
+///    durable with one sync. `hardState.commit` is a hint and may be persisted lazily;
+///    `term` and `vote` may not.
+/// 3. Only then send `messagesAfterPersist`: votes and acknowledgements, which promise
+///    that what they acknowledge is on this node's disk.
+/// 4. Restore the state machine from `snapshot` (if any), then apply `committedEntries`
+///    in order. Every committed entry handed out is already durable on this node.
+/// 5. Serve the reads in `readStates` once the state machine has applied their index.
+/// 6. Call `advance`.
+public struct Ready: Sendable {
+    /// Set when the role or the known leader changed since the last Ready.
+    public var softState: SoftState?
+    /// Set when term, vote or commit changed since the last Ready.
+    public var hardState: HardState?
+    /// A snapshot received from the leader: persist it, then restore the state machine.
+    public var snapshot: Snapshot?
+    public var entries: [Entry]
+    public var messages: [Message]
+    public var messagesAfterPersist: [Message]
+    public var committedEntries: [Entry]
+    public var readStates: [ReadState]
+
+    /// True when nothing needs persisting, so `messagesAfterPersist` may go at once.
+    public var needsPersistence: Bool {
+        snapshot != nil || !entries.isEmpty || hardState != nil
+    }
+}
