@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // The system's liblz4 (Debian: liblz4-dev).
@@ -25,7 +26,11 @@ let package = Package(
         // Consensus as a pure state machine: no I/O, no clock, no threads.
         .target(name: "Raft", swiftSettings: strict),
         // Seeded deterministic simulation of whole Raft clusters, with its checkers.
-        .target(name: "RaftSimulation", dependencies: ["Raft"], swiftSettings: strict),
+        .target(
+            name: "RaftSimulation",
+            dependencies: ["Raft", .product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "berth-sim",
             dependencies: [

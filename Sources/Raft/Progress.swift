@@ -21,8 +21,8 @@ struct Progress: Sendable {
     var inflights: Inflights
     /// Heard from since the last check-quorum round.
     var recentlyActive = false
-    /// In `snapshot`, bytes of the snapshot sent and bytes the follower confirmed.
-    var snapshotBytesSent = 0
+    /// In `snapshot`, the bytes the follower last said it holds, and that figure as of the
+    /// previous heartbeat response (no change between the two means a lost chunk).
     var snapshotBytesAcknowledged = 0
     var snapshotAcknowledgedAtLastHeartbeat = 0
 
@@ -63,7 +63,6 @@ struct Progress: Sendable {
         state = .snapshot(index: index)
         probeSent = false
         inflights.reset()
-        snapshotBytesSent = 0
         snapshotBytesAcknowledged = 0
         snapshotAcknowledgedAtLastHeartbeat = -1
     }

@@ -136,7 +136,6 @@ extension RaftNode {
         }
         p.becomeSnapshot(index: snapshot.metadata.index)
         sendSnapshotChunk(to: member, snapshot: snapshot, from: 0)
-        p.snapshotBytesSent = min(snapshot.data.count, config.snapshotChunkBytesMax)
         return true
     }
 
@@ -245,11 +244,14 @@ extension RaftNode {
         p.recentlyActive = true
         p.probeSent = false
         if p.state == .replicate, p.inflights.isFull { p.inflights.freeFirst() }
-        if case .snapshot = p.state {
-            // No progress since the last heartbeat: a chunk or its answer was lost.
-            if p.snapshotBytesAcknowledged == p.snapshotAcknowledgedAtLastHeartbeat, let snapshot = latestSnapshot {
+        if case .snapshot(let sending) = p.state, let snapshot = latestSnapshot {
+            if snapshot.metadata.index != sending {
+                // We took a newer snapshot meanwhile: send that one instead, from the start.
+                p.becomeSnapshot(index: snapshot.metadata.index)
+                sendSnapshotChunk(to: member, snapshot: snapshot, from: 0)
+            } else if p.snapshotBytesAcknowledged == p.snapshotAcknowledgedAtLastHeartbeat {
+                // No progress since the last heartbeat: a chunk or its answer was lost.
                 sendSnapshotChunk(to: member, snapshot: snapshot, from: p.snapshotBytesAcknowledged)
-                p.snapshotBytesSent = min(snapshot.data.count, p.snapshotBytesAcknowledged + config.snapshotChunkBytesMax)
             }
             p.snapshotAcknowledgedAtLastHeartbeat = p.snapshotBytesAcknowledged
         }
@@ -264,10 +266,10 @@ extension RaftNode {
         guard var p = progress[member], case .snapshot(let sending) = p.state, sending == index,
             let snapshot = latestSnapshot, snapshot.metadata.index == index
         else { return }
-        p.snapshotBytesAcknowledged = max(p.snapshotBytesAcknowledged, received)
+        // The follower's latest word is the truth, even when it went back (it restarted).
+        p.snapshotBytesAcknowledged = received
         if received < snapshot.data.count {
             sendSnapshotChunk(to: member, snapshot: snapshot, from: received)
-            p.snapshotBytesSent = min(snapshot.data.count, received + config.snapshotChunkBytesMax)
         }
         progress[member] = p
     }

@@ -435,6 +435,12 @@ public struct RaftNode: Sendable {
         if incomingSnapshot?.metadata != metadata || incomingSnapshot?.leaderTerm != term
             || incomingSnapshot?.totalBytes != chunk.totalBytes
         {
+            // Another snapshot: start over, but only from its first chunk, so that a stray
+            // chunk of an older transfer does not throw away the one in progress.
+            guard chunk.offset == 0 else {
+                send(to: leaderID, term: term, .snapshotResponse(index: metadata.index, receivedBytes: 0))
+                return
+            }
             incomingSnapshot = IncomingSnapshot(metadata: metadata, leaderTerm: term, totalBytes: chunk.totalBytes, data: [])
             incomingSnapshot!.data.reserveCapacity(chunk.totalBytes)
         }

@@ -1,0 +1,51 @@
+import Raft
+
+/// The fault mix of one seed, drawn from it first: how lossy and slow the network is, how
+/// slow the disks are, and how often each kind of fault strikes. Different seeds stress
+/// different corners.
+struct FaultProfile: CustomStringConvertible {
+    enum Fault: CaseIterable {
+        case crashLeader, crashAny, partition, isolateLeader, bridge, oneWayCut, transferLeadership, membershipChurn
+    }
+
+    let conditions: SimulatedNetwork.Conditions
+    let syncLatencyMax: SimulatedTime
+    let proposeIntervalMax: SimulatedTime
+    let faultIntervalMean: SimulatedTime
+    let weights: [(Fault, Int)]
+
+    init(random: inout SeededGenerator) {
+        var conditions = SimulatedNetwork.Conditions()
+        conditions.dropProbability = [0, 0.01, 0.05, 0.15].randomElement(using: &random)!
+        conditions.duplicateProbability = [0, 0.02, 0.08].randomElement(using: &random)!
+        conditions.delayMin = 1
+        conditions.delayMax = [2, 5, 15].randomElement(using: &random)!
+        conditions.slowProbability = [0, 0.01, 0.05].randomElement(using: &random)!
+        conditions.slowDelayMax = 150
+        self.conditions = conditions
+        syncLatencyMax = [1, 4, 12].randomElement(using: &random)!
+        proposeIntervalMax = [6, 20].randomElement(using: &random)!
+        faultIntervalMean = [80, 200, 400].randomElement(using: &random)!
+        weights = Fault.allCases.map { ($0, Int.random(in: 0...4, using: &random)) }
+    }
+
+    func faultInterval(random: inout SeededGenerator) -> SimulatedTime {
+        SimulatedTime.random(in: faultIntervalMean / 2...faultIntervalMean * 3 / 2, using: &random)
+    }
+
+    func nextFault(random: inout SeededGenerator) -> Fault {
+        let total = weights.reduce(0) { $0 + $1.1 }
+        guard total > 0 else { return .crashAny }
+        var pick = Int.random(in: 0..<total, using: &random)
+        for (fault, weight) in weights {
+            if pick < weight { return fault }
+            pick -= weight
+        }
+        return .crashAny
+    }
+
+    var description: String {
+        let mix = weights.filter { $0.1 > 0 }.map { "\($0.0)x\($0.1)" }.joined(separator: " ")
+        return "drop \(conditions.dropProbability) dup \(conditions.duplicateProbability) delay ≤\(conditions.delayMax)ms slow \(conditions.slowProbability) sync ≤\(syncLatencyMax)ms faults every ~\(faultIntervalMean)ms [\(mix)]"
+    }
+}
