@@ -23,8 +23,8 @@ public enum LZ4FrameError: Error, Equatable, Sendable {
 /// on and the content size recorded, so that corruption is detected rather
 /// than silently decoded.
 public enum LZ4Frame {
-    /// How much decompressed data is moved out of liblz4 per call; it also
-    /// bounds how far past `maxOutputBytes` liblz4 is ever allowed to write.
+    /// How much decompressed data is taken from liblz4 per call; it is also
+    /// the most memory decompression uses beyond `maxOutputBytes`.
     static let decompressionChunkSize = 64 * 1024
 
     // MARK: Compression
