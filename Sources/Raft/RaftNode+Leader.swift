@@ -306,8 +306,9 @@ extension RaftNode {
         guard membership.voters.contains(target) else { throw .notAVoter(target) }
         guard target != id, transferTarget != target else { return }
         transferTarget = target
-        // The transfer must finish within one election timeout of the leader's clock.
-        electionElapsed = 0
+        // The transfer must finish within one election timeout. Counted apart from
+        // `electionElapsed`, which times the check-quorum lease and must not be reset here.
+        transferElapsed = 0
         if progress[target]!.match == log.lastIndex {
             send(to: target, term: term, .timeoutNow)
         } else {

@@ -146,7 +146,10 @@ public struct RaftNode: Sendable {
                 becomeFollower(term: term, leader: nil)
                 return
             }
-            if transferTarget != nil { abortLeadershipTransfer() }
+        }
+        if transferTarget != nil {
+            transferElapsed += 1
+            if transferElapsed >= config.electionTimeoutTicks { abortLeadershipTransfer() }
         }
         if heartbeatElapsed >= config.heartbeatIntervalTicks {
             heartbeatElapsed = 0

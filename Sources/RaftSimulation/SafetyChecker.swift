@@ -32,6 +32,8 @@ struct SafetyChecker {
     private(set) var committedMax: LogIndex = 0
     /// The commit index each running node last showed; reset when it restarts.
     private var lastCommit: [NodeID: LogIndex] = [:]
+    /// The last entry each node wrote (or recovered with).
+    private var lastWritten: [NodeID: LogIndex] = [:]
     /// The highest index of any acknowledged proposal, for linearizable reads.
     private(set) var acknowledgedMax: LogIndex = 0
     private(set) var violations: [Violation] = []
@@ -65,6 +67,14 @@ struct SafetyChecker {
     /// Log matching (§5.3): two entries with the same index and term hold the same data and
     /// follow the same term; and no node ever replaces a committed entry.
     mutating func observePersisted(_ node: NodeID, entries: [Entry], termBefore: Term?) {
+        // A stale leader may write its own entries at indexes committed elsewhere; what it
+        // may never do is rewrite what it had itself seen committed.
+        if let first = entries.first, let commit = lastCommit[node], let written = lastWritten[node],
+            first.index <= min(commit, written)
+        {
+            fail("committed prefix", "node \(node) rewrote entries from \(first.index) though it had committed up to \(commit) and written up to \(written)")
+        }
+        if let last = entries.last { lastWritten[node] = last.index }
         var previousTerm = termBefore
         for entry in entries {
             let key = EntryKey(index: entry.index, term: entry.term)
@@ -77,9 +87,6 @@ struct SafetyChecker {
                 }
             } else {
                 written[key] = digest
-            }
-            if let done = committed[entry.index], done.term != entry.term {
-                fail("committed prefix", "node \(node) overwrote committed entry \(entry.index) (term \(done.term)) with term \(entry.term)")
             }
             previousTerm = entry.term
         }
@@ -105,8 +112,14 @@ struct SafetyChecker {
         lastCommit[node] = commit
     }
 
-    mutating func observeRestart(_ node: NodeID) {
+    /// A node restarted with `lastIndex` entries durable (or a snapshot there).
+    mutating func observeRestart(_ node: NodeID, lastIndex: LogIndex) {
         lastCommit[node] = nil
+        lastWritten[node] = lastIndex
+    }
+
+    mutating func observeSnapshotInstalled(_ node: NodeID, index: LogIndex) {
+        lastWritten[node] = index
     }
 
     mutating func observeAcknowledged(index: LogIndex) {

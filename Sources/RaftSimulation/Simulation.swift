@@ -258,6 +258,9 @@ public struct Simulation {
             }
             send(ready.messages)
             if ready.needsPersistence {
+                emit("n\(id) persists" + (ready.snapshot.map { " snapshot \($0.metadata.index)" } ?? "")
+                    + (ready.entries.isEmpty ? "" : " entries \(ready.entries.first!.index)...\(ready.entries.last!.index)")
+                    + (ready.hardState.map { " term \($0.term) vote \($0.vote ?? 0) commit \($0.commit)" } ?? ""))
                 if let snapshot = ready.snapshot { nodes[id]!.disk.write(.installSnapshot(snapshot)) }
                 if !ready.entries.isEmpty { nodes[id]!.disk.write(.entries(ready.entries)) }
                 if let hard = ready.hardState { nodes[id]!.disk.write(.hardState(hard)) }
@@ -275,6 +278,7 @@ public struct Simulation {
         guard let ready = nodes[id]!.inFlightReady else { return }
         nodes[id]!.inFlightReady = nil
         nodes[id]!.disk.sync()
+        if let snapshot = ready.snapshot { checker.observeSnapshotInstalled(id, index: snapshot.metadata.index) }
         if let first = ready.entries.first {
             let termBefore = ready.snapshot.map { $0.metadata.index == first.index - 1 ? $0.metadata.term : nil }
                 ?? nodes[id]!.core!.term(at: first.index - 1)
@@ -345,7 +349,7 @@ public struct Simulation {
         let config = Self.config(for: id, incarnation: nodes[id]!.incarnation, seed: options.seed)
         nodes[id]!.core = try! RaftNode(config: config, recovered: recovered)
         nodes[id]!.machine = recovered.snapshot.map { ValueLog(restoring: $0.data, at: $0.metadata.index) } ?? ValueLog()
-        checker.observeRestart(id)
+        checker.observeRestart(id, lastIndex: recovered.entries.last?.index ?? recovered.snapshot?.metadata.index ?? 0)
         emit("RESTART n\(id): term \(recovered.hardState.term), snapshot \(recovered.snapshot?.metadata.index ?? 0), \(recovered.entries.count) entries")
         schedule(after: SimulatedTime.random(in: 1...Self.tickInterval, using: &random), .tick(id, incarnation: nodes[id]!.incarnation))
         pump(id)
