@@ -50,6 +50,9 @@ public struct Config: Sendable {
     }
 
     /// Throws naming the first bound that is out of range and why it matters.
+    /// Far beyond any sensible timeout; keeps the randomized timeout (up to twice this) in range.
+    public static let electionTimeoutTicksMax = 1 << 20
+
     public func validate() throws(Invalid) {
         func require(_ condition: Bool, _ why: String) throws(Invalid) {
             if !condition { throw Invalid(description: why) }
@@ -58,6 +61,8 @@ public struct Config: Sendable {
         try require(heartbeatIntervalTicks > 0, "heartbeatIntervalTicks must be positive")
         try require(electionTimeoutTicks > heartbeatIntervalTicks,
                     "electionTimeoutTicks must exceed heartbeatIntervalTicks, or followers campaign between heartbeats")
+        try require(electionTimeoutTicks <= Self.electionTimeoutTicksMax,
+                    "electionTimeoutTicks must be at most \(Self.electionTimeoutTicksMax): the randomized timeout doubles it")
         try require(appendEntriesMax > 0, "appendEntriesMax must be positive")
         try require(appendBytesMax > 0, "appendBytesMax must be positive")
         try require(inflightAppendsMax > 0, "inflightAppendsMax must be positive")

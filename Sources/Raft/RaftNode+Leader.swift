@@ -75,8 +75,10 @@ extension RaftNode {
         }
         membership = next
         guard role == .leader else { return }
-        for member in next.all where member != id && progress[member] == nil {
+        var added: [NodeID] = []
+        for member in next.all.sorted() where member != id && progress[member] == nil {
             progress[member] = newProgress()
+            added.append(member)
         }
         for member in progress.keys where !next.contains(member) {
             progress[member] = nil
@@ -86,6 +88,8 @@ extension RaftNode {
             stepDownAfterRemoval()
             return
         }
+        // A new member starts catching up now rather than at the next heartbeat.
+        for member in added { sendAppend(to: member, evenIfEmpty: true) }
         // The quorum may have changed.
         commitAndBroadcast()
     }
@@ -174,7 +178,10 @@ extension RaftNode {
         let before = log.committed
         log.commit(to: quorumMatch)
         var freed = 0
-        for index in (before + 1)...quorumMatch { freed += log.entry(at: index)?.payloadBytes ?? 0 }
+        // Only this leader's own entries were counted as uncommitted.
+        for index in (before + 1)...quorumMatch {
+            if let entry = log.entry(at: index), entry.term == term { freed += entry.payloadBytes }
+        }
         uncommittedBytes = max(0, uncommittedBytes - freed)
         broadcastAppend()
         releaseReadsAwaitingCommit()
@@ -284,6 +291,7 @@ extension RaftNode {
     @discardableResult
     public mutating func compact(snapshotData data: [UInt8], retainingEntries: Int = 0) -> Snapshot {
         precondition(!readyOutstanding, "compact between ready() and advance()")
+        precondition(retainingEntries >= 0, "retainingEntries must not be negative")
         precondition(log.pendingSnapshot == nil, "compact while a received snapshot is pending")
         let index = log.applied
         let snapshot = Snapshot(

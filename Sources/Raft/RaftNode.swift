@@ -188,6 +188,7 @@ public struct RaftNode: Sendable {
         transferElapsed = 0
         votes = [:]
         progress = [:]
+        selfMatch = 0
         uncommittedBytes = 0
         reads.removeAll()
     }
@@ -240,15 +241,21 @@ public struct RaftNode: Sendable {
             becomePreCandidate()
             requestVotes(preVote: true, leadershipTransfer: false)
         } else {
-            becomeCandidate()
-            requestVotes(preVote: false, leadershipTransfer: leadershipTransfer)
+            startElection(leadershipTransfer: leadershipTransfer)
         }
+    }
+
+    /// The real election, after a won pre-vote or on a leadership transfer. Only a transfer
+    /// may pass through followers' leases.
+    private mutating func startElection(leadershipTransfer: Bool) {
+        becomeCandidate()
+        requestVotes(preVote: false, leadershipTransfer: leadershipTransfer)
     }
 
     private mutating func requestVotes(preVote: Bool, leadershipTransfer: Bool) {
         if tallyVote(from: id, granted: true) == .won {
             // A group of one: nobody else to ask.
-            if preVote { campaign(leadershipTransfer: true) } else { becomeLeader() }
+            if preVote { startElection(leadershipTransfer: false) } else { becomeLeader() }
             return
         }
         let voteTerm = preVote ? term + 1 : term
@@ -263,10 +270,10 @@ public struct RaftNode: Sendable {
     private enum ElectionOutcome { case won, lost, pending }
 
     private mutating func tallyVote(from voter: NodeID, granted: Bool) -> ElectionOutcome {
-        guard membership.voters.contains(voter) else { return .pending }
         if votes[voter] == nil { votes[voter] = granted }
-        let yes = votes.values.filter { $0 }.count
-        let no = votes.count - yes
+        // Count only current voters: the membership may change while the campaign runs.
+        let yes = membership.voters.filter { votes[$0] == true }.count
+        let no = membership.voters.filter { votes[$0] == false }.count
         if yes >= membership.quorum { return .won }
         if no > membership.voters.count - membership.quorum { return .lost }
         return .pending
@@ -390,7 +397,7 @@ public struct RaftNode: Sendable {
             stepFollower(m)
         case .preVoteResponse(let granted) where role == .preCandidate:
             switch tallyVote(from: m.from, granted: granted) {
-            case .won: campaign(leadershipTransfer: true)
+            case .won: startElection(leadershipTransfer: false)
             case .lost: becomeFollower(term: term, leader: nil)
             case .pending: break
             }

@@ -13,6 +13,10 @@ struct FaultProfile: CustomStringConvertible {
     let proposeIntervalMax: SimulatedTime
     let faultIntervalMean: SimulatedTime
     let weights: [(Fault, Int)]
+    /// Replication bounds vary too: one entry per append and one append in flight make
+    /// followers hold a prefix of a batch, where old-term entries sit without the new one.
+    let appendEntriesMax: Int
+    let inflightAppendsMax: Int
 
     init(random: inout SeededGenerator) {
         var conditions = SimulatedNetwork.Conditions()
@@ -25,8 +29,10 @@ struct FaultProfile: CustomStringConvertible {
         self.conditions = conditions
         syncLatencyMax = [1, 4, 12].randomElement(using: &random)!
         proposeIntervalMax = [6, 20].randomElement(using: &random)!
-        faultIntervalMean = [80, 200, 400].randomElement(using: &random)!
+        faultIntervalMean = [30, 80, 200, 400].randomElement(using: &random)!
         weights = Fault.allCases.map { ($0, Int.random(in: 0...4, using: &random)) }
+        appendEntriesMax = [1, 2, 8].randomElement(using: &random)!
+        inflightAppendsMax = [1, 4].randomElement(using: &random)!
     }
 
     func faultInterval(random: inout SeededGenerator) -> SimulatedTime {
@@ -46,6 +52,6 @@ struct FaultProfile: CustomStringConvertible {
 
     var description: String {
         let mix = weights.filter { $0.1 > 0 }.map { "\($0.0)x\($0.1)" }.joined(separator: " ")
-        return "drop \(conditions.dropProbability) dup \(conditions.duplicateProbability) delay ≤\(conditions.delayMax)ms slow \(conditions.slowProbability) sync ≤\(syncLatencyMax)ms faults every ~\(faultIntervalMean)ms [\(mix)]"
+        return "drop \(conditions.dropProbability) dup \(conditions.duplicateProbability) delay ≤\(conditions.delayMax)ms slow \(conditions.slowProbability) sync ≤\(syncLatencyMax)ms faults every ~\(faultIntervalMean)ms [\(mix)] append ≤\(appendEntriesMax) inflight ≤\(inflightAppendsMax)"
     }
 }

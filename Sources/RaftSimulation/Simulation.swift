@@ -80,7 +80,7 @@ public struct Simulation {
         let voters = Set((1...options.nodeCount).map { NodeID($0) })
         nextNodeID = NodeID(options.nodeCount) + 1
         for id in voters.sorted() {
-            let config = Self.config(for: id, incarnation: 0, seed: options.seed)
+            let config = Self.config(for: id, incarnation: 0, seed: options.seed, profile: profile)
             let core = try! RaftNode(config: config, bootstrapVoters: voters)
             nodes[id] = SimulatedNode(id: id, core: core)
         }
@@ -88,13 +88,13 @@ public struct Simulation {
 
     /// Small bounds, so that batching, pipelining limits, snapshots in several chunks and
     /// proposal back-pressure all happen within a few thousand steps.
-    static func config(for id: NodeID, incarnation: Int, seed: UInt64) -> Config {
+    static func config(for id: NodeID, incarnation: Int, seed: UInt64, profile: FaultProfile) -> Config {
         var config = Config(id: id, randomSeed: seed &* 0x9E37_79B9 &+ id &* 1_000_003 &+ UInt64(incarnation))
         config.electionTimeoutTicks = 10
         config.heartbeatIntervalTicks = 1
-        config.appendEntriesMax = 8
+        config.appendEntriesMax = profile.appendEntriesMax
         config.appendBytesMax = 64
-        config.inflightAppendsMax = 4
+        config.inflightAppendsMax = profile.inflightAppendsMax
         config.inflightBytesMax = 128
         config.uncommittedBytesMax = 2048
         config.entryBytesMax = 64
@@ -266,6 +266,10 @@ public struct Simulation {
                 if let hard = ready.hardState { nodes[id]!.disk.write(.hardState(hard)) }
                 nodes[id]!.inFlightReady = ready
                 schedule(after: SimulatedTime.random(in: 1...profile.syncLatencyMax, using: &random), .syncDone(id, incarnation: nodes[id]!.incarnation))
+                if nodes[id]!.crashBeforeNextSync {
+                    crash(id)
+                    schedule(after: SimulatedTime.random(in: 5...400, using: &random), .restart(id))
+                }
                 return
             }
             nodes[id]!.inFlightReady = ready
@@ -338,6 +342,7 @@ public struct Simulation {
         guard nodes[id]!.core != nil else { return }
         let note = nodes[id]!.disk.crash(random: &random)
         nodes[id]!.core = nil
+        nodes[id]!.crashBeforeNextSync = false
         nodes[id]!.inFlightReady = nil
         nodes[id]!.pendingReads = []
         nodes[id]!.incarnation += 1
@@ -346,7 +351,7 @@ public struct Simulation {
 
     private mutating func restart(_ id: NodeID) {
         let recovered = nodes[id]!.disk.recover()
-        let config = Self.config(for: id, incarnation: nodes[id]!.incarnation, seed: options.seed)
+        let config = Self.config(for: id, incarnation: nodes[id]!.incarnation, seed: options.seed, profile: profile)
         nodes[id]!.core = try! RaftNode(config: config, recovered: recovered)
         nodes[id]!.machine = recovered.snapshot.map { ValueLog(restoring: $0.data, at: $0.metadata.index) } ?? ValueLog()
         checker.observeRestart(id, lastIndex: recovered.entries.last?.index ?? recovered.snapshot?.metadata.index ?? 0)
@@ -418,6 +423,12 @@ public struct Simulation {
         case .crashLeader, .crashAny:
             let candidates = fault == .crashLeader ? leaderNode().map { [$0] } ?? [] : nodes.keys.filter { nodes[$0]!.core != nil }.sorted()
             guard let victim = candidates.randomElement(using: &random) else { return }
+            if Bool.random(using: &random) {
+                // The most dangerous moment: messages sent, their writes not yet synced.
+                nodes[victim]!.crashBeforeNextSync = true
+                emit("FAULT n\(victim) will crash between its next send and its sync")
+                return
+            }
             crash(victim)
             schedule(after: SimulatedTime.random(in: 5...400, using: &random), .restart(victim))
         case .partition, .isolateLeader, .bridge, .oneWayCut:
@@ -498,7 +509,7 @@ public struct Simulation {
                     nodes[id] = nil
                     let newID = nextNodeID
                     nextNodeID += 1
-                    let config = Self.config(for: newID, incarnation: 0, seed: options.seed)
+                    let config = Self.config(for: newID, incarnation: 0, seed: options.seed, profile: profile)
                     nodes[newID] = SimulatedNode(id: newID, core: try! RaftNode(config: config, recovered: RaftNode.RecoveredState(hardState: HardState(), snapshot: nil, entries: [])))
                     schedule(after: SimulatedTime.random(in: 1...Self.tickInterval, using: &random), .tick(newID, incarnation: 0))
                     emit("member n\(id) replaced by a new, empty node n\(newID)")
@@ -567,6 +578,8 @@ struct SimulatedNode {
     var inFlightReady: Ready?
     var pendingReads: [ReadState] = []
     var incarnation = 0
+    /// Armed by a fault: crash right after the next Ready's messages leave, before its sync.
+    var crashBeforeNextSync = false
     /// This node's clock runs a little fast or slow.
     let clockSkew: SimulatedTime
 

@@ -1,0 +1,113 @@
+import XCTest
+
+@testable import Raft
+
+/// Log compaction and InstallSnapshot (Raft §7), sent in bounded chunks.
+final class SnapshotTests: XCTestCase {
+    /// A group whose leader compacted away everything node 3 (cut off meanwhile) lacks.
+    private func compactedGroup() throws -> (TestNetwork, Snapshot) {
+        let net = TestNetwork(voters: [1, 2, 3]) { $0.snapshotChunkBytesMax = 64 }
+        net.elect(1)
+        net.isolate(3)
+        for i in 0..<20 {
+            try net[1].propose([Array(repeating: UInt8(i), count: 20)])
+            net.stabilize()
+        }
+        let snapshot = net.compact(1)
+        XCTAssertEqual(snapshot.metadata.index, net[1].commitIndex)
+        XCTAssertGreaterThan(net[1].firstIndex, net[3].lastIndex + 1, "node 3 needs entries the leader dropped")
+        XCTAssertGreaterThan(snapshot.data.count, 4 * 64)
+        return (net, snapshot)
+    }
+
+    /// §7: a follower behind the compaction point gets the snapshot, in chunks of at most
+    /// `snapshotChunkBytesMax`, installs it, and then follows the log again.
+    func testFollowerBehindCompactionInstallsChunkedSnapshotThenCatchesUpFromLog() throws {
+        let (net, snapshot) = try compactedGroup()
+        net.heal()
+        net.clearHistory()
+        net.tick([1], until: { net[3].appliedIndex >= snapshot.metadata.index }, timesMax: 10)
+
+        let chunks = net.sent(where: { $0.to == 3 }).compactMap(\.body.snapshotChunk)
+        XCTAssertGreaterThan(Set(chunks.map(\.offset)).count, 4, "sent in several chunks")
+        XCTAssertTrue(chunks.allSatisfy { $0.bytes.count <= 64 })
+        XCTAssertTrue(chunks.allSatisfy { $0.metadata == snapshot.metadata && $0.totalBytes == snapshot.data.count })
+        XCTAssertEqual(net.installedSnapshots[3], [snapshot], "a Ready carried the whole snapshot")
+        XCTAssertEqual(net.disks[3]?.snapshot, snapshot)
+        XCTAssertEqual(net[3].membership, Membership(voters: [1, 2, 3]))
+        XCTAssertEqual(net.applied[3], net.applied[1])
+
+        net.clearHistory()
+        try net[1].propose([bytes("after")])
+        net.stabilize()
+        XCTAssertEqual(net.applied[3]?.last, bytes("after"))
+        XCTAssertFalse(net.sent(where: { $0.to == 3 && $0.body.isAppendWithEntries }).isEmpty, "from the log")
+        XCTAssertTrue(net.sent(where: { $0.to == 3 && $0.body.snapshotChunk != nil }).isEmpty)
+
+        // Its disk alone restarts it.
+        net.crash(3)
+        net.restart(3)
+        net.stabilize()
+        XCTAssertEqual(net.applied[3], net.applied[1])
+    }
+
+    /// A lost chunk is sent again once heartbeats show the transfer stalled.
+    func testLostSnapshotChunkIsResent() throws {
+        let (net, snapshot) = try compactedGroup()
+        net.heal()
+        var lost = false
+        net.dropRules.append { message in
+            guard !lost, let chunk = message.body.snapshotChunk, chunk.offset == 128 else { return false }
+            lost = true
+            return true
+        }
+        net.clearHistory()
+        net.tick([1], until: { net[3].appliedIndex >= snapshot.metadata.index }, timesMax: 10)
+        XCTAssertTrue(lost)
+        XCTAssertEqual(net.sent(where: { $0.to == 3 && $0.body.snapshotChunk?.offset == 128 }).count, 2)
+        XCTAssertEqual(net.installedSnapshots[3], [snapshot])
+        XCTAssertEqual(net.applied[3], net.applied[1])
+    }
+
+    /// `retainingEntries` keeps the tail of the log, so a slightly lagging follower catches
+    /// up with appends rather than a snapshot.
+    func testCompactionRetainsEntriesForSlightlyLaggingFollowers() throws {
+        let net = TestNetwork(voters: [1, 2, 3])
+        net.elect(1)
+        try net[1].propose([bytes("a")])
+        net.stabilize()
+        net.isolate(3)
+        try net[1].propose([bytes("b"), bytes("c")])
+        net.stabilize()
+        net.compact(1, retainingEntries: 5)
+        XCTAssertLessThanOrEqual(net[1].firstIndex, net[3].lastIndex + 1)
+        net.heal()
+        net.clearHistory()
+        net.tick([1], times: 3)
+        XCTAssertEqual(net.applied[3], [bytes("a"), bytes("b"), bytes("c")])
+        XCTAssertTrue(net.sent(where: { $0.body.snapshotChunk != nil }).isEmpty)
+    }
+}
+
+extension SnapshotTests {
+    /// The leader compacts again while a follower is still receiving the previous snapshot:
+    /// the transfer moves to the newer snapshot instead of stalling.
+    func testLeaderCompactingAgainDuringTransferSendsTheNewerSnapshot() throws {
+        let (net, first) = try compactedGroup()
+        net.heal()
+        var stalled = true
+        net.dropRules.append { stalled && $0.body.snapshotChunk?.offset == 128 }
+        net.stabilize()
+        XCTAssertNil(net.installedSnapshots[3], "the transfer stalls at byte 128")
+        for i in 0..<5 {
+            try net[1].propose([bytes("more \(i)")])
+            net.stabilize()
+        }
+        let second = net.compact(1)
+        XCTAssertGreaterThan(second.metadata.index, first.metadata.index)
+        stalled = false
+        net.tick([1], until: { net.applied[3] == net.applied[1] }, timesMax: 20)
+        XCTAssertEqual(net.installedSnapshots[3], [second])
+        XCTAssertEqual(net.disks[3]?.snapshot, second)
+    }
+}
