@@ -25,10 +25,12 @@ let package = Package(
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: strict),
         // Consensus as a pure state machine: no I/O, no clock, no threads.
         .target(name: "Raft", swiftSettings: strict),
+        // Durable storage: segmented write-ahead log, hard state, LZ4 snapshots.
+        .target(name: "Log", dependencies: ["Raft", "LZ4"], swiftSettings: strict),
         // Seeded deterministic simulation of whole Raft clusters, with its checkers.
         .target(
             name: "RaftSimulation",
-            dependencies: ["Raft", .product(name: "HeapModule", package: "swift-collections")],
+            dependencies: ["Raft", "Log", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: strict
         ),
         .executableTarget(

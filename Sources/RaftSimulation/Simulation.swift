@@ -1,4 +1,5 @@
 import HeapModule
+import Log
 import Raft
 
 /// Simulated time, in milliseconds.
@@ -261,9 +262,11 @@ public struct Simulation {
                 emit("n\(id) persists" + (ready.snapshot.map { " snapshot \($0.metadata.index)" } ?? "")
                     + (ready.entries.isEmpty ? "" : " entries \(ready.entries.first!.index)...\(ready.entries.last!.index)")
                     + (ready.hardState.map { " term \($0.term) vote \($0.vote ?? 0) commit \($0.commit)" } ?? ""))
-                if let snapshot = ready.snapshot { nodes[id]!.disk.write(.installSnapshot(snapshot)) }
-                if !ready.entries.isEmpty { nodes[id]!.disk.write(.entries(ready.entries)) }
-                if let hard = ready.hardState { nodes[id]!.disk.write(.hardState(hard)) }
+                // The writes of `RaftStorage.persist`, with the sync left for later.
+                let disk = nodes[id]!.disk
+                if let snapshot = ready.snapshot { try! disk.installSnapshot(snapshot) }
+                try! disk.append(ready.entries)
+                if let hard = ready.hardState { try! disk.setHardState(hard) }
                 nodes[id]!.inFlightReady = ready
                 schedule(after: SimulatedTime.random(in: 1...profile.syncLatencyMax, using: &random), .syncDone(id, incarnation: nodes[id]!.incarnation))
                 if nodes[id]!.crashBeforeNextSync {
@@ -281,7 +284,7 @@ public struct Simulation {
     private mutating func completeReady(_ id: NodeID) {
         guard let ready = nodes[id]!.inFlightReady else { return }
         nodes[id]!.inFlightReady = nil
-        nodes[id]!.disk.sync()
+        try! nodes[id]!.disk.sync()
         if let snapshot = ready.snapshot { checker.observeSnapshotInstalled(id, index: snapshot.metadata.index) }
         if let first = ready.entries.first {
             let termBefore = ready.snapshot.map { $0.metadata.index == first.index - 1 ? $0.metadata.term : nil }
@@ -332,7 +335,7 @@ public struct Simulation {
         guard core.appliedIndex >= core.firstIndex + Self.snapshotEveryEntries else { return }
         let data = nodes[id]!.machine.snapshotData()
         let snapshot = nodes[id]!.core!.compact(snapshotData: data, retainingEntries: Self.entriesRetainedAfterSnapshot)
-        nodes[id]!.disk.write(.compact(snapshot, compactTo: nodes[id]!.core!.firstIndex - 1))
+        try! nodes[id]!.disk.saveSnapshot(snapshot, compactTo: nodes[id]!.core!.firstIndex - 1)
         emit("n\(id) snapshots at \(snapshot.metadata.index) (\(data.count) bytes)")
     }
 
@@ -573,7 +576,8 @@ struct SimulatedNode {
     let id: NodeID
     /// Nil while crashed.
     var core: RaftNode?
-    var disk = SimulatedDisk()
+    /// The same storage interface the real node uses, in memory and crashable.
+    let disk = MemoryStorage()
     var machine = ValueLog()
     var inFlightReady: Ready?
     var pendingReads: [ReadState] = []

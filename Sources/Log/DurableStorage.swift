@@ -1,0 +1,112 @@
+import Glibc
+import Raft
+
+/// A Raft group's durable state in `<data directory>/group-<id>/`: the segmented log, the
+/// hard state file and the snapshot files.
+public final class DurableStorage: RaftStorage {
+    public struct Options: Sendable {
+        public var segmentBytesMax = 64 << 20
+        public var entryBytesMax = 64 << 20
+        /// The largest snapshot accepted on load; bounds what recovery decompresses.
+        public var snapshotBytesMax = 1 << 32
+        public init() {}
+    }
+
+    /// What `open` found: the state to restart the Raft core from, and notes for the operator.
+    public struct Recovery: Sendable {
+        public var state: RaftNode.RecoveredState
+        public var warnings: [String]
+    }
+
+    public let directory: String
+    private let log: SegmentedLog
+    private var latestHardState: HardState
+    private var writtenHardState: HardState
+
+    private init(directory: String, log: SegmentedLog, hardState: HardState) {
+        self.directory = directory
+        self.log = log
+        writtenHardState = hardState
+        latestHardState = hardState
+    }
+
+    public static func groupDirectory(dataDirectory: String, groupID: UInt64) -> String {
+        dataDirectory + "/group-\(groupID)"
+    }
+
+    /// Opens (creating if needed) and recovers the group's storage. Throws, naming the file
+    /// and offset, on any damage other than a torn tail.
+    public static func open(dataDirectory: String, groupID: UInt64, options: Options = Options()) throws(LogError) -> (DurableStorage, Recovery) {
+        try FileSystem.createDirectory(dataDirectory)
+        let directory = groupDirectory(dataDirectory: dataDirectory, groupID: groupID)
+        try FileSystem.createDirectory(directory)
+        // Leftovers of an atomic write that a crash interrupted: never renamed, never valid.
+        for name in try FileSystem.list(directory) where name.hasSuffix(".tmp") {
+            try FileSystem.remove(directory + "/" + name)
+        }
+        let hardState = try HardStateFile.read(directory: directory)
+        let (snapshot, warnings) = try SnapshotFile.newestValid(directory: directory, dataBytesMax: options.snapshotBytesMax)
+        var logOptions = SegmentedLog.Options()
+        logOptions.segmentBytesMax = options.segmentBytesMax
+        logOptions.entryBytesMax = options.entryBytesMax
+        let (log, stored) = try SegmentedLog.open(directory: directory, groupID: groupID, options: logOptions)
+        let storage = DurableStorage(directory: directory, log: log, hardState: hardState)
+        let entries = try storage.entriesFollowing(snapshot, stored)
+        return (storage, Recovery(state: RaftNode.RecoveredState(hardState: hardState, snapshot: snapshot, entries: entries), warnings: warnings))
+    }
+
+    /// The stored entries that continue the snapshot's history. A log that does not reach
+    /// the snapshot, or holds another term at its index, was superseded by a snapshot from
+    /// the leader (a crash came before the old segments were removed) and is dropped.
+    private func entriesFollowing(_ snapshot: Snapshot?, _ stored: [Entry]) throws(LogError) -> [Entry] {
+        let base = snapshot?.metadata.index ?? 0
+        guard let first = stored.first, let last = stored.last else { return [] }
+        if first.index > base + 1 {
+            throw .gap(reason: "the log starts at \(first.index) but the snapshot ends at \(base)")
+        }
+        if first.index == base + 1 { return stored }
+        if last.index >= base, stored[Int(base - first.index)].term == snapshot?.metadata.term {
+            return Array(stored[Int(base - first.index + 1)...])
+        }
+        try log.removeAll()
+        try log.sync()
+        return []
+    }
+
+    public func append(_ entries: [Entry]) throws(LogError) {
+        try log.append(entries)
+    }
+
+    public func setHardState(_ state: HardState) throws(LogError) {
+        latestHardState = state
+    }
+
+    public func installSnapshot(_ snapshot: Snapshot) throws(LogError) {
+        try SnapshotFile.write(snapshot, directory: directory)
+        try log.removeAll()
+    }
+
+    public func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError) {
+        try SnapshotFile.write(snapshot, directory: directory)
+        try log.removeSegments(through: compactTo)
+    }
+
+    public func sync() throws(LogError) {
+        try log.sync()
+        // Term and vote must be durable before the messages that depend on them; a commit
+        // index alone rides along with the next change of term or vote.
+        if latestHardState.term != writtenHardState.term || latestHardState.vote != writtenHardState.vote {
+            try HardStateFile.write(latestHardState, directory: directory)
+            writtenHardState = latestHardState
+        }
+    }
+
+    /// Syncs and writes the latest commit index too, for a clean shutdown.
+    public func close() throws(LogError) {
+        try sync()
+        if latestHardState != writtenHardState {
+            try HardStateFile.write(latestHardState, directory: directory)
+            writtenHardState = latestHardState
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import Glibc
+
+/// A thin layer over POSIX files: every call that can fail throws `LogError.io` naming
+/// the operation and the path. No buffering of its own: callers batch their writes.
+final class FileHandle {
+    let path: String
+    private let fd: Int32
+
+    init(path: String, flags: Int32, mode: mode_t = 0o644) throws(LogError) {
+        let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        self.path = path
+        self.fd = fd
+    }
+
+    deinit { Glibc.close(fd) }
+
+    var size: Int {
+        get throws(LogError) {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { throw .io(operation: "fstat", path: path, errno: errno) }
+            return Int(info.st_size)
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(LogError) {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(operation: "write", path: path, errno: errno)
+            }
+            done += n
+        }
+    }
+
+    func write(_ bytes: [UInt8], at offset: Int) throws(LogError) {
+        var failure: LogError?
+        bytes.withUnsafeBytes { raw in
+            do throws(LogError) { try write(raw, at: offset) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    func readAll() throws(LogError) -> [UInt8] {
+        let count = try size
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(operation: "read", path: path, errno: errno)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return Array(bytes[..<done])
+    }
+
+    func truncate(to length: Int) throws(LogError) {
+        guard ftruncate(fd, off_t(length)) == 0 else { throw .io(operation: "ftruncate", path: path, errno: errno) }
+    }
+
+    /// Data and the metadata needed to read it back (the file's size), not timestamps.
+    func syncData() throws(LogError) {
+        guard fdatasync(fd) == 0 else { throw .io(operation: "fdatasync", path: path, errno: errno) }
+    }
+
+    func sync() throws(LogError) {
+        guard fsync(fd) == 0 else { throw .io(operation: "fsync", path: path, errno: errno) }
+    }
+}
+
+enum FileSystem {
+    static func createDirectory(_ path: String) throws(LogError) {
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw .io(operation: "mkdir", path: path, errno: errno)
+        }
+    }
+
+    /// Makes a directory's entries (created, renamed, removed files) durable.
+    static func syncDirectory(_ path: String) throws(LogError) {
+        let directory = try FileHandle(path: path, flags: O_RDONLY | O_DIRECTORY)
+        try directory.sync()
+    }
+
+    static func rename(_ from: String, to: String) throws(LogError) {
+        guard Glibc.rename(from, to) == 0 else { throw .io(operation: "rename", path: from, errno: errno) }
+    }
+
+    static func remove(_ path: String) throws(LogError) {
+        guard unlink(path) == 0 || errno == ENOENT else { throw .io(operation: "unlink", path: path, errno: errno) }
+    }
+
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// The names in a directory, sorted.
+    static func list(_ path: String) throws(LogError) -> [String] {
+        guard let directory = opendir(path) else { throw .io(operation: "opendir", path: path, errno: errno) }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// Writes a whole file so that, after a crash, it exists either with these exact bytes
+    /// or not at all: temporary file, fsync, rename, fsync the directory.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(LogError) {
+        let temporary = path + ".tmp"
+        do {
+            let file = try FileHandle(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            try file.write(bytes, at: 0)
+            try file.sync()
+        }
+        try rename(temporary, to: path)
+        try syncDirectory(directory)
+    }
+}
+
+/// Little-endian encoding helpers for the on-disk formats.
+extension Array where Element == UInt8 {
+    mutating func appendLittleEndian<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+}
+
+struct ByteReader {
+    let bytes: [UInt8]
+    var offset: Int
+
+    init(_ bytes: [UInt8], offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+
+    var remaining: Int { bytes.count - offset }
+
+    mutating func read<T: FixedWidthInteger>(_: T.Type) -> T? {
+        let size = MemoryLayout<T>.size
+        guard remaining >= size else { return nil }
+        var value: T = 0
+        for i in 0..<size { value |= T(bytes[offset + i]) << (8 * i) }
+        offset += size
+        return value
+    }
+
+    mutating func read(count: Int) -> [UInt8]? {
+        guard count >= 0, remaining >= count else { return nil }
+        defer { offset += count }
+        return Array(bytes[offset..<offset + count])
+    }
+}

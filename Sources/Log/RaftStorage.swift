@@ -1,0 +1,27 @@
+import Raft
+
+/// Where a Raft node keeps what must survive a crash. Writes are not durable until `sync()`
+/// returns; only then may the shell tell the core (through `advance`) that they are.
+public protocol RaftStorage: AnyObject {
+    /// Stores entries, replacing any stored from `entries.first.index` on.
+    func append(_ entries: [Entry]) throws(LogError)
+    /// Records term, vote and commit; term and vote are durable after `sync()`, the commit
+    /// index may lag (it is a hint).
+    func setHardState(_ state: HardState) throws(LogError)
+    /// A snapshot received from the leader replaces the whole log.
+    func installSnapshot(_ snapshot: Snapshot) throws(LogError)
+    /// The node's own snapshot; the log up to `compactTo` is no longer needed.
+    func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError)
+    /// Makes everything written so far durable: one sync for the whole batch.
+    func sync() throws(LogError)
+}
+
+extension RaftStorage {
+    /// Persists a Ready's writes in the order its contract gives, with one sync.
+    public func persist(_ ready: Ready) throws(LogError) {
+        if let snapshot = ready.snapshot { try installSnapshot(snapshot) }
+        try append(ready.entries)
+        if let state = ready.hardState { try setHardState(state) }
+        try sync()
+    }
+}
