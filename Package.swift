@@ -8,6 +8,7 @@ let package = Package(
     name: "Berth",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "berth", targets: ["berth"]),
         .executable(name: "berth-sim", targets: ["berth-sim"]),
     ],
     dependencies: [
@@ -27,6 +28,17 @@ let package = Package(
         .target(name: "Raft", swiftSettings: strict),
         // Durable storage: segmented write-ahead log, hard state, LZ4 snapshots.
         .target(name: "Log", dependencies: ["Raft", "LZ4"], swiftSettings: strict),
+        // The node's shell: drives the Raft core over durable storage.
+        .target(name: "Node", dependencies: ["Raft", "Log"], swiftSettings: strict),
+        .executableTarget(
+            name: "berth",
+            dependencies: ["Node", "Log", "Raft", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        // Writes through a durable one-node group and reports each acknowledged entry; the
+        // crash-loop test kills it at random moments.
+        .executableTarget(name: "log-crash-writer", dependencies: ["LogCrashSupport", "Node", "Log", "Raft"], swiftSettings: strict),
+        .target(name: "LogCrashSupport", dependencies: ["Node", "Log", "Raft"], swiftSettings: strict),
         // Seeded deterministic simulation of whole Raft clusters, with its checkers.
         .target(
             name: "RaftSimulation",
@@ -43,6 +55,8 @@ let package = Package(
         ),
         .testTarget(name: "LZ4Tests", dependencies: ["LZ4"], swiftSettings: strict),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: strict),
+        .testTarget(name: "LogTests", dependencies: ["Log", "Raft", "LZ4"], swiftSettings: strict),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Log", "Raft", "LogCrashSupport"], swiftSettings: strict),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation", "Raft"], swiftSettings: strict),
     ]
 )

@@ -17,11 +17,12 @@ public protocol RaftStorage: AnyObject {
 }
 
 extension RaftStorage {
-    /// Persists a Ready's writes in the order its contract gives, with one sync.
+    /// Persists a Ready's writes in the order its contract gives, with one sync if any of
+    /// them must be durable before the Ready's acknowledgements leave.
     public func persist(_ ready: Ready) throws(LogError) {
         if let snapshot = ready.snapshot { try installSnapshot(snapshot) }
         try append(ready.entries)
         if let state = ready.hardState { try setHardState(state) }
-        try sync()
+        if ready.mustSync { try sync() }
     }
 }

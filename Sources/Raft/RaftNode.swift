@@ -502,15 +502,18 @@ public struct RaftNode: Sendable {
         readyOutstanding = true
         let soft = softState
         let hard = hardState
+        let entries = Array(log.unstableEntries)
+        let voteChanged = hard.term != lastHardState.term || hard.vote != lastHardState.vote
         let ready = Ready(
             softState: soft != lastSoftState ? soft : nil,
             hardState: hard != lastHardState ? hard : nil,
             snapshot: log.pendingSnapshot,
-            entries: Array(log.unstableEntries),
+            entries: entries,
             messages: messages,
             messagesAfterPersist: messagesAfterPersist,
             committedEntries: log.committedEntriesToApply(bytesMax: config.applyBytesMax),
-            readStates: readStates
+            readStates: readStates,
+            mustSync: log.pendingSnapshot != nil || !entries.isEmpty || voteChanged
         )
         lastSoftState = soft
         if let hard = ready.hardState { lastHardState = hard }

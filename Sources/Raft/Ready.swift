@@ -29,8 +29,7 @@ public struct Ready: Sendable {
     public var committedEntries: [Entry]
     public var readStates: [ReadState]
 
-    /// True when nothing needs persisting, so `messagesAfterPersist` may go at once.
-    public var needsPersistence: Bool {
-        snapshot != nil || !entries.isEmpty || hardState != nil
-    }
+    /// Whether step 2 needs a sync: a snapshot, entries, or a new term or vote. A Ready whose
+    /// only write is a new commit index needs none, and `messagesAfterPersist` may go at once.
+    public var mustSync: Bool
 }

@@ -258,7 +258,7 @@ public struct Simulation {
                 if soft.role == .leader { checker.observeLeader(id, core: core) }
             }
             send(ready.messages)
-            if ready.needsPersistence {
+            if ready.mustSync {
                 emit("n\(id) persists" + (ready.snapshot.map { " snapshot \($0.metadata.index)" } ?? "")
                     + (ready.entries.isEmpty ? "" : " entries \(ready.entries.first!.index)...\(ready.entries.last!.index)")
                     + (ready.hardState.map { " term \($0.term) vote \($0.vote ?? 0) commit \($0.commit)" } ?? ""))
@@ -275,6 +275,8 @@ public struct Simulation {
                 }
                 return
             }
+            // A new commit index alone is written lazily: no sync, lost on a crash.
+            if let hard = ready.hardState { try! nodes[id]!.disk.setHardState(hard) }
             nodes[id]!.inFlightReady = ready
             completeReady(id)
         }
@@ -284,7 +286,7 @@ public struct Simulation {
     private mutating func completeReady(_ id: NodeID) {
         guard let ready = nodes[id]!.inFlightReady else { return }
         nodes[id]!.inFlightReady = nil
-        try! nodes[id]!.disk.sync()
+        if ready.mustSync { try! nodes[id]!.disk.sync() }
         if let snapshot = ready.snapshot { checker.observeSnapshotInstalled(id, index: snapshot.metadata.index) }
         if let first = ready.entries.first {
             let termBefore = ready.snapshot.map { $0.metadata.index == first.index - 1 ? $0.metadata.term : nil }

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct Berth: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "berth",
+        abstract: "Berth: a clustered message broker that does not lose confirmed messages.",
+        subcommands: [Bench.self]
+    )
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure parts of Berth on this machine.",
+        subcommands: [LogBench.self]
+    )
+}

@@ -1,0 +1,102 @@
+import Log
+import LogCrashSupport
+import Node
+import Raft
+import XCTest
+
+/// A durable one-node group: group commit, snapshots at the threshold, and a restart that
+/// recovers exactly the acknowledged state from snapshot plus log.
+final class RaftGroupTests: XCTestCase {
+    private var directory = ""
+
+    override func setUp() {
+        directory = "/tmp/berth-raftgroup-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    }
+
+    override func tearDown() {
+        removeTree(directory)
+    }
+
+    /// Counts syncs and passes everything else to the real storage.
+    private final class CountingStorage: RaftStorage {
+        let inner: DurableStorage
+        var syncs = 0
+        var appendedEntries = 0
+        init(_ inner: DurableStorage) { self.inner = inner }
+        func append(_ entries: [Entry]) throws(LogError) {
+            appendedEntries += entries.count
+            try inner.append(entries)
+        }
+        func setHardState(_ state: HardState) throws(LogError) { try inner.setHardState(state) }
+        func installSnapshot(_ snapshot: Snapshot) throws(LogError) { try inner.installSnapshot(snapshot) }
+        func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError) { try inner.saveSnapshot(snapshot, compactTo: compactTo) }
+        func sync() throws(LogError) {
+            syncs += 1
+            try inner.sync()
+        }
+    }
+
+    private func openGroup(options: RaftGroup<ValueRuns>.Options = RaftGroup<ValueRuns>.Options()) throws -> (RaftGroup<ValueRuns>, CountingStorage) {
+        let (storage, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: 7)
+        let counting = CountingStorage(storage)
+        let group = try RaftGroup(
+            config: Config(id: 1, randomSeed: 42), storage: counting, recovered: recovery.state, machine: ValueRuns(),
+            bootstrapVoters: [1], options: options)
+        XCTAssertTrue(try group.campaignAlone())
+        return (group, counting)
+    }
+
+    private func proposeValues(_ group: RaftGroup<ValueRuns>, count: UInt64) throws {
+        let next = group.machine.lastValue + 1
+        try group.propose((next..<next + count).map(ValueRuns.payload))
+    }
+
+    func testProposalsMadeTogetherShareOneSync() throws {
+        let (group, storage) = try openGroup()
+        let syncsBefore = storage.syncs
+        for batch in UInt64(0)..<10 {
+            // Not yet applied: the values follow on from what was proposed.
+            try group.propose((batch * 50 + 1...batch * 50 + 50).map(ValueRuns.payload))
+        }
+        let applied = try group.process()
+        XCTAssertEqual(applied.count, 500)
+        XCTAssertEqual(storage.syncs - syncsBefore, 1, "500 entries, one fdatasync")
+    }
+
+    func testRestartRecoversExactlyTheAcknowledgedStateFromSnapshotAndLog() throws {
+        var options = RaftGroup<ValueRuns>.Options()
+        options.snapshotEveryEntries = 300
+        options.entriesRetainedAfterSnapshot = 20
+        let before: ValueRuns
+        do {
+            let (group, _) = try openGroup(options: options)
+            for _ in 0..<25 {
+                try proposeValues(group, count: 40)
+                try group.process()
+            }
+            XCTAssertEqual(group.machine.lastValue, 1_000)
+            XCTAssertGreaterThan(group.core.firstIndex, 300, "the log was compacted behind a snapshot")
+            before = group.machine
+        }
+        let (restarted, _) = try openGroup(options: options)
+        XCTAssertEqual(restarted.machine, before, "snapshot plus log give back every acknowledged value at its index")
+        try proposeValues(restarted, count: 1)
+        try restarted.process()
+        XCTAssertEqual(restarted.machine.lastValue, 1_001)
+    }
+
+    func testSnapshotIsTakenOnceTheLogPassesTheByteThreshold() throws {
+        var options = RaftGroup<ValueRuns>.Options()
+        options.snapshotEveryBytes = 16 << 10
+        options.entriesRetainedAfterSnapshot = 0
+        let (group, _) = try openGroup(options: options)
+        XCTAssertEqual(group.core.firstIndex, 1)
+        while group.core.firstIndex == 1 {
+            try proposeValues(group, count: 8)
+            try group.process()
+            XCTAssertLessThan(group.machine.lastValue, 10_000, "no snapshot after far more than 16 KiB")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory + "/group-7")
+        XCTAssertEqual(names.filter { $0.hasSuffix(".snap") }.count, 1)
+    }
+}
