@@ -13,6 +13,7 @@ public final class MemoryStorage: RaftStorage {
     }
 
     private(set) var hardState = HardState()
+    private var latestHardState = HardState()
     private(set) var snapshot: Snapshot?
     /// Durable entries, contiguous; they may start before the snapshot's index (retained).
     private(set) var entries: [Entry] = []
@@ -41,6 +42,11 @@ public final class MemoryStorage: RaftStorage {
         unsynced = []
     }
 
+    public func close() throws(LogError) {
+        try sync()
+        hardState = latestHardState
+    }
+
     /// Loses what was not synced, except a random prefix; returns a note for traces.
     public func crash(random: inout SeededGenerator) -> String {
         let kept = Int.random(in: 0...unsynced.count, using: &random)
@@ -52,6 +58,7 @@ public final class MemoryStorage: RaftStorage {
             note += ", tore the next after \(torn)/\(lost.count) entries"
         }
         unsynced = []
+        latestHardState = hardState
         return note
     }
 
@@ -84,7 +91,10 @@ public final class MemoryStorage: RaftStorage {
             entries.removeSubrange(Int(first.index - start)...)
             entries.append(contentsOf: new)
         case .hardState(let state):
-            hardState = state
+            // As `DurableStorage`: a new commit index alone is not written; it rides along
+            // with the next change of term or vote, or a clean close.
+            latestHardState = state
+            if state.term != hardState.term || state.vote != hardState.vote { hardState = state }
         case .saveSnapshot(let own, let compactTo):
             if let current = snapshot, current.metadata.index >= own.metadata.index { return }
             snapshot = own

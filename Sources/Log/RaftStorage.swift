@@ -14,6 +14,8 @@ public protocol RaftStorage: AnyObject {
     func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError)
     /// Makes everything written so far durable: one sync for the whole batch.
     func sync() throws(LogError)
+    /// A clean shutdown: syncs, and writes the latest commit index too.
+    func close() throws(LogError)
 }
 
 extension RaftStorage {

@@ -121,6 +121,11 @@ final class SegmentedLog {
         while offset < bytes.count {
             switch decodeRecord(bytes, at: offset, expectedIndex: first + LogIndex(segment.offsets.count)) {
             case .entry(let entry, let next):
+                // Terms never decrease along a Raft log: older records after newer ones are a
+                // suffix that should have been cut. Never hand them to the core as current.
+                if let previous = entries.last, entry.term < previous.term {
+                    throw .corruptRecord(path: path, offset: offset, reason: "term \(entry.term) follows term \(previous.term) at index \(previous.index)")
+                }
                 entries.append(entry)
                 segment.offsets.append(offset)
                 offset = next
@@ -244,6 +249,12 @@ final class SegmentedLog {
     }
 
     private func startSegment(firstIndex: LogIndex) throws(LogError) -> Segment {
+        // Recovery forgives a torn tail only in the last segment: the one before must be
+        // durable before a later one can exist on disk. One extra sync per segment.
+        if let previous = segments.last, previous.needsSync {
+            try previous.file.syncData()
+            previous.needsSync = false
+        }
         let path = directory + "/" + Self.segmentName(firstIndex: firstIndex)
         let file = try FileHandle(path: path, flags: O_RDWR | O_CREAT | O_TRUNC)
         var header: [UInt8] = Self.magic
@@ -267,17 +278,23 @@ final class SegmentedLog {
     }
 
     /// Drops the entries from `index` on: later segments go, the one holding `index` is cut.
+    /// The cut is made durable before anything new is written after it: otherwise a crash
+    /// could keep the new records and lose the cut, and the stale suffix would reappear
+    /// behind them. Conflicting suffixes are rare, so the extra syncs cost little.
     func truncate(from index: LogIndex) throws(LogError) {
         while let last = segments.last, last.firstIndex > index || (last.isEmpty && last.firstIndex >= index) {
             try removeSegment(last)
         }
-        guard let segment = segments.last, !segment.isEmpty, index <= segment.lastIndex else { return }
-        let keep = Int(index - segment.firstIndex)
-        let cut = segment.offsets[keep]
-        try segment.file.truncate(to: cut)
-        segment.offsets.removeSubrange(keep...)
-        segment.size = cut
-        segment.needsSync = true
+        if let segment = segments.last, !segment.isEmpty, index <= segment.lastIndex {
+            let keep = Int(index - segment.firstIndex)
+            let cut = segment.offsets[keep]
+            try segment.file.truncate(to: cut)
+            segment.offsets.removeSubrange(keep...)
+            segment.size = cut
+            try segment.file.syncData()
+            segment.needsSync = false
+        }
+        try syncDirectoryIfNeeded()
     }
 
     /// Removes the segments whose entries all lie at or before `index` (covered by a
@@ -286,11 +303,20 @@ final class SegmentedLog {
         while let first = segments.first, !first.isEmpty, first.lastIndex <= index {
             try removeSegment(first)
         }
+        try syncDirectoryIfNeeded()
     }
 
     /// Removes every segment: the log restarts after a snapshot received from the leader.
+    /// Durable at once, so that no old segment can outlive the crash next to a new one.
     func removeAll() throws(LogError) {
         while let last = segments.last { try removeSegment(last) }
+        try syncDirectoryIfNeeded()
+    }
+
+    private func syncDirectoryIfNeeded() throws(LogError) {
+        guard directoryNeedsSync else { return }
+        try FileSystem.syncDirectory(directory)
+        directoryNeedsSync = false
     }
 
     /// Makes every write so far durable: one fdatasync per segment written to (normally
@@ -300,9 +326,6 @@ final class SegmentedLog {
             try segment.file.syncData()
             segment.needsSync = false
         }
-        if directoryNeedsSync {
-            try FileSystem.syncDirectory(directory)
-            directoryNeedsSync = false
-        }
+        try syncDirectoryIfNeeded()
     }
 }

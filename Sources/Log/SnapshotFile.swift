@@ -78,7 +78,9 @@ enum SnapshotFile {
         try FileSystem.list(directory).filter { $0.hasPrefix("snapshot-") && $0.hasSuffix(".snap") }
     }
 
-    /// The newest snapshot that verifies, and a note for each newer one that did not.
+    /// The newest snapshot that verifies, and a note for each newer one that did not. Those
+    /// are renamed to `.corrupt`, kept for inspection but no longer counted among the
+    /// snapshots retained.
     static func newestValid(directory: String, dataBytesMax: Int) throws(LogError) -> (Snapshot?, warnings: [String]) {
         var warnings: [String] = []
         for name in try snapshotNames(directory: directory).reversed() {
@@ -86,7 +88,9 @@ enum SnapshotFile {
             do {
                 return (try decode(FileHandle(path: path, flags: 0).readAll(), path: path, dataBytesMax: dataBytesMax), warnings)
             } catch {
-                warnings.append("skipped \(error)")
+                try FileSystem.rename(path, to: path + ".corrupt")
+                try FileSystem.syncDirectory(directory)
+                warnings.append("skipped \(error); kept as \(name).corrupt")
             }
         }
         return (nil, warnings)

@@ -34,6 +34,7 @@ final class RaftGroupTests: XCTestCase {
             syncs += 1
             try inner.sync()
         }
+        func close() throws(LogError) { try inner.close() }
     }
 
     private func openGroup(options: RaftGroup<ValueRuns>.Options = RaftGroup<ValueRuns>.Options()) throws -> (RaftGroup<ValueRuns>, CountingStorage) {
