@@ -2,11 +2,11 @@ import Glibc
 
 /// A thin layer over POSIX files: every call that can fail throws `LogError.io` naming
 /// the operation and the path. No buffering of its own: callers batch their writes.
-final class FileHandle {
-    let path: String
+public final class FileHandle {
+    public let path: String
     private let fd: Int32
 
-    init(path: String, flags: Int32, mode: mode_t = 0o644) throws(LogError) {
+    public init(path: String, flags: Int32, mode: mode_t = 0o644) throws(LogError) {
         let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
         guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
         self.path = path
@@ -35,7 +35,7 @@ final class FileHandle {
         }
     }
 
-    func write(_ bytes: [UInt8], at offset: Int) throws(LogError) {
+    public func write(_ bytes: [UInt8], at offset: Int) throws(LogError) {
         var failure: LogError?
         bytes.withUnsafeBytes { raw in
             do throws(LogError) { try write(raw, at: offset) } catch { failure = error }
@@ -64,7 +64,7 @@ final class FileHandle {
     }
 
     /// Data and the metadata needed to read it back (the file's size), not timestamps.
-    func syncData() throws(LogError) {
+    public func syncData() throws(LogError) {
         guard fdatasync(fd) == 0 else { throw .io(operation: "fdatasync", path: path, errno: errno) }
     }
 
@@ -73,15 +73,15 @@ final class FileHandle {
     }
 }
 
-enum FileSystem {
-    static func createDirectory(_ path: String) throws(LogError) {
+public enum FileSystem {
+    public static func createDirectory(_ path: String) throws(LogError) {
         if mkdir(path, 0o755) != 0 && errno != EEXIST {
             throw .io(operation: "mkdir", path: path, errno: errno)
         }
     }
 
     /// Makes a directory's entries (created, renamed, removed files) durable.
-    static func syncDirectory(_ path: String) throws(LogError) {
+    public static func syncDirectory(_ path: String) throws(LogError) {
         let directory = try FileHandle(path: path, flags: O_RDONLY | O_DIRECTORY)
         try directory.sync()
     }
@@ -90,16 +90,16 @@ enum FileSystem {
         guard Glibc.rename(from, to) == 0 else { throw .io(operation: "rename", path: from, errno: errno) }
     }
 
-    static func remove(_ path: String) throws(LogError) {
+    public static func remove(_ path: String) throws(LogError) {
         guard unlink(path) == 0 || errno == ENOENT else { throw .io(operation: "unlink", path: path, errno: errno) }
     }
 
-    static func exists(_ path: String) -> Bool {
+    public static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
 
     /// The names in a directory, sorted.
-    static func list(_ path: String) throws(LogError) -> [String] {
+    public static func list(_ path: String) throws(LogError) -> [String] {
         guard let directory = opendir(path) else { throw .io(operation: "opendir", path: path, errno: errno) }
         defer { closedir(directory) }
         var names: [String] = []

@@ -170,7 +170,7 @@ struct Measurements {
 
     /// The disk's limit: each step appends `entryBytes` to a file and waits for fdatasync.
     private func measureRawFdatasync(path: String) throws -> Sample {
-        let file = try RawFile(creating: path)
+        let file = try FileHandle(path: path, flags: O_WRONLY | O_CREAT | O_TRUNC)
         let block = [UInt8](repeating: 0xA5, count: entryBytes)
         var end = 0
         func appendAndSync() throws(LogError) -> Step {
@@ -199,7 +199,7 @@ struct Measurements {
         // Untimed: the first sync also creates the first segment and fsyncs the directory.
         _ = try appendAndSync()
         var sample = try timeSteps(appendAndSync)
-        sample.segments = try directoryNames(storage.directory).count { $0.hasPrefix("wal-") && $0.hasSuffix(".seg") }
+        sample.segments = try FileSystem.list(storage.directory).count { $0.hasPrefix("wal-") && $0.hasSuffix(".seg") }
         return sample
     }
 
@@ -231,37 +231,6 @@ private extension Duration {
 
 // MARK: - Files
 
-/// A file written with pwrite and made durable with fdatasync, as the log's segments are.
-final class RawFile {
-    let path: String
-    private let fd: Int32
-
-    init(creating path: String) throws(LogError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
-        self.path = path
-        self.fd = fd
-    }
-
-    deinit { close(fd) }
-
-    func write(_ bytes: [UInt8], at offset: Int) throws(LogError) {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(operation: "pwrite", path: path, errno: errno)
-            }
-            done += n
-        }
-    }
-
-    func syncData() throws(LogError) {
-        guard fdatasync(fd) == 0 else { throw .io(operation: "fdatasync", path: path, errno: errno) }
-    }
-}
-
 /// The benchmark's own directory in the current directory. Creating it fails if it exists,
 /// so that a run never writes into (or removes) anything it did not make.
 struct ScratchDirectory {
@@ -286,25 +255,8 @@ struct ScratchDirectory {
     /// with `discard`, discarding) hundreds of megabytes: the raw rate measured after batch
     /// 1024 dropped tenfold.
     func commitRemovals() {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return warn("cannot open \(path) to sync it: errno \(errno)") }
-        defer { close(fd) }
-        if fsync(fd) != 0 { warn("cannot sync \(path): errno \(errno)") }
+        do throws(LogError) { try FileSystem.syncDirectory(path) } catch { warn("\(error)") }
     }
-}
-
-/// The names in a directory, without "." and "..".
-func directoryNames(_ path: String) throws(LogError) -> [String] {
-    guard let directory = opendir(path) else { throw .io(operation: "opendir", path: path, errno: errno) }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
 }
 
 /// Removes a file, or a directory and everything in it, without following symbolic links.
@@ -317,7 +269,7 @@ func removeTree(_ path: String) {
     }
     if info.st_mode & S_IFMT == S_IFDIR {
         do throws(LogError) {
-            for name in try directoryNames(path) { removeTree(path + "/" + name) }
+            for name in try FileSystem.list(path) { removeTree(path + "/" + name) }
         } catch {
             warn("cannot list \(path) to remove it: \(error)")
         }
