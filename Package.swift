@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // The system's liblz4 (Debian: liblz4-dev).
@@ -26,6 +27,9 @@ let package = Package(
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: strict),
         // Consensus as a pure state machine: no I/O, no clock, no threads.
         .target(name: "Raft", swiftSettings: strict),
+        // AMQP 0-9-1 codec, pure: frames, methods, field tables, properties, reply codes.
+        // ByteBuffer (NIOCore) only, so message bodies stay slices of what the socket read.
+        .target(name: "AMQP", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         // Durable storage: segmented write-ahead log, hard state, LZ4 snapshots.
         .target(name: "Log", dependencies: ["Raft", "LZ4"], swiftSettings: strict),
         // The node's shell: drives the Raft core over durable storage.
@@ -54,6 +58,16 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "LZ4Tests", dependencies: ["LZ4"], swiftSettings: strict),
+        .testTarget(
+            name: "AMQPTests",
+            dependencies: [
+                "AMQP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log", "Raft", "LZ4"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Log", "Raft", "LogCrashSupport"], swiftSettings: strict),
