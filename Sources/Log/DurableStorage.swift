@@ -21,6 +21,8 @@ public final class DurableStorage: RaftStorage {
     public let directory: String
     private let log: SegmentedLog
     private var latestHardState: HardState
+    /// Set when a commit index must be durable at the next sync, not merely a hint.
+    private var hardStateMustBeWritten = false
     private var writtenHardState: HardState
 
     private init(directory: String, log: SegmentedLog, hardState: HardState) {
@@ -77,8 +79,9 @@ public final class DurableStorage: RaftStorage {
         try log.append(entries)
     }
 
-    public func setHardState(_ state: HardState) throws(LogError) {
+    public func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError) {
         latestHardState = state
+        hardStateMustBeWritten = hardStateMustBeWritten || commitMustBeDurable
     }
 
     public func installSnapshot(_ snapshot: Snapshot) throws(LogError) {
@@ -94,11 +97,15 @@ public final class DurableStorage: RaftStorage {
     public func sync() throws(LogError) {
         try log.sync()
         // Term and vote must be durable before the messages that depend on them; a commit
-        // index alone rides along with the next change of term or vote.
-        if latestHardState.term != writtenHardState.term || latestHardState.vote != writtenHardState.vote {
+        // index alone rides along with the next change of term or vote, unless it covers a
+        // membership change about to be applied.
+        if latestHardState.term != writtenHardState.term || latestHardState.vote != writtenHardState.vote
+            || (hardStateMustBeWritten && latestHardState != writtenHardState)
+        {
             try HardStateFile.write(latestHardState, directory: directory)
             writtenHardState = latestHardState
         }
+        hardStateMustBeWritten = false
     }
 
     /// Syncs and writes the latest commit index too, for a clean shutdown.

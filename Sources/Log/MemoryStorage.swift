@@ -8,7 +8,7 @@ public final class MemoryStorage: RaftStorage {
     enum Write {
         case installSnapshot(Snapshot)
         case entries([Entry])
-        case hardState(HardState)
+        case hardState(HardState, commitMustBeDurable: Bool)
         case saveSnapshot(Snapshot, compactTo: LogIndex)
     }
 
@@ -25,8 +25,8 @@ public final class MemoryStorage: RaftStorage {
         if !entries.isEmpty { unsynced.append(.entries(entries)) }
     }
 
-    public func setHardState(_ state: HardState) throws(LogError) {
-        unsynced.append(.hardState(state))
+    public func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError) {
+        unsynced.append(.hardState(state, commitMustBeDurable: commitMustBeDurable))
     }
 
     public func installSnapshot(_ snapshot: Snapshot) throws(LogError) {
@@ -90,11 +90,11 @@ public final class MemoryStorage: RaftStorage {
             }
             entries.removeSubrange(Int(first.index - start)...)
             entries.append(contentsOf: new)
-        case .hardState(let state):
+        case .hardState(let state, let commitMustBeDurable):
             // As `DurableStorage`: a new commit index alone is not written; it rides along
-            // with the next change of term or vote, or a clean close.
+            // with the next change of term or vote, a membership change, or a clean close.
             latestHardState = state
-            if state.term != hardState.term || state.vote != hardState.vote { hardState = state }
+            if state.term != hardState.term || state.vote != hardState.vote || commitMustBeDurable { hardState = state }
         case .saveSnapshot(let own, let compactTo):
             if let current = snapshot, current.metadata.index >= own.metadata.index { return }
             snapshot = own

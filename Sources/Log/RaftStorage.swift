@@ -5,9 +5,9 @@ import Raft
 public protocol RaftStorage: AnyObject {
     /// Stores entries, replacing any stored from `entries.first.index` on.
     func append(_ entries: [Entry]) throws(LogError)
-    /// Records term, vote and commit; term and vote are durable after `sync()`, the commit
-    /// index may lag (it is a hint).
-    func setHardState(_ state: HardState) throws(LogError)
+    /// Records term, vote and commit; term and vote are durable after `sync()`. The commit
+    /// index may lag (it is a hint) unless `commitMustBeDurable`.
+    func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError)
     /// A snapshot received from the leader replaces the whole log.
     func installSnapshot(_ snapshot: Snapshot) throws(LogError)
     /// The node's own snapshot; the log up to `compactTo` is no longer needed.
@@ -19,12 +19,17 @@ public protocol RaftStorage: AnyObject {
 }
 
 extension RaftStorage {
+    /// Records a hard state whose commit index may be written lazily.
+    public func setHardState(_ state: HardState) throws(LogError) {
+        try setHardState(state, commitMustBeDurable: false)
+    }
+
     /// Persists a Ready's writes in the order its contract gives, with one sync if any of
     /// them must be durable before the Ready's acknowledgements leave.
     public func persist(_ ready: Ready) throws(LogError) {
         if let snapshot = ready.snapshot { try installSnapshot(snapshot) }
         try append(ready.entries)
-        if let state = ready.hardState { try setHardState(state) }
+        if let state = ready.hardState { try setHardState(state, commitMustBeDurable: ready.commitMustBeDurable) }
         if ready.mustSync { try sync() }
     }
 }

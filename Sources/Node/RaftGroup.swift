@@ -70,6 +70,12 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         try core.propose(payloads)
     }
 
+    /// Proposes one membership change; see `RaftNode.proposeMembershipChange`.
+    @discardableResult
+    public func proposeMembershipChange(_ change: MembershipChange) throws(ProposalError) -> LogIndex {
+        try core.proposeMembershipChange(change)
+    }
+
     public func tick() { core.tick() }
 
     public func step(_ message: Message) { core.step(message) }

@@ -503,17 +503,20 @@ public struct RaftNode: Sendable {
         let soft = softState
         let hard = hardState
         let entries = Array(log.unstableEntries)
+        let committedEntries = log.committedEntriesToApply(bytesMax: config.applyBytesMax)
         let voteChanged = hard.term != lastHardState.term || hard.vote != lastHardState.vote
+        let commitMustBeDurable = committedEntries.contains { $0.kind == .membershipChange }
         let ready = Ready(
             softState: soft != lastSoftState ? soft : nil,
-            hardState: hard != lastHardState ? hard : nil,
+            hardState: hard != lastHardState || commitMustBeDurable ? hard : nil,
             snapshot: log.pendingSnapshot,
             entries: entries,
             messages: messages,
             messagesAfterPersist: messagesAfterPersist,
-            committedEntries: log.committedEntriesToApply(bytesMax: config.applyBytesMax),
+            committedEntries: committedEntries,
             readStates: readStates,
-            mustSync: log.pendingSnapshot != nil || !entries.isEmpty || voteChanged
+            mustSync: log.pendingSnapshot != nil || !entries.isEmpty || voteChanged || commitMustBeDurable,
+            commitMustBeDurable: commitMustBeDurable
         )
         lastSoftState = soft
         if let hard = ready.hardState { lastHardState = hard }

@@ -29,7 +29,12 @@ public struct Ready: Sendable {
     public var committedEntries: [Entry]
     public var readStates: [ReadState]
 
-    /// Whether step 2 needs a sync: a snapshot, entries, or a new term or vote. A Ready whose
-    /// only write is a new commit index needs none, and `messagesAfterPersist` may go at once.
+    /// Whether step 2 needs a sync: a snapshot, entries, a new term or vote, or a commit
+    /// index that must be durable. A Ready whose only write is a new commit index needs
+    /// none, and `messagesAfterPersist` may go at once.
     public var mustSync: Bool
+    /// The committed entries include a membership change: the commit index in `hardState`
+    /// must be durable before they are applied. Otherwise a restart could forget the change
+    /// and count votes in an older membership.
+    public var commitMustBeDurable: Bool
 }

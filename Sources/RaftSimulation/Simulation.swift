@@ -266,7 +266,7 @@ public struct Simulation {
                 let disk = nodes[id]!.disk
                 if let snapshot = ready.snapshot { try! disk.installSnapshot(snapshot) }
                 try! disk.append(ready.entries)
-                if let hard = ready.hardState { try! disk.setHardState(hard) }
+                if let hard = ready.hardState { try! disk.setHardState(hard, commitMustBeDurable: ready.commitMustBeDurable) }
                 nodes[id]!.inFlightReady = ready
                 schedule(after: SimulatedTime.random(in: 1...profile.syncLatencyMax, using: &random), .syncDone(id, incarnation: nodes[id]!.incarnation))
                 if nodes[id]!.crashBeforeNextSync {

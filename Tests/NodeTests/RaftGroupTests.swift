@@ -27,7 +27,9 @@ final class RaftGroupTests: XCTestCase {
             appendedEntries += entries.count
             try inner.append(entries)
         }
-        func setHardState(_ state: HardState) throws(LogError) { try inner.setHardState(state) }
+        func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError) {
+            try inner.setHardState(state, commitMustBeDurable: commitMustBeDurable)
+        }
         func installSnapshot(_ snapshot: Snapshot) throws(LogError) { try inner.installSnapshot(snapshot) }
         func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError) { try inner.saveSnapshot(snapshot, compactTo: compactTo) }
         func sync() throws(LogError) {
