@@ -30,10 +30,21 @@ let package = Package(
         // AMQP 0-9-1 codec, pure: frames, methods, field tables, properties, reply codes.
         // ByteBuffer (NIOCore) only, so message bodies stay slices of what the socket read.
         .target(name: "AMQP", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        // The broker as a pure replicated state machine: vhosts, exchanges, queues, bindings,
+        // messages; plus the leader-local dispatcher. No I/O, no clock, no dependencies.
+        .target(name: "Broker", swiftSettings: strict),
         // Durable storage: segmented write-ahead log, hard state, LZ4 snapshots.
         .target(name: "Log", dependencies: ["Raft", "LZ4"], swiftSettings: strict),
         // The node's shell: drives the Raft core over durable storage.
-        .target(name: "Node", dependencies: ["Raft", "Log"], swiftSettings: strict),
+        .target(
+            name: "Node",
+            dependencies: [
+                "Raft", "Log", "AMQP", "Broker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "berth",
             dependencies: ["Node", "Log", "Raft", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -68,6 +79,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: strict),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log", "Raft", "LZ4"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Log", "Raft", "LogCrashSupport"], swiftSettings: strict),

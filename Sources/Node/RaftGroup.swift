@@ -80,32 +80,56 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
 
     public func step(_ message: Message) { core.step(message) }
 
-    /// Handles every pending Ready. `send` gets each outgoing message once it may leave.
-    /// Returns the application entries applied during this call, in order.
+    /// Handles every pending Ready, persisting on the calling thread. `send` gets each
+    /// outgoing message once it may leave. Returns the application entries applied during
+    /// this call, in order.
     @discardableResult
     public func process(send: (Message) -> Void = { _ in }) throws(LogError) -> [Entry] {
         var applied: [Entry] = []
-        while core.hasReady {
-            let ready = core.ready()
+        while let ready = nextReady() {
             ready.messages.forEach(send)
             try storage.persist(ready)
             ready.messagesAfterPersist.forEach(send)
-            if let snapshot = ready.snapshot {
-                // The leader's snapshot was verified when received; a failure here is a bug.
-                do { try machine.restore(from: snapshot.data) } catch { preconditionFailure("restoring a received snapshot failed: \(error)") }
-                appliedEntriesSinceSnapshot = 0
-                appliedBytesSinceSnapshot = 0
-            }
-            for entry in ready.committedEntries where entry.kind == .normal {
-                machine.apply(entry)
-                applied.append(entry)
-                appliedEntriesSinceSnapshot += 1
-                appliedBytesSinceSnapshot += entry.payloadBytes
-            }
-            core.advance(ready)
-            try snapshotIfDue()
+            applied += try complete(ready)
         }
         return applied
+    }
+
+    /// The next Ready, if there is work. The caller sends `messages`, has `storage` persist
+    /// it (on another thread if it likes: nothing else touches the storage until `complete`),
+    /// sends `messagesAfterPersist`, and then calls `complete`. Proposals made meanwhile ride
+    /// on the next Ready: that is the group commit.
+    public func nextReady() -> Ready? {
+        core.hasReady ? core.ready() : nil
+    }
+
+    /// After `ready` is persisted: applies its committed entries, advances the core, and
+    /// snapshots if due. Returns the application entries applied.
+    public func complete(_ ready: Ready) throws(LogError) -> [Entry] {
+        var applied: [Entry] = []
+        if let snapshot = ready.snapshot {
+            // The leader's snapshot was verified when received; a failure here is a bug.
+            do { try machine.restore(from: snapshot.data) } catch { preconditionFailure("restoring a received snapshot failed: \(error)") }
+            appliedEntriesSinceSnapshot = 0
+            appliedBytesSinceSnapshot = 0
+        }
+        for entry in ready.committedEntries where entry.kind == .normal {
+            machine.apply(entry)
+            applied.append(entry)
+            appliedEntriesSinceSnapshot += 1
+            appliedBytesSinceSnapshot += entry.payloadBytes
+        }
+        core.advance(ready)
+        try snapshotIfDue()
+        return applied
+    }
+
+    /// The storage this group persists to, for a shell that persists Readys itself.
+    public var persistentStorage: any RaftStorage { storage }
+
+    /// Gives the state machine to `body`, e.g. to collect what applying produced.
+    public func withMachine<Result>(_ body: (inout Machine) throws -> Result) rethrows -> Result {
+        try body(&machine)
     }
 
     private func snapshotIfDue() throws(LogError) {

@@ -1,0 +1,226 @@
+// The log format of commands: a format version byte, a tag byte, then the fields.
+extension BrokerCommand {
+    /// The version written in every command's first byte.
+    public static let formatVersion: UInt8 = 1
+
+    private enum Tag: UInt8 {
+        case declareVHost = 1
+        case deleteVHost = 2
+        case declareExchange = 3
+        case deleteExchange = 4
+        case declareQueue = 5
+        case deleteQueue = 6
+        case bind = 7
+        case unbind = 8
+        case purge = 9
+        case enqueue = 10
+        case settle = 11
+        case requeue = 12
+        case reject = 13
+        case expire = 14
+        case deleteQueuesOwned = 15
+    }
+
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: encodedCapacityHint)
+        w.byte(Self.formatVersion)
+        switch self {
+        case .declareVHost(let name):
+            w.byte(Tag.declareVHost.rawValue)
+            w.string(name)
+        case .deleteVHost(let name):
+            w.byte(Tag.deleteVHost.rawValue)
+            w.string(name)
+        case .declareExchange(let d):
+            w.byte(Tag.declareExchange.rawValue)
+            w.string(d.vhost)
+            w.string(d.name)
+            w.byte(d.type.rawValue)
+            w.byte(Self.flags(d.durable, d.autoDelete, d.isInternal, d.passive))
+            w.table(d.arguments)
+        case .deleteExchange(let d):
+            w.byte(Tag.deleteExchange.rawValue)
+            w.string(d.vhost)
+            w.string(d.name)
+            w.bool(d.ifUnused)
+        case .declareQueue(let d):
+            w.byte(Tag.declareQueue.rawValue)
+            w.string(d.vhost)
+            w.string(d.name)
+            w.byte(Self.flags(d.durable, d.exclusive, d.autoDelete, d.passive))
+            w.table(d.arguments)
+            w.string(d.owner)
+            w.signed(d.timestamp)
+        case .deleteQueue(let d):
+            w.byte(Tag.deleteQueue.rawValue)
+            w.string(d.vhost)
+            w.string(d.name)
+            w.byte(Self.flags(d.ifUnused, d.ifEmpty, d.inUse, d.autoDeleteOnly))
+            w.optionalString(d.owner)
+        case .bind(let change), .unbind(let change):
+            if case .bind = self { w.byte(Tag.bind.rawValue) } else { w.byte(Tag.unbind.rawValue) }
+            w.string(change.vhost)
+            w.binding(change.binding)
+            w.optionalString(change.owner)
+        case .purge(let p):
+            w.byte(Tag.purge.rawValue)
+            w.queueName(p.queue)
+            w.optionalString(p.owner)
+            w.ids(p.keeping)
+        case .enqueue(let e):
+            w.byte(Tag.enqueue.rawValue)
+            w.signed(e.timestamp)
+            // Queue names once, then per message the indexes of its queues.
+            var names: [QueueName] = []
+            var indexes: [QueueName: Int] = [:]
+            for publish in e.messages {
+                for queue in publish.queues where indexes[queue] == nil {
+                    indexes[queue] = names.count
+                    names.append(queue)
+                }
+            }
+            w.array(names) { $0.queueName($1) }
+            w.array(e.messages) { w, publish in
+                w.message(publish.message)
+                w.array(publish.queues) { $0.varint(UInt64(indexes[$1] ?? 0)) }
+                w.blob(publish.publisherToken)
+            }
+        case .settle(let batch):
+            w.byte(Tag.settle.rawValue)
+            w.queueName(batch.queue)
+            w.ids(batch.ids)
+        case .requeue(let batch, let timestamp), .reject(let batch, let timestamp):
+            if case .requeue = self { w.byte(Tag.requeue.rawValue) } else { w.byte(Tag.reject.rawValue) }
+            w.queueName(batch.queue)
+            w.ids(batch.ids)
+            w.signed(timestamp)
+        case .expire(let x):
+            w.byte(Tag.expire.rawValue)
+            w.signed(x.timestamp)
+            w.array(x.messages) { w, batch in
+                w.queueName(batch.queue)
+                w.ids(batch.ids)
+            }
+            w.array(x.unusedQueues) { $0.queueName($1) }
+        case .deleteQueuesOwned(let owner):
+            w.byte(Tag.deleteQueuesOwned.rawValue)
+            w.string(owner)
+        }
+        return w.bytes
+    }
+
+    private var encodedCapacityHint: Int {
+        guard case .enqueue(let e) = self else { return 64 }
+        return e.messages.reduce(32) { $0 + $1.message.body.count + 64 }
+    }
+
+    /// Decodes a command, refusing anything malformed, of another version, or beyond `limits`.
+    public init(decoding bytes: [UInt8], limits: BrokerLimits = BrokerLimits()) throws(BrokerCodecError) {
+        guard !bytes.isEmpty else { throw .empty }
+        var r = ByteReader(bytes)
+        let version = try r.byte()
+        guard version == Self.formatVersion else { throw .unsupportedVersion(version) }
+        let at = r.offset
+        let rawTag = try r.byte()
+        guard let tag = Tag(rawValue: rawTag) else { throw .unknownTag(rawTag, offset: at) }
+        let name = limits.nameBytesMax
+        switch tag {
+        case .declareVHost:
+            self = .declareVHost(name: try r.string(max: name))
+        case .deleteVHost:
+            self = .deleteVHost(name: try r.string(max: name))
+        case .declareExchange:
+            let vhost = try r.string(max: name)
+            let exchange = try r.string(max: name)
+            let typeAt = r.offset
+            let rawType = try r.byte()
+            guard let type = ExchangeType(rawValue: rawType) else { throw .unknownTag(rawType, offset: typeAt) }
+            let f = try Self.readFlags(&r)
+            self = .declareExchange(
+                ExchangeDeclaration(
+                    vhost: vhost, name: exchange, type: type, durable: f[0], autoDelete: f[1], isInternal: f[2], passive: f[3],
+                    arguments: try r.table(limits: limits)))
+        case .deleteExchange:
+            let vhost = try r.string(max: name)
+            let exchange = try r.string(max: name)
+            self = .deleteExchange(ExchangeDeletion(vhost: vhost, name: exchange, ifUnused: try r.bool()))
+        case .declareQueue:
+            let vhost = try r.string(max: name)
+            let queue = try r.string(max: name)
+            let f = try Self.readFlags(&r)
+            let arguments = try r.table(limits: limits)
+            let owner = try r.string(max: name)
+            self = .declareQueue(
+                QueueDeclaration(
+                    vhost: vhost, name: queue, durable: f[0], exclusive: f[1], autoDelete: f[2], passive: f[3],
+                    arguments: arguments, owner: owner, timestamp: try r.signed()))
+        case .deleteQueue:
+            let vhost = try r.string(max: name)
+            let queue = try r.string(max: name)
+            let f = try Self.readFlags(&r)
+            self = .deleteQueue(
+                QueueDeletion(
+                    vhost: vhost, name: queue, ifUnused: f[0], ifEmpty: f[1], inUse: f[2], owner: try r.optionalString(max: name),
+                    autoDeleteOnly: f[3]))
+        case .bind, .unbind:
+            let vhost = try r.string(max: name)
+            let binding = try r.binding(limits: limits)
+            let change = BindingChange(vhost: vhost, binding: binding, owner: try r.optionalString(max: name))
+            self = tag == .bind ? .bind(change) : .unbind(change)
+        case .purge:
+            let queue = try r.queueName(limits: limits)
+            let owner = try r.optionalString(max: name)
+            self = .purge(QueuePurge(queue: queue, owner: owner, keeping: try r.ids(max: limits.commandMessageIDsMax)))
+        case .enqueue:
+            let timestamp = try r.signed()
+            let names = try r.array(minimumBytes: 2, max: limits.commandMessagesMax * 16) {
+                (r: inout ByteReader) throws(BrokerCodecError) in try r.queueName(limits: limits)
+            }
+            let messages = try r.array(minimumBytes: 5, max: limits.commandMessagesMax) {
+                (r: inout ByteReader) throws(BrokerCodecError) -> Publish in
+                let message = try r.message(limits: limits)
+                let queues = try r.array(max: names.count) { (r: inout ByteReader) throws(BrokerCodecError) -> QueueName in
+                    let at = r.offset
+                    let index = try r.varint()
+                    guard index < UInt64(names.count) else { throw .invalidValue("queue index \(index)", offset: at) }
+                    return names[Int(index)]
+                }
+                return Publish(message: message, queues: queues, publisherToken: try r.blob(max: limits.publisherTokenBytesMax))
+            }
+            self = .enqueue(Enqueue(timestamp: timestamp, messages: messages))
+        case .settle:
+            let queue = try r.queueName(limits: limits)
+            self = .settle(MessageBatch(queue: queue, ids: try r.ids(max: limits.commandMessageIDsMax)))
+        case .requeue, .reject:
+            let queue = try r.queueName(limits: limits)
+            let batch = MessageBatch(queue: queue, ids: try r.ids(max: limits.commandMessageIDsMax))
+            let timestamp = try r.signed()
+            self = tag == .requeue ? .requeue(batch, timestamp: timestamp) : .reject(batch, timestamp: timestamp)
+        case .expire:
+            let timestamp = try r.signed()
+            let messages = try r.array(minimumBytes: 3, max: limits.commandQueuesMax) {
+                (r: inout ByteReader) throws(BrokerCodecError) -> MessageBatch in
+                let queue = try r.queueName(limits: limits)
+                return MessageBatch(queue: queue, ids: try r.ids(max: limits.commandMessageIDsMax))
+            }
+            let unused = try r.array(minimumBytes: 2, max: limits.commandQueuesMax) {
+                (r: inout ByteReader) throws(BrokerCodecError) in try r.queueName(limits: limits)
+            }
+            self = .expire(Expiry(timestamp: timestamp, messages: messages, unusedQueues: unused))
+        case .deleteQueuesOwned:
+            self = .deleteQueuesOwned(by: try r.string(max: name))
+        }
+        try r.finish()
+    }
+
+    private static func flags(_ a: Bool, _ b: Bool, _ c: Bool, _ d: Bool) -> UInt8 {
+        (a ? 1 : 0) | (b ? 2 : 0) | (c ? 4 : 0) | (d ? 8 : 0)
+    }
+
+    private static func readFlags(_ r: inout ByteReader) throws(BrokerCodecError) -> [Bool] {
+        let at = r.offset
+        let raw = try r.byte()
+        guard raw < 16 else { throw .invalidValue("flags \(raw)", offset: at) }
+        return (0..<4).map { raw & (1 << UInt8($0)) != 0 }
+    }
+}

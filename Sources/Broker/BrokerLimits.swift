@@ -1,0 +1,55 @@
+/// Every bound of the broker, named with its unit last. The limits decide what `apply`
+/// accepts, so every replica of a group MUST run with the same limits.
+public struct BrokerLimits: Equatable, Sendable {
+    /// Names of vhosts, exchanges, queues, routing keys and consumer tags (AMQP short strings).
+    public var nameBytesMax = 255
+    /// How deep tables and arrays may nest inside arguments and headers.
+    public var argumentDepthMax = 16
+    /// Entries of one argument table or array.
+    public var argumentEntriesMax = 4_096
+    /// A message body (RabbitMQ's default `max_message_size` is 16 MiB).
+    public var messageBodyBytesMax = 16 << 20
+    public var vhostsMax = 1_024
+    /// Exchanges, over all vhosts.
+    public var exchangesMax = 65_536
+    /// Queues, over all vhosts.
+    public var queuesMax = 65_536
+    /// Bindings, over all vhosts.
+    public var bindingsMax = 1_048_576
+    /// Messages stored in one queue; beyond it the queue refuses publishes as `reject-publish` would.
+    public var queueMessagesMax = 16_777_216
+    /// A publish's opaque publisher token, echoed in its outcome.
+    public var publisherTokenBytesMax = 255
+    /// Messages in one `enqueue` command.
+    public var commandMessagesMax = 16_384
+    /// Message ids in one `settle`, `requeue`, `reject`, `purge` or `expire` command.
+    public var commandMessageIDsMax = 1_048_576
+    /// Queues one `expire` command may name as unused.
+    public var commandQueuesMax = 4_096
+    /// Dead-lettering hops that one removal may set off (a dead-lettered message overflowing
+    /// the next queue, whose dropped head is dead-lettered in turn, ...).
+    public var deadLetterHopsMax = 32
+    /// Deliveries one `Dispatcher.dispatch` call hands out; the node calls again while `more` is set.
+    public var deliveriesPerDispatchMax = 4_096
+    /// Consumers on one channel (RabbitMQ's `consumer_max_per_channel` is unlimited by default).
+    public var consumersPerChannelMax = 65_536
+
+    public init() {}
+
+    /// Invalid limits are a configuration bug; the node checks them at start.
+    public func validate() -> [String] {
+        var problems: [String] = []
+        let positive: [(String, Int)] = [
+            ("nameBytesMax", nameBytesMax), ("argumentDepthMax", argumentDepthMax),
+            ("argumentEntriesMax", argumentEntriesMax), ("publisherTokenBytesMax", publisherTokenBytesMax), ("messageBodyBytesMax", messageBodyBytesMax),
+            ("vhostsMax", vhostsMax), ("exchangesMax", exchangesMax), ("queuesMax", queuesMax),
+            ("bindingsMax", bindingsMax), ("queueMessagesMax", queueMessagesMax),
+            ("commandMessagesMax", commandMessagesMax), ("commandMessageIDsMax", commandMessageIDsMax),
+            ("commandQueuesMax", commandQueuesMax), ("deadLetterHopsMax", deadLetterHopsMax),
+            ("deliveriesPerDispatchMax", deliveriesPerDispatchMax), ("consumersPerChannelMax", consumersPerChannelMax),
+        ]
+        for (name, value) in positive where value <= 0 { problems.append("\(name) must be positive, is \(value)") }
+        if nameBytesMax > 255 { problems.append("nameBytesMax must be at most 255 (AMQP short strings), is \(nameBytesMax)") }
+        return problems
+    }
+}

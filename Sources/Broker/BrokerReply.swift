@@ -1,0 +1,14 @@
+public enum BrokerReply: Equatable, Sendable {
+    case vhostDeclared
+    case vhostDeleted
+    case exchangeDeclared
+    case exchangeDeleted
+    /// `messageCount` counts every held message; the node subtracts those its dispatcher
+    /// has out, and adds the consumer count, which only it knows.
+    case queueDeclared(QueueName, messageCount: Int)
+    case queueDeleted(messageCount: Int)
+    case bound
+    case unbound
+    case purged(messageCount: Int)
+    case ownedQueuesDeleted([QueueName])
+}

@@ -1,0 +1,163 @@
+// Messages: enqueue with overflow, settle, requeue with the delivery limit, reject, expiry,
+// and dead-lettering.
+extension BrokerState {
+    enum StoreResult {
+        case stored(MessageID)
+        case rejected
+        case missing
+    }
+
+    mutating func enqueue(_ enqueue: Enqueue, _ log: inout EffectLog) {
+        for publish in enqueue.messages {
+            var message = publish.message
+            if message.properties.headers?["BCC"] != nil { message.properties.headers?["BCC"] = nil }
+            let messageTTL = try? message.properties.expirationMs()
+            var stored: [StoredCopy] = []
+            var rejected: [QueueName] = []
+            var seen: Set<QueueName> = []
+            for name in publish.queues where seen.insert(name).inserted {
+                switch store(message, in: name, at: enqueue.timestamp, messageTTL: messageTTL, hops: 0, &log) {
+                case .stored(let id): stored.append(StoredCopy(queue: name, id: id))
+                case .rejected: rejected.append(name)
+                case .missing: continue
+                }
+            }
+            log.published(PublishOutcome(publisherToken: publish.publisherToken, stored: stored, rejected: rejected))
+        }
+    }
+
+    /// Stores a message in a queue, applying its overflow rule: refuse (and maybe
+    /// dead-letter) it, or store it and drop (or dead-letter) heads until within limits.
+    mutating func store(
+        _ message: Message, in name: QueueName, at timestamp: Int64, messageTTL: Int64?, hops: Int, _ log: inout EffectLog
+    ) -> StoreResult {
+        // Read what is needed without keeping a copy of the queue: a live copy would make the
+        // append below copy every stored message.
+        let settings: QueueSettings
+        let full: Bool
+        let overflows: Bool
+        let priority: UInt8
+        do {
+            guard let queue = queue(name) else { return .missing }
+            settings = queue.settings
+            full = queue.messageCount >= limits.queueMessagesMax
+            overflows = queue.wouldOverflow(adding: message.body.count)
+            priority = queue.effectivePriority(of: message.properties)
+        }
+        if full { return .rejected }
+        if overflows {
+            switch settings.overflow {
+            case .dropHead:
+                break
+            case .rejectPublish:
+                return .rejected
+            case .rejectPublishDeadLetter:
+                deadLetter(message, id: nil, from: name, settings: settings, reason: .maxlen, timestamp: timestamp, hops: hops, &log)
+                return .rejected
+            }
+        }
+        let ttl = [settings.messageTTLMs, messageTTL].compactMap { $0 }.min()
+        let expiresAt = ttl.map { timestamp.addingReportingOverflow($0).overflow ? Int64.max : timestamp + $0 }
+        let id = nextMessageID
+        nextMessageID += 1
+        let stored = QueuedMessage(id: id, message: message, enqueuedAt: timestamp, expiresAt: expiresAt, priority: priority)
+        vhosts[name.vhost]?.queues[name.name]?.append(stored)
+        log.ready(name, id)
+        while overflows, self.queue(name)?.isOverLimit == true, let headID = self.queue(name)?.head?.id {
+            guard let head = vhosts[name.vhost]?.queues[name.name]?.remove(headID) else { break }
+            log.removed(name, head.id, .maxLength)
+            deadLetter(head.message, id: head.id, from: name, settings: settings, reason: .maxlen, timestamp: timestamp, hops: hops, &log)
+        }
+        return .stored(id)
+    }
+
+    mutating func settle(_ batch: MessageBatch, _ log: inout EffectLog) {
+        let name = batch.queue
+        guard queue(name) != nil else { return }
+        for id in batch.ids where vhosts[name.vhost]?.queues[name.name]?.remove(id) != nil {
+            log.removed(name, id, .settled)
+        }
+    }
+
+    mutating func requeue(_ batch: MessageBatch, timestamp: Int64, _ log: inout EffectLog) {
+        let name = batch.queue
+        guard let settings = queue(name)?.settings else { return }
+        var seen: Set<MessageID> = []
+        for id in batch.ids where seen.insert(id).inserted {
+            guard var message = queue(name)?.message(id) else { continue }
+            message.deliveryCount = message.deliveryCount == .max ? .max : message.deliveryCount + 1
+            if let limit = settings.deliveryLimit, Int64(message.deliveryCount) > limit {
+                _ = vhosts[name.vhost]?.queues[name.name]?.remove(id)
+                log.removed(name, id, .deliveryLimit)
+                deadLetter(
+                    message.message, id: id, from: name, settings: settings, reason: .deliveryLimit, timestamp: timestamp,
+                    hops: 0, &log)
+                continue
+            }
+            vhosts[name.vhost]?.queues[name.name]?.update(id) {
+                $0.deliveryCount = message.deliveryCount
+                $0.redelivered = true
+            }
+            log.ready(name, id)
+        }
+    }
+
+    mutating func reject(_ batch: MessageBatch, timestamp: Int64, _ log: inout EffectLog) {
+        let name = batch.queue
+        guard let settings = queue(name)?.settings else { return }
+        for id in batch.ids {
+            guard let message = vhosts[name.vhost]?.queues[name.name]?.remove(id) else { continue }
+            log.removed(name, id, .rejected)
+            deadLetter(message.message, id: id, from: name, settings: settings, reason: .rejected, timestamp: timestamp, hops: 0, &log)
+        }
+    }
+
+    mutating func expire(_ expiry: Expiry, _ log: inout EffectLog) {
+        for batch in expiry.messages {
+            let name = batch.queue
+            guard let settings = queue(name)?.settings else { continue }
+            for id in batch.ids {
+                guard queue(name)?.message(id)?.isExpired(at: expiry.timestamp) == true,
+                    let message = vhosts[name.vhost]?.queues[name.name]?.remove(id)
+                else { continue }
+                log.removed(name, id, .expired)
+                deadLetter(
+                    message.message, id: id, from: name, settings: settings, reason: .expired, timestamp: expiry.timestamp,
+                    hops: 0, &log)
+            }
+        }
+        for name in expiry.unusedQueues {
+            guard let queue = queue(name), let expires = queue.settings.expiresMs else { continue }
+            let (deadline, overflow) = queue.lastDeclaredAt.addingReportingOverflow(expires)
+            guard !overflow, deadline <= expiry.timestamp else { continue }
+            removeQueue(name, &log)
+        }
+    }
+
+    /// Sends a message that left `source` to the queue's dead-letter exchange, if it has one
+    /// that exists: records the death in its headers, routes it with the dead-letter routing
+    /// key (or its own keys), skips automatic cycles, and stores it in every queue reached.
+    mutating func deadLetter(
+        _ message: Message, id: MessageID?, from source: QueueName, settings: QueueSettings, reason: DeadLetterReason,
+        timestamp: Int64, hops: Int, _ log: inout EffectLog
+    ) {
+        guard let exchange = settings.deadLetterExchange else { return }
+        var copies: [StoredCopy] = []
+        defer { log.deadLettered(DeadLetter(source: source, messageID: id, reason: reason, copies: copies)) }
+        guard hops < limits.deadLetterHopsMax, self.exchange(ExchangeName(vhost: source.vhost, exchange)) != nil else { return }
+        let routingKeys = settings.deadLetterRoutingKey.map { [$0] } ?? message.routingKeys
+        var dead = message
+        DeathHistory.record(&dead, reason: reason, queue: source.name, timestamp: timestamp)
+        dead.exchange = exchange
+        if let routingKey = settings.deadLetterRoutingKey { dead.routingKey = routingKey }
+        var targets = routeKeys(vhost: source.vhost, exchange: exchange, routingKeys: routingKeys, headers: dead.properties.headers)
+        if reason != .rejected {
+            targets.removeAll { DeathHistory.isCycle(target: $0.name, in: dead.properties.headers) }
+        }
+        for target in targets {
+            if case .stored(let newID) = store(dead, in: target, at: timestamp, messageTTL: nil, hops: hops + 1, &log) {
+                copies.append(StoredCopy(queue: target, id: newID))
+            }
+        }
+    }
+}

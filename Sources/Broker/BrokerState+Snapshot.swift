@@ -1,0 +1,182 @@
+// The whole state as bytes: a version byte, the counters, then every vhost with its
+// exchanges (and their bindings) and queues (and their messages), all in name order so
+// equal states give equal bytes.
+extension BrokerState {
+    public static let snapshotFormatVersion: UInt8 = 1
+
+    /// The state as of the last applied entry.
+    public func snapshotData() -> [UInt8] {
+        var w = ByteWriter(capacity: 4_096)
+        w.byte(Self.snapshotFormatVersion)
+        w.varint(appliedIndex)
+        w.varint(nextMessageID)
+        w.array(vhostNames) { w, vhost in
+            guard let host = vhosts[vhost] else { preconditionFailure("vhost \(vhost) listed but absent") }
+            w.string(vhost)
+            w.array(host.exchanges.keys.sorted()) { w, name in
+                guard let exchange = host.exchanges[name] else { preconditionFailure("exchange \(name) listed but absent") }
+                w.string(name)
+                w.byte(exchange.type.rawValue)
+                w.byte((exchange.durable ? 1 : 0) | (exchange.autoDelete ? 2 : 0) | (exchange.isInternal ? 4 : 0))
+                w.table(exchange.arguments)
+                w.array(exchange.bindings) { $0.binding($1) }
+            }
+            w.array(host.queues.keys.sorted()) { w, name in
+                guard let queue = host.queues[name] else { preconditionFailure("queue \(name) listed but absent") }
+                w.string(name)
+                w.byte((queue.durable ? 1 : 0) | (queue.autoDelete ? 2 : 0))
+                w.optionalString(queue.exclusiveOwner)
+                w.table(queue.arguments)
+                w.signed(queue.lastDeclaredAt)
+                w.array(queue.messages) { w, stored in
+                    w.varint(stored.id)
+                    w.message(stored.message)
+                    w.signed(stored.enqueuedAt)
+                    w.optional(stored.expiresAt) { $0.signed($1) }
+                    w.varint(UInt64(stored.deliveryCount))
+                    w.bool(stored.redelivered)
+                }
+            }
+        }
+        return w.bytes
+    }
+
+    /// Discards all state and takes the snapshot's. On failure the state is left unchanged.
+    /// Only the canonical form `snapshotData` writes is accepted (names in order, no
+    /// duplicates), so what restores snapshots to the same bytes.
+    public mutating func restore(from data: [UInt8]) throws(BrokerCodecError) {
+        var restored = BrokerState(limits: limits)
+        try restored.read(data)
+        self = restored
+    }
+
+    private mutating func read(_ data: [UInt8]) throws(BrokerCodecError) {
+        guard !data.isEmpty else { throw .empty }
+        var r = ByteReader(data)
+        let version = try r.byte()
+        guard version == Self.snapshotFormatVersion else { throw .unsupportedVersion(version) }
+        appliedIndex = try r.varint()
+        nextMessageID = try r.varint()
+        vhosts = [:]
+        exchangeCount = 0
+        queueCount = 0
+        bindingCount = 0
+        let limits = self.limits
+        let vhostCount = try r.count(minimumBytes: 3, max: limits.vhostsMax)
+        for _ in 0..<vhostCount {
+            let at = r.offset
+            let vhost = try r.string(max: limits.nameBytesMax)
+            guard vhostNames.last.map({ $0 < vhost }) ?? true else { throw .invalidValue("vhost '\(vhost)' out of order", offset: at) }
+            var host = VirtualHost(name: vhost, exchanges: [:], queues: [:])
+            var previousExchange: String?
+            var previousQueue: String?
+            let exchanges = try r.count(minimumBytes: 5, max: limits.exchangesMax)
+            for _ in 0..<exchanges {
+                let exchangeAt = r.offset
+                let exchange = try readExchange(&r, vhost: vhost)
+                guard previousExchange.map({ $0 < exchange.name.name }) ?? true else {
+                    throw .invalidValue("exchange '\(exchange.name.name)' out of order", offset: exchangeAt)
+                }
+                previousExchange = exchange.name.name
+                host.exchanges[exchange.name.name] = exchange
+                exchangeCount += 1
+                bindingCount += exchange.bindingCount
+            }
+            let queues = try r.count(minimumBytes: 6, max: limits.queuesMax)
+            for _ in 0..<queues {
+                let queueAt = r.offset
+                let queue = try readQueue(&r, vhost: vhost)
+                guard previousQueue.map({ $0 < queue.name.name }) ?? true else {
+                    throw .invalidValue("queue '\(queue.name.name)' out of order", offset: queueAt)
+                }
+                previousQueue = queue.name.name
+                host.queues[queue.name.name] = queue
+                queueCount += 1
+            }
+            vhosts[vhost] = host
+        }
+        try r.finish()
+        guard exchangeCount <= limits.exchangesMax, queueCount <= limits.queuesMax, bindingCount <= limits.bindingsMax else {
+            throw .limitExceeded("snapshot holds more than the limits allow", offset: r.offset)
+        }
+        try checkReferences()
+    }
+
+    private func readExchange(_ r: inout ByteReader, vhost: String) throws(BrokerCodecError) -> Exchange {
+        let name = try r.string(max: limits.nameBytesMax)
+        let at = r.offset
+        let rawType = try r.byte()
+        guard let type = ExchangeType(rawValue: rawType) else { throw .unknownTag(rawType, offset: at) }
+        let flagsAt = r.offset
+        let flags = try r.byte()
+        guard flags < 8 else { throw .invalidValue("exchange flags \(flags)", offset: flagsAt) }
+        var exchange = Exchange(
+            name: ExchangeName(vhost: vhost, name), type: type, durable: flags & 1 != 0, autoDelete: flags & 2 != 0,
+            isInternal: flags & 4 != 0, arguments: try r.table(limits: limits))
+        let bindings = try r.count(minimumBytes: 5, max: limits.bindingsMax)
+        for _ in 0..<bindings {
+            let bindingAt = r.offset
+            let binding = try r.binding(limits: limits)
+            guard binding.source == name else { throw .invalidValue("binding of '\(binding.source)' under '\(name)'", offset: bindingAt) }
+            do {
+                guard try exchange.add(binding) else { throw BrokerCodecError.invalidValue("binding twice", offset: bindingAt) }
+            } catch {
+                throw .invalidValue("binding refused: \(error)", offset: bindingAt)
+            }
+        }
+        return exchange
+    }
+
+    private func readQueue(_ r: inout ByteReader, vhost: String) throws(BrokerCodecError) -> Queue {
+        let name = QueueName(vhost: vhost, try r.string(max: limits.nameBytesMax))
+        let flagsAt = r.offset
+        let flags = try r.byte()
+        guard flags < 4 else { throw .invalidValue("queue flags \(flags)", offset: flagsAt) }
+        let owner = try r.optionalString(max: limits.nameBytesMax)
+        let argumentsAt = r.offset
+        let arguments = try r.table(limits: limits)
+        let settings: QueueSettings
+        do {
+            settings = try QueueSettings.parse(arguments, for: name)
+        } catch {
+            throw .invalidValue("arguments of \(name): \(error.replyText)", offset: argumentsAt)
+        }
+        var queue = Queue(
+            name: name, durable: flags & 1 != 0, exclusiveOwner: owner, autoDelete: flags & 2 != 0, arguments: arguments,
+            settings: settings, declaredAt: try r.signed())
+        let count = try r.count(minimumBytes: 8, max: limits.queueMessagesMax)
+        var lastByPriority: [UInt8: MessageID] = [:]
+        for _ in 0..<count {
+            let at = r.offset
+            let id = try r.varint()
+            let message = try r.message(limits: limits)
+            let enqueuedAt = try r.signed()
+            let expiresAt = try r.optional { (r: inout ByteReader) throws(BrokerCodecError) in try r.signed() }
+            let rawCount = try r.varint()
+            guard let deliveryCount = UInt32(exactly: rawCount) else { throw .invalidValue("delivery count \(rawCount)", offset: at) }
+            let redelivered = try r.bool()
+            let priority = queue.effectivePriority(of: message.properties)
+            guard id < nextMessageID, lastByPriority[priority].map({ $0 < id }) ?? true, queue.message(id) == nil else {
+                throw .invalidValue("message id \(id) out of order in \(name)", offset: at)
+            }
+            lastByPriority[priority] = id
+            queue.append(
+                QueuedMessage(
+                    id: id, message: message, enqueuedAt: enqueuedAt, expiresAt: expiresAt, deliveryCount: deliveryCount,
+                    redelivered: redelivered, priority: priority))
+        }
+        return queue
+    }
+
+    /// Every binding leads somewhere that exists, as apply keeps it.
+    private func checkReferences() throws(BrokerCodecError) {
+        for vhost in vhostNames {
+            guard let host = vhosts[vhost] else { continue }
+            for exchange in host.exchanges.keys.sorted() {
+                for binding in host.exchanges[exchange]?.bindings ?? [] where !host.exists(binding.destination) {
+                    throw .invalidValue("binding from '\(exchange)' to a missing destination in vhost '\(vhost)'", offset: 0)
+                }
+            }
+        }
+    }
+}

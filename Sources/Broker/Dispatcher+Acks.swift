@@ -1,0 +1,71 @@
+// Acknowledgements: ack, nack, reject, recover. Each becomes a command to propose.
+extension Dispatcher {
+    /// basic.ack: the messages are settled (removed once the settle is applied).
+    public mutating func ack(channel: ChannelID, deliveryTag: UInt64, multiple: Bool) throws(BrokerError) -> [BrokerCommand] {
+        let records = try takeUnacked(channel, deliveryTag: deliveryTag, multiple: multiple)
+        return Self.batches(records).map { .settle($0) }
+    }
+
+    /// basic.nack: with requeue the messages come back (delivery count raised); without,
+    /// they are rejected (dead-lettered or dropped).
+    public mutating func nack(
+        channel: ChannelID, deliveryTag: UInt64, multiple: Bool, requeue: Bool, now: Int64
+    ) throws(BrokerError) -> [BrokerCommand] {
+        let records = try takeUnacked(channel, deliveryTag: deliveryTag, multiple: multiple)
+        if requeue { return requeueCommands(records, now: now) }
+        return Self.batches(records).map { .reject($0, timestamp: now) }
+    }
+
+    /// basic.reject: a nack of one delivery.
+    public mutating func reject(channel: ChannelID, deliveryTag: UInt64, requeue: Bool, now: Int64) throws(BrokerError) -> [BrokerCommand] {
+        try nack(channel: channel, deliveryTag: deliveryTag, multiple: false, requeue: requeue, now: now)
+    }
+
+    /// basic.recover: every unacknowledged delivery of the channel comes back. RabbitMQ does
+    /// not implement requeue = false, nor do we.
+    public mutating func recover(channel: ChannelID, requeue: Bool, now: Int64) throws(BrokerError) -> [BrokerCommand] {
+        guard requeue else { throw BrokerError(.notImplemented, "requeue=false") }
+        let records = channels[channel]?.unacked.removeThrough(0) ?? []
+        release(records, channel: channel)
+        return requeueCommands(records, now: now)
+    }
+
+    /// RabbitMQ's rule: the tag must be unacknowledged on the channel (0 with `multiple`: all).
+    private mutating func takeUnacked(_ id: ChannelID, deliveryTag: UInt64, multiple: Bool) throws(BrokerError) -> [UnackedLedger.Record] {
+        guard (multiple && deliveryTag == 0) || channels[id]?.unacked.contains(deliveryTag) == true else {
+            throw BrokerError(.preconditionFailed, "unknown delivery tag \(deliveryTag)")
+        }
+        let records: [UnackedLedger.Record]
+        if multiple {
+            records = channels[id]?.unacked.removeThrough(deliveryTag) ?? []
+        } else {
+            records = channels[id]?.unacked.remove(deliveryTag).map { [$0] } ?? []
+        }
+        release(records, channel: id)
+        return records
+    }
+
+    /// Frees the consumers' prefetch room; their queues may deliver again.
+    private mutating func release(_ records: [UnackedLedger.Record], channel id: ChannelID) {
+        for record in records {
+            if let tag = record.consumerTag, let unacked = channels[id]?.consumers[tag]?.unacked, unacked > 0 {
+                channels[id]?.consumers[tag]?.unacked -= 1
+            }
+        }
+        for consumer in channels[id]?.consumers.values.map(\.queue) ?? [] { dirty.insert(consumer) }
+    }
+
+    /// Requeue commands for deliveries taken back; they leave `out` now and are ready again
+    /// once the requeue is applied.
+    mutating func requeueCommands(_ records: [UnackedLedger.Record], now: Int64) -> [BrokerCommand] {
+        for record in records { queues[record.queue]?.out.remove(record.messageID) }
+        return Self.batches(records).map { .requeue($0, timestamp: now) }
+    }
+
+    /// Message ids per queue, queues in name order, ids in delivery order.
+    static func batches(_ records: [UnackedLedger.Record]) -> [MessageBatch] {
+        var ids: [QueueName: [MessageID]] = [:]
+        for record in records { ids[record.queue, default: []].append(record.messageID) }
+        return ids.keys.sorted().map { MessageBatch(queue: $0, ids: ids[$0] ?? []) }
+    }
+}

@@ -1,0 +1,133 @@
+// Handing messages out: to consumers within their prefetch, and to basic.get.
+extension Dispatcher {
+    /// Hands out what it can to consumers with room, queue by queue, at most
+    /// `deliveriesPerDispatchMax` per call. Messages found expired are not delivered: their
+    /// expiry is among the proposals.
+    public mutating func dispatch(state: BrokerState, now: Int64) -> DispatchOutput {
+        var output = DispatchOutput()
+        var budget = limits.deliveriesPerDispatchMax
+        var settles: [MessageBatch] = []
+        var expired: [MessageBatch] = []
+        for name in dirty.sorted() {
+            guard budget > 0 else {
+                output.more = true
+                break
+            }
+            var settled: [MessageID] = []
+            var expiredIDs: [MessageID] = []
+            let finished = dispatch(name, state: state, now: now, budget: &budget, into: &output, settled: &settled, expired: &expiredIDs)
+            if finished { dirty.remove(name) } else { output.more = true }
+            if !settled.isEmpty { settles.append(MessageBatch(queue: name, ids: settled)) }
+            if !expiredIDs.isEmpty { expired.append(MessageBatch(queue: name, ids: expiredIDs)) }
+        }
+        output.proposals = settles.map { .settle($0) }
+        if !expired.isEmpty { output.proposals.append(.expire(Expiry(timestamp: now, messages: expired))) }
+        return output
+    }
+
+    /// Returns whether the queue is done (no room or no message) rather than out of budget.
+    private mutating func dispatch(
+        _ name: QueueName, state: BrokerState, now: Int64, budget: inout Int, into output: inout DispatchOutput,
+        settled: inout [MessageID], expired: inout [MessageID]
+    ) -> Bool {
+        // Taken out of the dictionary while worked on, so its sets are mutated in place.
+        guard let stored = state.queue(name), var dispatch = queues.removeValue(forKey: name) else { return true }
+        defer { queues[name] = dispatch }
+        guard !dispatch.consumers.isEmpty else { return true }
+        let single = stored.settings.singleActiveConsumer
+        let candidates = single ? Array(dispatch.consumers.prefix(1)) : dispatch.consumers
+        while true {
+            guard let index = firstWithRoom(candidates, from: single ? 0 : dispatch.nextConsumer) else { return true }
+            guard budget > 0 else { return false }
+            guard let message = dispatch.peek(in: stored) else { return true }
+            dispatch.take(message)
+            budget -= 1
+            if message.isExpired(at: now) {
+                expired.append(message.id)
+                continue
+            }
+            let key = candidates[index]
+            let noAck = channels[key.channel]?.consumers[key.tag]?.noAck ?? true
+            output.deliveries.append(
+                deliver(
+                    message, from: name, to: key.channel, consumerTag: key.tag, noAck: noAck,
+                    countsDeliveries: stored.settings.countsDeliveries, now: now))
+            if noAck { settled.append(message.id) }
+            if !single { dispatch.nextConsumer = (index + 1) % candidates.count }
+        }
+    }
+
+    private func firstWithRoom(_ candidates: [QueueDispatch.ConsumerKey], from start: Int) -> Int? {
+        guard !candidates.isEmpty else { return nil }
+        for step in 0..<candidates.count {
+            let index = (start + step) % candidates.count
+            if hasRoom(candidates[index]) { return index }
+        }
+        return nil
+    }
+
+    private func hasRoom(_ key: QueueDispatch.ConsumerKey) -> Bool {
+        guard let channel = channels[key.channel], let consumer = channel.consumers[key.tag] else { return false }
+        if consumer.noAck { return true }
+        if consumer.prefetch > 0, consumer.unacked >= Int(consumer.prefetch) { return false }
+        if channel.prefetchPerChannel > 0, channel.unacked.count >= Int(channel.prefetchPerChannel) { return false }
+        return true
+    }
+
+    /// Records a delivery on its channel and builds what the client gets.
+    mutating func deliver(
+        _ stored: QueuedMessage, from queue: QueueName, to channelID: ChannelID, consumerTag: String?, noAck: Bool,
+        countsDeliveries: Bool, now: Int64
+    ) -> Delivery {
+        let tag = channels[channelID, default: Channel()].nextDeliveryTag
+        channels[channelID, default: Channel()].nextDeliveryTag += 1
+        if !noAck {
+            channels[channelID, default: Channel()].unacked.insert(
+                UnackedLedger.Record(tag: tag, queue: queue, messageID: stored.id, consumerTag: consumerTag, deliveredAt: now))
+            if let consumerTag { channels[channelID]?.consumers[consumerTag]?.unacked += 1 }
+        }
+        var message = stored.message
+        if countsDeliveries, stored.deliveryCount > 0 {
+            var headers = message.properties.headers ?? ArgumentTable()
+            headers["x-delivery-count"] = .int64(Int64(stored.deliveryCount))
+            message.properties.headers = headers
+        }
+        return Delivery(
+            channel: channelID, consumerTag: consumerTag, deliveryTag: tag,
+            redelivered: stored.redelivered || stored.id < redeliveredBelow, queue: queue, messageID: stored.id,
+            message: message, deliveredAt: now, noAck: noAck)
+    }
+
+    /// basic.get: the next ready message, or none (get-empty). Ignores prefetch, as RabbitMQ does.
+    public mutating func get(channel: ChannelID, queue name: QueueName, noAck: Bool, state: BrokerState, now: Int64) throws(BrokerError) -> GetOutcome {
+        try state.checkExclusiveAccess(name, connection: channel.connection)
+        guard let stored = state.queue(name) else { throw .queueNotFound(name) }
+        var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(levels: stored.priorityLevels, lastUsed: now)
+        dispatch.lastUsed = now
+        var expired: [MessageID] = []
+        var found: QueuedMessage?
+        var budget = limits.deliveriesPerDispatchMax
+        while budget > 0, let message = dispatch.peek(in: stored) {
+            dispatch.take(message)
+            budget -= 1
+            if message.isExpired(at: now) {
+                expired.append(message.id)
+                continue
+            }
+            found = message
+            break
+        }
+        queues[name] = dispatch
+        var proposals: [BrokerCommand] = []
+        var delivery: Delivery?
+        if let found {
+            delivery = deliver(
+                found, from: name, to: channel, consumerTag: nil, noAck: noAck, countsDeliveries: stored.settings.countsDeliveries,
+                now: now)
+            if noAck { proposals.append(.settle(MessageBatch(queue: name, ids: [found.id]))) }
+        }
+        if !expired.isEmpty { proposals.append(.expire(Expiry(timestamp: now, messages: [MessageBatch(queue: name, ids: expired)]))) }
+        let remaining = Swift.max(0, stored.messageCount - dispatch.out.count)
+        return GetOutcome(delivery: delivery, messageCount: remaining, proposals: proposals)
+    }
+}

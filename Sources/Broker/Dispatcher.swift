@@ -1,0 +1,210 @@
+/// The leader's delivery state, pure and not replicated: consumers, prefetch, which message
+/// is out at which channel under which delivery tag. A new leader starts a new dispatcher;
+/// everything unsettled is then ready again, and what was enqueued before it started goes
+/// out with `redelivered = true` (the old leader may have delivered it).
+///
+/// The node drives it so (all on the leader):
+/// - MUST create it (`init(state:now:)`) once the new leader has applied the first entry
+///   of its own term, so every message the old leader could have delivered is in `state`.
+/// - `consume`, `cancel`, `qos`, `ack`, `nack`, `reject`, `recover`, `get`,
+///   `closeChannel`, `closeConnection` as clients ask.
+/// - After each applied batch: `observe(effects, state:)`, then `dispatch(state:now:)`
+///   until `more` is false; send the deliveries.
+/// - Every second or so: `sweep(state:now:)` for expiry.
+/// - Every command it returns MUST be proposed (and re-proposed if refused while still
+///   leader): the messages it names stay out until the command is applied.
+public struct Dispatcher: Sendable {
+    public let limits: BrokerLimits
+
+    struct Consumer: Sendable {
+        var queue: QueueName
+        var noAck: Bool
+        var exclusive: Bool
+        /// basic.qos with global = false when it subscribed; 0: unlimited.
+        var prefetch: UInt16
+        var unacked = 0
+    }
+
+    struct Channel: Sendable {
+        var nextDeliveryTag: UInt64 = 1
+        /// basic.qos global = false: the prefetch of consumers created afterwards.
+        var prefetchPerConsumer: UInt16 = 0
+        /// basic.qos global = true: shared by all the channel's consumers.
+        var prefetchPerChannel: UInt16 = 0
+        var unacked = UnackedLedger()
+        var consumers: [String: Consumer] = [:]
+    }
+
+    var channels: [ChannelID: Channel] = [:]
+    var queues: [QueueName: QueueDispatch] = [:]
+    /// Queues that may have something to hand out.
+    var dirty: Set<QueueName> = []
+    /// Messages with smaller ids were enqueued before this leader began.
+    public let redeliveredBelow: MessageID
+    /// The leader's clock when it began: nothing is idle since before that.
+    public let leaderSince: Int64
+    private var consumerTagCounter: UInt64 = 0
+
+    public init(state: BrokerState, now: Int64) {
+        limits = state.limits
+        redeliveredBelow = state.nextMessageID
+        leaderSince = now
+        dirty = Set(state.allQueueNames)
+    }
+
+    // MARK: Queries
+
+    public func consumerCount(_ queue: QueueName) -> Int { queues[queue]?.consumers.count ?? 0 }
+
+    /// Messages of the queue not out at a consumer (queue.declare-ok's message count).
+    public func readyCount(_ queue: QueueName, state: BrokerState) -> Int {
+        guard let stored = state.queue(queue) else { return 0 }
+        return Swift.max(0, stored.messageCount - (queues[queue]?.out.count ?? 0))
+    }
+
+    /// Messages the dispatcher has out (for a purge, which leaves them).
+    public func outMessageIDs(_ queue: QueueName) -> [MessageID] { queues[queue]?.out.sorted() ?? [] }
+
+    public func unackedCount(_ channel: ChannelID) -> Int { channels[channel]?.unacked.count ?? 0 }
+
+    /// The channel's consumer tags, sorted.
+    public func consumerTags(_ channel: ChannelID) -> [String] { channels[channel]?.consumers.keys.sorted() ?? [] }
+
+    /// With single active consumer: the tag of the one consumer served.
+    public func activeConsumer(_ queue: QueueName) -> ConsumerCancellation? {
+        guard let first = queues[queue]?.consumers.first else { return nil }
+        return ConsumerCancellation(channel: first.channel, consumerTag: first.tag, queue: queue)
+    }
+
+    // MARK: Consumers
+
+    /// basic.qos. `global` false: for consumers created afterwards; true: shared by the
+    /// channel. RabbitMQ refuses a prefetch size (540), as do we.
+    public mutating func qos(channel: ChannelID, prefetchCount: UInt16, prefetchSize: UInt32 = 0, global: Bool) throws(BrokerError) {
+        if prefetchSize != 0 { throw BrokerError(.notImplemented, "prefetch_size!=0 (\(prefetchSize))") }
+        if global {
+            channels[channel, default: Channel()].prefetchPerChannel = prefetchCount
+            for consumer in channels[channel]?.consumers.values.map(\.queue) ?? [] { dirty.insert(consumer) }
+        } else {
+            channels[channel, default: Channel()].prefetchPerConsumer = prefetchCount
+        }
+    }
+
+    /// basic.consume: returns the consumer tag (made up if the request's is empty).
+    public mutating func consume(_ request: ConsumeRequest, state: BrokerState, now: Int64) throws(BrokerError) -> String {
+        let name = request.queue
+        try state.checkExclusiveAccess(name, connection: request.channel.connection)
+        guard let stored = state.queue(name) else { throw .queueNotFound(name) }
+        var tag = request.consumerTag
+        if tag.isEmpty {
+            repeat { tag = nextConsumerTag() } while channels[request.channel]?.consumers[tag] != nil
+        } else if channels[request.channel]?.consumers[tag] != nil {
+            throw BrokerError(.notAllowed, "attempt to reuse consumer tag '\(tag)'")
+        }
+        if tag.utf8.count > limits.nameBytesMax { throw .nameTooLong(kind: "consumer tag", bytesMax: limits.nameBytesMax) }
+        if channels[request.channel]?.consumers.count ?? 0 >= limits.consumersPerChannelMax {
+            throw BrokerError(.notAllowed, "reached maximum (\(limits.consumersPerChannelMax)) of consumers per channel")
+        }
+        if let dispatch = queues[name], dispatch.hasExclusiveConsumer || (request.exclusive && !dispatch.consumers.isEmpty) {
+            throw BrokerError(.accessRefused, "\(name) in exclusive use")
+        }
+        let prefetch = channels[request.channel]?.prefetchPerConsumer ?? 0
+        channels[request.channel, default: Channel()].consumers[tag] = Consumer(
+            queue: name, noAck: request.noAck, exclusive: request.exclusive, prefetch: prefetch)
+        var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(levels: stored.priorityLevels, lastUsed: now)
+        dispatch.consumers.append(QueueDispatch.ConsumerKey(channel: request.channel, tag: tag))
+        dispatch.hasExclusiveConsumer = dispatch.hasExclusiveConsumer || request.exclusive
+        dispatch.lastUsed = now
+        queues[name] = dispatch
+        dirty.insert(name)
+        return tag
+    }
+
+    /// basic.cancel. Its unacknowledged deliveries stay with the channel. Returns the
+    /// auto-delete of the queue if this was its last consumer.
+    public mutating func cancel(channel: ChannelID, consumerTag: String, state: BrokerState, now: Int64) -> [BrokerCommand] {
+        guard let consumer = channels[channel]?.consumers.removeValue(forKey: consumerTag) else { return [] }
+        return detach(QueueDispatch.ConsumerKey(channel: channel, tag: consumerTag), from: consumer.queue, state: state, now: now)
+    }
+
+    private mutating func detach(_ key: QueueDispatch.ConsumerKey, from queue: QueueName, state: BrokerState, now: Int64) -> [BrokerCommand] {
+        guard var dispatch = queues.removeValue(forKey: queue) else { return [] }
+        dispatch.consumers.removeAll { $0 == key }
+        dispatch.hasExclusiveConsumer = dispatch.consumers.contains { channels[$0.channel]?.consumers[$0.tag]?.exclusive == true }
+        if dispatch.nextConsumer >= dispatch.consumers.count { dispatch.nextConsumer = 0 }
+        dispatch.lastUsed = now
+        queues[queue] = dispatch
+        dirty.insert(queue)
+        guard dispatch.consumers.isEmpty, let stored = state.queue(queue), stored.autoDelete else { return [] }
+        return [.deleteQueue(QueueDeletion(vhost: queue.vhost, name: queue.name, inUse: false, autoDeleteOnly: true))]
+    }
+
+    /// The channel closed: its unacknowledged deliveries go back (requeue commands, raising
+    /// their delivery counts) and its consumers go (auto-deleting queues left without any).
+    public mutating func closeChannel(_ id: ChannelID, state: BrokerState, now: Int64) -> [BrokerCommand] {
+        guard var channel = channels.removeValue(forKey: id) else { return [] }
+        var proposals = requeueCommands(channel.unacked.removeThrough(0), now: now)
+        for tag in channel.consumers.keys.sorted() {
+            guard let consumer = channel.consumers[tag] else { continue }
+            proposals += detach(QueueDispatch.ConsumerKey(channel: id, tag: tag), from: consumer.queue, state: state, now: now)
+        }
+        return proposals
+    }
+
+    /// The connection closed: every channel of it closes, and its exclusive queues go.
+    public mutating func closeConnection(_ connection: String, state: BrokerState, now: Int64) -> [BrokerCommand] {
+        var proposals: [BrokerCommand] = []
+        for id in channels.keys.filter({ $0.connection == connection }).sorted() {
+            proposals += closeChannel(id, state: state, now: now)
+        }
+        if !state.queuesOwned(by: connection).isEmpty { proposals.append(.deleteQueuesOwned(by: connection)) }
+        return proposals
+    }
+
+    private mutating func nextConsumerTag() -> String {
+        consumerTagCounter += 1
+        var seed = consumerTagCounter &* 0xD6E8_FEB8_6659_FD93 ^ redeliveredBelow
+        var bytes: [UInt8] = []
+        for _ in 0..<2 {
+            let word = SplitMix64.next(&seed)
+            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        }
+        return "amq.ctag-" + Base64URL.encode(bytes)
+    }
+
+    // MARK: Replicated changes
+
+    /// Feeds the effects of applied commands, with the state after them. Returns the
+    /// consumers cancelled because their queue was deleted.
+    public mutating func observe(_ effects: [BrokerEffect], state: BrokerState) -> [ConsumerCancellation] {
+        var cancelled: [ConsumerCancellation] = []
+        for effect in effects {
+            switch effect {
+            case .ready(let name, let ids):
+                dirty.insert(name)
+                // New messages lie past every cursor: only requeued ones need placing.
+                guard let highest = queues[name]?.cursor.max(), ids.contains(where: { $0 < highest }),
+                    let stored = state.queue(name), var dispatch = queues.removeValue(forKey: name)
+                else { continue }
+                for id in ids where id < highest {
+                    if let message = stored.message(id) { dispatch.makeReady(message) }
+                }
+                queues[name] = dispatch
+            case .removed(let name, let ids, _):
+                guard var dispatch = queues.removeValue(forKey: name) else { continue }
+                for id in ids { dispatch.forget(id) }
+                queues[name] = dispatch
+            case .queueDeleted(let name):
+                dirty.remove(name)
+                guard let dispatch = queues.removeValue(forKey: name) else { continue }
+                for key in dispatch.consumers {
+                    channels[key.channel]?.consumers[key.tag] = nil
+                    cancelled.append(ConsumerCancellation(channel: key.channel, consumerTag: key.tag, queue: name))
+                }
+            case .reply, .failed, .published, .deadLettered, .exchangeDeleted:
+                continue
+            }
+        }
+        return cancelled
+    }
+}

@@ -1,0 +1,39 @@
+import Broker
+import Raft
+
+/// The broker's replicated state as the Raft group's state machine. Applying an entry decodes
+/// its command and keeps the effects, with the entry's index, for the node to act on.
+public struct BrokerMachine: ReplicatedStateMachine {
+    public private(set) var state: BrokerState
+    private var effects: [(index: LogIndex, effects: [BrokerEffect])] = []
+
+    public init(state: BrokerState = BrokerState()) {
+        self.state = state
+    }
+
+    public mutating func apply(_ entry: Entry) {
+        do {
+            effects.append((entry.index, try state.apply(encoded: entry.data, at: entry.index)))
+        } catch {
+            // Every replica holds the same bytes and skips them alike; the proposer is told.
+            effects.append((entry.index, [.failed(BrokerError(.internalError, "undecodable command at \(entry.index): \(error)"))]))
+        }
+    }
+
+    /// The effects of the entries applied since the last call, in log order.
+    public mutating func takeEffects() -> [(index: LogIndex, effects: [BrokerEffect])] {
+        defer { effects = [] }
+        return effects
+    }
+
+    public func snapshotData() -> [UInt8] {
+        state.snapshotData()
+    }
+
+    public mutating func restore(from data: [UInt8]) throws {
+        var restored = BrokerState(limits: state.limits)
+        try restored.restore(from: data)
+        state = restored
+        effects = []
+    }
+}
