@@ -43,7 +43,7 @@ public final class FileHandle {
         if let failure { throw failure }
     }
 
-    func readAll() throws(LogError) -> [UInt8] {
+    public func readAll() throws(LogError) -> [UInt8] {
         let count = try size
         var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
@@ -114,7 +114,7 @@ public enum FileSystem {
 
     /// Writes a whole file so that, after a crash, it exists either with these exact bytes
     /// or not at all: temporary file, fsync, rename, fsync the directory.
-    static func writeAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(LogError) {
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, directory: String) throws(LogError) {
         let temporary = path + ".tmp"
         do {
             let file = try FileHandle(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)

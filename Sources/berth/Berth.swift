@@ -1,17 +1,14 @@
 import ArgumentParser
 
 @main
-struct Berth: ParsableCommand {
+struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "Berth: a clustered message broker that does not lose confirmed messages.",
-        subcommands: [Bench.self]
+        subcommands: [NodeCommand.self, Bench.self]
     )
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Measure parts of Berth on this machine.",
-        subcommands: [LogBench.self]
-    )
+    static let configuration = CommandConfiguration(abstract: "Measure parts of Berth on this machine.", subcommands: [LogBench.self])
 }

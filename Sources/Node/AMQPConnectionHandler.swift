@@ -1,0 +1,395 @@
+import AMQP
+import Broker
+import NIOCore
+
+/// One client connection: the AMQP 0-9-1 handshake, channels, and the translation of each
+/// method into a request to the node's core. Runs on the core's event loop.
+///
+/// Errors stay where they belong: a bad method closes its channel with the reply code the
+/// spec gives, a framing error closes this connection, and nothing else on the node notices.
+final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
+    typealias InboundIn = AMQPFrameDecoder.Inbound
+    typealias OutboundOut = AMQPFrameEncoder.Outbound
+
+    struct Settings {
+        var channelMax: UInt16 = 2047
+        var frameSizeMax: UInt32 = 131_072
+        var heartbeatSeconds: UInt16 = 60
+        var messageSizeMax: UInt64 = ContentAssembler.messageSizeMaxDefault
+        /// Publishes awaiting their confirm before this connection stops reading.
+        var publishesInFlightMax = 8_192
+    }
+
+    enum Phase {
+        case awaitingProtocolHeader
+        case awaitingStartOk
+        case awaitingTuneOk
+        case awaitingOpen
+        case open
+        /// connection.close sent or received; only close/close-ok matter now.
+        case closing
+    }
+
+    let core: NodeCore
+    let users: UserStore
+    let settings: Settings
+    private let peerIsLoopback: Bool
+    var phase = Phase.awaitingProtocolHeader
+    var context: ChannelHandlerContext?
+    var connectionID = ""
+    var vhost = "/"
+    var user = ""
+    var frameSizeMax: UInt32
+    var channelMax: UInt16
+    var channels: [UInt16: ChannelSession] = [:]
+    private var flushScheduled = false
+    private var heartbeatTask: RepeatedTask?
+    private var heartbeatSeconds: UInt16 = 0
+    private var readSinceLastBeat = true
+    private var missedBeats = 0
+    var publishesInFlight = 0
+    var readingPaused = false
+
+    init(core: NodeCore, users: UserStore, settings: Settings, peerIsLoopback: Bool) {
+        self.core = core
+        self.users = users
+        self.settings = settings
+        self.peerIsLoopback = peerIsLoopback
+        frameSizeMax = settings.frameSizeMax
+        channelMax = settings.channelMax
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        teardown()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let amqpError = error as? AMQPError {
+            // A framing or syntax error: the connection (or the channel) closes with its code.
+            fail(amqpError)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        readSinceLastBeat = true
+        switch unwrapInboundIn(data) {
+        case .protocolHeader(let header):
+            guard header.isAMQP091 else {
+                // The spec's answer to a wrong header: the right one, then close.
+                context.writeAndFlush(wrapOutboundOut(.protocolHeader(.amqp091)), promise: nil)
+                context.close(promise: nil)
+                return
+            }
+            sendStart()
+        case .frame(let frame):
+            do {
+                try handle(frame)
+            } catch let error as AMQPError {
+                fail(error)
+            } catch let refusal as Refusal {
+                failConnection(refusal)
+            } catch {
+                failConnection(Refusal(code: .internalError, text: "INTERNAL_ERROR - \(error)", method: nil, closesConnection: true))
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+}
+
+/// Why a method was refused: the reply code and text to close with, the method that failed,
+/// and whether the whole connection closes or only the channel.
+struct Refusal: Error {
+    var code: AMQP.ReplyCode
+    var text: String
+    var method: MethodID?
+    var closesConnection: Bool
+
+    init(code: AMQP.ReplyCode, text: String, method: MethodID?, closesConnection: Bool) {
+        self.code = code
+        self.text = String(text.utf8.prefix(255)) ?? "error"
+        self.method = method
+        self.closesConnection = closesConnection
+    }
+
+    init(_ error: AMQPError) {
+        self.init(code: error.replyCode, text: error.replyText, method: MethodID(classID: error.classID, methodID: error.methodID),
+                  closesConnection: error.isHardError)
+    }
+
+    init(_ error: BrokerError, method: MethodID?) {
+        self.init(code: AMQP.ReplyCode(rawValue: error.code.rawValue), text: error.replyText, method: method,
+                  closesConnection: error.code.isConnectionError)
+    }
+
+    static func commandInvalid(_ text: String, method: MethodID?) -> Refusal {
+        Refusal(code: .commandInvalid, text: "COMMAND_INVALID - " + text, method: method, closesConnection: true)
+    }
+}
+
+/// The state of one open channel.
+struct ChannelSession {
+    var assembler: ContentAssembler
+    /// channel.close sent: everything but close and close-ok is dropped until close-ok.
+    var closing = false
+    var confirmMode = false
+    var nextPublishTag: UInt64 = 1
+    /// Publish tags not yet confirmed, and confirms gathered in this turn of the loop.
+    var unconfirmed: Set<UInt64> = []
+    var confirmsDue: [(tag: UInt64, ack: Bool)] = []
+    var transactional = false
+    var transaction = Transaction()
+    /// The queue last declared on this channel: an empty queue name means this one.
+    var lastQueue = ""
+
+    struct Transaction {
+        var publishes: [(message: Broker.Message, mandatory: Bool)] = []
+        var acknowledgements: [(tag: UInt64, multiple: Bool, kind: Acknowledgement)] = []
+        /// tx.commit waits for this many publishes to be stored.
+        var publishesAwaited = 0
+        var commitPending = false
+    }
+
+    enum Acknowledgement {
+        case ack
+        case nack(requeue: Bool)
+    }
+
+    init(number: UInt16, messageSizeMax: UInt64) {
+        assembler = ContentAssembler(channel: number, messageSizeMax: messageSizeMax)
+    }
+}
+
+extension AMQPConnectionHandler {
+    // MARK: Handshake
+
+    private func sendStart() {
+        phase = .awaitingStartOk
+        let capabilities: FieldTable = [
+            "publisher_confirms": .bool(true), "exchange_exchange_bindings": .bool(true), "basic.nack": .bool(true),
+            "consumer_cancel_notify": .bool(true), "connection.blocked": .bool(true), "authentication_failure_close": .bool(true),
+            "per_consumer_qos": .bool(true),
+        ]
+        let properties: FieldTable = [
+            "product": .longString(Array("Berth".utf8)), "version": .longString(Array("0.1.0".utf8)),
+            "platform": .longString(Array("Swift".utf8)), "capabilities": .table(capabilities),
+        ]
+        let start = Method.Connection.Start(
+            versionMajor: 0, versionMinor: 9, serverProperties: properties, mechanisms: Array("PLAIN AMQPLAIN".utf8),
+            locales: Array("en_US".utf8))
+        send(.method(channel: 0, .connection(.start(start))), flush: true)
+    }
+
+    private func handleStartOk(_ startOk: Method.Connection.StartOk) throws(Refusal) {
+        guard let (name, password) = Credentials.parse(mechanism: startOk.mechanism, response: startOk.response) else {
+            throw Refusal(code: .accessRefused, text: "ACCESS_REFUSED - mechanism \(startOk.mechanism) with an undecodable response",
+                          method: nil, closesConnection: true)
+        }
+        guard users.authenticate(name: name, password: password, fromLoopback: peerIsLoopback) else {
+            throw Refusal(code: .accessRefused, text: "ACCESS_REFUSED - Login was refused using authentication mechanism \(startOk.mechanism). For details see the broker logfile.",
+                          method: nil, closesConnection: true)
+        }
+        user = name
+        phase = .awaitingTuneOk
+        let tune = Method.Connection.Tune(channelMax: settings.channelMax, frameMax: settings.frameSizeMax, heartbeat: settings.heartbeatSeconds)
+        send(.method(channel: 0, .connection(.tune(tune))), flush: true)
+    }
+
+    private func handleTuneOk(_ tuneOk: Method.Connection.TuneOk) throws(Refusal) {
+        // Zero means "no limit" from the client: ours stands.
+        channelMax = tuneOk.channelMax == 0 ? settings.channelMax : min(tuneOk.channelMax, settings.channelMax)
+        let frameMax = tuneOk.frameMax == 0 ? settings.frameSizeMax : tuneOk.frameMax
+        guard frameMax >= Frame.sizeMin else {
+            throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - frame_max=\(frameMax) < \(Frame.sizeMin) min size",
+                          method: nil, closesConnection: true)
+        }
+        frameSizeMax = min(frameMax, settings.frameSizeMax)
+        heartbeatSeconds = tuneOk.heartbeat
+        phase = .awaitingOpen
+        startHeartbeats()
+    }
+
+    private func handleOpen(_ open: Method.Connection.Open) throws(Refusal) {
+        guard core.state.vhostNames.contains(open.virtualHost) else {
+            throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - vhost \(open.virtualHost) not found", method: nil, closesConnection: true)
+        }
+        vhost = open.virtualHost
+        connectionID = core.register(self)
+        phase = .open
+        send(.method(channel: 0, .connection(.openOk(.init()))), flush: true)
+    }
+
+    private func startHeartbeats() {
+        guard heartbeatSeconds > 0, let context else { return }
+        let interval = TimeAmount.seconds(Int64(heartbeatSeconds))
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        heartbeatTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            bound.value.heartbeat()
+        }
+    }
+
+    /// Sends a heartbeat, and gives up on a peer silent for two intervals (the spec's rule).
+    private func heartbeat() {
+        if readSinceLastBeat {
+            missedBeats = 0
+        } else {
+            missedBeats += 1
+        }
+        readSinceLastBeat = false
+        if missedBeats >= 2 {
+            context?.close(promise: nil)
+            return
+        }
+        send(.heartbeat, flush: true)
+    }
+
+    // MARK: Frames
+
+    private func handle(_ frame: Frame) throws {
+        if case .heartbeat = frame { return }
+        let channel = frame.channel
+        if channel == 0 {
+            guard case .method(_, .connection(let method)) = frame else {
+                throw Refusal.commandInvalid("unexpected frame on channel 0", method: nil)
+            }
+            try handleConnectionMethod(method)
+            return
+        }
+        guard phase == .open else {
+            if phase == .closing { return }
+            throw Refusal.commandInvalid("channel \(channel) used before the connection is open", method: nil)
+        }
+        guard var session = channels[channel] else {
+            if case .method(_, .channel(.open)) = frame {
+                channels[channel] = ChannelSession(number: channel, messageSizeMax: settings.messageSizeMax)
+                send(.method(channel: channel, .channel(.openOk(.init()))), flush: false)
+                return
+            }
+            throw Refusal(code: .channelError, text: "CHANNEL_ERROR - expected 'channel.open'", method: nil, closesConnection: true)
+        }
+        if session.closing {
+            if case .method(_, .channel(.closeOk)) = frame { channels[channel] = nil }
+            return
+        }
+        guard let assembled = try session.assembler.receive(frame) else {
+            channels[channel] = session
+            return
+        }
+        channels[channel] = session
+        do {
+            try handleChannel(channel, assembled)
+        } catch let refusal as Refusal {
+            guard !refusal.closesConnection else { throw refusal }
+            closeChannel(channel, refusal)
+        }
+    }
+
+    private func handleConnectionMethod(_ method: Method.Connection) throws {
+        switch (phase, method) {
+        case (.awaitingStartOk, .startOk(let startOk)):
+            try handleStartOk(startOk)
+        case (.awaitingTuneOk, .tuneOk(let tuneOk)):
+            try handleTuneOk(tuneOk)
+        case (.awaitingOpen, .open(let open)):
+            try handleOpen(open)
+        case (_, .close):
+            send(.method(channel: 0, .connection(.closeOk)), flush: true)
+            context?.close(promise: nil)
+        case (.closing, .closeOk):
+            context?.close(promise: nil)
+        case (.open, .updateSecret):
+            send(.method(channel: 0, .connection(.updateSecretOk)), flush: true)
+        case (.closing, _):
+            break
+        case (_, .start), (_, .startOk), (_, .secure), (_, .secureOk), (_, .tune), (_, .tuneOk), (_, .open), (_, .openOk),
+            (_, .closeOk), (_, .blocked), (_, .unblocked), (_, .updateSecret), (_, .updateSecretOk):
+            throw Refusal.commandInvalid("unexpected \(Method.connection(method).name)", method: Method.connection(method).id)
+        }
+    }
+
+    // MARK: Errors and closing
+
+    private func fail(_ error: AMQPError) {
+        failConnection(Refusal(error))
+    }
+
+    func failConnection(_ refusal: Refusal) {
+        guard phase != .closing else { return }
+        phase = .closing
+        let close = Method.Connection.Close(replyCode: refusal.code, replyText: refusal.text,
+                                            classID: refusal.method?.classID ?? 0, methodID: refusal.method?.methodID ?? 0)
+        send(.method(channel: 0, .connection(.close(close))), flush: true)
+        // The peer answers close-ok, or we give up on it shortly.
+        if let context {
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .seconds(3)) { bound.value.close(promise: nil) }
+        }
+        teardown()
+    }
+
+    func closeChannel(_ channel: UInt16, _ refusal: Refusal) {
+        guard var session = channels[channel], !session.closing else { return }
+        session.closing = true
+        session.assembler.reset()
+        channels[channel] = session
+        core.closeChannel(ChannelID(connection: connectionID, number: channel))
+        let close = Method.Channel.Close(replyCode: refusal.code, replyText: refusal.text,
+                                         classID: refusal.method?.classID ?? 0, methodID: refusal.method?.methodID ?? 0)
+        send(.method(channel: channel, .channel(.close(close))), flush: true)
+    }
+
+    /// Gives back what the connection held: its deliveries return, its exclusive queues go.
+    private func teardown() {
+        heartbeatTask?.cancel()
+        heartbeatTask = nil
+        guard !connectionID.isEmpty else { return }
+        core.unregister(connectionID)
+        connectionID = ""
+        channels = [:]
+    }
+
+    // MARK: Output
+
+    func send(_ frame: Frame, flush: Bool) {
+        guard let context else { return }
+        context.write(wrapOutboundOut(.frame(frame)), promise: nil)
+        if flush { context.flush() } else { scheduleFlush() }
+    }
+
+    func scheduleFlush() {
+        guard !flushScheduled, let context else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { bound.value.flushNow() }
+    }
+
+    private func flushNow() {
+        flushScheduled = false
+        for number in channels.keys.sorted() { sendConfirms(number) }
+        context?.flush()
+    }
+
+    func writeContent(channel: UInt16, method: ContentMethod, properties: Broker.BasicProperties, body: [UInt8]) {
+        guard let context else { return }
+        var bodyBuffer = context.channel.allocator.buffer(capacity: body.count)
+        bodyBuffer.writeBytes(body)
+        let header = ContentHeader(classID: method.classID, bodySize: UInt64(body.count), properties: AMQP.BasicProperties(properties))
+        context.write(wrapOutboundOut(.frame(.method(channel: channel, method.method))), promise: nil)
+        context.write(wrapOutboundOut(.frame(.header(channel: channel, header))), promise: nil)
+        for frame in FrameWriter.bodyFrames(channel: channel, body: bodyBuffer, frameSizeMax: frameSizeMax) {
+            context.write(wrapOutboundOut(.frame(frame)), promise: nil)
+        }
+        scheduleFlush()
+    }
+}

@@ -1,0 +1,147 @@
+import AMQP
+import Broker
+import Glibc
+import Log
+import Logging
+import NIOCore
+import NIOPosix
+import Raft
+
+/// How to run one node.
+public struct NodeConfiguration: Sendable {
+    public var dataDirectory: String
+    public var amqpHost = "127.0.0.1"
+    public var amqpPort = 5672
+    public var users = UserStore()
+    /// A delivery not acknowledged for this long closes its channel with 406, as in RabbitMQ.
+    public var acknowledgementTimeoutMs: Int64? = 30 * 60 * 1000
+    public var heartbeatSeconds: UInt16 = 60
+    public var frameSizeMax: UInt32 = 131_072
+    public var channelMax: UInt16 = 2047
+    public var publishesInFlightMax = 8_192
+    public var snapshotEveryEntries = 100_000
+    public var snapshotEveryBytes = 256 << 20
+
+    public init(dataDirectory: String) {
+        self.dataDirectory = dataDirectory
+    }
+}
+
+/// A running node: its durable Raft group with the broker state, and its AMQP listener.
+/// Everything runs on one event loop; fsyncs are group commits between loop turns.
+public final class BerthNode: Sendable {
+    public let amqpAddress: SocketAddress
+    private let loop: any EventLoop
+    private let serverChannel: any Channel
+    private let core: NIOLoopBound<NodeCore>
+    private let logger: Logger
+
+    private init(amqpAddress: SocketAddress, loop: any EventLoop, serverChannel: any Channel, core: NIOLoopBound<NodeCore>, logger: Logger) {
+        self.amqpAddress = amqpAddress
+        self.loop = loop
+        self.serverChannel = serverChannel
+        self.core = core
+        self.logger = logger
+    }
+
+    /// Recovers the data directory (refusing to start on damage, naming file and offset),
+    /// elects itself, and starts listening.
+    public static func start(_ configuration: NodeConfiguration, on loop: any EventLoop, logger: Logger = Logger(label: "berth.node")) async throws -> BerthNode {
+        let core = try await loop.submit { () throws -> NIOLoopBound<NodeCore> in
+            let core = try makeCore(configuration, loop: loop, logger: logger)
+            try core.start()
+            return NIOLoopBound(core, eventLoop: loop)
+        }.get()
+        let settings = AMQPConnectionHandler.Settings(
+            channelMax: configuration.channelMax, frameSizeMax: configuration.frameSizeMax, heartbeatSeconds: configuration.heartbeatSeconds,
+            publishesInFlightMax: configuration.publishesInFlightMax)
+        let users = configuration.users
+        let server = try await ServerBootstrap(group: loop)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = AMQPConnectionHandler(core: core.value, users: users, settings: settings,
+                                                        peerIsLoopback: Self.isLoopback(channel.remoteAddress))
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(AMQPFrameDecoder(role: .server, frameSizeMax: settings.frameSizeMax, channelMax: settings.channelMax)),
+                        MessageToByteHandler(AMQPFrameEncoder()),
+                        handler,
+                    ])
+                }
+            }
+            .bind(host: configuration.amqpHost, port: configuration.amqpPort)
+            .get()
+        guard let address = server.localAddress else { throw NodeStartError.noAddress }
+        logger.info("serving AMQP 0-9-1", metadata: ["address": "\(address)", "data": "\(configuration.dataDirectory)"])
+        return BerthNode(amqpAddress: address, loop: loop, serverChannel: server, core: core, logger: logger)
+    }
+
+    private static func makeCore(_ configuration: NodeConfiguration, loop: any EventLoop, logger: Logger) throws -> NodeCore {
+        let nodeID = try NodeIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory)
+        let (storage, recovery) = try DurableStorage.open(dataDirectory: configuration.dataDirectory, groupID: 1)
+        for warning in recovery.warnings { logger.warning("\(warning)") }
+        var options = RaftGroup<BrokerMachine>.Options()
+        options.snapshotEveryEntries = configuration.snapshotEveryEntries
+        options.snapshotEveryBytes = configuration.snapshotEveryBytes
+        var raftConfig = Config(id: nodeID, randomSeed: UInt64.random(in: 1...UInt64.max))
+        raftConfig.electionTimeoutTicks = 10
+        let group = try RaftGroup(
+            config: raftConfig, storage: storage, recovered: recovery.state, machine: BrokerMachine(), bootstrapVoters: [nodeID],
+            options: options)
+        return NodeCore(loop: loop, group: group, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs)
+    }
+
+    /// Stops listening and closes the log cleanly (the latest commit index written).
+    public func shutdown() async throws {
+        try await serverChannel.close()
+        try await loop.submit { [core] in try core.value.stop() }.get()
+        logger.info("stopped")
+    }
+
+    /// Waits until the listener closes.
+    public func wait() async throws {
+        try await serverChannel.closeFuture.get()
+    }
+
+    static func isLoopback(_ address: SocketAddress?) -> Bool {
+        guard let ip = address?.ipAddress else { return false }
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
+    }
+}
+
+public enum NodeStartError: Error, CustomStringConvertible {
+    case noAddress
+    case badNodeID(String)
+
+    public var description: String {
+        switch self {
+        case .noAddress: return "the AMQP listener has no address"
+        case .badNodeID(let path): return "\(path) does not hold a node id"
+        }
+    }
+}
+
+/// A node's id, chosen once and kept in `<data directory>/node-id`.
+enum NodeIdentity {
+    static func loadOrCreate(dataDirectory: String) throws -> NodeID {
+        try FileSystem.createDirectory(dataDirectory)
+        let path = dataDirectory + "/node-id"
+        if FileSystem.exists(path) {
+            let text = String(decoding: try FileHandle(path: path, flags: O_RDONLY).readAll(), as: UTF8.self)
+            guard let id = NodeID(String(text.filter { $0.isNumber })), id != 0 else { throw NodeStartError.badNodeID(path) }
+            return id
+        }
+        let id = NodeID.random(in: 1...(1 << 53))
+        try FileSystem.writeAtomically(Array("\(id)\n".utf8), to: path, directory: dataDirectory)
+        return id
+    }
+}
+
+/// Milliseconds since the Unix epoch: the leader's timestamps for TTL and expiry.
+func wallClockMilliseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+}

@@ -1,0 +1,356 @@
+import Broker
+import Log
+import NIOCore
+import Raft
+
+/// What the core tells a client connection. Every call happens on the core's event loop,
+/// which the connections share.
+protocol CoreClient: AnyObject {
+    /// The publish with this delivery tag is confirmed (`ack`) or refused.
+    func confirm(channel: UInt16, deliveryTag: UInt64, ack: Bool)
+    /// A mandatory publish that no queue took.
+    func returnUnroutable(channel: UInt16, message: Broker.Message)
+    func deliver(_ delivery: Delivery)
+    /// The consumer's queue went away (a consumer cancel notification).
+    func consumerCancelled(channel: UInt16, consumerTag: String)
+    /// A channel must close, e.g. a delivery was not acknowledged in time.
+    func closeChannel(_ channel: UInt16, error: BrokerError)
+}
+
+/// Everything a node decides, on one event loop: the Raft group with the broker state, the
+/// dispatcher while leading, and the bookkeeping that turns applied effects into replies,
+/// confirms and deliveries for the connections.
+///
+/// Publishes that arrive while the loop is busy are batched into one `enqueue` command, and
+/// commands proposed meanwhile ride on one Ready: one log append and one fdatasync for all.
+final class NodeCore {
+    let loop: any EventLoop
+    let group: RaftGroup<BrokerMachine>
+    private let clock: () -> Int64
+    private let acknowledgementTimeoutMs: Int64?
+    private(set) var dispatcher: Dispatcher?
+    private var clients: [String: any CoreClient] = [:]
+    private var nextConnectionNumber: UInt64 = 0
+    private var replyWaiters: [LogIndex: (Result<BrokerReply, BrokerError>) -> Void] = [:]
+    private var publishBatch: [Publish] = []
+    private var proposalsPending: [BrokerCommand] = []
+    private var flushScheduled = false
+    private var timers: [RepeatedTask] = []
+
+    static let tickIntervalMs: Int64 = 10
+    static let sweepIntervalMs: Int64 = 1_000
+
+    init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, clock: @escaping () -> Int64, acknowledgementTimeoutMs: Int64?) {
+        self.loop = loop
+        self.group = group
+        self.clock = clock
+        self.acknowledgementTimeoutMs = acknowledgementTimeoutMs
+    }
+
+    var state: BrokerState { group.machine.state }
+    var isReady: Bool { dispatcher != nil }
+
+    /// Elects this node (a group of one), applies what the log holds, and starts the timers.
+    func start() throws {
+        guard try group.campaignAlone() else { throw NodeError.notLeader }
+        try driveRaft()
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        timers.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(Self.tickIntervalMs), delay: .milliseconds(Self.tickIntervalMs)) { _ in
+            bound.value.tick()
+        })
+        timers.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(Self.sweepIntervalMs), delay: .milliseconds(Self.sweepIntervalMs)) { _ in
+            bound.value.sweep()
+        })
+    }
+
+    func stop() throws {
+        timers.forEach { $0.cancel() }
+        timers = []
+        try group.persistentStorage.close()
+    }
+
+    // MARK: Clients
+
+    func register(_ client: any CoreClient) -> String {
+        nextConnectionNumber += 1
+        let id = "\(group.core.id)/\(nextConnectionNumber)"
+        clients[id] = client
+        return id
+    }
+
+    /// The connection is gone: its deliveries come back, its exclusive queues go.
+    func unregister(_ connection: String) {
+        clients[connection] = nil
+        guard var dispatcher else { return }
+        let commands = dispatcher.closeConnection(connection, state: state, now: clock())
+        self.dispatcher = dispatcher
+        commands.forEach(propose)
+        if !state.queuesOwned(by: connection).isEmpty { propose(.deleteQueuesOwned(by: connection)) }
+        scheduleFlush()
+    }
+
+    // MARK: Requests
+
+    /// Proposes a metadata command; `reply` gets its outcome once it is applied.
+    func execute(_ command: BrokerCommand, reply: @escaping (Result<BrokerReply, BrokerError>) -> Void) {
+        do {
+            let (_, indexes) = try group.propose([command.encoded()])
+            replyWaiters[indexes.lowerBound] = reply
+            scheduleFlush()
+        } catch {
+            reply(.failure(BrokerError(.internalError, "the node is not taking commands: \(error)")))
+        }
+    }
+
+    /// Routes a publish and queues it for the next `enqueue` batch. The origin hears back
+    /// through `confirm` (tag 0: no confirm wanted, but the answer still counts it out of its
+    /// in-flight bound) and, if mandatory and unroutable, `returnUnroutable`. Throws a channel
+    /// error (unknown exchange, bad expiration) before anything is stored.
+    func publish(vhost: String, message: Broker.Message, mandatory: Bool, origin: (connection: String, channel: UInt16), confirmTag: UInt64) throws(BrokerError) {
+        try state.validatePublish(vhost: vhost, message: message)
+        let queues = try state.route(vhost: vhost, exchange: message.exchange, routingKey: message.routingKey, headers: message.properties.headers)
+        guard !queues.isEmpty else {
+            // Nothing to store: return it if asked to, and confirm at once, as RabbitMQ does.
+            let client = clients[origin.connection]
+            if mandatory { client?.returnUnroutable(channel: origin.channel, message: message) }
+            client?.confirm(channel: origin.channel, deliveryTag: confirmTag, ack: true)
+            return
+        }
+        let token = PublisherToken(connection: origin.connection, channel: origin.channel, deliveryTag: confirmTag)
+        publishBatch.append(Publish(message: message, queues: queues, publisherToken: token.encoded()))
+        scheduleFlush()
+    }
+
+    func consume(_ request: ConsumeRequest) throws(BrokerError) -> String {
+        let tag = try withDispatcher { (dispatcher) throws(BrokerError) in try dispatcher.consume(request, state: state, now: clock()) }
+        scheduleFlush()
+        return tag
+    }
+
+    func cancel(channel: ChannelID, consumerTag: String) {
+        let commands = (try? withDispatcher { dispatcher in dispatcher.cancel(channel: channel, consumerTag: consumerTag, state: state, now: clock()) }) ?? []
+        commands.forEach(propose)
+        scheduleFlush()
+    }
+
+    func qos(channel: ChannelID, prefetchCount: UInt16, prefetchSize: UInt32, global: Bool) throws(BrokerError) {
+        try withDispatcher { (dispatcher) throws(BrokerError) in
+            try dispatcher.qos(channel: channel, prefetchCount: prefetchCount, prefetchSize: prefetchSize, global: global)
+        }
+        scheduleFlush()
+    }
+
+    func ack(channel: ChannelID, deliveryTag: UInt64, multiple: Bool) throws(BrokerError) {
+        let commands = try withDispatcher { (dispatcher) throws(BrokerError) in try dispatcher.ack(channel: channel, deliveryTag: deliveryTag, multiple: multiple) }
+        commands.forEach(propose)
+        scheduleFlush()
+    }
+
+    func nack(channel: ChannelID, deliveryTag: UInt64, multiple: Bool, requeue: Bool) throws(BrokerError) {
+        let now = clock()
+        let commands = try withDispatcher { (dispatcher) throws(BrokerError) in
+            try dispatcher.nack(channel: channel, deliveryTag: deliveryTag, multiple: multiple, requeue: requeue, now: now)
+        }
+        commands.forEach(propose)
+        scheduleFlush()
+    }
+
+    func recover(channel: ChannelID, requeue: Bool) throws(BrokerError) {
+        let now = clock()
+        let commands = try withDispatcher { (dispatcher) throws(BrokerError) in try dispatcher.recover(channel: channel, requeue: requeue, now: now) }
+        commands.forEach(propose)
+        scheduleFlush()
+    }
+
+    func get(channel: ChannelID, queue: QueueName, noAck: Bool) throws(BrokerError) -> GetOutcome {
+        let now = clock()
+        let outcome = try withDispatcher { (dispatcher) throws(BrokerError) in
+            try dispatcher.get(channel: channel, queue: queue, noAck: noAck, state: state, now: now)
+        }
+        outcome.proposals.forEach(propose)
+        scheduleFlush()
+        return outcome
+    }
+
+    func closeChannel(_ channel: ChannelID) {
+        let commands = (try? withDispatcher { dispatcher in dispatcher.closeChannel(channel, state: state, now: clock()) }) ?? []
+        commands.forEach(propose)
+        scheduleFlush()
+    }
+
+    /// The ready count and consumer count of queue.declare-ok, which only the leader knows.
+    func counts(of queue: QueueName) -> (messages: Int, consumers: Int) {
+        guard let dispatcher else { return (0, 0) }
+        return (dispatcher.readyCount(queue, state: state), dispatcher.consumerCount(queue))
+    }
+
+    func isInUse(_ queue: QueueName) -> Bool {
+        (dispatcher?.consumerCount(queue) ?? 0) > 0
+    }
+
+    func messagesOut(of queue: QueueName) -> [MessageID] {
+        dispatcher?.outMessageIDs(queue) ?? []
+    }
+
+    var now: Int64 { clock() }
+
+    private func withDispatcher<Result>(_ body: (inout Dispatcher) throws(BrokerError) -> Result) throws(BrokerError) -> Result {
+        guard var current = dispatcher else { throw BrokerError(.internalError, "this node is not serving yet: no leader") }
+        defer { dispatcher = current }
+        return try body(&current)
+    }
+
+    // MARK: Driving Raft
+
+    private func propose(_ command: BrokerCommand) {
+        proposalsPending.append(command)
+    }
+
+    /// Everything asked for in this turn of the loop goes out together, once the turn ends.
+    private func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        loop.execute { bound.value.flush() }
+    }
+
+    private func flush() {
+        flushScheduled = false
+        let limit = state.limits.commandMessagesMax
+        while !publishBatch.isEmpty {
+            let batch = Array(publishBatch.prefix(limit))
+            publishBatch.removeFirst(batch.count)
+            proposeEnqueue(batch)
+        }
+        let commands = proposalsPending
+        proposalsPending = []
+        for command in commands {
+            do {
+                try group.propose([command.encoded()])
+            } catch {
+                // A dispatcher command must not be lost: its messages stay out until applied.
+                proposalsPending.append(command)
+            }
+        }
+        do {
+            try driveRaft()
+        } catch {
+            fatalError("the log failed; a node that cannot persist must stop: \(error)")
+        }
+        if !proposalsPending.isEmpty || !publishBatch.isEmpty { scheduleFlush() }
+    }
+
+    private func proposeEnqueue(_ batch: [Publish]) {
+        do {
+            try group.propose([BrokerCommand.enqueue(Enqueue(timestamp: clock(), messages: batch)).encoded()])
+        } catch {
+            // Refused (the uncommitted bound is full): every publish of the batch is nacked.
+            for publish in batch { confirm(tokenBytes: publish.publisherToken, ack: false) }
+        }
+    }
+
+    private func tick() {
+        group.tick()
+        do { try driveRaft() } catch { fatalError("the log failed; a node that cannot persist must stop: \(error)") }
+    }
+
+    private func sweep() {
+        guard var dispatcher else { return }
+        let now = clock()
+        let commands = dispatcher.sweep(state: state, now: now)
+        let overdue = dispatcher.overdueChannels(state: state, now: now, defaultTimeoutMs: acknowledgementTimeoutMs)
+        self.dispatcher = dispatcher
+        commands.forEach(propose)
+        for channel in overdue {
+            let error = BrokerError.deliveryAcknowledgementTimedOut(channel: channel.channel.number, timeoutMs: channel.timeoutMs)
+            clients[channel.channel.connection]?.closeChannel(channel.channel.number, error: error)
+        }
+        scheduleFlush()
+    }
+
+    /// Persists and applies everything pending, then acts on what applying produced.
+    private func driveRaft() throws {
+        try group.process()
+        if group.core.role != .leader {
+            dispatcher = nil
+        } else if dispatcher == nil, group.core.term(at: group.core.appliedIndex) == group.core.term {
+            // Everything an earlier leader could have delivered is applied by now.
+            dispatcher = Dispatcher(state: state, now: clock())
+        }
+        let applied = group.withMachine { $0.takeEffects() }
+        var observed: [BrokerEffect] = []
+        for (index, effects) in applied {
+            if let waiter = replyWaiters.removeValue(forKey: index) {
+                switch effects.first {
+                case .reply(let reply)?: waiter(.success(reply))
+                case .failed(let error)?: waiter(.failure(error))
+                default: waiter(.failure(BrokerError(.internalError, "the command at \(index) produced no reply")))
+                }
+            }
+            for effect in effects {
+                if case .published(let outcome) = effect { confirm(tokenBytes: outcome.publisherToken, ack: outcome.shouldConfirm) }
+            }
+            observed += effects
+        }
+        guard var dispatcher else { return }
+        for cancellation in dispatcher.observe(observed, state: state) {
+            clients[cancellation.channel.connection]?.consumerCancelled(channel: cancellation.channel.number, consumerTag: cancellation.consumerTag)
+        }
+        var more = true
+        while more {
+            let output = dispatcher.dispatch(state: state, now: clock())
+            for delivery in output.deliveries { clients[delivery.channel.connection]?.deliver(delivery) }
+            output.proposals.forEach(propose)
+            more = output.more
+        }
+        self.dispatcher = dispatcher
+        if !proposalsPending.isEmpty { scheduleFlush() }
+    }
+
+    private func confirm(tokenBytes: [UInt8], ack: Bool) {
+        guard let token = PublisherToken(decoding: tokenBytes) else { return }
+        clients[token.connection]?.confirm(channel: token.channel, deliveryTag: token.deliveryTag, ack: ack)
+    }
+}
+
+enum NodeError: Error, CustomStringConvertible {
+    case notLeader
+
+    var description: String {
+        switch self {
+        case .notLeader: return "a group of one did not elect itself"
+        }
+    }
+}
+
+/// Where a publish's confirm goes: carried through the log opaquely in the enqueue command.
+/// Layout: channel u16, delivery tag u64 (little-endian), then the connection id in UTF-8.
+struct PublisherToken: Equatable {
+    var connection: String
+    var channel: UInt16
+    var deliveryTag: UInt64
+
+    func encoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(10 + connection.utf8.count)
+        withUnsafeBytes(of: channel.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: deliveryTag.littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: connection.utf8)
+        return bytes
+    }
+
+    init(connection: String, channel: UInt16, deliveryTag: UInt64) {
+        self.connection = connection
+        self.channel = channel
+        self.deliveryTag = deliveryTag
+    }
+
+    init?(decoding bytes: [UInt8]) {
+        guard bytes.count >= 10 else { return nil }
+        channel = UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+        var tag: UInt64 = 0
+        for i in 0..<8 { tag |= UInt64(bytes[2 + i]) << (8 * UInt64(i)) }
+        deliveryTag = tag
+        connection = String(decoding: bytes[10...], as: UTF8.self)
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Dispatch
+import Glibc
+import Logging
+import NIOCore
+import NIOPosix
+import Node
+
+/// `berth node`: runs one node until SIGINT or SIGTERM, then closes its log cleanly.
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run a Berth node: an AMQP 0-9-1 broker whose every change goes through its Raft log.",
+        discussion: """
+            The data directory holds the node's id, its Raft log segments, hard state and \
+            snapshots; nothing else is needed to restart it. A node that finds a damaged log \
+            refuses to start and names the file and offset.
+            """
+    )
+
+    @Option(name: .customLong("data-dir"), help: "The node's data directory (created if missing).")
+    var dataDirectory: String
+
+    @Option(name: .customLong("amqp-host"), help: "The address to listen on for AMQP clients.")
+    var amqpHost = "127.0.0.1"
+
+    @Option(name: .customLong("amqp-port"), help: "The port to listen on for AMQP clients.")
+    var amqpPort = 5672
+
+    @Option(name: .customLong("user"), help: "A user allowed to connect, as NAME:PASSWORD (repeatable). guest:guest always exists, from loopback only.")
+    var users: [String] = []
+
+    @Option(name: .customLong("heartbeat"), help: "The heartbeat interval offered to clients, in seconds (0: none).")
+    var heartbeatSeconds: UInt16 = 60
+
+    @Option(name: .customLong("consumer-timeout-ms"), help: "Close a channel whose delivery stays unacknowledged this long (0: never).")
+    var consumerTimeoutMs: Int64 = 30 * 60 * 1000
+
+    @Option(name: .customLong("max-in-flight"), help: "Publishes a connection may have awaiting storage before it is blocked.")
+    var publishesInFlightMax = 8_192
+
+    func validate() throws {
+        guard (0...65535).contains(amqpPort) else { throw ValidationError("--amqp-port must be in 0...65535") }
+        for user in users where !user.contains(":") { throw ValidationError("--user takes NAME:PASSWORD, got '\(user)'") }
+        guard consumerTimeoutMs >= 0 else { throw ValidationError("--consumer-timeout-ms must not be negative") }
+        guard publishesInFlightMax > 0 else { throw ValidationError("--max-in-flight must be positive") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        var configuration = NodeConfiguration(dataDirectory: dataDirectory)
+        configuration.amqpHost = amqpHost
+        configuration.amqpPort = amqpPort
+        configuration.heartbeatSeconds = heartbeatSeconds
+        configuration.acknowledgementTimeoutMs = consumerTimeoutMs == 0 ? nil : consumerTimeoutMs
+        configuration.publishesInFlightMax = publishesInFlightMax
+        for user in users {
+            let parts = user.split(separator: ":", maxSplits: 1)
+            configuration.users.add(name: String(parts[0]), password: String(parts[1]))
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let node = try await BerthNode.start(configuration, on: group.next())
+        await waitForSignal([SIGINT, SIGTERM])
+        try await node.shutdown()
+        try await group.shutdownGracefully()
+    }
+}
+
+/// Waits for the first of `signals`, which no longer end the process by default.
+func waitForSignal(_ signals: [Int32]) async {
+    let (stream, continuation) = AsyncStream<Int32>.makeStream()
+    let sources = signals.map { number in
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number)
+        source.setEventHandler { continuation.yield(number) }
+        source.resume()
+        return source
+    }
+    for await _ in stream { break }
+    sources.forEach { $0.cancel() }
+}
