@@ -87,6 +87,11 @@ public final class BerthNode: Sendable {
         options.snapshotEveryBytes = configuration.snapshotEveryBytes
         var raftConfig = Config(id: nodeID, randomSeed: UInt64.random(in: 1...UInt64.max))
         raftConfig.electionTimeoutTicks = 10
+        // One entry carries a whole message (16 MiB at most) with its command around it.
+        raftConfig.entryBytesMax = NodeCore.entryBytesMax
+        raftConfig.appendBytesMax = NodeCore.entryBytesMax
+        raftConfig.inflightBytesMax = 4 * NodeCore.entryBytesMax
+        raftConfig.uncommittedBytesMax = 8 * NodeCore.entryBytesMax
         let group = try RaftGroup(
             config: raftConfig, storage: storage, recovered: recovery.state, machine: BrokerMachine(), bootstrapVoters: [nodeID],
             options: options)

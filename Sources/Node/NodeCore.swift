@@ -38,6 +38,11 @@ final class NodeCore {
     private var timers: [RepeatedTask] = []
 
     static let tickIntervalMs: Int64 = 10
+    /// The largest log entry: the broker's largest message with room for its command.
+    static let entryBytesMax = 17 << 20
+    /// Publishes go into one enqueue entry until it holds this many body bytes: big enough
+    /// to amortise the append, small enough that one entry never nears `entryBytesMax`.
+    static let enqueueBatchBytesTarget = 1 << 20
     static let sweepIntervalMs: Int64 = 1_000
 
     init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, clock: @escaping () -> Int64, acknowledgementTimeoutMs: Int64?) {
@@ -216,10 +221,16 @@ final class NodeCore {
 
     private func flush() {
         flushScheduled = false
-        let limit = state.limits.commandMessagesMax
+        let countMax = state.limits.commandMessagesMax
         while !publishBatch.isEmpty {
-            let batch = Array(publishBatch.prefix(limit))
-            publishBatch.removeFirst(batch.count)
+            var count = 0
+            var bytes = 0
+            while count < publishBatch.count, count < countMax, count == 0 || bytes + publishBatch[count].message.body.count <= Self.enqueueBatchBytesTarget {
+                bytes += publishBatch[count].message.body.count
+                count += 1
+            }
+            let batch = Array(publishBatch.prefix(count))
+            publishBatch.removeFirst(count)
             proposeEnqueue(batch)
         }
         let commands = proposalsPending
@@ -244,8 +255,14 @@ final class NodeCore {
         do {
             try group.propose([BrokerCommand.enqueue(Enqueue(timestamp: clock(), messages: batch)).encoded()])
         } catch {
-            // Refused (the uncommitted bound is full): every publish of the batch is nacked.
-            for publish in batch { confirm(tokenBytes: publish.publisherToken, ack: false) }
+            // Refused: every publish of the batch is nacked; a publisher without confirms
+            // cannot be told per message, so its channel closes rather than lose one silently.
+            for publish in batch {
+                confirm(tokenBytes: publish.publisherToken, ack: false)
+                if let token = PublisherToken(decoding: publish.publisherToken), token.deliveryTag == 0 {
+                    clients[token.connection]?.closeChannel(token.channel, error: BrokerError(.preconditionFailed, "the node could not store a message: \(error)"))
+                }
+            }
         }
     }
 
