@@ -35,6 +35,7 @@ let package = Package(
         // The broker as a pure replicated state machine: vhosts, exchanges, queues, bindings,
         // messages; plus the leader-local dispatcher. No I/O, no clock, no dependencies.
         .target(name: "Broker", swiftSettings: strict),
+        .target(name: "Client", dependencies: ["AMQP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
         // Durable storage: segmented write-ahead log, hard state, LZ4 snapshots.
         .target(name: "Log", dependencies: ["Raft", "LZ4"], swiftSettings: strict),
         // The node's shell: drives the Raft core over durable storage.
@@ -89,6 +90,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: strict),
+        .testTarget(name: "ClientTests", dependencies: ["Client", "AMQP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log", "Raft", "LZ4"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Log", "Raft", "LogCrashSupport"], swiftSettings: strict),

@@ -1,0 +1,14 @@
+/// A host and TCP port to connect to.
+public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String {
+        "\(self.host):\(self.port)"
+    }
+}

@@ -1,0 +1,15 @@
+import AMQP
+import NIOCore
+
+/// A message fetched with `basic.get`.
+public struct GetResponse: Sendable {
+    /// Identifies the delivery on its channel, for `ack`, `nack` and `reject`.
+    public var deliveryTag: UInt64
+    public var redelivered: Bool
+    public var exchange: String
+    public var routingKey: String
+    /// How many messages the queue still held.
+    public var messageCount: UInt32
+    public var properties: BasicProperties
+    public var body: ByteBuffer
+}
