@@ -93,7 +93,15 @@ let package = Package(
         .testTarget(name: "ClientTests", dependencies: ["Client", "AMQP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log", "Raft", "LZ4"], swiftSettings: strict),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Log", "Raft", "LogCrashSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "NodeTests",
+            dependencies: [
+                "Node", "Log", "Raft", "LogCrashSupport", "Client", "AMQP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation", "Raft"], swiftSettings: strict),
     ]
 )

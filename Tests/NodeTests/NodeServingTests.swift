@@ -1,0 +1,251 @@
+import AMQP
+import Client
+import Glibc
+import NIOCore
+import NIOPosix
+import Node
+import XCTest
+
+/// A real node on loopback, driven by the project's client: what a client is promised.
+final class NodeServingTests: XCTestCase {
+    private var directory = ""
+    private let nodeLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let clientLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    override func setUp() {
+        directory = "/tmp/berth-node-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    }
+
+    override func tearDown() async throws {
+        removeTree(directory)
+        try await nodeLoop.shutdownGracefully()
+        try await clientLoop.shutdownGracefully()
+    }
+
+    private func startNode(_ adjust: (inout NodeConfiguration) -> Void = { _ in }) async throws -> BerthNode {
+        var configuration = NodeConfiguration(dataDirectory: directory)
+        configuration.amqpPort = 0
+        adjust(&configuration)
+        return try await BerthNode.start(configuration, on: nodeLoop.next())
+    }
+
+    private func connect(_ node: BerthNode) async throws -> AMQPConnection {
+        try await AMQPConnection.connect(hosts: [("127.0.0.1", node.amqpAddress.port!)], on: clientLoop)
+    }
+
+    private func body(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+    /// Publishes `count` messages with confirms and waits for every confirm.
+    private func publishConfirmed(_ channel: AMQPChannel, queue: String, count: Int, prefix: String) async throws {
+        var confirmations: [PublishConfirmation] = []
+        for i in 0..<count {
+            confirmations.append(try await channel.publish(routingKey: queue, body: body("\(prefix)\(i)"), properties: BasicProperties(deliveryMode: 2)))
+        }
+        for confirmation in confirmations { try await confirmation.confirmed() }
+    }
+
+    private func consume(_ channel: AMQPChannel, queue: String, count: Int) async throws -> [String] {
+        try await channel.qos(prefetchCount: 50)
+        var received: [String] = []
+        for try await delivery in try await channel.consume(queue: queue) {
+            received.append(String(buffer: delivery.body))
+            try await channel.ack(deliveryTag: delivery.deliveryTag)
+            if received.count == count { break }
+        }
+        return received
+    }
+
+    func testConfirmedPublishesAreDeliveredInPublishOrder() async throws {
+        let node = try await startNode()
+        let connection = try await connect(node)
+        let channel = try await connection.openChannel()
+        _ = try await channel.queueDeclare("orders", durable: true)
+        try await channel.confirmSelect(window: 256)
+        try await publishConfirmed(channel, queue: "orders", count: 1_000, prefix: "m")
+        let received = try await consume(channel, queue: "orders", count: 1_000)
+        XCTAssertEqual(received, (0..<1_000).map { "m\($0)" })
+        await connection.close()
+        try await node.shutdown()
+    }
+
+    func testConfirmedMessagesSurviveARestart() async throws {
+        do {
+            let node = try await startNode()
+            let connection = try await connect(node)
+            let channel = try await connection.openChannel()
+            _ = try await channel.queueDeclare("kept", durable: true)
+            try await channel.confirmSelect()
+            try await publishConfirmed(channel, queue: "kept", count: 300, prefix: "k")
+            await connection.close()
+            try await node.shutdown()
+        }
+        let node = try await startNode()
+        let connection = try await connect(node)
+        let channel = try await connection.openChannel()
+        let declared = try await channel.queueDeclare("kept", durable: true, passive: true)
+        XCTAssertEqual(declared.messageCount, 300)
+        let received = try await consume(channel, queue: "kept", count: 300)
+        XCTAssertEqual(received, (0..<300).map { "k\($0)" })
+        await connection.close()
+        try await node.shutdown()
+    }
+
+    func testUnackedDeliveriesReturnRedeliveredWhenTheirChannelCloses() async throws {
+        let node = try await startNode()
+        let connection = try await connect(node)
+        let publisher = try await connection.openChannel()
+        _ = try await publisher.queueDeclare("work", durable: true)
+        try await publisher.confirmSelect()
+        try await publishConfirmed(publisher, queue: "work", count: 3, prefix: "w")
+
+        let first = try await connection.openChannel()
+        var taken = 0
+        for try await delivery in try await first.consume(queue: "work") {
+            XCTAssertFalse(delivery.redelivered)
+            taken += 1
+            if taken == 3 { break }
+        }
+        await first.close()
+
+        let second = try await connection.openChannel()
+        var again: [Bool] = []
+        for try await delivery in try await second.consume(queue: "work") {
+            again.append(delivery.redelivered)
+            try await second.ack(deliveryTag: delivery.deliveryTag)
+            if again.count == 3 { break }
+        }
+        XCTAssertEqual(again, [true, true, true])
+        await connection.close()
+        try await node.shutdown()
+    }
+
+    func testAChannelErrorClosesOnlyThatChannel() async throws {
+        let node = try await startNode()
+        let connection = try await connect(node)
+        let healthy = try await connection.openChannel()
+        let failing = try await connection.openChannel()
+        do {
+            _ = try await failing.queueDeclare("missing", passive: true)
+            XCTFail("a passive declare of a missing queue must fail")
+        } catch {
+            guard case .channelClosedByServer(_, let reason) = error else { return XCTFail("unexpected \(error)") }
+            XCTAssertEqual(reason.replyCode, .notFound)
+        }
+        _ = try await healthy.queueDeclare("still-fine")
+        await connection.close()
+        try await node.shutdown()
+    }
+
+    func testAWrongProtocolHeaderGetsTheRightOneBackAndTheConnectionCloses() async throws {
+        let node = try await startNode()
+        let reply = try rawExchange(port: node.amqpAddress.port!, send: Array("GET / HTTP/1.1\r\n\r\n".utf8))
+        XCTAssertEqual(reply, [UInt8]("AMQP".utf8) + [0, 0, 9, 1], "the server's protocol header, then end of stream")
+        try await node.shutdown()
+    }
+
+    func testAMalformedFrameClosesThatConnectionWithFrameErrorAndNoOther() async throws {
+        let node = try await startNode()
+        let bystander = try await connect(node)
+        // A protocol header, then a method frame whose frame-end octet is wrong.
+        let garbage = [UInt8]("AMQP".utf8) + [0, 0, 9, 1] + [1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 11, 0x00]
+        let reply = try rawExchange(port: node.amqpAddress.port!, send: garbage)
+        XCTAssertTrue(containsCloseWithCode(reply, code: 501), "connection.close 501 FRAME_ERROR in \(reply.count) bytes")
+        let channel = try await bystander.openChannel()
+        _ = try await channel.queueDeclare("after-the-garbage")
+        await bystander.close()
+        try await node.shutdown()
+    }
+
+    func testADeliveryLeftUnacknowledgedPastTheTimeoutClosesItsChannelWith406() async throws {
+        let node = try await startNode { $0.acknowledgementTimeoutMs = 200 }
+        let connection = try await connect(node)
+        let channel = try await connection.openChannel()
+        _ = try await channel.queueDeclare("slow", durable: true)
+        try await channel.confirmSelect()
+        try await publishConfirmed(channel, queue: "slow", count: 1, prefix: "s")
+        for try await _ in try await channel.consume(queue: "slow") { break }
+        // The sweep runs every second: the close comes within a few.
+        let reason = try await withDeadline(seconds: 10) { await channel.closed() }
+        guard case .channelClosedByServer(_, let close) = reason else { return XCTFail("unexpected \(reason)") }
+        XCTAssertEqual(close.replyCode, .preconditionFailed)
+        XCTAssertTrue(close.replyText.contains("delivery acknowledgement on channel"), close.replyText)
+        await connection.close()
+        try await node.shutdown()
+    }
+
+    func testPastTheInFlightBoundTheConnectionIsBlockedAndThenUnblocked() async throws {
+        let node = try await startNode { $0.publishesInFlightMax = 2 }
+        let connection = try await connect(node)
+        let channel = try await connection.openChannel()
+        _ = try await channel.queueDeclare("busy", durable: true)
+        try await channel.confirmSelect()
+        let outcomes = await channel.publish(batch: (0..<200).map { OutgoingMessage(routingKey: "busy", body: body("b\($0)")) })
+        for outcome in outcomes { try await outcome.get().confirmed() }
+        var events: [ConnectionEvent] = []
+        for await event in connection.events {
+            events.append(event)
+            if case .unblocked = event { break }
+        }
+        guard case .blocked = events.first else { return XCTFail("no connection.blocked: \(events)") }
+        await connection.close()
+        try await node.shutdown()
+    }
+
+    private func withDeadline<T: Sendable>(seconds: Int64, _ body: @escaping @Sendable () async -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { await body() }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            guard let first = try await group.next(), let value = first else {
+                group.cancelAll()
+                throw POSIXError(.ETIMEDOUT)
+            }
+            group.cancelAll()
+            return value
+        }
+    }
+
+    // MARK: Raw sockets, for what no well-behaved client sends
+
+    /// Sends bytes, then reads until the server closes (at most 5 s).
+    private func rawExchange(port: Int, send bytes: [UInt8]) throws -> [UInt8] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            received += buffer[..<n]
+        }
+        return received
+    }
+
+    /// Whether the bytes hold a connection.close (class 10, method 50) with `code`.
+    private func containsCloseWithCode(_ bytes: [UInt8], code: UInt16) -> Bool {
+        guard bytes.count >= 15 else { return false }
+        for i in 0...(bytes.count - 15) where bytes[i] == 1 {
+            let payload = i + 7
+            if bytes[payload] == 0, bytes[payload + 1] == 10, bytes[payload + 2] == 0, bytes[payload + 3] == 50,
+                UInt16(bytes[payload + 4]) << 8 | UInt16(bytes[payload + 5]) == code
+            {
+                return true
+            }
+        }
+        return false
+    }
+}
