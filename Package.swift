@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "berth",
             dependencies: [
-                "Node", "Log", "Raft",
+                "Node", "Log", "Raft", "Client", "AMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
