@@ -220,6 +220,11 @@ extension AMQPConnectionHandler {
     // MARK: Publishing
 
     private func handlePublish(_ channel: UInt16, _ publish: Method.Basic.Publish, properties: AMQP.BasicProperties, body: MessageBody) throws {
+        // As RabbitMQ: a user-id property must name the user who authenticated.
+        if let claimed = properties.userID, claimed != user {
+            throw Refusal(BrokerError(.preconditionFailed, "user_id property set to '\(claimed)' but authenticated user was '\(user)'"),
+                          method: Method.basic(.publish(publish)).id)
+        }
         let message = Broker.Message(
             exchange: publish.exchange, routingKey: publish.routingKey, properties: Broker.BasicProperties(properties),
             body: Array(body.collected().readableBytesView))

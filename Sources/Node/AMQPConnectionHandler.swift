@@ -38,6 +38,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     var context: ChannelHandlerContext?
     var connectionID = ""
     var vhost = "/"
+    /// The authenticated user; a publish's user-id property must match it.
     var user = ""
     var frameSizeMax: UInt32
     var channelMax: UInt16

@@ -972,6 +972,17 @@ def publish_to_missing_exchange_closes_channel_404(s):
 
 
 @check
+def publish_with_another_users_user_id_closes_channel_406(s):
+    c, ch = s.channel()
+    q = s.queue(ch)
+    props = pika.BasicProperties(user_id="someone-else")
+    error = expect_channel_closed(lambda: (publish(ch, "", q, "forged", props), ch.basic_qos(prefetch_count=1)),
+                                  406, "publish with a forged user-id")
+    expect("user_id" in error.reply_text, f"reply text {error.reply_text!r} does not name user_id")
+    expect(c.is_open, "the connection closed too")
+
+
+@check
 def redeclare_exchange_with_different_type_fails_406(s):
     c, ch = s.channel()
     x = s.exchange(ch, "direct")
