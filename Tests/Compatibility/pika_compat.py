@@ -19,6 +19,7 @@ fails the check instead of hanging the suite.
 import argparse
 import decimal
 import logging
+import select
 import signal
 import sys
 import time
@@ -980,6 +981,24 @@ def publish_with_another_users_user_id_closes_channel_406(s):
                                   406, "publish with a forged user-id")
     expect("user_id" in error.reply_text, f"reply text {error.reply_text!r} does not name user_id")
     expect(c.is_open, "the connection closed too")
+
+
+@check
+def silent_client_is_dropped_after_two_heartbeat_intervals(s):
+    # A client that asked for 1 s heartbeats and then stops reading and writing.
+    c = pika.BlockingConnection(parameters(heartbeat=1))
+    sock = c._impl._transport._sock
+    deadline = time.monotonic() + 8
+    closed = False
+    while time.monotonic() < deadline and not closed:
+        ready, _, _ = select.select([sock], [], [], 0.5)
+        if ready:
+            try:
+                # Drain what the node sends (its heartbeats) without answering; b"" is its close.
+                closed = sock.recv(65536) == b""
+            except OSError:
+                closed = True
+    expect(closed, "the node kept a silent client for 8 s with 1 s heartbeats")
 
 
 @check
