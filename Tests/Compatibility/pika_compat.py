@@ -630,6 +630,33 @@ def basic_nack_with_requeue_redelivers_flagged_redelivered(s):
 
 
 @check
+def basic_recover_redelivers_every_unacked_delivery(s):
+    c, ch = s.channel()
+    ch.confirm_delivery()
+    q = s.queue(ch)
+    for body in ("a", "b"):
+        publish(ch, "", q, body)
+    _, deliveries = _manual_consumer(ch, q)
+    wait_until(c, lambda: len(deliveries) >= 2, 5, "the first two deliveries")
+    ch.basic_recover(requeue=True)
+    wait_until(c, lambda: len(deliveries) >= 4, 5, "the redeliveries after basic.recover")
+    again = deliveries[2:4]
+    expect(sorted(d.body for d in again) == [b"a", b"b"], f"redelivered {[d.body for d in again]!r}")
+    expect(all(d.method.redelivered for d in again), "a recovered delivery is not flagged redelivered")
+    for d in again:
+        ch.basic_ack(d.method.delivery_tag)
+
+
+@check
+def ill_typed_queue_argument_fails_406_naming_it(s):
+    c, ch = s.channel()
+    name = s.name("badarg")
+    error = expect_channel_closed(lambda: ch.queue_declare(name, arguments={"x-max-length": "ten"}), 406,
+                                  "declare with a string x-max-length")
+    expect("x-max-length" in error.reply_text, f"reply text {error.reply_text!r} does not name the argument")
+
+
+@check
 def basic_nack_without_requeue_discards(s):
     c, ch = s.channel()
     ch.confirm_delivery()
