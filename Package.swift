@@ -36,6 +36,8 @@ let package = Package(
         // messages; plus the leader-local dispatcher. No I/O, no clock, no dependencies.
         .target(name: "Broker", swiftSettings: strict),
         .target(name: "Client", dependencies: ["AMQP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
+        // What nodes send each other: versioned, length-prefixed frames; pure.
+        .target(name: "PeerWire", dependencies: ["Raft"], swiftSettings: strict),
         // Durable storage: segmented write-ahead log, hard state, LZ4 snapshots.
         .target(name: "Log", dependencies: ["Raft", "LZ4"], swiftSettings: strict),
         // The node's shell: drives the Raft core over durable storage.
@@ -92,6 +94,7 @@ let package = Package(
         .testTarget(name: "BrokerTests", dependencies: ["Broker"], swiftSettings: strict),
         .testTarget(name: "ClientTests", dependencies: ["Client", "AMQP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: strict),
+        .testTarget(name: "PeerWireTests", dependencies: ["PeerWire", "Raft"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log", "Raft", "LZ4"], swiftSettings: strict),
         .testTarget(
             name: "NodeTests",

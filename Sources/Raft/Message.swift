@@ -55,6 +55,13 @@ public struct SnapshotChunk: Equatable, Sendable {
     public var offset: Int
     public var bytes: [UInt8]
 
+    public init(metadata: SnapshotMetadata, totalBytes: Int, offset: Int, bytes: [UInt8]) {
+        self.metadata = metadata
+        self.totalBytes = totalBytes
+        self.offset = offset
+        self.bytes = bytes
+    }
+
     public var isLast: Bool { offset + bytes.count == totalBytes }
 }
 

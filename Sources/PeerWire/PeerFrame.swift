@@ -1,0 +1,115 @@
+import Raft
+
+/// What nodes send each other over their peer connection. Every frame is
+///
+///     payload length u32 | version u8 | kind u8 | payload
+///
+/// (the length counts version, kind and payload; integers little-endian). Raft traffic names
+/// its group, so that queues can later spread over many groups on the same connections.
+public enum PeerFrame: Equatable, Sendable {
+    /// The first frame each side sends: who it is, and a fresh nonce for the other to sign.
+    case hello(node: NodeID, nonce: [UInt8])
+    /// Proof of the cluster secret: the HMAC the shell computes over the other side's nonce.
+    case proof(mac: [UInt8])
+    /// Raft messages of one group, batched per flush.
+    case raft(group: UInt64, messages: [Message])
+
+    public static let version: UInt8 = 1
+    public static let lengthPrefixBytes = 4
+    public static let nonceBytes = 32
+    public static let macBytes = 32
+
+    enum Kind: UInt8 {
+        case hello = 1
+        case proof = 2
+        case raft = 3
+    }
+
+    // MARK: Encoding
+
+    public func encoded() -> [UInt8] {
+        var writer = WireWriter(capacity: 64)
+        writer.u32(0)
+        writer.u8(Self.version)
+        switch self {
+        case .hello(let node, let nonce):
+            writer.u8(Kind.hello.rawValue)
+            writer.u64(node)
+            writer.blob(nonce)
+        case .proof(let mac):
+            writer.u8(Kind.proof.rawValue)
+            writer.blob(mac)
+        case .raft(let group, let messages):
+            writer.u8(Kind.raft.rawValue)
+            writer.u64(group)
+            writer.u32(UInt32(messages.count))
+            for message in messages { RaftMessageCoding.encode(message, into: &writer) }
+        }
+        var bytes = writer.bytes
+        let length = UInt32(bytes.count - Self.lengthPrefixBytes)
+        for i in 0..<4 { bytes[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i))) }
+        return bytes
+    }
+
+    // MARK: Decoding
+
+    /// The payload length announced by a frame's first four bytes, refused at once when over
+    /// the limit, before any of the payload is buffered.
+    public static func payloadLength(prefix: [UInt8], limits: PeerWireLimits) throws(PeerWireError) -> Int {
+        var reader = WireReader(prefix)
+        let length = Int(try reader.u32())
+        guard length >= 2 else { throw .invalid("frame of \(length) bytes has no version and kind") }
+        guard length <= limits.frameBytesMax else { throw .tooLarge(length, max: limits.frameBytesMax) }
+        return length
+    }
+
+    /// Decodes one frame's payload (the bytes after the length prefix).
+    public init(payload: [UInt8], limits: PeerWireLimits) throws(PeerWireError) {
+        var reader = WireReader(payload)
+        let version = try reader.u8()
+        guard version == Self.version else { throw .unknownVersion(version) }
+        let kindByte = try reader.u8()
+        guard let kind = Kind(rawValue: kindByte) else { throw .unknownKind(kindByte) }
+        switch kind {
+        case .hello:
+            let node = try reader.u64()
+            let nonce = try reader.blob(max: Self.nonceBytes)
+            guard nonce.count == Self.nonceBytes else { throw .invalid("nonce of \(nonce.count) bytes") }
+            self = .hello(node: node, nonce: nonce)
+        case .proof:
+            let mac = try reader.blob(max: Self.macBytes)
+            guard mac.count == Self.macBytes else { throw .invalid("proof of \(mac.count) bytes") }
+            self = .proof(mac: mac)
+        case .raft:
+            let group = try reader.u64()
+            let count = try reader.count(max: limits.messagesPerFrameMax, itemBytesMin: RaftMessageCoding.messageBytesMin)
+            var messages: [Message] = []
+            messages.reserveCapacity(count)
+            for _ in 0..<count { messages.append(try RaftMessageCoding.decode(&reader, limits: limits)) }
+            self = .raft(group: group, messages: messages)
+        }
+        try reader.expectEnd()
+    }
+
+    /// Decodes a whole frame, length prefix included (for tests and small tools).
+    public init(frame: [UInt8], limits: PeerWireLimits) throws(PeerWireError) {
+        guard frame.count >= Self.lengthPrefixBytes else { throw .truncated }
+        let length = try Self.payloadLength(prefix: Array(frame.prefix(Self.lengthPrefixBytes)), limits: limits)
+        guard frame.count == Self.lengthPrefixBytes + length else {
+            throw frame.count < Self.lengthPrefixBytes + length ? .truncated : .invalid("\(frame.count - Self.lengthPrefixBytes - length) bytes after the frame")
+        }
+        try self.init(payload: Array(frame[Self.lengthPrefixBytes...]), limits: limits)
+    }
+}
+
+/// Every bound on what a peer may send, checked while decoding.
+public struct PeerWireLimits: Equatable, Sendable {
+    public var frameBytesMax = 64 << 20
+    public var messagesPerFrameMax = 4_096
+    public var entriesPerMessageMax = 65_536
+    public var entryBytesMax = 32 << 20
+    public var snapshotChunkBytesMax = 16 << 20
+    public var membershipBytesMax = 1 << 20
+
+    public init() {}
+}

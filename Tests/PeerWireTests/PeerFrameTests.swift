@@ -1,0 +1,104 @@
+import Raft
+import XCTest
+
+@testable import PeerWire
+
+final class PeerFrameTests: XCTestCase {
+    private let limits = PeerWireLimits()
+    private let membership = Membership(voters: [1, 2, 3], learners: [4])
+
+    /// One message with every kind of body, fields away from their defaults.
+    private var everyMessage: [Message] {
+        let entries = [
+            Entry(term: 7, index: 41, kind: .normal, data: [1, 2, 3]),
+            Entry(term: 7, index: 42, kind: .empty, data: []),
+            Entry(term: 8, index: 43, kind: .membershipChange, data: membership.encoded()),
+        ]
+        let chunk = SnapshotChunk(metadata: SnapshotMetadata(index: 40, term: 6, membership: membership), totalBytes: 10, offset: 4, bytes: [9, 9, 9])
+        let bodies: [Message.Body] = [
+            .preVote(lastIndex: 10, lastTerm: 3), .preVoteResponse(granted: true), .vote(lastIndex: 11, lastTerm: 4, leadershipTransfer: true),
+            .voteResponse(granted: false), .append(prevIndex: 40, prevTerm: 6, entries: entries, commit: 39),
+            .appendResponse(.success(matchIndex: 43)), .appendResponse(.reject(rejectedIndex: 40, hintIndex: 30, hintTerm: 5)),
+            .heartbeat(commit: 38, readContext: 12), .heartbeatResponse(readContext: 12), .snapshotChunk(chunk),
+            .snapshotResponse(index: 40, receivedBytes: 7), .timeoutNow, .readIndex(requestID: 99), .readIndexResponse(requestID: 99, index: 43),
+        ]
+        return bodies.enumerated().map { Message(from: 1, to: 2, term: UInt64(5 + $0.offset), body: $0.element) }
+    }
+
+    func testEveryRaftMessageRoundTrips() throws {
+        let frame = PeerFrame.raft(group: 3, messages: everyMessage)
+        XCTAssertEqual(try PeerFrame(frame: frame.encoded(), limits: limits), frame)
+        for message in everyMessage {
+            let single = PeerFrame.raft(group: 1, messages: [message])
+            XCTAssertEqual(try PeerFrame(frame: single.encoded(), limits: limits), single, "\(message)")
+        }
+    }
+
+    func testHandshakeFramesRoundTrip() throws {
+        let hello = PeerFrame.hello(node: 42, nonce: Array(repeating: 7, count: PeerFrame.nonceBytes))
+        let proof = PeerFrame.proof(mac: Array(repeating: 1, count: PeerFrame.macBytes))
+        XCTAssertEqual(try PeerFrame(frame: hello.encoded(), limits: limits), hello)
+        XCTAssertEqual(try PeerFrame(frame: proof.encoded(), limits: limits), proof)
+        XCTAssertThrowsError(try PeerFrame(frame: PeerFrame.hello(node: 1, nonce: [1, 2]).encoded(), limits: limits))
+    }
+
+    func testTheLengthPrefixCountsVersionKindAndPayload() throws {
+        let bytes = PeerFrame.proof(mac: Array(repeating: 0, count: 32)).encoded()
+        XCTAssertEqual(try PeerFrame.payloadLength(prefix: Array(bytes.prefix(4)), limits: limits), bytes.count - 4)
+        XCTAssertEqual(bytes[4], PeerFrame.version)
+    }
+
+    func testAnOversizedFrameIsRefusedFromItsPrefixAlone() {
+        var small = PeerWireLimits()
+        small.frameBytesMax = 1_000
+        XCTAssertThrowsError(try PeerFrame.payloadLength(prefix: [0xE9, 0x03, 0, 0], limits: small)) { error in
+            XCTAssertEqual(error as? PeerWireError, .tooLarge(1_001, max: 1_000))
+        }
+    }
+
+    func testUnknownVersionAndKindAreRefused() {
+        var bytes = PeerFrame.proof(mac: Array(repeating: 0, count: 32)).encoded()
+        bytes[4] = 9
+        XCTAssertThrowsError(try PeerFrame(frame: bytes, limits: limits)) { XCTAssertEqual($0 as? PeerWireError, .unknownVersion(9)) }
+        bytes[4] = PeerFrame.version
+        bytes[5] = 77
+        XCTAssertThrowsError(try PeerFrame(frame: bytes, limits: limits)) { XCTAssertEqual($0 as? PeerWireError, .unknownKind(77)) }
+    }
+
+    func testACountLargerThanTheInputIsRefusedBeforeAllocating() {
+        // A raft frame claiming 4,000 messages with nothing after the count.
+        var writer = WireWriter()
+        writer.u32(0)
+        writer.u8(PeerFrame.version)
+        writer.u8(3)
+        writer.u64(1)
+        writer.u32(4_000)
+        var bytes = writer.bytes
+        let length = UInt32(bytes.count - 4)
+        for i in 0..<4 { bytes[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i))) }
+        XCTAssertThrowsError(try PeerFrame(frame: bytes, limits: limits)) { XCTAssertEqual($0 as? PeerWireError, .truncated) }
+    }
+
+    func testEveryTruncationAndRandomGarbageIsAnErrorNotACrash() {
+        let bytes = PeerFrame.raft(group: 3, messages: everyMessage).encoded()
+        for cut in 0..<bytes.count {
+            XCTAssertThrowsError(try PeerFrame(frame: Array(bytes.prefix(cut)), limits: limits), "cut at \(cut)")
+        }
+        var random = SeededGenerator(seed: 0xFEED)
+        var decoded = 0
+        for round in 0..<20_000 {
+            var input = bytes
+            if round % 2 == 0 {
+                // Flip a few bytes of a valid frame.
+                for _ in 0..<Int.random(in: 1...4, using: &random) {
+                    input[Int.random(in: 0..<input.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+                }
+            } else {
+                input = (0..<Int.random(in: 0...200, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            }
+            if (try? PeerFrame(frame: input, limits: limits)) != nil { decoded += 1 }
+        }
+        // Some flips land in data bytes and still decode; all that matters is no crash.
+        XCTAssertLessThan(decoded, 20_000)
+    }
+}
