@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Raft", "Log", "AMQP", "Broker",
+                "Raft", "Log", "AMQP", "Broker", "PeerWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -74,9 +74,14 @@ public final class FileHandle {
 }
 
 public enum FileSystem {
+    /// Creates the directory and any missing parents.
     public static func createDirectory(_ path: String) throws(LogError) {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw .io(operation: "mkdir", path: path, errno: errno)
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw .io(operation: "mkdir", path: prefix, errno: errno)
+            }
         }
     }
 

@@ -353,6 +353,11 @@ extension AMQPConnectionHandler {
         send(.method(channel: channel, .basic(.cancel(.init(consumerTag: consumerTag, noWait: true)))), flush: false)
     }
 
+    func leadershipLost() {
+        failConnection(Refusal(code: .connectionForced, text: "CONNECTION_FORCED - this node stopped leading the cluster; reconnect",
+                               method: nil, closesConnection: true))
+    }
+
     func closeChannel(_ channel: UInt16, error: BrokerError) {
         closeChannel(channel, Refusal(error, method: nil))
     }

@@ -222,6 +222,12 @@ extension AMQPConnectionHandler {
     }
 
     private func handleOpen(_ open: Method.Connection.Open) throws(Refusal) {
+        guard core.isLeading else {
+            // Only the leader serves clients for now; a client with several hosts moves on.
+            let leader = core.leader.map { "node \($0) leads" } ?? "no leader is elected yet"
+            throw Refusal(code: .connectionForced, text: "CONNECTION_FORCED - this node does not lead the cluster; \(leader)",
+                          method: nil, closesConnection: true)
+        }
         guard core.state.vhostNames.contains(open.virtualHost) else {
             throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - vhost \(open.virtualHost) not found", method: nil, closesConnection: true)
         }

@@ -21,6 +21,13 @@ public struct NodeConfiguration: Sendable {
     public var publishesInFlightMax = 8_192
     public var snapshotEveryEntries = 100_000
     public var snapshotEveryBytes = 256 << 20
+    /// This node's id in a cluster; nil for a lone node (it makes one up, kept in node-id).
+    public var nodeID: NodeID?
+    /// Every member of the cluster by id, this node included: where each listens for peers.
+    /// Empty for a lone node.
+    public var peers: [NodeID: PeerAddress] = [:]
+    /// Peers prove they belong to the cluster with an HMAC keyed by this secret.
+    public var clusterSecret: [UInt8] = []
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory
@@ -47,10 +54,19 @@ public final class BerthNode: Sendable {
     /// Recovers the data directory (refusing to start on damage, naming file and offset),
     /// elects itself, and starts listening.
     public static func start(_ configuration: NodeConfiguration, on loop: any EventLoop, logger: Logger = Logger(label: "berth.node")) async throws -> BerthNode {
-        let core = try await loop.submit { () throws -> NIOLoopBound<NodeCore> in
-            let core = try makeCore(configuration, loop: loop, logger: logger)
-            try core.start()
-            return NIOLoopBound(core, eventLoop: loop)
+        let core = try await loop.flatSubmit { () -> EventLoopFuture<NIOLoopBound<NodeCore>> in
+            do {
+                let core = try makeCore(configuration, loop: loop, logger: logger)
+                let listening = core.transport.flatMap { transport in core.peerListenAddress.map { transport.start(listeningOn: $0) } }
+                    ?? loop.makeSucceededVoidFuture()
+                let bound = NIOLoopBound(core, eventLoop: loop)
+                return listening.flatMapThrowing {
+                    try bound.value.start()
+                    return bound
+                }
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
         }.get()
         let settings = AMQPConnectionHandler.Settings(
             channelMax: configuration.channelMax, frameSizeMax: configuration.frameSizeMax, heartbeatSeconds: configuration.heartbeatSeconds,
@@ -79,7 +95,7 @@ public final class BerthNode: Sendable {
     }
 
     private static func makeCore(_ configuration: NodeConfiguration, loop: any EventLoop, logger: Logger) throws -> NodeCore {
-        let nodeID = try NodeIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory)
+        let nodeID = try configuration.nodeID ?? NodeIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory)
         let (storage, recovery) = try DurableStorage.open(dataDirectory: configuration.dataDirectory, groupID: 1)
         for warning in recovery.warnings { logger.warning("\(warning)") }
         var options = RaftGroup<BrokerMachine>.Options()
@@ -92,10 +108,21 @@ public final class BerthNode: Sendable {
         raftConfig.appendBytesMax = NodeCore.entryBytesMax
         raftConfig.inflightBytesMax = 4 * NodeCore.entryBytesMax
         raftConfig.uncommittedBytesMax = 8 * NodeCore.entryBytesMax
+        let voters = configuration.peers.isEmpty ? [nodeID] : Set(configuration.peers.keys).union([nodeID])
         let group = try RaftGroup(
-            config: raftConfig, storage: storage, recovered: recovery.state, machine: BrokerMachine(), bootstrapVoters: [nodeID],
+            config: raftConfig, storage: storage, recovered: recovery.state, machine: BrokerMachine(), bootstrapVoters: voters,
             options: options)
-        return NodeCore(loop: loop, group: group, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs)
+        let core = NodeCore(loop: loop, group: group, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs)
+        if !configuration.peers.isEmpty {
+            guard let own = configuration.peers[nodeID] else { throw NodeStartError.notAPeer(nodeID) }
+            guard !configuration.clusterSecret.isEmpty else { throw NodeStartError.noClusterSecret }
+            let transport = PeerTransport(
+                nodeID: nodeID, secret: configuration.clusterSecret, peers: configuration.peers, loop: loop, logger: logger
+            ) { [weak core] message in core?.receive(message) }
+            core.transport = transport
+            core.peerListenAddress = own
+        }
+        return core
     }
 
     /// Stops listening and closes the log cleanly (the latest commit index written).
@@ -103,6 +130,11 @@ public final class BerthNode: Sendable {
         try await serverChannel.close()
         try await loop.submit { [core] in try core.value.stop() }.get()
         logger.info("stopped")
+    }
+
+    /// Whether this node leads its group and serves clients.
+    public func isLeading() async throws -> Bool {
+        try await loop.submit { [core] in core.value.isLeading }.get()
     }
 
     /// Waits until the listener closes.
@@ -119,11 +151,15 @@ public final class BerthNode: Sendable {
 public enum NodeStartError: Error, CustomStringConvertible {
     case noAddress
     case badNodeID(String)
+    case notAPeer(NodeID)
+    case noClusterSecret
 
     public var description: String {
         switch self {
         case .noAddress: return "the AMQP listener has no address"
         case .badNodeID(let path): return "\(path) does not hold a node id"
+        case .notAPeer(let id): return "node \(id) is not among the configured peers"
+        case .noClusterSecret: return "a cluster needs a secret for its peers to prove membership"
         }
     }
 }

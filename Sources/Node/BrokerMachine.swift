@@ -5,7 +5,7 @@ import Raft
 /// its command and keeps the effects, with the entry's index, for the node to act on.
 public struct BrokerMachine: ReplicatedStateMachine {
     public private(set) var state: BrokerState
-    private var effects: [(index: LogIndex, effects: [BrokerEffect])] = []
+    private var effects: [(index: LogIndex, term: Term, effects: [BrokerEffect])] = []
 
     public init(state: BrokerState = BrokerState()) {
         self.state = state
@@ -13,15 +13,15 @@ public struct BrokerMachine: ReplicatedStateMachine {
 
     public mutating func apply(_ entry: Entry) {
         do {
-            effects.append((entry.index, try state.apply(encoded: entry.data, at: entry.index)))
+            effects.append((entry.index, entry.term, try state.apply(encoded: entry.data, at: entry.index)))
         } catch {
             // Every replica holds the same bytes and skips them alike; the proposer is told.
-            effects.append((entry.index, [.failed(BrokerError(.internalError, "undecodable command at \(entry.index): \(error)"))]))
+            effects.append((entry.index, entry.term, [.failed(BrokerError(.internalError, "undecodable command at \(entry.index): \(error)"))]))
         }
     }
 
     /// The effects of the entries applied since the last call, in log order.
-    public mutating func takeEffects() -> [(index: LogIndex, effects: [BrokerEffect])] {
+    public mutating func takeEffects() -> [(index: LogIndex, term: Term, effects: [BrokerEffect])] {
         defer { effects = [] }
         return effects
     }

@@ -13,6 +13,8 @@ protocol CoreClient: AnyObject {
     func deliver(_ delivery: Delivery)
     /// The consumer's queue went away (a consumer cancel notification).
     func consumerCancelled(channel: UInt16, consumerTag: String)
+    /// This node stopped leading: what the connection had open lives on another node now.
+    func leadershipLost()
     /// A channel must close, e.g. a delivery was not acknowledged in time.
     func closeChannel(_ channel: UInt16, error: BrokerError)
 }
@@ -31,7 +33,12 @@ final class NodeCore {
     private(set) var dispatcher: Dispatcher?
     private var clients: [String: any CoreClient] = [:]
     private var nextConnectionNumber: UInt64 = 0
-    private var replyWaiters: [LogIndex: (Result<BrokerReply, BrokerError>) -> Void] = [:]
+    /// Metadata requests awaiting the entry they were proposed as (index and term).
+    private var replyWaiters: [LogIndex: (term: Term, reply: (Result<BrokerReply, BrokerError>) -> Void)] = [:]
+    /// Peers, when the group has more than one member, and where this node listens for them.
+    var transport: PeerTransport?
+    var peerListenAddress: PeerAddress?
+    static let groupID: UInt64 = 1
     private var publishBatch: [Publish] = []
     private var proposalsPending: [BrokerCommand] = []
     private var flushScheduled = false
@@ -53,12 +60,19 @@ final class NodeCore {
     }
 
     var state: BrokerState { group.machine.state }
-    var isReady: Bool { dispatcher != nil }
+    /// Serving clients: leading, with the dispatcher set up.
+    var isLeading: Bool { dispatcher != nil }
+    var leader: NodeID? { group.core.leader }
 
-    /// Elects this node (a group of one), applies what the log holds, and starts the timers.
+    /// Applies what the log holds and starts the timers; a group of one elects itself first,
+    /// a larger group elects over the network.
     func start() throws {
-        guard try group.campaignAlone() else { throw NodeError.notLeader }
+        // Applying the log first makes the membership known.
         try driveRaft()
+        if group.core.membership.voters == [group.core.id] {
+            guard try group.campaignAlone() else { throw NodeError.notLeader }
+            try driveRaft()
+        }
         let bound = NIOLoopBound(self, eventLoop: loop)
         timers.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(Self.tickIntervalMs), delay: .milliseconds(Self.tickIntervalMs)) { _ in
             bound.value.tick()
@@ -71,6 +85,7 @@ final class NodeCore {
     func stop() throws {
         timers.forEach { $0.cancel() }
         timers = []
+        transport?.stop()
         try group.persistentStorage.close()
     }
 
@@ -99,8 +114,8 @@ final class NodeCore {
     /// Proposes a metadata command; `reply` gets its outcome once it is applied.
     func execute(_ command: BrokerCommand, reply: @escaping (Result<BrokerReply, BrokerError>) -> Void) {
         do {
-            let (_, indexes) = try group.propose([command.encoded()])
-            replyWaiters[indexes.lowerBound] = reply
+            let (term, indexes) = try group.propose([command.encoded()])
+            replyWaiters[indexes.lowerBound] = (term, reply)
             scheduleFlush()
         } catch {
             reply(.failure(BrokerError(.internalError, "the node is not taking commands: \(error)")))
@@ -271,6 +286,12 @@ final class NodeCore {
         do { try driveRaft() } catch { fatalError("the log failed; a node that cannot persist must stop: \(error)") }
     }
 
+    /// A Raft message from a peer; handled with whatever else arrives in this turn.
+    func receive(_ message: Raft.Message) {
+        group.step(message)
+        scheduleFlush()
+    }
+
     private func sweep() {
         guard var dispatcher else { return }
         let now = clock()
@@ -287,21 +308,26 @@ final class NodeCore {
 
     /// Persists and applies everything pending, then acts on what applying produced.
     private func driveRaft() throws {
-        try group.process()
+        var outgoing: [Raft.Message] = []
+        try group.process { outgoing.append($0) }
+        if !outgoing.isEmpty { transport?.send(outgoing, group: Self.groupID) }
         if group.core.role != .leader {
-            dispatcher = nil
+            if dispatcher != nil { stepDown() }
         } else if dispatcher == nil, group.core.term(at: group.core.appliedIndex) == group.core.term {
             // Everything an earlier leader could have delivered is applied by now.
             dispatcher = Dispatcher(state: state, now: clock())
         }
         let applied = group.withMachine { $0.takeEffects() }
         var observed: [BrokerEffect] = []
-        for (index, effects) in applied {
+        for (index, term, effects) in applied {
             if let waiter = replyWaiters.removeValue(forKey: index) {
                 switch effects.first {
-                case .reply(let reply)?: waiter(.success(reply))
-                case .failed(let error)?: waiter(.failure(error))
-                default: waiter(.failure(BrokerError(.internalError, "the command at \(index) produced no reply")))
+                case _ where waiter.term != term:
+                    // Another leader's entry took that index: ours was never committed.
+                    waiter.reply(.failure(BrokerError(.internalError, "leadership changed before the command was committed; retry")))
+                case .reply(let reply)?: waiter.reply(.success(reply))
+                case .failed(let error)?: waiter.reply(.failure(error))
+                default: waiter.reply(.failure(BrokerError(.internalError, "the command at \(index) produced no reply")))
                 }
             }
             for effect in effects {
@@ -322,6 +348,16 @@ final class NodeCore {
         }
         self.dispatcher = dispatcher
         if !proposalsPending.isEmpty { scheduleFlush() }
+    }
+
+    /// No longer leading: the dispatcher's state is gone with the office, so every client
+    /// connection closes and reconnects (to the new leader); waiting metadata requests fail.
+    private func stepDown() {
+        dispatcher = nil
+        let waiters = replyWaiters
+        replyWaiters = [:]
+        for waiter in waiters.values { waiter.reply(.failure(BrokerError(.internalError, "this node stopped leading; retry"))) }
+        for client in clients.values { client.leadershipLost() }
     }
 
     private func confirm(tokenBytes: [UInt8], ack: Bool) {
