@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Node
+import Raft
 
 /// `berth node`: runs one node until SIGINT or SIGTERM, then closes its log cleanly.
 struct NodeCommand: AsyncParsableCommand {
@@ -39,11 +40,34 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-in-flight"), help: "Publishes a connection may have awaiting storage before it is blocked.")
     var publishesInFlightMax = 8_192
 
+    @Option(name: .customLong("node-id"), help: "This node's id in a cluster (with --peer).")
+    var nodeID: UInt64?
+
+    @Option(name: .customLong("peer"), help: "A cluster member as ID=HOST:PORT, where it listens for peers; repeat for every member, this node included.")
+    var peers: [String] = []
+
+    @Option(name: .customLong("cluster-secret-file"), help: "A file holding the cluster's shared secret (default: DATA_DIR/cluster-secret).")
+    var clusterSecretFile: String?
+
     func validate() throws {
         guard (0...65535).contains(amqpPort) else { throw ValidationError("--amqp-port must be in 0...65535") }
         for user in users where !user.contains(":") { throw ValidationError("--user takes NAME:PASSWORD, got '\(user)'") }
         guard consumerTimeoutMs >= 0 else { throw ValidationError("--consumer-timeout-ms must not be negative") }
         guard publishesInFlightMax > 0 else { throw ValidationError("--max-in-flight must be positive") }
+        _ = try parsedPeers()
+        if !peers.isEmpty, nodeID == nil { throw ValidationError("--peer needs --node-id") }
+    }
+
+    private func parsedPeers() throws -> [UInt64: PeerAddress] {
+        var result: [UInt64: PeerAddress] = [:]
+        for peer in peers {
+            let parts = peer.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let id = UInt64(parts[0]), id != 0, let colon = parts[1].lastIndex(of: ":"),
+                let port = Int(parts[1][parts[1].index(after: colon)...])
+            else { throw ValidationError("--peer takes ID=HOST:PORT, got '\(peer)'") }
+            result[id] = PeerAddress(host: String(parts[1][..<colon]), port: port)
+        }
+        return result
     }
 
     func run() async throws {
@@ -54,6 +78,15 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.heartbeatSeconds = heartbeatSeconds
         configuration.acknowledgementTimeoutMs = consumerTimeoutMs == 0 ? nil : consumerTimeoutMs
         configuration.publishesInFlightMax = publishesInFlightMax
+        configuration.nodeID = nodeID
+        configuration.peers = try parsedPeers()
+        if !configuration.peers.isEmpty {
+            let path = clusterSecretFile ?? dataDirectory + "/cluster-secret"
+            guard let secret = readFile(path), !secret.isEmpty else {
+                throw ValidationError("a cluster needs its secret in \(path) (or --cluster-secret-file)")
+            }
+            configuration.clusterSecret = secret
+        }
         for user in users {
             let parts = user.split(separator: ":", maxSplits: 1)
             configuration.users.add(name: String(parts[0]), password: String(parts[1]))
@@ -64,6 +97,21 @@ struct NodeCommand: AsyncParsableCommand {
         try await node.shutdown()
         try await group.shutdownGracefully()
     }
+}
+
+/// The bytes of a file, trailing newline removed; nil if it cannot be read.
+func readFile(_ path: String) -> [UInt8]? {
+    guard let file = fopen(path, "rb") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, file)
+        if n <= 0 { break }
+        bytes += buffer[..<n]
+    }
+    while bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
+    return bytes
 }
 
 /// Waits for the first of `signals`, which no longer end the process by default.

@@ -1,0 +1,48 @@
+# Shared by the Cluster/ scripts: where things are, and how to start one node.
+set -euo pipefail
+cluster_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$cluster_dir/.." && pwd)"
+data="$cluster_dir/data"
+export PATH="$PATH:/opt/swift/usr/bin"
+nodes=(1 2 3)
+amqp_port() { echo $((5671 + $1)); }   # 5672-5674
+peer_port() { echo $((4370 + $1)); }   # 4371-4373
+berth_bin() { echo "$root/.build/release/berth"; }
+
+peer_flags() {
+    local flags=()
+    for n in "${nodes[@]}"; do flags+=(--peer "$n=127.0.0.1:$(peer_port "$n")"); done
+    echo "${flags[@]}"
+}
+
+node_pid() {
+    local file="$data/node-$1.pid"
+    [[ -f "$file" ]] || return 1
+    local pid
+    pid=$(cat "$file")
+    # Only a process we started: it must still be our berth node on this data directory.
+    if [[ -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--data-dir $data/node-$1"; then
+        echo "$pid"
+    else
+        return 1
+    fi
+}
+
+start_node() {
+    local n=$1
+    if node_pid "$n" >/dev/null; then
+        echo "node $n is already running (pid $(node_pid "$n"))"
+        return 0
+    fi
+    mkdir -p "$data/node-$n"
+    # shellcheck disable=SC2046
+    nohup "$(berth_bin)" node --data-dir "$data/node-$n" --node-id "$n" --amqp-port "$(amqp_port "$n")" \
+        $(peer_flags) --cluster-secret-file "$data/cluster-secret" >>"$data/node-$n.log" 2>&1 &
+    echo $! >"$data/node-$n.pid"
+}
+
+status_flags() {
+    local flags=()
+    for n in "${nodes[@]}"; do flags+=(--node "127.0.0.1:$(amqp_port "$n")"); done
+    echo "${flags[@]}"
+}
