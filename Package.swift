@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: strict),
         // Consensus as a pure state machine: no I/O, no clock, no threads.
         .target(name: "Raft", swiftSettings: strict),
+        .target(name: "Gossip", swiftSettings: strict),
         // AMQP 0-9-1 codec, pure: frames, methods, field tables, properties, reply codes.
         // ByteBuffer (NIOCore) only, so message bodies stay slices of what the socket read.
         .target(name: "AMQP", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
@@ -95,6 +96,7 @@ let package = Package(
         .testTarget(name: "ClientTests", dependencies: ["Client", "AMQP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: strict),
         .testTarget(name: "PeerWireTests", dependencies: ["PeerWire", "Raft"], swiftSettings: strict),
+        .testTarget(name: "GossipTests", dependencies: ["Gossip"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log", "Raft", "LZ4"], swiftSettings: strict),
         .testTarget(
             name: "NodeTests",
