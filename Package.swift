@@ -70,7 +70,7 @@ let package = Package(
         // Seeded deterministic simulation of whole Raft clusters, with its checkers.
         .target(
             name: "RaftSimulation",
-            dependencies: ["Raft", "Log", .product(name: "HeapModule", package: "swift-collections")],
+            dependencies: ["Raft", "Log", "PeerWire", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -152,6 +152,11 @@ struct SafetyChecker {
         fail("apply order", "node \(node) was handed entry \(got) when \(expected) was next")
     }
 
+    /// A message that does not survive encoding and decoding unchanged.
+    mutating func failWireCodec(_ detail: String) {
+        fail("wire codec", detail)
+    }
+
     mutating func failLiveness(_ detail: String) {
         fail("liveness", detail)
     }

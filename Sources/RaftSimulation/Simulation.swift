@@ -1,5 +1,6 @@
 import HeapModule
 import Log
+import PeerWire
 import Raft
 
 /// Simulated time, in milliseconds.
@@ -241,10 +242,24 @@ public struct Simulation {
         pump(message.to)
     }
 
+    /// Every message crosses the simulated network in its wire form, as the peer transport
+    /// sends it, so the codec sees everything the core ever says.
     private mutating func send(_ messages: [Message]) {
         for message in messages {
+            let onTheWire: Message
+            do {
+                let frame = try PeerFrame(frame: PeerFrame.raft(group: 1, messages: [message]).encoded(), limits: PeerWireLimits())
+                guard case .raft(_, let decoded) = frame, decoded == [message] else {
+                    checker.failWireCodec("\(message) does not survive its wire form")
+                    continue
+                }
+                onTheWire = decoded[0]
+            } catch {
+                checker.failWireCodec("\(message) does not decode: \(error)")
+                continue
+            }
             for delay in network.deliveryDelays(random: &random) {
-                schedule(after: delay, .deliver(message))
+                schedule(after: delay, .deliver(onTheWire))
             }
         }
     }
