@@ -21,6 +21,8 @@ public struct NodeConfiguration: Sendable {
     public var publishesInFlightMax = 8_192
     public var snapshotEveryEntries = 100_000
     public var snapshotEveryBytes = 256 << 20
+    /// Entries kept behind a snapshot for followers that lag a little.
+    public var entriesRetainedAfterSnapshot = 1_000
     /// This node's id in a cluster; nil for a lone node (it makes one up, kept in node-id).
     public var nodeID: NodeID?
     /// Every member of the cluster by id, this node included: where each listens for peers.
@@ -101,6 +103,7 @@ public final class BerthNode: Sendable {
         var options = RaftGroup<BrokerMachine>.Options()
         options.snapshotEveryEntries = configuration.snapshotEveryEntries
         options.snapshotEveryBytes = configuration.snapshotEveryBytes
+        options.entriesRetainedAfterSnapshot = configuration.entriesRetainedAfterSnapshot
         var raftConfig = Config(id: nodeID, randomSeed: UInt64.random(in: 1...UInt64.max))
         raftConfig.electionTimeoutTicks = 10
         // One entry carries a whole message (16 MiB at most) with its command around it.
@@ -130,6 +133,11 @@ public final class BerthNode: Sendable {
         try await serverChannel.close()
         try await loop.submit { [core] in try core.value.stop() }.get()
         logger.info("stopped")
+    }
+
+    /// The index of the last log entry this node has applied.
+    public func appliedIndex() async throws -> UInt64 {
+        try await loop.submit { [core] in core.value.group.core.appliedIndex }.get()
     }
 
     /// Whether this node leads its group and serves clients.

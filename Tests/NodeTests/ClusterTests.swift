@@ -40,19 +40,26 @@ final class ClusterTests: XCTestCase {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    private var peers: [NodeID: PeerAddress] = [:]
+
     private func startCluster(size: Int) async throws -> [NodeID: BerthNode] {
-        var peers: [NodeID: PeerAddress] = [:]
         for id in 1...NodeID(size) { peers[id] = PeerAddress(host: "127.0.0.1", port: try freePort()) }
         var nodes: [NodeID: BerthNode] = [:]
-        for id in peers.keys.sorted() {
-            var configuration = NodeConfiguration(dataDirectory: "\(root)/node-\(id)")
-            configuration.amqpPort = 0
-            configuration.nodeID = id
-            configuration.peers = peers
-            configuration.clusterSecret = Array("a secret only this cluster knows".utf8)
-            nodes[id] = try await BerthNode.start(configuration, on: nodeLoops.next())
-        }
+        for id in peers.keys.sorted() { nodes[id] = try await startNode(id) }
         return nodes
+    }
+
+    /// Starts (or restarts, on its data directory) one member of the cluster.
+    private func startNode(_ id: NodeID) async throws -> BerthNode {
+        var configuration = NodeConfiguration(dataDirectory: "\(root)/node-\(id)")
+        configuration.amqpPort = 0
+        configuration.nodeID = id
+        configuration.peers = peers
+        configuration.clusterSecret = Array("a secret only this cluster knows".utf8)
+        // Snapshots early and keeps little log, so a lagging follower needs a snapshot.
+        configuration.snapshotEveryEntries = 40
+        configuration.entriesRetainedAfterSnapshot = 5
+        return try await BerthNode.start(configuration, on: nodeLoops.next())
     }
 
     /// Waits (at most `seconds`) for one of `nodes` to lead, and returns its id.
@@ -99,6 +106,52 @@ final class ClusterTests: XCTestCase {
             if received.count == 300 { break }
         }
         XCTAssertEqual(received, (0..<300).map { "r\($0)" })
+        await survivor.close()
+        for node in nodes.values { try await node.shutdown() }
+    }
+
+    func testARestartedFollowerCatchesUpThroughASnapshotAndCanTakeOver() async throws {
+        var nodes = try await startCluster(size: 3)
+        let first = try await leader(of: nodes)
+        let follower = nodes.keys.sorted().first { $0 != first }!
+        try await nodes.removeValue(forKey: follower)!.shutdown()
+
+        // While the follower is down, the log moves far past what the others retain.
+        let connection = try await connect(Array(nodes.values))
+        let channel = try await connection.openChannel()
+        _ = try await channel.queueDeclare("caught-up", durable: true)
+        try await channel.confirmSelect(window: 16)
+        for batch in 0..<20 {
+            var confirmations: [PublishConfirmation] = []
+            for i in 0..<10 {
+                confirmations.append(try await channel.publish(routingKey: "caught-up", body: ByteBuffer(string: "c\(batch * 10 + i)")))
+            }
+            for confirmation in confirmations { try await confirmation.confirmed() }
+        }
+        await connection.close()
+
+        nodes[follower] = try await startNode(follower)
+        let target = try await nodes[first]!.appliedIndex()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await nodes[follower]!.appliedIndex() < target {
+            guard ContinuousClock.now < deadline else { return XCTFail("the restarted follower did not catch up within 10 s") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: "\(root)/node-\(follower)/group-1").filter { $0.hasSuffix(".snap") }
+        XCTAssertFalse(snapshots.isEmpty, "it caught up through a snapshot")
+
+        // With the old leader gone, the caught-up follower is needed for a quorum.
+        try await nodes.removeValue(forKey: first)!.shutdown()
+        _ = try await leader(of: nodes)
+        let survivor = try await connect(Array(nodes.values))
+        let consumer = try await survivor.openChannel()
+        var received: [String] = []
+        for try await delivery in try await consumer.consume(queue: "caught-up") {
+            received.append(String(buffer: delivery.body))
+            try await consumer.ack(deliveryTag: delivery.deliveryTag)
+            if received.count == 200 { break }
+        }
+        XCTAssertEqual(received, (0..<200).map { "c\($0)" })
         await survivor.close()
         for node in nodes.values { try await node.shutdown() }
     }
