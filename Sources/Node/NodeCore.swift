@@ -316,6 +316,11 @@ final class NodeCore {
         } else if dispatcher == nil, group.core.term(at: group.core.appliedIndex) == group.core.term {
             // Everything an earlier leader could have delivered is applied by now.
             dispatcher = Dispatcher(state: state, now: clock())
+            // Only the leader holds client connections, and a leader's connections close when
+            // it steps down: an exclusive queue whose owner is not connected here is orphaned.
+            for owner in state.exclusiveOwners.sorted() where clients[owner] == nil {
+                propose(.deleteQueuesOwned(by: owner))
+            }
         }
         let applied = group.withMachine { $0.takeEffects() }
         var observed: [BrokerEffect] = []

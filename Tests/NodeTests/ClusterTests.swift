@@ -156,6 +156,34 @@ final class ClusterTests: XCTestCase {
         for node in nodes.values { try await node.shutdown() }
     }
 
+    func testExclusiveQueuesOfTheOldLeadersConnectionsGoWithIt() async throws {
+        var nodes = try await startCluster(size: 3)
+        let first = try await leader(of: nodes)
+        let connection = try await connect([nodes[first]!])
+        let channel = try await connection.openChannel()
+        _ = try await channel.queueDeclare("mine-only", durable: false, exclusive: true)
+        try await nodes.removeValue(forKey: first)!.shutdown()
+        _ = try await leader(of: nodes)
+
+        let other = try await connect(Array(nodes.values))
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            let probe = try await other.openChannel()
+            do {
+                _ = try await probe.queueDeclare("mine-only", passive: true)
+            } catch {
+                guard case .channelClosedByServer(_, let reason) = error else { return XCTFail("unexpected \(error)") }
+                XCTAssertEqual(reason.replyCode, .notFound)
+                break
+            }
+            await probe.close()
+            guard ContinuousClock.now < deadline else { return XCTFail("the orphaned exclusive queue was not deleted within 5 s") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await other.close()
+        for node in nodes.values { try await node.shutdown() }
+    }
+
     func testAPeerWithTheWrongSecretIsRefused() async throws {
         var peers: [NodeID: PeerAddress] = [:]
         for id in NodeID(1)...2 { peers[id] = PeerAddress(host: "127.0.0.1", port: try freePort()) }
