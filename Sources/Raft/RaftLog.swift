@@ -122,11 +122,15 @@ struct RaftLog: Sendable {
         committed = index
     }
 
+    /// Whether committed entries, durable here, wait to be handed to the state machine.
+    var hasCommittedEntriesToApply: Bool {
+        pendingSnapshot == nil && min(committed, persisted) > applied
+    }
+
     /// Committed entries not yet handed to the state machine, only those durable here.
     func committedEntriesToApply(bytesMax: Int) -> [Entry] {
-        guard pendingSnapshot == nil else { return [] }
+        guard hasCommittedEntriesToApply else { return [] }
         let upTo = min(committed, persisted)
-        guard upTo > applied else { return [] }
         return entries(from: applied + 1, countMax: Int(upTo - applied), bytesMax: bytesMax) ?? []
     }
 

@@ -493,7 +493,7 @@ public struct RaftNode: Sendable {
         if softState != lastSoftState || hardState != lastHardState { return true }
         if log.pendingSnapshot != nil || !log.unstableEntries.isEmpty { return true }
         if !messages.isEmpty || !messagesAfterPersist.isEmpty || !readStates.isEmpty { return true }
-        return !log.committedEntriesToApply(bytesMax: config.applyBytesMax).isEmpty
+        return log.hasCommittedEntriesToApply
     }
 
     /// Collects the work for the shell. MUST NOT be invoked again before `advance(_:)`.
