@@ -96,12 +96,7 @@ public final class DurableStorage: RaftStorage {
 
     public func sync() throws(LogError) {
         try log.sync()
-        // Term and vote must be durable before the messages that depend on them; a commit
-        // index alone rides along with the next change of term or vote, unless it covers a
-        // membership change about to be applied.
-        if latestHardState.term != writtenHardState.term || latestHardState.vote != writtenHardState.vote
-            || (hardStateMustBeWritten && latestHardState != writtenHardState)
-        {
+        if HardStateFile.mustWrite(latestHardState, over: writtenHardState, commitMustBeDurable: hardStateMustBeWritten) {
             try HardStateFile.write(latestHardState, directory: directory)
             writtenHardState = latestHardState
         }

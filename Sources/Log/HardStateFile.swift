@@ -6,6 +6,14 @@ enum HardStateFile {
     static let name = "hardstate"
     static let version: UInt8 = 1
 
+    /// Whether a new hard state must be written at the next sync. Term and vote must be
+    /// durable before the messages that depend on them; a commit index alone is a hint that
+    /// rides along with the next change of term or vote, unless it covers a membership
+    /// change about to be applied. `DurableStorage` and `MemoryStorage` both follow this.
+    static func mustWrite(_ latest: HardState, over written: HardState, commitMustBeDurable: Bool) -> Bool {
+        latest.term != written.term || latest.vote != written.vote || (commitMustBeDurable && latest != written)
+    }
+
     static func encode(_ state: HardState) -> [UInt8] {
         var bytes: [UInt8] = [version]
         bytes.appendLittleEndian(state.term)

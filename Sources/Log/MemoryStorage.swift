@@ -91,10 +91,8 @@ public final class MemoryStorage: RaftStorage {
             entries.removeSubrange(Int(first.index - start)...)
             entries.append(contentsOf: new)
         case .hardState(let state, let commitMustBeDurable):
-            // As `DurableStorage`: a new commit index alone is not written; it rides along
-            // with the next change of term or vote, a membership change, or a clean close.
             latestHardState = state
-            if state.term != hardState.term || state.vote != hardState.vote || commitMustBeDurable { hardState = state }
+            if HardStateFile.mustWrite(state, over: hardState, commitMustBeDurable: commitMustBeDurable) { hardState = state }
         case .saveSnapshot(let own, let compactTo):
             if let current = snapshot, current.metadata.index >= own.metadata.index { return }
             snapshot = own

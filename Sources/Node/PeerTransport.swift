@@ -104,8 +104,6 @@ final class PeerTransport {
         }
     }
 
-    var connectedPeers: [NodeID] { links.keys.sorted() }
-
     // MARK: Links
 
     private func dial(_ peer: NodeID) {
