@@ -72,14 +72,20 @@ extension AMQPConnectionHandler {
                 .exchange(.deleteOk)
             }
         case .bind(let b):
-            let binding = Binding(source: b.source, destination: .exchange(b.destination), routingKey: b.routingKey, arguments: ArgumentTable(b.arguments))
-            execute(channel, .bind(BindingChange(vhost: vhost, binding: binding, owner: connectionID)), method: id, noWait: b.noWait) { _ in .exchange(.bindOk) }
+            let change = bindingChange(source: b.source, to: .exchange(b.destination), routingKey: b.routingKey, arguments: b.arguments)
+            execute(channel, .bind(change), method: id, noWait: b.noWait) { _ in .exchange(.bindOk) }
         case .unbind(let b):
-            let binding = Binding(source: b.source, destination: .exchange(b.destination), routingKey: b.routingKey, arguments: ArgumentTable(b.arguments))
-            execute(channel, .unbind(BindingChange(vhost: vhost, binding: binding, owner: connectionID)), method: id, noWait: b.noWait) { _ in .exchange(.unbindOk) }
+            let change = bindingChange(source: b.source, to: .exchange(b.destination), routingKey: b.routingKey, arguments: b.arguments)
+            execute(channel, .unbind(change), method: id, noWait: b.noWait) { _ in .exchange(.unbindOk) }
         case .declareOk, .deleteOk, .bindOk, .unbindOk:
             throw Refusal.commandInvalid("unexpected \(Method.exchange(method).name)", method: id)
         }
+    }
+
+    /// A binding made or removed by this connection (its owner, for exclusive queues).
+    private func bindingChange(source: String, to destination: BindingDestination, routingKey: String, arguments: FieldTable) -> BindingChange {
+        let binding = Binding(source: source, destination: destination, routingKey: routingKey, arguments: ArgumentTable(arguments))
+        return BindingChange(vhost: vhost, binding: binding, owner: connectionID)
     }
 
     // MARK: queue
@@ -106,12 +112,12 @@ extension AMQPConnectionHandler {
             }
         case .bind(let b):
             let queue = try queueName(channel, b.queue, method: id)
-            let binding = Binding(source: b.exchange, destination: .queue(queue.name), routingKey: b.routingKey, arguments: ArgumentTable(b.arguments))
-            execute(channel, .bind(BindingChange(vhost: vhost, binding: binding, owner: connectionID)), method: id, noWait: b.noWait) { _ in .queue(.bindOk) }
+            let change = bindingChange(source: b.exchange, to: .queue(queue.name), routingKey: b.routingKey, arguments: b.arguments)
+            execute(channel, .bind(change), method: id, noWait: b.noWait) { _ in .queue(.bindOk) }
         case .unbind(let b):
             let queue = try queueName(channel, b.queue, method: id)
-            let binding = Binding(source: b.exchange, destination: .queue(queue.name), routingKey: b.routingKey, arguments: ArgumentTable(b.arguments))
-            execute(channel, .unbind(BindingChange(vhost: vhost, binding: binding, owner: connectionID)), method: id, noWait: false) { _ in .queue(.unbindOk) }
+            let change = bindingChange(source: b.exchange, to: .queue(queue.name), routingKey: b.routingKey, arguments: b.arguments)
+            execute(channel, .unbind(change), method: id, noWait: false) { _ in .queue(.unbindOk) }
         case .purge(let p):
             let queue = try queueName(channel, p.queue, method: id)
             let purge = QueuePurge(queue: queue, owner: connectionID, keeping: core.messagesOut(of: queue))

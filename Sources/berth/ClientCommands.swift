@@ -24,8 +24,21 @@ struct ConnectionOptions: ParsableArguments {
         }
     }
 
-    func connect(on group: any EventLoopGroup) async throws -> AMQPConnection {
-        try await AMQPConnection.connect(hosts: try hosts(), credentials: Credentials(username: user, password: password), on: group)
+    /// Opens a connection and a channel, runs `body`, and closes everything afterwards.
+    func withChannel<Result>(_ body: (AMQPChannel) async throws -> Result) async throws -> Result {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let amqp: AMQPConnection
+        do {
+            amqp = try await AMQPConnection.connect(hosts: try hosts(), credentials: Credentials(username: user, password: password), on: group)
+        } catch {
+            try await group.shutdownGracefully()
+            throw error
+        }
+        let outcome: Swift.Result<Result, any Error>
+        do { outcome = .success(try await body(try await amqp.openChannel())) } catch { outcome = .failure(error) }
+        await amqp.close()
+        try await group.shutdownGracefully()
+        return try outcome.get()
     }
 }
 
@@ -56,23 +69,21 @@ struct PublishCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let amqp = try await connection.connect(on: group)
-        let channel = try await amqp.openChannel()
-        try await channel.confirmSelect()
-        var confirmations: [PublishConfirmation] = []
-        for i in 0..<count {
-            let text = count == 1 ? body : "\(body) \(i + 1)"
-            confirmations.append(try await channel.publish(
-                exchange: exchange, routingKey: routingKey, body: ByteBuffer(string: text),
-                properties: BasicProperties(deliveryMode: transient ? 1 : 2), mandatory: true))
+        let failures = try await connection.withChannel { channel in
+            try await channel.confirmSelect()
+            var confirmations: [PublishConfirmation] = []
+            for i in 0..<count {
+                let text = count == 1 ? body : "\(body) \(i + 1)"
+                confirmations.append(try await channel.publish(
+                    exchange: exchange, routingKey: routingKey, body: ByteBuffer(string: text),
+                    properties: BasicProperties(deliveryMode: transient ? 1 : 2), mandatory: true))
+            }
+            var failures = 0
+            for confirmation in confirmations {
+                do { try await confirmation.confirmed() } catch { failures += 1 }
+            }
+            return failures
         }
-        var failures = 0
-        for confirmation in confirmations {
-            do { try await confirmation.confirmed() } catch { failures += 1 }
-        }
-        await amqp.close()
-        try await group.shutdownGracefully()
         print("published \(count), confirmed \(count - failures)")
         if failures > 0 { throw ExitCode.failure }
     }
@@ -99,19 +110,16 @@ struct ConsumeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let amqp = try await connection.connect(on: group)
-        let channel = try await amqp.openChannel()
-        try await channel.qos(prefetchCount: prefetch)
-        var received = 0
-        for try await delivery in try await channel.consume(queue: queue) {
-            print(String(buffer: delivery.body) + (delivery.redelivered ? "  (redelivered)" : ""))
-            try await channel.ack(deliveryTag: delivery.deliveryTag)
-            received += 1
-            if received == count { break }
+        try await connection.withChannel { channel in
+            try await channel.qos(prefetchCount: prefetch)
+            var received = 0
+            for try await delivery in try await channel.consume(queue: queue) {
+                print(String(buffer: delivery.body) + (delivery.redelivered ? "  (redelivered)" : ""))
+                try await channel.ack(deliveryTag: delivery.deliveryTag)
+                received += 1
+                if received == count { break }
+            }
         }
-        await amqp.close()
-        try await group.shutdownGracefully()
     }
 }
 
