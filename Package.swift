@@ -104,6 +104,7 @@ let package = Package(
                 "Node", "Log", "Raft", "LogCrashSupport", "Client", "AMQP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

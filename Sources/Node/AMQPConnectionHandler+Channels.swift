@@ -359,8 +359,8 @@ extension AMQPConnectionHandler {
         send(.method(channel: channel, .basic(.cancel(.init(consumerTag: consumerTag, noWait: true)))), flush: false)
     }
 
-    func leadershipLost() {
-        failConnection(Refusal(code: .connectionForced, text: "CONNECTION_FORCED - this node stopped leading the cluster; reconnect",
+    func closeForced(_ reason: String) {
+        failConnection(Refusal(code: .connectionForced, text: "CONNECTION_FORCED - \(reason)",
                                method: nil, closesConnection: true))
     }
 

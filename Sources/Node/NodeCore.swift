@@ -13,8 +13,9 @@ protocol CoreClient: AnyObject {
     func deliver(_ delivery: Delivery)
     /// The consumer's queue went away (a consumer cancel notification).
     func consumerCancelled(channel: UInt16, consumerTag: String)
-    /// This node stopped leading: what the connection had open lives on another node now.
-    func leadershipLost()
+    /// The node can no longer serve the connection (it stopped leading, or it is shutting
+    /// down): the connection closes with 320 CONNECTION_FORCED and this reason.
+    func closeForced(_ reason: String)
     /// A channel must close, e.g. a delivery was not acknowledged in time.
     func closeChannel(_ channel: UInt16, error: BrokerError)
 }
@@ -42,6 +43,9 @@ final class NodeCore {
     private var publishBatch: [Publish] = []
     private var proposalsPending: [BrokerCommand] = []
     private var flushScheduled = false
+    /// Set by `stop()`: the log is closed, and work already queued on the loop (a flush, a
+    /// peer's message) must not reach it.
+    private var stopped = false
     private var timers: [RepeatedTask] = []
 
     static let tickIntervalMs: Int64 = 10
@@ -83,6 +87,8 @@ final class NodeCore {
     }
 
     func stop() throws {
+        for client in clients.values { client.closeForced("this node is shutting down") }
+        stopped = true
         timers.forEach { $0.cancel() }
         timers = []
         transport?.stop()
@@ -228,7 +234,7 @@ final class NodeCore {
 
     /// Everything asked for in this turn of the loop goes out together, once the turn ends.
     private func scheduleFlush() {
-        guard !flushScheduled else { return }
+        guard !flushScheduled, !stopped else { return }
         flushScheduled = true
         let bound = NIOLoopBound(self, eventLoop: loop)
         loop.execute { bound.value.flush() }
@@ -308,6 +314,7 @@ final class NodeCore {
 
     /// Persists and applies everything pending, then acts on what applying produced.
     private func driveRaft() throws {
+        guard !stopped else { return }
         var outgoing: [Raft.Message] = []
         try group.process { outgoing.append($0) }
         if !outgoing.isEmpty { transport?.send(outgoing, group: Self.groupID) }
@@ -362,7 +369,7 @@ final class NodeCore {
         let waiters = replyWaiters
         replyWaiters = [:]
         for waiter in waiters.values { waiter.reply(.failure(BrokerError(.internalError, "this node stopped leading; retry"))) }
-        for client in clients.values { client.leadershipLost() }
+        for client in clients.values { client.closeForced("this node stopped leading the cluster; reconnect") }
     }
 
     private func confirm(tokenBytes: [UInt8], ack: Bool) {

@@ -90,6 +90,42 @@ final class NodeServingTests: XCTestCase {
         try await node.shutdown()
     }
 
+    /// Shutting down while publishes are in flight: the connection is told why, the log
+    /// takes nothing after it closed, and every confirmed message is there after a restart.
+    func testShutdownUnderLoadClosesConnectionsWith320AndKeepsEveryConfirmedMessage() async throws {
+        let node = try await startNode()
+        let connection = try await connect(node)
+        let channel = try await connection.openChannel()
+        _ = try await channel.queueDeclare("interrupted", durable: true)
+        try await channel.confirmSelect(window: 512)
+        var confirmations: [PublishConfirmation] = []
+        for i in 0..<400 {
+            confirmations.append(try await channel.publish(routingKey: "interrupted", body: body("i\(i)"), properties: BasicProperties(deliveryMode: 2)))
+        }
+        try await node.shutdown()
+
+        guard case .connectionClosedByServer(let reason) = await connection.closed() else { return XCTFail("the server did not close the connection") }
+        XCTAssertEqual(reason.replyCode, .connectionForced)
+        XCTAssertTrue(reason.replyText.contains("shutting down"), reason.replyText)
+        var confirmed = 0
+        for confirmation in confirmations {
+            do {
+                try await confirmation.confirmed()
+                confirmed += 1
+            } catch {}
+        }
+
+        let restarted = try await startNode()
+        let again = try await connect(restarted)
+        let check = try await again.openChannel()
+        let declared = try await check.queueDeclare("interrupted", durable: true, passive: true)
+        XCTAssertGreaterThanOrEqual(Int(declared.messageCount), confirmed)
+        let received = try await consume(check, queue: "interrupted", count: Int(declared.messageCount))
+        XCTAssertEqual(received, (0..<received.count).map { "i\($0)" })
+        await again.close()
+        try await restarted.shutdown()
+    }
+
     func testUnackedDeliveriesReturnRedeliveredWhenTheirChannelCloses() async throws {
         let node = try await startNode()
         let connection = try await connect(node)

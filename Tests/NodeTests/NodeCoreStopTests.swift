@@ -1,0 +1,62 @@
+import Log
+import NIOEmbedded
+import Raft
+import XCTest
+
+@testable import Node
+
+/// After `stop()` the log is closed: work already queued on the loop must not reach it.
+final class NodeCoreStopTests: XCTestCase {
+    private var directory = ""
+
+    override func setUp() {
+        directory = "/tmp/berth-nodecore-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    }
+
+    override func tearDown() {
+        removeTree(directory)
+    }
+
+    /// Records whether anything is written once the storage is closed.
+    private final class ClosingStorage: RaftStorage {
+        let inner: DurableStorage
+        var closed = false
+        var writesAfterClose = 0
+        init(_ inner: DurableStorage) { self.inner = inner }
+        private func write(_ body: () throws(LogError) -> Void) throws(LogError) {
+            if closed { writesAfterClose += 1 } else { try body() }
+        }
+        func append(_ entries: [Entry]) throws(LogError) { try write { () throws(LogError) in try inner.append(entries) } }
+        func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError) {
+            try write { () throws(LogError) in try inner.setHardState(state, commitMustBeDurable: commitMustBeDurable) }
+        }
+        func installSnapshot(_ snapshot: Snapshot) throws(LogError) { try write { () throws(LogError) in try inner.installSnapshot(snapshot) } }
+        func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError) {
+            try write { () throws(LogError) in try inner.saveSnapshot(snapshot, compactTo: compactTo) }
+        }
+        func sync() throws(LogError) { try write { () throws(LogError) in try inner.sync() } }
+        func close() throws(LogError) {
+            closed = true
+            try inner.close()
+        }
+    }
+
+    func testAPeerMessageArrivingAfterStopWritesNothing() throws {
+        let loop = EmbeddedEventLoop()
+        let (durable, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: 1)
+        let storage = ClosingStorage(durable)
+        let group = try RaftGroup(
+            config: Config(id: 1, randomSeed: 7), storage: storage, recovered: recovery.state, machine: BrokerMachine(),
+            bootstrapVoters: [1, 2], options: RaftGroup<BrokerMachine>.Options())
+        let core = NodeCore(loop: loop, group: group, clock: { 0 }, acknowledgementTimeoutMs: nil)
+        try core.start()
+        try core.stop()
+
+        // A newer term must be written down before it is acted on; after stop nothing is.
+        core.receive(Message(from: 2, to: 1, term: 5, body: .heartbeat(commit: 0, readContext: 0)))
+        loop.run()
+        XCTAssertTrue(storage.closed)
+        XCTAssertEqual(storage.writesAfterClose, 0)
+        try loop.syncShutdownGracefully()
+    }
+}
