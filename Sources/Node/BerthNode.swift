@@ -40,9 +40,9 @@ public struct NodeConfiguration: Sendable {
 /// Everything runs on one event loop; fsyncs are group commits between loop turns.
 public final class BerthNode: Sendable {
     public let amqpAddress: SocketAddress
-    private let loop: any EventLoop
+    let loop: any EventLoop
     private let serverChannel: any Channel
-    private let core: NIOLoopBound<NodeCore>
+    let core: NIOLoopBound<NodeCore>
     private let logger: Logger
 
     private init(amqpAddress: SocketAddress, loop: any EventLoop, serverChannel: any Channel, core: NIOLoopBound<NodeCore>, logger: Logger) {
