@@ -3,7 +3,8 @@ import Broker
 import NIOCore
 
 /// One client connection: the AMQP 0-9-1 handshake, channels, and the translation of each
-/// method into a request to the node's core. Runs on the core's event loop.
+/// method into a request to the node's core. On a node that does not lead, the channels are
+/// served by the leader through a `LeaderRelay` instead. Runs on the core's event loop.
 ///
 /// Errors stay where they belong: a bad method closes its channel with the reply code the
 /// spec gives, a framing error closes this connection, and nothing else on the node notices.
@@ -34,6 +35,12 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     let users: UserStore
     let settings: Settings
     private let peerIsLoopback: Bool
+    /// Set for a client session another node forwards: that node authenticated the client
+    /// as this user, and the session proved the cluster secret.
+    private let forwardedUser: String?
+    private var clientProperties: FieldTable = [:]
+    /// Serves the channels through the leader when this node does not lead.
+    private var relay: LeaderRelay?
     var phase = Phase.awaitingProtocolHeader
     var context: ChannelHandlerContext?
     var connectionID = ""
@@ -51,11 +58,12 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     var publishesInFlight = 0
     var readingPaused = false
 
-    init(core: NodeCore, users: UserStore, settings: Settings, peerIsLoopback: Bool) {
+    init(core: NodeCore, users: UserStore, settings: Settings, peerIsLoopback: Bool, forwardedUser: String? = nil) {
         self.core = core
         self.users = users
         self.settings = settings
         self.peerIsLoopback = peerIsLoopback
+        self.forwardedUser = forwardedUser
         frameSizeMax = settings.frameSizeMax
         channelMax = settings.channelMax
     }
@@ -106,6 +114,16 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         context.flush()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        relay?.clientWritabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Starts or stops reading the client's socket.
+    func setReading(_ reading: Bool) {
+        context?.channel.setOption(ChannelOptions.autoRead, value: reading).whenFailure { _ in }
     }
 }
 
@@ -187,12 +205,25 @@ extension AMQPConnectionHandler {
             "platform": .longString(Array("Swift".utf8)), "capabilities": .table(capabilities),
         ]
         let start = Method.Connection.Start(
-            versionMajor: 0, versionMinor: 9, serverProperties: properties, mechanisms: Array("PLAIN AMQPLAIN".utf8),
+            versionMajor: 0, versionMinor: 9, serverProperties: properties,
+            mechanisms: Array((forwardedUser == nil ? "PLAIN AMQPLAIN" : "EXTERNAL").utf8),
             locales: Array("en_US".utf8))
         send(.method(channel: 0, .connection(.start(start))), flush: true)
     }
 
     private func handleStartOk(_ startOk: Method.Connection.StartOk) throws(Refusal) {
+        clientProperties = startOk.clientProperties
+        if let forwardedUser {
+            user = forwardedUser
+        } else {
+            try authenticate(startOk)
+        }
+        phase = .awaitingTuneOk
+        let tune = Method.Connection.Tune(channelMax: settings.channelMax, frameMax: settings.frameSizeMax, heartbeat: settings.heartbeatSeconds)
+        send(.method(channel: 0, .connection(.tune(tune))), flush: true)
+    }
+
+    private func authenticate(_ startOk: Method.Connection.StartOk) throws(Refusal) {
         guard let (name, password) = Credentials.parse(mechanism: startOk.mechanism, response: startOk.response) else {
             throw Refusal(code: .accessRefused, text: "ACCESS_REFUSED - mechanism \(startOk.mechanism) with an undecodable response",
                           method: nil, closesConnection: true)
@@ -202,9 +233,6 @@ extension AMQPConnectionHandler {
                           method: nil, closesConnection: true)
         }
         user = name
-        phase = .awaitingTuneOk
-        let tune = Method.Connection.Tune(channelMax: settings.channelMax, frameMax: settings.frameSizeMax, heartbeat: settings.heartbeatSeconds)
-        send(.method(channel: 0, .connection(.tune(tune))), flush: true)
     }
 
     private func handleTuneOk(_ tuneOk: Method.Connection.TuneOk) throws(Refusal) {
@@ -222,16 +250,25 @@ extension AMQPConnectionHandler {
     }
 
     private func handleOpen(_ open: Method.Connection.Open) throws(Refusal) {
-        guard core.isLeading else {
-            // Only the leader serves clients for now; a client with several hosts moves on.
-            let leader = core.leader.map { "node \($0) leads" } ?? "no leader is elected yet"
-            throw Refusal(code: .connectionForced, text: "CONNECTION_FORCED - this node does not lead the cluster; \(leader)",
-                          method: nil, closesConnection: true)
-        }
         guard core.state.vhostNames.contains(open.virtualHost) else {
             throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - vhost \(open.virtualHost) not found", method: nil, closesConnection: true)
         }
         vhost = open.virtualHost
+        guard core.isLeading else {
+            // A forwarded session must reach the leader itself: relaying it again could loop.
+            guard forwardedUser == nil, core.canRelayToLeader, let context else {
+                let leader = core.leader.map { "node \($0) leads" } ?? "no leader is elected yet"
+                throw Refusal(code: .connectionForced, text: "CONNECTION_FORCED - this node does not lead the cluster; \(leader)",
+                              method: nil, closesConnection: true)
+            }
+            let relay = LeaderRelay(client: self, core: core, loop: context.eventLoop, user: user, vhost: vhost, clientProperties: clientProperties,
+                                    frameSizeMax: frameSizeMax, channelMax: channelMax)
+            self.relay = relay
+            phase = .open
+            send(.method(channel: 0, .connection(.openOk(.init()))), flush: true)
+            relay.start()
+            return
+        }
         connectionID = core.register(self)
         phase = .open
         send(.method(channel: 0, .connection(.openOk(.init()))), flush: true)
@@ -276,6 +313,10 @@ extension AMQPConnectionHandler {
         guard phase == .open else {
             if phase == .closing { return }
             throw Refusal.commandInvalid("channel \(channel) used before the connection is open", method: nil)
+        }
+        if let relay {
+            try relay.fromClient(frame)
+            return
         }
         guard var session = channels[channel] else {
             if case .method(_, .channel(.open)) = frame {
@@ -360,6 +401,8 @@ extension AMQPConnectionHandler {
     private func teardown() {
         heartbeatTask?.cancel()
         heartbeatTask = nil
+        relay?.close()
+        relay = nil
         guard !connectionID.isEmpty else { return }
         core.unregister(connectionID)
         connectionID = ""

@@ -56,9 +56,26 @@ public final class BerthNode: Sendable {
     /// Recovers the data directory (refusing to start on damage, naming file and offset),
     /// elects itself, and starts listening.
     public static func start(_ configuration: NodeConfiguration, on loop: any EventLoop, logger: Logger = Logger(label: "berth.node")) async throws -> BerthNode {
+        let settings = AMQPConnectionHandler.Settings(
+            channelMax: configuration.channelMax, frameSizeMax: configuration.frameSizeMax, heartbeatSeconds: configuration.heartbeatSeconds,
+            publishesInFlightMax: configuration.publishesInFlightMax)
+        let users = configuration.users
         let core = try await loop.flatSubmit { () -> EventLoopFuture<NIOLoopBound<NodeCore>> in
             do {
                 let core = try makeCore(configuration, loop: loop, logger: logger)
+                let sessionCore = NIOLoopBound(core, eventLoop: loop)
+                // A client session another node forwards: AMQP from here on, as that node's client.
+                core.transport?.acceptSession = { channel, user in
+                    do {
+                        try channel.pipeline.syncOperations.addHandlers([
+                            ByteToMessageHandler(AMQPFrameDecoder(role: .server, frameSizeMax: settings.frameSizeMax, channelMax: settings.channelMax)),
+                            MessageToByteHandler(AMQPFrameEncoder()),
+                            AMQPConnectionHandler(core: sessionCore.value, users: users, settings: settings, peerIsLoopback: false, forwardedUser: user),
+                        ])
+                    } catch {
+                        channel.close(promise: nil)
+                    }
+                }
                 let listening = core.transport.flatMap { transport in core.peerListenAddress.map { transport.start(listeningOn: $0) } }
                     ?? loop.makeSucceededVoidFuture()
                 let bound = NIOLoopBound(core, eventLoop: loop)
@@ -70,10 +87,6 @@ public final class BerthNode: Sendable {
                 return loop.makeFailedFuture(error)
             }
         }.get()
-        let settings = AMQPConnectionHandler.Settings(
-            channelMax: configuration.channelMax, frameSizeMax: configuration.frameSizeMax, heartbeatSeconds: configuration.heartbeatSeconds,
-            publishesInFlightMax: configuration.publishesInFlightMax)
-        let users = configuration.users
         let server = try await ServerBootstrap(group: loop)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)

@@ -47,6 +47,9 @@ final class NodeCore {
     /// peer's message) must not reach it.
     private var stopped = false
     private var timers: [RepeatedTask] = []
+    /// Client connections served through the leader, told when this node learns of a new one.
+    private var leaderWatchers: [ObjectIdentifier: LeaderRelay] = [:]
+    private var lastKnownLeader: NodeID?
 
     static let tickIntervalMs: Int64 = 10
     /// The largest log entry: the broker's largest message with room for its command.
@@ -226,6 +229,32 @@ final class NodeCore {
         return try body(&current)
     }
 
+    // MARK: Serving through the leader
+
+    func watchLeader(_ relay: LeaderRelay) {
+        leaderWatchers[ObjectIdentifier(relay)] = relay
+    }
+
+    func unwatchLeader(_ relay: LeaderRelay) {
+        leaderWatchers[ObjectIdentifier(relay)] = nil
+    }
+
+    /// Whether a client connection that this node cannot serve itself can be relayed.
+    var canRelayToLeader: Bool { transport != nil && !stopped }
+
+    /// A client session to `leader` on behalf of `user`, over the peer port.
+    func openSession(to leader: NodeID, user: String) -> EventLoopFuture<any Channel> {
+        guard let transport, !stopped else { return loop.makeFailedFuture(NodeError.notLeader) }
+        return transport.openSession(to: leader, user: user)
+    }
+
+    private func announceLeaderIfChanged() {
+        let leader = group.core.leader
+        guard leader != lastKnownLeader else { return }
+        lastKnownLeader = leader
+        for watcher in Array(leaderWatchers.values) { watcher.leaderChanged(to: leader) }
+    }
+
     // MARK: Driving Raft
 
     private func propose(_ command: BrokerCommand) {
@@ -316,8 +345,14 @@ final class NodeCore {
     private func driveRaft() throws {
         guard !stopped else { return }
         var outgoing: [Raft.Message] = []
-        try group.process { outgoing.append($0) }
+        // Messages go out as soon as they may: AppendEntries before this node's own fsync,
+        // so that followers write while the leader syncs.
+        try group.process(send: { outgoing.append($0) }, beforePersisting: {
+            transport?.send(outgoing, group: Self.groupID)
+            outgoing = []
+        })
         if !outgoing.isEmpty { transport?.send(outgoing, group: Self.groupID) }
+        announceLeaderIfChanged()
         if group.core.role != .leader {
             if dispatcher != nil { stepDown() }
         } else if dispatcher == nil, group.core.term(at: group.core.appliedIndex) == group.core.term {

@@ -20,7 +20,10 @@ public struct PeerAddress: Sendable, Hashable {
 /// Each side proves it knows the cluster secret (an HMAC over the other's nonce) before any
 /// Raft traffic is taken. Lost connections are dialled again with backoff. Each link's send
 /// queue is bounded: past it, messages are dropped, which Raft tolerates (it retransmits).
-/// Runs on the node's event loop.
+///
+/// The same port takes client sessions: a node that does not lead forwards each of its
+/// client connections to the leader over a connection of its own, authenticated the same
+/// way, which then carries AMQP 0-9-1 (see `LeaderRelay`). Runs on the node's event loop.
 final class PeerTransport {
     struct Settings {
         var limits = PeerWireLimits()
@@ -33,6 +36,11 @@ final class PeerTransport {
     let nodeID: NodeID
     private let secret: SymmetricKey
     private let peers: [NodeID: PeerAddress]
+    /// Where this node listens, for a session it forwards to itself once it leads.
+    private let ownAddress: PeerAddress?
+    /// Takes an accepted client session's channel, emptied of peer handlers, and the user
+    /// it acts for. Unset: sessions are refused.
+    var acceptSession: ((any Channel, String) -> Void)?
     private let loop: any EventLoop
     private let settings: Settings
     private let logger: Logger
@@ -48,6 +56,7 @@ final class PeerTransport {
         self.nodeID = nodeID
         self.secret = SymmetricKey(data: secret)
         self.peers = peers.filter { $0.key != nodeID }
+        self.ownAddress = peers[nodeID]
         self.loop = loop
         self.settings = settings
         self.logger = logger
@@ -72,7 +81,7 @@ final class PeerTransport {
                     let transport = bound.value
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(PeerFrameDecoder(limits: limits)),
-                        PeerLinkHandler(transport: transport, expectedPeer: nil),
+                        PeerLinkHandler(transport: transport, expectedPeer: nil, purpose: .raft),
                     ])
                 }
             }
@@ -85,13 +94,14 @@ final class PeerTransport {
 
     func stop() {
         stopped = true
+        acceptSession = nil
         listener?.close(promise: nil)
         for link in links.values { link.close() }
         links = [:]
     }
 
-    /// Sends each peer its messages as one frame per group. Messages to unknown or
-    /// unconnected peers are dropped.
+    /// Sends each peer its messages as one frame per group, and flushes at once. Messages to
+    /// unknown or unconnected peers are dropped.
     func send(_ messages: [Message], group: UInt64) {
         var byPeer: [NodeID: [Message]] = [:]
         for message in messages { byPeer[message.to, default: []].append(message) }
@@ -120,7 +130,7 @@ final class PeerTransport {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(PeerFrameDecoder(limits: limits)),
-                        PeerLinkHandler(transport: bound.value, expectedPeer: peer),
+                        PeerLinkHandler(transport: bound.value, expectedPeer: peer, purpose: .raft),
                     ])
                 }
             }
@@ -140,6 +150,55 @@ final class PeerTransport {
         loop.scheduleTask(in: delay) { bound.value.dial(peer) }
     }
 
+    // MARK: Client sessions
+
+    /// Where `peer` listens for peers; this node's own address when it is `peer`.
+    func address(of peer: NodeID) -> PeerAddress? {
+        peer == nodeID ? ownAddress : peers[peer]
+    }
+
+    /// Dials `peer` for a client session on behalf of `user`. Succeeds, once both sides
+    /// proved the secret and the peer is ready, with the channel emptied of peer handlers:
+    /// the caller adds its AMQP handlers and speaks first.
+    func openSession(to peer: NodeID, user: String) -> EventLoopFuture<any Channel> {
+        guard !stopped, let address = address(of: peer) else {
+            return loop.makeFailedFuture(PeerSessionError.noAddress(peer))
+        }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let limits = settings.limits
+        let ready = loop.makePromise(of: (any Channel).self)
+        ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(2))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandlers([
+                        ByteToMessageHandler(PeerFrameDecoder(limits: limits)),
+                        PeerLinkHandler(transport: bound.value, expectedPeer: peer, purpose: .clientSession(user: user), sessionReady: ready),
+                    ])
+                }
+            }
+            .connect(host: address.host, port: address.port)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    // A peer that drops the connection before it is ready fails the session.
+                    channel.closeFuture.whenComplete { _ in ready.fail(PeerSessionError.closedBeforeReady(peer)) }
+                case .failure(let error):
+                    ready.fail(error)
+                }
+            }
+        return ready.futureResult
+    }
+
+    func sessionAccepted(_ channel: any Channel, user: String) {
+        guard !stopped, let acceptSession else {
+            channel.close(promise: nil)
+            return
+        }
+        acceptSession(channel, user)
+    }
+
     // MARK: What links report
 
     var nonce: [UInt8] {
@@ -147,17 +206,20 @@ final class PeerTransport {
         return (0..<PeerFrame.nonceBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 
-    /// The proof that `prover` knows the secret, over the nonce the other side chose.
-    func proof(nonce: [UInt8], prover: NodeID) -> [UInt8] {
-        var message = Array("berth peer v1".utf8) + nonce
-        withUnsafeBytes(of: prover.littleEndian) { message.append(contentsOf: $0) }
-        return Array(HMAC<SHA256>.authenticationCode(for: message, using: secret))
+    /// The proof that `prover` knows the secret, over the nonce the other side chose and
+    /// the purpose the prover announced.
+    func proof(nonce: [UInt8], prover: NodeID, purpose: LinkPurpose) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Self.provenBytes(nonce: nonce, prover: prover, purpose: purpose), using: secret))
     }
 
-    func verify(proof: [UInt8], nonce: [UInt8], prover: NodeID) -> Bool {
+    func verify(proof: [UInt8], nonce: [UInt8], prover: NodeID, purpose: LinkPurpose) -> Bool {
+        HMAC<SHA256>.isValidAuthenticationCode(proof, authenticating: Self.provenBytes(nonce: nonce, prover: prover, purpose: purpose), using: secret)
+    }
+
+    private static func provenBytes(nonce: [UInt8], prover: NodeID, purpose: LinkPurpose) -> [UInt8] {
         var message = Array("berth peer v1".utf8) + nonce
         withUnsafeBytes(of: prover.littleEndian) { message.append(contentsOf: $0) }
-        return HMAC<SHA256>.isValidAuthenticationCode(proof, authenticating: message, using: secret)
+        return message + purpose.encoded()
     }
 
     func linkAuthenticated(_ link: PeerLinkHandler, peer: NodeID) {
@@ -203,32 +265,49 @@ struct PeerFrameDecoder: ByteToMessageDecoder {
     }
 }
 
-/// One peer connection: the handshake, then Raft frames both ways.
-final class PeerLinkHandler: ChannelInboundHandler {
+/// One peer connection: the handshake, then Raft frames both ways; or, for a client
+/// session, the handshake and then the hand-over of the connection to AMQP.
+final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = PeerFrame
 
     private let transport: PeerTransport
     /// Set when we dialled: the peer must turn out to be this node.
     private let expectedPeer: NodeID?
+    /// What we announced: Raft, or a client session we dialled for.
+    private let purpose: LinkPurpose
+    /// A session we dialled completes this once the other side is ready.
+    private let sessionReady: EventLoopPromise<any Channel>?
     private var context: ChannelHandlerContext?
     private var ourNonce: [UInt8] = []
     private var peer: NodeID?
+    /// What the other side announced.
+    private var peerPurpose = LinkPurpose.raft
     private var authenticated = false
 
-    init(transport: PeerTransport, expectedPeer: NodeID?) {
+    init(transport: PeerTransport, expectedPeer: NodeID?, purpose: LinkPurpose, sessionReady: EventLoopPromise<any Channel>? = nil) {
         self.transport = transport
         self.expectedPeer = expectedPeer
+        self.purpose = purpose
+        self.sessionReady = sessionReady
+    }
+
+    private var isSession: Bool {
+        if case .clientSession = purpose { return true }
+        if case .clientSession = peerPurpose { return true }
+        return false
     }
 
     func channelActive(context: ChannelHandlerContext) {
         self.context = context
         ourNonce = transport.nonce
-        write(.hello(node: transport.nodeID, nonce: ourNonce), flush: true)
+        write(.hello(node: transport.nodeID, nonce: ourNonce, purpose: purpose), flush: true)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if authenticated { transport.linkClosed(self, peer: peer) } else { transport.linkClosed(self, peer: expectedPeer) }
+        if !isSession {
+            if authenticated { transport.linkClosed(self, peer: peer) } else { transport.linkClosed(self, peer: expectedPeer) }
+        }
         self.context = nil
         context.fireChannelInactive()
     }
@@ -240,23 +319,55 @@ final class PeerLinkHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .hello(let node, let nonce):
-            guard peer == nil, expectedPeer == nil || expectedPeer == node, node != transport.nodeID else {
-                return refuse("unexpected hello from \(node)")
+        case .hello(let node, let nonce, let announced):
+            guard peer == nil, expectedPeer == nil || expectedPeer == node else { return refuse("unexpected hello from \(node)") }
+            switch (announced, expectedPeer) {
+            case (.raft, _):
+                // Only a session may come from this node itself: a leader forwarding to itself.
+                guard node != transport.nodeID || isSession else { return refuse("a hello from this node itself") }
+            case (.clientSession, nil):
+                break
+            case (.clientSession, _?):
+                return refuse("node \(node) answered a dial with a client session")
             }
             peer = node
-            write(.proof(mac: transport.proof(nonce: nonce, prover: transport.nodeID)), flush: true)
+            peerPurpose = announced
+            write(.proof(mac: transport.proof(nonce: nonce, prover: transport.nodeID, purpose: purpose)), flush: true)
         case .proof(let mac):
             guard let peer, !authenticated else { return refuse("proof before hello") }
-            guard transport.verify(proof: mac, nonce: ourNonce, prover: peer) else {
+            guard transport.verify(proof: mac, nonce: ourNonce, prover: peer, purpose: peerPurpose) else {
                 return refuse("node \(peer) does not know the cluster secret")
             }
             authenticated = true
-            transport.linkAuthenticated(self, peer: peer)
+            switch (purpose, peerPurpose) {
+            case (.raft, .raft):
+                transport.linkAuthenticated(self, peer: peer)
+            case (.raft, .clientSession(let user)):
+                write(.sessionReady, flush: true)
+                let channel = context.channel
+                handOver(context)
+                transport.sessionAccepted(channel, user: user)
+            case (.clientSession, _):
+                break  // the session starts at `sessionReady`
+            }
+        case .sessionReady:
+            guard authenticated, let sessionReady else { return refuse("session ready out of place") }
+            let channel = context.channel
+            handOver(context)
+            sessionReady.succeed(channel)
         case .raft(_, let messages):
-            guard authenticated, let peer else { return refuse("Raft traffic before the handshake") }
+            guard authenticated, let peer, !isSession else { return refuse("Raft traffic before the handshake") }
             transport.deliver(messages, from: peer)
         }
+    }
+
+    /// Takes the peer-frame handlers out: the connection carries AMQP from here on.
+    private func handOver(_ context: ChannelHandlerContext) {
+        let pipeline = context.pipeline.syncOperations
+        if let decoder = try? pipeline.handler(type: ByteToMessageHandler<PeerFrameDecoder>.self) {
+            pipeline.removeHandler(decoder, promise: nil)
+        }
+        pipeline.removeHandler(context: context, promise: nil)
     }
 
     func send(_ frame: PeerFrame) {
@@ -264,20 +375,7 @@ final class PeerLinkHandler: ChannelInboundHandler {
         // A peer that does not keep up loses frames rather than grow our memory: the
         // channel turns unwritable once `sendQueueBytesMax` is queued (its high water mark).
         guard context.channel.isWritable else { return }
-        write(frame, flush: false)
-        scheduleFlush()
-    }
-
-    private var flushScheduled = false
-
-    private func scheduleFlush() {
-        guard !flushScheduled, let context else { return }
-        flushScheduled = true
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            bound.value.flushScheduled = false
-            bound.value.context?.flush()
-        }
+        write(frame, flush: true)
     }
 
     private func write(_ frame: PeerFrame, flush: Bool) {
@@ -296,5 +394,17 @@ final class PeerLinkHandler: ChannelInboundHandler {
 
     func close() {
         context?.close(promise: nil)
+    }
+}
+
+enum PeerSessionError: Error, CustomStringConvertible {
+    case noAddress(NodeID)
+    case closedBeforeReady(NodeID)
+
+    var description: String {
+        switch self {
+        case .noAddress(let peer): "no peer address is known for node \(peer)"
+        case .closedBeforeReady(let peer): "node \(peer) closed the session before it was ready"
+        }
     }
 }

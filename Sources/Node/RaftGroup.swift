@@ -81,13 +81,16 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     public func step(_ message: Message) { core.step(message) }
 
     /// Handles every pending Ready, persisting on the calling thread. `send` gets each
-    /// outgoing message once it may leave. Returns the application entries applied during
-    /// this call, in order.
+    /// outgoing message once it may leave; `beforePersisting` runs after the messages that
+    /// may leave before the sync were given to `send`, so that the shell can put them on the
+    /// wire first (the leader replicates while its own fsync runs). Returns the application
+    /// entries applied during this call, in order.
     @discardableResult
-    public func process(send: (Message) -> Void = { _ in }) throws(LogError) -> [Entry] {
+    public func process(send: (Message) -> Void = { _ in }, beforePersisting: () -> Void = {}) throws(LogError) -> [Entry] {
         var applied: [Entry] = []
         while let ready = nextReady() {
             ready.messages.forEach(send)
+            if !ready.messages.isEmpty { beforePersisting() }
             try storage.persist(ready)
             ready.messagesAfterPersist.forEach(send)
             applied += try complete(ready)

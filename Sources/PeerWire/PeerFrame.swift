@@ -7,22 +7,30 @@ import Raft
 /// (the length counts version, kind and payload; integers little-endian). Raft traffic names
 /// its group, so that queues can later spread over many groups on the same connections.
 public enum PeerFrame: Equatable, Sendable {
-    /// The first frame each side sends: who it is, and a fresh nonce for the other to sign.
-    case hello(node: NodeID, nonce: [UInt8])
-    /// Proof of the cluster secret: the HMAC the shell computes over the other side's nonce.
+    /// The first frame each side sends: who it is, what the connection is for, and a fresh
+    /// nonce for the other to sign.
+    case hello(node: NodeID, nonce: [UInt8], purpose: LinkPurpose = .raft)
+    /// Proof of the cluster secret: the HMAC the shell computes over the other side's nonce
+    /// (and over the prover's purpose, so that it cannot be swapped in transit).
     case proof(mac: [UInt8])
     /// Raft messages of one group, batched per flush.
     case raft(group: UInt64, messages: [Message])
+    /// The accepting side of a client session took the proof: from the next byte on, the
+    /// connection carries AMQP 0-9-1 and no more peer frames.
+    case sessionReady
 
     public static let version: UInt8 = 1
     public static let lengthPrefixBytes = 4
     public static let nonceBytes = 32
     public static let macBytes = 32
+    /// An AMQP user name is a short string.
+    public static let userBytesMax = 255
 
     enum Kind: UInt8 {
         case hello = 1
         case proof = 2
         case raft = 3
+        case sessionReady = 4
     }
 
     // MARK: Encoding
@@ -32,10 +40,11 @@ public enum PeerFrame: Equatable, Sendable {
         writer.u32(0)
         writer.u8(Self.version)
         switch self {
-        case .hello(let node, let nonce):
+        case .hello(let node, let nonce, let purpose):
             writer.u8(Kind.hello.rawValue)
             writer.u64(node)
             writer.blob(nonce)
+            writer.raw(purpose.encoded())
         case .proof(let mac):
             writer.u8(Kind.proof.rawValue)
             writer.blob(mac)
@@ -44,6 +53,8 @@ public enum PeerFrame: Equatable, Sendable {
             writer.u64(group)
             writer.u32(UInt32(messages.count))
             for message in messages { RaftMessageCoding.encode(message, into: &writer) }
+        case .sessionReady:
+            writer.u8(Kind.sessionReady.rawValue)
         }
         var bytes = writer.bytes
         let length = UInt32(bytes.count - Self.lengthPrefixBytes)
@@ -75,7 +86,7 @@ public enum PeerFrame: Equatable, Sendable {
             let node = try reader.u64()
             let nonce = try reader.blob(max: Self.nonceBytes)
             guard nonce.count == Self.nonceBytes else { throw .invalid("nonce of \(nonce.count) bytes") }
-            self = .hello(node: node, nonce: nonce)
+            self = .hello(node: node, nonce: nonce, purpose: try LinkPurpose(reading: &reader))
         case .proof:
             let mac = try reader.blob(max: Self.macBytes)
             guard mac.count == Self.macBytes else { throw .invalid("proof of \(mac.count) bytes") }
@@ -87,6 +98,8 @@ public enum PeerFrame: Equatable, Sendable {
             messages.reserveCapacity(count)
             for _ in 0..<count { messages.append(try RaftMessageCoding.decode(&reader, limits: limits)) }
             self = .raft(group: group, messages: messages)
+        case .sessionReady:
+            self = .sessionReady
         }
         try reader.expectEnd()
     }
@@ -99,6 +112,46 @@ public enum PeerFrame: Equatable, Sendable {
             throw frame.count < Self.lengthPrefixBytes + length ? .truncated : .invalid("\(frame.count - Self.lengthPrefixBytes - length) bytes after the frame")
         }
         try self.init(payload: Array(frame[Self.lengthPrefixBytes...]), limits: limits)
+    }
+}
+
+/// What a peer connection is for. Announced in the hello and bound into the proof.
+public enum LinkPurpose: Hashable, Sendable {
+    /// Raft traffic between two members: one such connection per pair of nodes.
+    case raft
+    /// One client connection that a node forwards to the leader: after the handshake the
+    /// connection carries AMQP 0-9-1 as the client sent it, on behalf of `user`, whom the
+    /// forwarding node has authenticated.
+    case clientSession(user: String)
+
+    enum Kind: UInt8 {
+        case raft = 0
+        case clientSession = 1
+    }
+
+    /// Its wire form, also the bytes the proof's HMAC covers.
+    public func encoded() -> [UInt8] {
+        var writer = WireWriter(capacity: 8)
+        switch self {
+        case .raft:
+            writer.u8(Kind.raft.rawValue)
+        case .clientSession(let user):
+            writer.u8(Kind.clientSession.rawValue)
+            writer.blob(Array(user.utf8))
+        }
+        return writer.bytes
+    }
+
+    init(reading reader: inout WireReader) throws(PeerWireError) {
+        let kindByte = try reader.u8()
+        switch Kind(rawValue: kindByte) {
+        case .raft: self = .raft
+        case .clientSession:
+            let user = try reader.blob(max: PeerFrame.userBytesMax)
+            guard let name = String(validating: user, as: UTF8.self) else { throw .invalid("a user name that is not UTF-8") }
+            self = .clientSession(user: name)
+        case nil: throw .invalid("link purpose \(kindByte)")
+        }
     }
 }
 

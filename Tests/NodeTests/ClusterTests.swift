@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import Node
 import Raft
+import Synchronization
 import XCTest
 
 /// Three nodes in one process, talking Raft over loopback TCP.
@@ -80,7 +81,7 @@ final class ClusterTests: XCTestCase {
         var nodes = try await startCluster(size: 3)
         let first = try await leader(of: nodes)
 
-        // The client tries every node; only the leader lets it in.
+        // The client tries every node; whichever takes it serves it.
         let connection = try await connect(Array(nodes.values))
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("replicated", durable: true)
@@ -107,6 +108,128 @@ final class ClusterTests: XCTestCase {
         }
         XCTAssertEqual(received, (0..<300).map { "r\($0)" })
         await survivor.close()
+        for node in nodes.values { try await node.shutdown() }
+    }
+
+    func testAClientOfAFollowerDeclaresPublishesGetsAndConsumesThroughTheLeader() async throws {
+        let nodes = try await startCluster(size: 3)
+        let leader = try await leader(of: nodes)
+        let follower = nodes.keys.sorted().first { $0 != leader }!
+        let connection = try await connect([nodes[follower]!])
+        let channel = try await connection.openChannel()
+        _ = try await channel.queueDeclare("via-follower", durable: true)
+        try await channel.confirmSelect(window: 64)
+        var confirmations: [PublishConfirmation] = []
+        for i in 0..<500 {
+            confirmations.append(try await channel.publish(routingKey: "via-follower", body: ByteBuffer(string: "f\(i)"), properties: BasicProperties(deliveryMode: 2)))
+        }
+        for confirmation in confirmations { try await confirmation.confirmed() }
+        XCTAssertEqual(confirmations.last?.deliveryTag, 500)
+        let declared = try await channel.queueDeclare("via-follower", durable: true, passive: true)
+        XCTAssertEqual(declared.messageCount, 500)
+
+        let first = try await channel.get(queue: "via-follower")
+        XCTAssertEqual(first.map { String(buffer: $0.body) }, "f0")
+        try await channel.ack(deliveryTag: first!.deliveryTag)
+        try await channel.qos(prefetchCount: 50)
+        var received: [String] = []
+        for try await delivery in try await channel.consume(queue: "via-follower") {
+            XCTAssertFalse(delivery.redelivered)
+            received.append(String(buffer: delivery.body))
+            try await channel.ack(deliveryTag: delivery.deliveryTag)
+            if received.count == 499 { break }
+        }
+        XCTAssertEqual(received, (1..<500).map { "f\($0)" })
+        // A channel error reaches the client as the leader gave it, and the connection stays.
+        let probe = try await connection.openChannel()
+        do {
+            _ = try await probe.queueDeclare("no-such-queue", passive: true)
+            XCTFail("a passive declare of a missing queue succeeded")
+        } catch {
+            guard case .channelClosedByServer(_, let reason) = error else { return XCTFail("unexpected \(error)") }
+            XCTAssertEqual(reason.replyCode, .notFound)
+        }
+        let after = try await channel.queueDeclare("via-follower", durable: true, passive: true)
+        XCTAssertEqual(after.messageCount, 0)
+        await connection.close()
+        for node in nodes.values { try await node.shutdown() }
+    }
+
+    /// Publisher and consumer attached through a follower; the leader goes. Neither
+    /// reconnects: unconfirmed publishes are nacked and published again, the consumer keeps
+    /// receiving, and every confirmed message arrives.
+    func testClientsOfAFollowerCarryOnWithoutReconnectingWhenTheLeaderIsLost() async throws {
+        var nodes = try await startCluster(size: 3)
+        let first = try await leader(of: nodes)
+        let follower = nodes.keys.sorted().first { $0 != first }!
+        let connection = try await connect([nodes[follower]!])
+        let publisher = try await connection.openChannel()
+        _ = try await publisher.queueDeclare("carried-on", durable: true)
+        try await publisher.confirmSelect(window: 32)
+        let consumerChannel = try await connection.openChannel()
+        try await consumerChannel.qos(prefetchCount: 20)
+        let consumer = try await consumerChannel.consume(queue: "carried-on")
+        let received = Mutex<[String]>([])
+        let redeliveries = Mutex(0)
+        let consuming = Task {
+            for try await delivery in consumer {
+                received.withLock { $0.append(String(buffer: delivery.body)) }
+                if delivery.redelivered { redeliveries.withLock { $0 += 1 } }
+                try await consumerChannel.ack(deliveryTag: delivery.deliveryTag)
+            }
+        }
+
+        /// Publishes until the broker confirms, as a client does after a nack.
+        func publishConfirmed(_ body: String) async throws {
+            let deadline = ContinuousClock.now + .seconds(15)
+            while true {
+                do {
+                    try await publisher.publish(routingKey: "carried-on", body: ByteBuffer(string: body), properties: BasicProperties(deliveryMode: 2)).confirmed()
+                    return
+                } catch {
+                    guard case .confirmNacked = error, ContinuousClock.now < deadline else { throw error }
+                }
+            }
+        }
+        for i in 0..<100 { try await publishConfirmed("c\(i)") }
+
+        // Deliveries held unacknowledged when the leader goes come again, flagged, under
+        // tags the channel has not used; an ack for an old tag is harmless.
+        _ = try await publisher.queueDeclare("held", durable: true)
+        for i in 0..<5 { try await publisher.publish(routingKey: "held", body: ByteBuffer(string: "h\(i)")).confirmed() }
+        let holder = try await connection.openChannel()
+        try await holder.qos(prefetchCount: 5)
+        var heldDeliveries = try await holder.consume(queue: "held").makeAsyncIterator()
+        var firstTags: [UInt64] = []
+        for _ in 0..<5 { firstTags.append(try await heldDeliveries.next()!.deliveryTag) }
+        XCTAssertEqual(firstTags, [1, 2, 3, 4, 5])
+
+        try await nodes.removeValue(forKey: first)!.shutdown()
+        var again: [Delivery] = []
+        for _ in 0..<5 { again.append(try await heldDeliveries.next()!) }
+        XCTAssertEqual(again.map { String(buffer: $0.body) }, (0..<5).map { "h\($0)" })
+        XCTAssertTrue(again.allSatisfy(\.redelivered))
+        XCTAssertTrue(again.allSatisfy { $0.deliveryTag > 5 }, "\(again.map(\.deliveryTag))")
+        try await holder.ack(deliveryTag: 1)
+        try await holder.ack(deliveryTag: again.last!.deliveryTag, multiple: true)
+        for i in 100..<200 { try await publishConfirmed("c\(i)") }
+
+        let expected = Set((0..<200).map { "c\($0)" })
+        let deadline = ContinuousClock.now + .seconds(15)
+        while !expected.isSubset(of: Set(received.withLock { $0 })) {
+            guard ContinuousClock.now < deadline else {
+                let missing = expected.subtracting(received.withLock { $0 })
+                return XCTFail("\(missing.count) confirmed messages never arrived, e.g. \(missing.sorted().prefix(5))")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let second = try await leader(of: nodes)
+        XCTAssertNotEqual(second, first)
+        // The same connection still serves: the client never reconnected.
+        let later = try await connection.openChannel()
+        _ = try await later.queueDeclare("carried-on", durable: true, passive: true)
+        consuming.cancel()
+        await connection.close()
         for node in nodes.values { try await node.shutdown() }
     }
 

@@ -42,6 +42,16 @@ final class PeerFrameTests: XCTestCase {
         XCTAssertThrowsError(try PeerFrame(frame: PeerFrame.hello(node: 1, nonce: [1, 2]).encoded(), limits: limits))
     }
 
+    func testClientSessionHelloAndSessionReadyRoundTrip() throws {
+        let nonce = Array(repeating: UInt8(3), count: PeerFrame.nonceBytes)
+        let session = PeerFrame.hello(node: 9, nonce: nonce, purpose: .clientSession(user: "guest"))
+        XCTAssertEqual(try PeerFrame(frame: session.encoded(), limits: limits), session)
+        XCTAssertEqual(try PeerFrame(frame: PeerFrame.sessionReady.encoded(), limits: limits), .sessionReady)
+        XCTAssertNotEqual(LinkPurpose.clientSession(user: "a").encoded(), LinkPurpose.clientSession(user: "b").encoded())
+        let tooLong = PeerFrame.hello(node: 9, nonce: nonce, purpose: .clientSession(user: String(repeating: "u", count: 256)))
+        XCTAssertThrowsError(try PeerFrame(frame: tooLong.encoded(), limits: limits))
+    }
+
     func testTheLengthPrefixCountsVersionKindAndPayload() throws {
         let bytes = PeerFrame.proof(mac: Array(repeating: 0, count: 32)).encoded()
         XCTAssertEqual(try PeerFrame.payloadLength(prefix: Array(bytes.prefix(4)), limits: limits), bytes.count - 4)
