@@ -172,6 +172,18 @@ public struct RaftNode: Sendable {
         return active >= membership.quorum
     }
 
+    /// The shell learned from outside Raft (gossip) that `node` is confirmed dead. A
+    /// follower whose leader it is forgets that leader — and with it the lease that would
+    /// refuse other candidates — and campaigns at once instead of waiting out the election
+    /// timeout. Pre-vote still applies: a false report wins nothing while a majority still
+    /// hears the leader, and costs no term. Gossip never makes a leader; votes do.
+    public mutating func leaderReportedDead(_ node: NodeID) {
+        guard role == .follower, leader == node, isVoter else { return }
+        leader = nil
+        electionElapsed = 0
+        campaign(leadershipTransfer: false)
+    }
+
     // MARK: Role changes
 
     private mutating func reset(term newTerm: Term) {

@@ -6,6 +6,8 @@ import Raft
 struct FaultProfile: CustomStringConvertible {
     enum Fault: CaseIterable {
         case crashLeader, crashAny, partition, isolateLeader, bridge, oneWayCut, transferLeadership, membershipChurn
+        /// Gossip tells a follower its leader died, truly or falsely.
+        case leaderReportedDead
     }
 
     let conditions: SimulatedNetwork.Conditions

@@ -489,6 +489,12 @@ public struct Simulation {
             emit("FAULT transfer leadership n\(leaderID) -> n\(target)")
             try? nodes[leaderID]!.core!.transferLeadership(to: target)
             pump(leaderID)
+        case .leaderReportedDead:
+            let followers = all.sorted().filter { nodes[$0]!.core?.role == .follower && nodes[$0]!.core?.leader != nil }
+            guard let follower = followers.randomElement(using: &random), let leaderID = nodes[follower]!.core!.leader else { return }
+            emit("FAULT n\(follower) hears that its leader n\(leaderID) died")
+            nodes[follower]!.core!.leaderReportedDead(leaderID)
+            pump(follower)
         case .membershipChurn:
             guard case .idle = membershipChurn, let leaderID = leaderNode() else { return }
             let voters = nodes[leaderID]!.core!.membership.voters

@@ -4,6 +4,42 @@ import XCTest
 
 /// Pre-vote and check-quorum (Raft thesis §9.6 and §6.2; etcd's PreVote and CheckQuorum).
 final class PreVoteAndCheckQuorumTests: XCTestCase {
+    // MARK: A leader reported dead
+
+    /// Once the followers hear that the leader died, one of them leads without any election
+    /// timeout having passed. The first to hear finds the other still in the dead leader's
+    /// lease; the second finds the first without one, and wins.
+    func testFollowersToldTheLeaderDiedElectANewOneWithoutWaitingForATimeout() {
+        let net = TestNetwork(voters: [1, 2, 3])
+        net.elect(1)
+        let term = net[1].term
+        net.isolate(1)
+        net[2].leaderReportedDead(1)
+        net.stabilize()
+        XCTAssertEqual(net[2].term, term, "refused by the lease of node 3, at no cost in terms")
+        net[3].leaderReportedDead(1)
+        net.stabilize()
+        XCTAssertEqual(net[3].role, .leader, "elected with no tick at all")
+        XCTAssertEqual(net[3].term, term + 1)
+        XCTAssertEqual(net[2].leader, 3)
+    }
+
+    /// A false report costs nothing: the other follower still hears the leader, its lease
+    /// refuses the pre-vote, and no term changes.
+    func testAFalseReportOfTheLeadersDeathDisturbsNothing() {
+        let net = TestNetwork(voters: [1, 2, 3])
+        net.elect(1)
+        let term = net[1].term
+        net[3].leaderReportedDead(1)
+        net.stabilize()
+        XCTAssertEqual(net.leaders, [1])
+        for id: NodeID in [1, 2, 3] { XCTAssertEqual(net[id].term, term) }
+        // The report is about the leader only: news of another node's death changes nothing.
+        net[2].leaderReportedDead(3)
+        XCTAssertEqual(net[2].role, .follower)
+        XCTAssertEqual(net[2].leader, 1)
+    }
+
     // MARK: Pre-vote
 
     /// Thesis §9.6: a node cut off from the group times out again and again, but its pre-votes
