@@ -45,7 +45,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Raft", "Log", "AMQP", "Broker", "PeerWire",
+                "Raft", "Log", "AMQP", "Broker", "PeerWire", "Gossip",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Log", "Raft", "LogCrashSupport", "Client", "AMQP",
+                "Node", "Log", "Raft", "LogCrashSupport", "Client", "AMQP", "Gossip",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -3,13 +3,16 @@
 extension SWIMInstance {
     /// MUST be invoked to enter an existing cluster through any of `seeds` (peer
     /// addresses). Sends a join request with this node's record to the first seed, and to
-    /// the next one each period until a join reply arrives. Addresses that are this node's
-    /// own are skipped; at most `membersMax` seeds are kept.
+    /// the next one each period until a join reply arrives; after each round of seeds that
+    /// went unanswered, the wait between requests doubles, up to `joinRetryIntervalMaxMs`.
+    /// Addresses that are this node's own are skipped; at most `membersMax` seeds are kept.
     public mutating func join(seeds: [SWIM.HostPort], now: SWIM.Millis) -> [SWIM.Directive] {
         _ = advance(to: now)
         guard !hasLeft else { return [] }
         joinSeeds = Array(seeds.filter { $0 != myself.addresses.peer && $0.isEncodable }.prefix(settings.membersMax))
         joinAttempts = 0
+        joinTicksToSkip = 0
+        joinRoundWaitPeriods = 1
         isJoined = joinSeeds.isEmpty
         return retryJoin()
     }
@@ -75,10 +78,21 @@ extension SWIMInstance {
 
     // MARK: Applying records
 
+    /// Counts periods rather than milliseconds, so a tick that fires a little early or late
+    /// never skips or doubles a request.
     mutating func retryJoin() -> [SWIM.Directive] {
         guard !isJoined, !joinSeeds.isEmpty else { return [] }
+        guard joinTicksToSkip == 0 else {
+            joinTicksToSkip -= 1
+            return []
+        }
         let seed = joinSeeds[joinAttempts % joinSeeds.count]
         joinAttempts += 1
+        if joinAttempts % joinSeeds.count == 0 {
+            let periodsMax = max(1, Int(settings.joinRetryIntervalMaxMs / settings.probeIntervalMs))
+            joinRoundWaitPeriods = min(joinRoundWaitPeriods * 2, periodsMax)
+            joinTicksToSkip = joinRoundWaitPeriods - 1
+        }
         return [.send(message(takeSequence(), .join(myself)), to: seed)]
     }
 

@@ -39,6 +39,10 @@ public struct SWIMInstance: Sendable {
     var relays: [SWIM.SequenceNumber: Relay] = [:]
     var joinSeeds: [SWIM.HostPort] = []
     var joinAttempts = 0
+    /// Ticks to let pass before the next join request, and the wait (in periods) after
+    /// the latest unanswered round of seeds; it doubles each round, up to the setting.
+    var joinTicksToSkip = 0
+    var joinRoundWaitPeriods = 1
     var lastSequence: SWIM.SequenceNumber = 0
     var lastNow: SWIM.Millis = 0
     var changes: UInt64 = 0

@@ -31,6 +31,9 @@ extension SWIM {
         public var membersMax: Int = 64
         /// How many members a leaving node tells directly; they disseminate it.
         public var leaveFanout: Int = 3
+        /// The longest wait between join requests while no seed answers. A joiner asks its
+        /// seeds one a period; after each unanswered round it waits twice as long, up to this.
+        public var joinRetryIntervalMaxMs: Millis = 5000
 
         public init(randomSeed: UInt64) {
             self.randomSeed = randomSeed
@@ -69,6 +72,8 @@ extension SWIM {
                         "disseminationMultiplier must be between 1 and \(Self.disseminationMultiplierMax)")
             try require(leaveFanout >= 1 && leaveFanout <= membersMax,
                         "leaveFanout must be between 1 and membersMax")
+            try require(joinRetryIntervalMaxMs >= probeIntervalMs && joinRetryIntervalMaxMs <= Self.durationMsMax,
+                        "joinRetryIntervalMaxMs must be between probeIntervalMs and \(Self.durationMsMax): join requests go out on period ticks")
         }
 
         /// The dissemination limit for `liveMembers` live members (this node included):

@@ -29,8 +29,8 @@ final class JoinLeaveTests: XCTestCase {
         XCTAssertEqual(swim.receive(.join(Fixture.member(1)), from: 1, now: 10), [], "from itself")
     }
 
-    /// The joiner asks the seeds in turn, once a period, until a reply arrives; then it
-    /// knows everyone and starts probing.
+    /// The joiner asks the seeds in turn, once a period, until a reply arrives; after a
+    /// round without one it waits a period longer. Then it knows everyone and starts probing.
     func testJoinerRetriesUntilReplyThenProbes() throws {
         var swim = try SWIMInstance(settings: Fixture.settings(), id: 9, addresses: Fixture.addresses(9))
         let first = swim.join(seeds: [Fixture.peer(1), Fixture.peer(9), Fixture.peer(2)], now: 0)
@@ -38,14 +38,32 @@ final class JoinLeaveTests: XCTestCase {
         XCTAssertEqual(first.sent.map(\.to), [Fixture.peer(1)])
         XCTAssertEqual(first.sent.first?.message.body, .join(Fixture.member(9)))
         XCTAssertEqual(swim.onPeriodicTick(now: 1000).sent.map(\.to), [Fixture.peer(2)], "its own address is skipped")
-        XCTAssertEqual(swim.onPeriodicTick(now: 2000).sent.map(\.to), [Fixture.peer(1)])
+        XCTAssertEqual(swim.onPeriodicTick(now: 2000).sent, [], "a round went unanswered: two periods to the next")
+        XCTAssertEqual(swim.onPeriodicTick(now: 3000).sent.map(\.to), [Fixture.peer(1)])
 
         let members = [1, 2, 3].map { Fixture.member($0) } + [Fixture.member(9)]
-        let reply = swim.receive(.joinReply(members: members), from: 1, now: 2100)
+        let reply = swim.receive(.joinReply(members: members), from: 1, now: 3100)
         XCTAssertTrue(swim.isJoined)
         XCTAssertEqual(reply.events, [1, 2, 3].map { .joined(Fixture.member($0)) })
-        let probing = swim.onPeriodicTick(now: 3000)
+        let probing = swim.onPeriodicTick(now: 4000)
         XCTAssertEqual(probing.sent.map(\.message.name), ["ping"])
+    }
+
+    /// Unanswered rounds double the wait between join requests, up to
+    /// `joinRetryIntervalMaxMs`; joining again starts over at one period.
+    func testJoinRequestsBackOffUpToTheLimit() throws {
+        let settings = Fixture.settings { $0.joinRetryIntervalMaxMs = 5000 }
+        var swim = try SWIMInstance(settings: settings, id: 9, addresses: Fixture.addresses(9))
+        var requestTicks: [Int] = []
+        if !swim.join(seeds: [Fixture.peer(1)], now: 0).sent.isEmpty { requestTicks.append(0) }
+        for tick in 1...25 where !swim.onPeriodicTick(now: SWIM.Millis(tick) * 1000).sent.isEmpty {
+            requestTicks.append(tick)
+        }
+        XCTAssertEqual(requestTicks, [0, 2, 6, 11, 16, 21], "waits of 2, 4, then 5 periods")
+
+        XCTAssertEqual(swim.join(seeds: [Fixture.peer(1)], now: 26_000).sent.count, 1)
+        XCTAssertEqual(swim.onPeriodicTick(now: 27_000).sent, [])
+        XCTAssertEqual(swim.onPeriodicTick(now: 28_000).sent.count, 1, "back to a wait of two periods")
     }
 
     /// A node restarted with incarnation 0 learns its previous life from the join reply and

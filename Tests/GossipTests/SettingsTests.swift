@@ -28,6 +28,8 @@ final class SettingsTests: XCTestCase {
             ("disseminationMultiplier", { $0.disseminationMultiplier = 0 }),
             ("disseminationMultiplier", { $0.disseminationMultiplier = SWIM.Settings.disseminationMultiplierMax + 1 }),
             ("leaveFanout", { $0.leaveFanout = 0 }),
+            ("joinRetryIntervalMaxMs", { $0.joinRetryIntervalMaxMs = $0.probeIntervalMs - 1 }),
+            ("joinRetryIntervalMaxMs", { $0.joinRetryIntervalMaxMs = SWIM.Settings.durationMsMax + 1 }),
         ]
         for (bound, breakIt) in cases {
             var settings = SWIM.Settings(randomSeed: 1)
@@ -51,6 +53,7 @@ final class SettingsTests: XCTestCase {
         settings.deadProbeIntervalMs = settings.probeIntervalMs
         settings.piggybackUpdatesMax = settings.membersMax
         settings.disseminationMultiplier = SWIM.Settings.disseminationMultiplierMax
+        settings.joinRetryIntervalMaxMs = settings.probeIntervalMs
         try settings.validate()
     }
 
