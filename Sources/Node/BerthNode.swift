@@ -1,5 +1,6 @@
 import AMQP
 import Broker
+import Gossip
 import Glibc
 import Log
 import Logging
@@ -30,6 +31,17 @@ public struct NodeConfiguration: Sendable {
     public var peers: [NodeID: PeerAddress] = [:]
     /// Peers prove they belong to the cluster with an HMAC keyed by this secret.
     public var clusterSecret: [UInt8] = []
+    /// Peer addresses of running members to join through, for a node not among `peers`:
+    /// gossip finds the cluster, and its leader takes this node in as a learner, then as a
+    /// voter once it has caught up.
+    public var join: [PeerAddress] = []
+    /// Where this node listens for peers (TCP) and gossip (UDP, the same port) when it
+    /// joins; with `peers`, its own entry there.
+    public var peerAddress: PeerAddress?
+    /// Gossip: how often each member probes another, and how long a suspect has to refute
+    /// before it is declared dead.
+    public var gossipProbeIntervalMs: UInt64 = 500
+    public var gossipSuspicionTimeoutMs: UInt64 = 2_000
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory
@@ -105,6 +117,7 @@ public final class BerthNode: Sendable {
             .bind(host: configuration.amqpHost, port: configuration.amqpPort)
             .get()
         guard let address = server.localAddress else { throw NodeStartError.noAddress }
+        try await startGossip(configuration, core: core, amqpPort: address.port ?? configuration.amqpPort, on: loop, logger: logger)
         logger.info("serving AMQP 0-9-1", metadata: ["address": "\(address)", "data": "\(configuration.dataDirectory)"])
         return BerthNode(amqpAddress: address, loop: loop, serverChannel: server, core: core, logger: logger)
     }
@@ -124,16 +137,20 @@ public final class BerthNode: Sendable {
         raftConfig.appendBytesMax = NodeCore.entryBytesMax
         raftConfig.inflightBytesMax = 4 * NodeCore.entryBytesMax
         raftConfig.uncommittedBytesMax = 8 * NodeCore.entryBytesMax
-        let voters = configuration.peers.isEmpty ? [nodeID] : Set(configuration.peers.keys).union([nodeID])
+        // A founding member knows the first voters; a joining node waits to be taken in.
+        let voters: Set<NodeID>? = configuration.peers.isEmpty
+            ? (configuration.join.isEmpty ? [nodeID] : nil) : Set(configuration.peers.keys).union([nodeID])
         let group = try RaftGroup(
             config: raftConfig, storage: storage, recovered: recovery.state, machine: BrokerMachine(), bootstrapVoters: voters,
             options: options)
         let core = NodeCore(loop: loop, group: group, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs)
-        if !configuration.peers.isEmpty {
-            guard let own = configuration.peers[nodeID] else { throw NodeStartError.notAPeer(nodeID) }
+        if !configuration.peers.isEmpty || !configuration.join.isEmpty {
+            guard let own = configuration.peers[nodeID] ?? configuration.peerAddress else { throw NodeStartError.notAPeer(nodeID) }
             guard !configuration.clusterSecret.isEmpty else { throw NodeStartError.noClusterSecret }
+            var peers = configuration.peers
+            peers[nodeID] = own
             let transport = PeerTransport(
-                nodeID: nodeID, secret: configuration.clusterSecret, peers: configuration.peers, loop: loop, logger: logger
+                nodeID: nodeID, secret: configuration.clusterSecret, peers: peers, loop: loop, logger: logger
             ) { [weak core] message in core?.receive(message) }
             core.transport = transport
             core.peerListenAddress = own
@@ -141,8 +158,61 @@ public final class BerthNode: Sendable {
         return core
     }
 
+    /// Gossip for a node in a cluster: it binds the peer port's number over UDP, announces
+    /// this node's addresses, and reports membership events to the core.
+    private static func startGossip(_ configuration: NodeConfiguration, core: NIOLoopBound<NodeCore>, amqpPort: Int, on loop: any EventLoop,
+                                    logger: Logger) async throws {
+        try await loop.flatSubmit { () -> EventLoopFuture<Void> in
+            let node = core.value
+            guard node.transport != nil, let own = node.peerListenAddress else { return loop.makeSucceededVoidFuture() }
+            var swim = SWIM.Settings(randomSeed: UInt64.random(in: 1...UInt64.max))
+            swim.probeIntervalMs = configuration.gossipProbeIntervalMs
+            swim.probeTimeoutMs = max(1, configuration.gossipProbeIntervalMs / 4)
+            swim.suspicionTimeoutMs = configuration.gossipSuspicionTimeoutMs
+            var gossipConfiguration = GossipShell.Configuration(
+                nodeID: node.group.core.id, bind: SWIM.HostPort(host: own.host, port: UInt16(own.port)),
+                amqp: SWIM.HostPort(host: configuration.amqpHost, port: UInt16(amqpPort)),
+                http: SWIM.HostPort(host: configuration.amqpHost, port: 0), swim: swim)
+            let others = configuration.peers.filter { $0.key != node.group.core.id }.sorted { $0.key < $1.key }.map(\.value)
+            gossipConfiguration.seeds = (configuration.join + others).map { SWIM.HostPort(host: $0.host, port: UInt16($0.port)) }
+            do {
+                let shell = try GossipShell(configuration: gossipConfiguration, loop: loop, logger: logger) { event in
+                    core.value.gossipEvent(event)
+                }
+                node.gossip = shell
+                return shell.start()
+            } catch {
+                return loop.makeFailedFuture(error)
+            }
+        }.get()
+    }
+
+    /// Leaves the cluster gracefully: a leader proposes its own removal; gossip announces
+    /// the departure, and the leader removes this node from the group. Returns once this
+    /// node's log holds its removal, or after `timeout`. Then `shutdown()`.
+    public func leave(timeout: Duration = .seconds(10)) async throws {
+        try await loop.flatSubmit { [core] () -> EventLoopFuture<Void> in
+            core.value.proposeOwnRemoval()
+            return core.value.gossip?.leave() ?? core.value.loop.makeSucceededVoidFuture()
+        }.get()
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let removed = try await loop.submit { [core] in !core.value.group.core.newestMembership.contains(core.value.group.core.id) }.get()
+            if removed { return }
+            try await loop.submit { [core] in core.value.proposeOwnRemoval() }.get()
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw NodeStartError.leaveTimedOut
+    }
+
+    /// The group's voters and learners as this node last applied them.
+    public func membership() async throws -> Membership {
+        try await loop.submit { [core] in core.value.group.core.membership }.get()
+    }
+
     /// Stops listening and closes the log cleanly (the latest commit index written).
     public func shutdown() async throws {
+        try await loop.flatSubmit { [core] in core.value.gossip?.stop() ?? core.value.loop.makeSucceededVoidFuture() }.get()
         try await serverChannel.close()
         try await loop.submit { [core] in try core.value.stop() }.get()
         logger.info("stopped")
@@ -174,6 +244,7 @@ public enum NodeStartError: Error, CustomStringConvertible {
     case badNodeID(String)
     case notAPeer(NodeID)
     case noClusterSecret
+    case leaveTimedOut
 
     public var description: String {
         switch self {
@@ -181,6 +252,7 @@ public enum NodeStartError: Error, CustomStringConvertible {
         case .badNodeID(let path): return "\(path) does not hold a node id"
         case .notAPeer(let id): return "node \(id) is not among the configured peers"
         case .noClusterSecret: return "a cluster needs a secret for its peers to prove membership"
+        case .leaveTimedOut: return "the leader did not remove this node in time; it may still be a member"
         }
     }
 }

@@ -1,4 +1,5 @@
 import Broker
+import Gossip
 import Log
 import NIOCore
 import Raft
@@ -38,6 +39,7 @@ final class NodeCore {
     private var replyWaiters: [LogIndex: (term: Term, reply: (Result<BrokerReply, BrokerError>) -> Void)] = [:]
     /// Peers, when the group has more than one member, and where this node listens for them.
     var transport: PeerTransport?
+    var gossip: GossipShell?
     var peerListenAddress: PeerAddress?
     static let groupID: UInt64 = 1
     private var publishBatch: [Publish] = []
@@ -45,11 +47,16 @@ final class NodeCore {
     private var flushScheduled = false
     /// Set by `stop()`: the log is closed, and work already queued on the loop (a flush, a
     /// peer's message) must not reach it.
-    private var stopped = false
+    private(set) var stopped = false
     private var timers: [RepeatedTask] = []
     /// Client connections served through the leader, told when this node learns of a new one.
     private var leaderWatchers: [ObjectIdentifier: LeaderRelay] = [:]
     private var lastKnownLeader: NodeID?
+    /// The cluster as gossip sees it: each member's latest record, this node's included.
+    var gossipMembers: [NodeID: SWIM.Member] = [:]
+    /// Nodes an operator removed: not taken back as learners while this node leads.
+    var removedNodes: Set<NodeID> = []
+    private var ticksSinceReconcile = 0
 
     static let tickIntervalMs: Int64 = 10
     /// The largest log entry: the broker's largest message with room for its command.
@@ -58,6 +65,8 @@ final class NodeCore {
     /// to amortise the append, small enough that one entry never nears `entryBytesMax`.
     static let enqueueBatchBytesTarget = 1 << 20
     static let sweepIntervalMs: Int64 = 1_000
+    /// How often the leader compares the Raft membership with what gossip sees.
+    static let reconcileIntervalTicks = 10
 
     init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, clock: @escaping () -> Int64, acknowledgementTimeoutMs: Int64?) {
         self.loop = loop
@@ -262,7 +271,7 @@ final class NodeCore {
     }
 
     /// Everything asked for in this turn of the loop goes out together, once the turn ends.
-    private func scheduleFlush() {
+    func scheduleFlush() {
         guard !flushScheduled, !stopped else { return }
         flushScheduled = true
         let bound = NIOLoopBound(self, eventLoop: loop)
@@ -318,6 +327,11 @@ final class NodeCore {
 
     private func tick() {
         group.tick()
+        ticksSinceReconcile += 1
+        if ticksSinceReconcile >= Self.reconcileIntervalTicks {
+            ticksSinceReconcile = 0
+            reconcileMembership()
+        }
         do { try driveRaft() } catch { fatalError("the log failed; a node that cannot persist must stop: \(error)") }
     }
 

@@ -35,7 +35,8 @@ final class PeerTransport {
 
     let nodeID: NodeID
     private let secret: SymmetricKey
-    private let peers: [NodeID: PeerAddress]
+    /// Where each other member listens: the configured peers, and those gossip found.
+    private var peers: [NodeID: PeerAddress]
     /// Where this node listens, for a session it forwards to itself once it leads.
     private let ownAddress: PeerAddress?
     /// Takes an accepted client session's channel, emptied of peer handlers, and the user
@@ -90,6 +91,13 @@ final class PeerTransport {
                 bound.value.listener = channel
                 for peer in bound.value.peers.keys.sorted() where peer > bound.value.nodeID { bound.value.dial(peer) }
             }
+    }
+
+    /// A member gossip found, or found at a new address. The lower id dials.
+    func addPeer(_ peer: NodeID, at address: PeerAddress) {
+        guard peer != nodeID, peers[peer] != address else { return }
+        peers[peer] = address
+        if peer > nodeID, listener != nil { dial(peer) }
     }
 
     func stop() {

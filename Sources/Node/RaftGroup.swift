@@ -78,6 +78,9 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
 
     public func tick() { core.tick() }
 
+    /// See `RaftNode.leaderReportedDead`.
+    public func leaderReportedDead(_ node: NodeID) { core.leaderReportedDead(node) }
+
     public func step(_ message: Message) { core.step(message) }
 
     /// Handles every pending Ready, persisting on the calling thread. `send` gets each

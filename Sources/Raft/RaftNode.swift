@@ -113,6 +113,18 @@ public struct RaftNode: Sendable {
     public var isVoter: Bool { membership.voters.contains(id) }
     /// The leader's durable match index for a member, nil if not leader or not a member.
     public func matchIndex(of member: NodeID) -> LogIndex? { progress[member]?.match }
+
+    /// The membership of the newest membership entry in the log, committed or not (the
+    /// applied one when none follows it). A node being removed sees its removal here even
+    /// when it never learns of the commit, as the leader stops replicating to it.
+    public var newestMembership: Membership {
+        var index = log.lastIndex
+        while index > log.applied, let entry = log.entry(at: index) {
+            if entry.kind == .membershipChange, let logged = Membership(encoded: entry.data) { return logged }
+            index -= 1
+        }
+        return membership
+    }
     public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
     public var softState: SoftState { SoftState(role: role, leader: leader) }
     var hasCommittedInCurrentTerm: Bool { log.term(at: log.committed) == term }

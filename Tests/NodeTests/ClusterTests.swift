@@ -233,6 +233,59 @@ final class ClusterTests: XCTestCase {
         for node in nodes.values { try await node.shutdown() }
     }
 
+    /// A fourth node joins through gossip, catches up through a snapshot and becomes a
+    /// voter; then it leaves, and the quorum is three again: the cluster commits with one
+    /// of the first three down.
+    func testANodeJoinsThroughGossipCatchesUpByASnapshotBecomesAVoterAndLeaves() async throws {
+        var nodes = try await startCluster(size: 3)
+        let first = try await leader(of: nodes)
+        let connection = try await connect([nodes[first]!])
+        let channel = try await connection.openChannel()
+        _ = try await channel.queueDeclare("before-join", durable: true)
+        try await channel.confirmSelect(window: 32)
+        for i in 0..<120 { try await channel.publish(routingKey: "before-join", body: ByteBuffer(string: "b\(i)")).confirmed() }
+        await connection.close()
+
+        var configuration = NodeConfiguration(dataDirectory: "\(root)/node-4")
+        configuration.amqpPort = 0
+        configuration.nodeID = 4
+        configuration.peerAddress = PeerAddress(host: "127.0.0.1", port: try freePort())
+        configuration.join = [peers[first == 1 ? 2 : 1]!]
+        configuration.clusterSecret = Array("a secret only this cluster knows".utf8)
+        configuration.gossipProbeIntervalMs = 100
+        configuration.gossipSuspicionTimeoutMs = 500
+        let joiner = try await BerthNode.start(configuration, on: nodeLoops.next())
+
+        let deadline = ContinuousClock.now + .seconds(15)
+        while !(try await nodes[first]!.membership().voters.contains(4)) {
+            guard ContinuousClock.now < deadline else { return XCTFail("node 4 did not become a voter within 15 s") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let joinerMembership = try await joiner.membership()
+        XCTAssertEqual(joinerMembership.voters, Set(peers.keys).union([4]))
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: "\(root)/node-4/group-1").filter { $0.hasSuffix(".snap") }
+        XCTAssertFalse(snapshots.isEmpty, "it caught up through a snapshot")
+
+        try await joiner.leave()
+        try await joiner.shutdown()
+        let leaderNow = try await leader(of: nodes)
+        let afterLeave = try await nodes[leaderNow]!.membership()
+        XCTAssertEqual(afterLeave.voters, Set(peers.keys))
+        XCTAssertTrue(afterLeave.learners.isEmpty)
+
+        // With node 4 gone from the voters, two of three are a quorum.
+        let down = nodes.keys.sorted().first { $0 != leaderNow }!
+        try await nodes.removeValue(forKey: down)!.shutdown()
+        let survivor = try await connect(Array(nodes.values))
+        let check = try await survivor.openChannel()
+        try await check.confirmSelect()
+        try await check.publish(routingKey: "before-join", body: ByteBuffer(string: "after")).confirmed()
+        let declared = try await check.queueDeclare("before-join", durable: true, passive: true)
+        XCTAssertEqual(declared.messageCount, 121)
+        await survivor.close()
+        for node in nodes.values { try await node.shutdown() }
+    }
+
     func testARestartedFollowerCatchesUpThroughASnapshotAndCanTakeOver() async throws {
         var nodes = try await startCluster(size: 3)
         let first = try await leader(of: nodes)

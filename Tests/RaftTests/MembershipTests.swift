@@ -120,6 +120,16 @@ final class MembershipTests: XCTestCase {
     }
 
     /// A removed follower gets nothing more, no longer counts, and never campaigns.
+    func testNewestMembershipShowsAChangeBeforeItIsApplied() throws {
+        let net = TestNetwork(voters: [1, 2, 3])
+        net.elect(1)
+        try net[1].proposeMembershipChange(.removeNode(3))
+        XCTAssertEqual(net[1].membership, Membership(voters: [1, 2, 3]), "not applied yet")
+        XCTAssertEqual(net[1].newestMembership, Membership(voters: [1, 2]))
+        net.stabilize()
+        XCTAssertEqual(net[1].newestMembership, net[1].membership)
+    }
+
     func testRemovedFollowerLeavesTheGroup() throws {
         let net = TestNetwork(voters: [1, 2, 3])
         net.elect(1)
