@@ -40,7 +40,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-in-flight"), help: "Publishes a connection may have awaiting storage before it is blocked.")
     var publishesInFlightMax = 8_192
 
-    @Option(name: .customLong("node-id"), help: "This node's id in a cluster (with --peer).")
+    @Option(name: .customLong("node-id"), help: "This node's id in a cluster (with --peer; with --join, made up and kept in DATA_DIR/node-id when not given).")
     var nodeID: UInt64?
 
     @Option(name: .customLong("peer"), help: "A cluster member as ID=HOST:PORT, where it listens for peers; repeat for every member, this node included.")
@@ -49,6 +49,15 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("cluster-secret-file"), help: "A file holding the cluster's shared secret (default: DATA_DIR/cluster-secret).")
     var clusterSecretFile: String?
 
+    @Option(name: .customLong("join"), help: "Join a running cluster through this member's peer address, HOST:PORT (repeatable; any member will do). Needs --peer-address and the cluster's secret.")
+    var join: [String] = []
+
+    @Option(name: .customLong("peer-address"), help: "With --join: where this node listens for peers (TCP) and gossip (UDP), as HOST:PORT.")
+    var peerAddress: String?
+
+    @Flag(name: .customLong("leave-on-shutdown"), help: "On SIGTERM, leave the cluster (the leader removes this node from the voters) before stopping.")
+    var leaveOnShutdown = false
+
     func validate() throws {
         guard (0...65535).contains(amqpPort) else { throw ValidationError("--amqp-port must be in 0...65535") }
         for user in users where !user.contains(":") { throw ValidationError("--user takes NAME:PASSWORD, got '\(user)'") }
@@ -56,6 +65,19 @@ struct NodeCommand: AsyncParsableCommand {
         guard publishesInFlightMax > 0 else { throw ValidationError("--max-in-flight must be positive") }
         _ = try parsedPeers()
         if !peers.isEmpty, nodeID == nil { throw ValidationError("--peer needs --node-id") }
+        for seed in join { _ = try parseHostPort(seed, flag: "--join") }
+        if !join.isEmpty {
+            guard peers.isEmpty else { throw ValidationError("--join and --peer exclude each other: a founding member lists its peers, a newcomer joins") }
+            guard let peerAddress else { throw ValidationError("--join needs --peer-address") }
+            _ = try parseHostPort(peerAddress, flag: "--peer-address")
+        }
+    }
+
+    private func parseHostPort(_ text: String, flag: String) throws -> PeerAddress {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            throw ValidationError("\(flag) takes HOST:PORT, got '\(text)'")
+        }
+        return PeerAddress(host: String(text[..<colon]), port: port)
     }
 
     private func parsedPeers() throws -> [UInt64: PeerAddress] {
@@ -80,7 +102,9 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.publishesInFlightMax = publishesInFlightMax
         configuration.nodeID = nodeID
         configuration.peers = try parsedPeers()
-        if !configuration.peers.isEmpty {
+        configuration.join = try join.map { try parseHostPort($0, flag: "--join") }
+        configuration.peerAddress = try peerAddress.map { try parseHostPort($0, flag: "--peer-address") }
+        if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             let path = clusterSecretFile ?? dataDirectory + "/cluster-secret"
             guard let secret = readFile(path), !secret.isEmpty else {
                 throw ValidationError("a cluster needs its secret in \(path) (or --cluster-secret-file)")
@@ -93,7 +117,10 @@ struct NodeCommand: AsyncParsableCommand {
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let node = try await BerthNode.start(configuration, on: group.next())
-        await waitForSignal([SIGINT, SIGTERM])
+        let signal = await waitForSignal([SIGINT, SIGTERM])
+        if leaveOnShutdown, signal == SIGTERM {
+            do { try await node.leave() } catch { Logger(label: "berth.node").warning("leaving the cluster: \(error)") }
+        }
         try await node.shutdown()
         try await group.shutdownGracefully()
     }
@@ -114,8 +141,10 @@ func readFile(_ path: String) -> [UInt8]? {
     return bytes
 }
 
-/// Waits for the first of `signals`, which no longer end the process by default.
-func waitForSignal(_ signals: [Int32]) async {
+/// Waits for the first of `signals`, which no longer end the process by default, and
+/// returns it.
+@discardableResult
+func waitForSignal(_ signals: [Int32]) async -> Int32 {
     let (stream, continuation) = AsyncStream<Int32>.makeStream()
     let sources = signals.map { number in
         signal(number, SIG_IGN)
@@ -124,6 +153,11 @@ func waitForSignal(_ signals: [Int32]) async {
         source.resume()
         return source
     }
-    for await _ in stream { break }
+    var received: Int32 = 0
+    for await number in stream {
+        received = number
+        break
+    }
     sources.forEach { $0.cancel() }
+    return received
 }
