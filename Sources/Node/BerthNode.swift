@@ -143,7 +143,8 @@ public final class BerthNode: Sendable {
         let group = try RaftGroup(
             config: raftConfig, storage: storage, recovered: recovery.state, machine: BrokerMachine(), bootstrapVoters: voters,
             options: options)
-        let core = NodeCore(loop: loop, group: group, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs)
+        let core = NodeCore(loop: loop, group: group, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs,
+                            logger: logger)
         if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             guard let own = configuration.peers[nodeID] ?? configuration.peerAddress else { throw NodeStartError.notAPeer(nodeID) }
             guard !configuration.clusterSecret.isEmpty else { throw NodeStartError.noClusterSecret }

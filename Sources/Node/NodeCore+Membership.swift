@@ -20,6 +20,7 @@ extension NodeCore {
             transport?.addPeer(member.id, at: PeerAddress(host: peer.host, port: Int(peer.port)))
         case .dead:
             // Gossip is sure the leader is gone: campaign now rather than after the timeout.
+            logger.warning("gossip reports a member dead", metadata: ["member": "\(member.id)"])
             if group.core.leader == member.id {
                 group.leaderReportedDead(member.id)
                 scheduleFlush()
@@ -36,6 +37,7 @@ extension NodeCore {
         guard !stopped, group.core.role == .leader, let change = dueMembershipChange() else { return }
         do {
             try group.proposeMembershipChange(change)
+            logger.info("proposed a membership change", metadata: ["change": "\(change)"])
             scheduleFlush()
         } catch {
             // A change is still pending: the next round proposes this one again.

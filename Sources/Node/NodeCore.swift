@@ -1,6 +1,7 @@
 import Broker
 import Gossip
 import Log
+import Logging
 import NIOCore
 import Raft
 
@@ -29,6 +30,7 @@ protocol CoreClient: AnyObject {
 /// commands proposed meanwhile ride on one Ready: one log append and one fdatasync for all.
 final class NodeCore {
     let loop: any EventLoop
+    let logger: Logger
     let group: RaftGroup<BrokerMachine>
     private let clock: () -> Int64
     private let acknowledgementTimeoutMs: Int64?
@@ -52,6 +54,7 @@ final class NodeCore {
     /// Client connections served through the leader, told when this node learns of a new one.
     private var leaderWatchers: [ObjectIdentifier: LeaderRelay] = [:]
     private var lastKnownLeader: NodeID?
+    private var lastAppliedMembership: Membership?
     /// The cluster as gossip sees it: each member's latest record, this node's included.
     var gossipMembers: [NodeID: SWIM.Member] = [:]
     /// Nodes an operator removed: not taken back as learners while this node leads.
@@ -68,7 +71,9 @@ final class NodeCore {
     /// How often the leader compares the Raft membership with what gossip sees.
     static let reconcileIntervalTicks = 10
 
-    init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, clock: @escaping () -> Int64, acknowledgementTimeoutMs: Int64?) {
+    init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, clock: @escaping () -> Int64, acknowledgementTimeoutMs: Int64?,
+         logger: Logger = Logger(label: "berth.node")) {
+        self.logger = logger
         self.loop = loop
         self.group = group
         self.clock = clock
@@ -257,6 +262,15 @@ final class NodeCore {
         return transport.openSession(to: leader, user: user)
     }
 
+    private func announceMembershipIfChanged() {
+        let membership = group.core.membership
+        guard membership != lastAppliedMembership else { return }
+        if lastAppliedMembership != nil {
+            logger.info("membership changed", metadata: ["voters": "\(membership.voters.sorted())", "learners": "\(membership.learners.sorted())"])
+        }
+        lastAppliedMembership = membership
+    }
+
     private func announceLeaderIfChanged() {
         let leader = group.core.leader
         guard leader != lastKnownLeader else { return }
@@ -367,6 +381,7 @@ final class NodeCore {
         })
         if !outgoing.isEmpty { transport?.send(outgoing, group: Self.groupID) }
         announceLeaderIfChanged()
+        announceMembershipIfChanged()
         if group.core.role != .leader {
             if dispatcher != nil { stepDown() }
         } else if dispatcher == nil, group.core.term(at: group.core.appliedIndex) == group.core.term {
