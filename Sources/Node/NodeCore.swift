@@ -275,6 +275,7 @@ final class NodeCore {
         let leader = group.core.leader
         guard leader != lastKnownLeader else { return }
         lastKnownLeader = leader
+        if let leader { logger.info("leader known", metadata: ["leader": "\(leader)", "term": "\(group.core.term)"]) }
         for watcher in Array(leaderWatchers.values) { watcher.leaderChanged(to: leader) }
     }
 
