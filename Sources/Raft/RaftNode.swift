@@ -113,6 +113,8 @@ public struct RaftNode: Sendable {
     public var isVoter: Bool { membership.voters.contains(id) }
     /// The leader's durable match index for a member, nil if not leader or not a member.
     public func matchIndex(of member: NodeID) -> LogIndex? { progress[member]?.match }
+    /// How the leader replicates to a member, nil if not leader or not a member.
+    public func replicationMode(of member: NodeID) -> ReplicationMode? { progress[member].map { ReplicationMode($0.state) } }
     public var hardState: HardState { HardState(term: term, vote: vote, commit: log.committed) }
     public var softState: SoftState { SoftState(role: role, leader: leader) }
     var hasCommittedInCurrentTerm: Bool { log.term(at: log.committed) == term }
