@@ -12,6 +12,9 @@ public struct NodeConfiguration: Sendable {
     public var dataDirectory: String
     public var amqpHost = "127.0.0.1"
     public var amqpPort = 5672
+    /// The HTTP status API's address; port 0 takes any free port, nil serves no HTTP.
+    public var httpHost = "127.0.0.1"
+    public var httpPort: Int?
     public var users = UserStore()
     /// A delivery not acknowledged for this long closes its channel with 406, as in RabbitMQ.
     public var acknowledgementTimeoutMs: Int64? = 30 * 60 * 1000
@@ -43,13 +46,18 @@ public final class BerthNode: Sendable {
     let loop: any EventLoop
     private let serverChannel: any Channel
     let core: NIOLoopBound<NodeCore>
+    let httpServer: StatusHTTPServer?
     private let logger: Logger
 
-    private init(amqpAddress: SocketAddress, loop: any EventLoop, serverChannel: any Channel, core: NIOLoopBound<NodeCore>, logger: Logger) {
+    private init(
+        amqpAddress: SocketAddress, loop: any EventLoop, serverChannel: any Channel, core: NIOLoopBound<NodeCore>, httpServer: StatusHTTPServer?,
+        logger: Logger
+    ) {
         self.amqpAddress = amqpAddress
         self.loop = loop
         self.serverChannel = serverChannel
         self.core = core
+        self.httpServer = httpServer
         self.logger = logger
     }
 
@@ -93,7 +101,15 @@ public final class BerthNode: Sendable {
             .get()
         guard let address = server.localAddress else { throw NodeStartError.noAddress }
         logger.info("serving AMQP 0-9-1", metadata: ["address": "\(address)", "data": "\(configuration.dataDirectory)"])
-        return BerthNode(amqpAddress: address, loop: loop, serverChannel: server, core: core, logger: logger)
+        let httpServer: StatusHTTPServer?
+        do {
+            httpServer = try await startHTTP(configuration, reader: NodeStatusReader(loop: loop, core: core), logger: logger)
+        } catch {
+            try? await server.close()
+            try? await loop.submit { try core.value.stop() }.get()
+            throw error
+        }
+        return BerthNode(amqpAddress: address, loop: loop, serverChannel: server, core: core, httpServer: httpServer, logger: logger)
     }
 
     private static func makeCore(_ configuration: NodeConfiguration, loop: any EventLoop, logger: Logger) throws -> NodeCore {
@@ -130,6 +146,7 @@ public final class BerthNode: Sendable {
 
     /// Stops listening and closes the log cleanly (the latest commit index written).
     public func shutdown() async throws {
+        try await httpServer?.stop()
         try await serverChannel.close()
         try await loop.submit { [core] in try core.value.stop() }.get()
         logger.info("stopped")
