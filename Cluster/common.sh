@@ -7,6 +7,7 @@ export PATH="$PATH:/opt/swift/usr/bin"
 nodes=(1 2 3)
 amqp_port() { echo $((5671 + $1)); }   # 5672-5674
 peer_port() { echo $((4370 + $1)); }   # 4371-4373
+http_port() { echo $((15671 + $1)); }  # 15672-15674
 berth_bin() { echo "$root/.build/release/berth"; }
 
 peer_flags() {
@@ -37,12 +38,12 @@ start_node() {
     mkdir -p "$data/node-$n"
     # shellcheck disable=SC2046
     nohup "$(berth_bin)" node --data-dir "$data/node-$n" --node-id "$n" --amqp-port "$(amqp_port "$n")" \
-        $(peer_flags) --cluster-secret-file "$data/cluster-secret" >>"$data/node-$n.log" 2>&1 &
+        --http-port "$(http_port "$n")" $(peer_flags) --cluster-secret-file "$data/cluster-secret" >>"$data/node-$n.log" 2>&1 &
     echo $! >"$data/node-$n.pid"
 }
 
 status_flags() {
     local flags=()
-    for n in "${nodes[@]}"; do flags+=(--node "127.0.0.1:$(amqp_port "$n")"); done
+    for n in "${nodes[@]}"; do flags+=(--http "127.0.0.1:$(http_port "$n")"); done
     echo "${flags[@]}"
 }

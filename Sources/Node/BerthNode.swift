@@ -13,6 +13,9 @@ public struct NodeConfiguration: Sendable {
     public var dataDirectory: String
     public var amqpHost = "127.0.0.1"
     public var amqpPort = 5672
+    /// The HTTP status API's address; port 0 takes any free port, nil serves no HTTP.
+    public var httpHost = "127.0.0.1"
+    public var httpPort: Int?
     public var users = UserStore()
     /// A delivery not acknowledged for this long closes its channel with 406, as in RabbitMQ.
     public var acknowledgementTimeoutMs: Int64? = 30 * 60 * 1000
@@ -55,13 +58,18 @@ public final class BerthNode: Sendable {
     let loop: any EventLoop
     private let serverChannel: any Channel
     let core: NIOLoopBound<NodeCore>
+    let httpServer: StatusHTTPServer?
     private let logger: Logger
 
-    private init(amqpAddress: SocketAddress, loop: any EventLoop, serverChannel: any Channel, core: NIOLoopBound<NodeCore>, logger: Logger) {
+    private init(
+        amqpAddress: SocketAddress, loop: any EventLoop, serverChannel: any Channel, core: NIOLoopBound<NodeCore>, httpServer: StatusHTTPServer?,
+        logger: Logger
+    ) {
         self.amqpAddress = amqpAddress
         self.loop = loop
         self.serverChannel = serverChannel
         self.core = core
+        self.httpServer = httpServer
         self.logger = logger
     }
 
@@ -117,9 +125,19 @@ public final class BerthNode: Sendable {
             .bind(host: configuration.amqpHost, port: configuration.amqpPort)
             .get()
         guard let address = server.localAddress else { throw NodeStartError.noAddress }
-        try await startGossip(configuration, core: core, amqpPort: address.port ?? configuration.amqpPort, on: loop, logger: logger)
         logger.info("serving AMQP 0-9-1", metadata: ["address": "\(address)", "data": "\(configuration.dataDirectory)"])
-        return BerthNode(amqpAddress: address, loop: loop, serverChannel: server, core: core, logger: logger)
+        var httpServer: StatusHTTPServer?
+        do {
+            httpServer = try await startHTTP(configuration, reader: NodeStatusReader(loop: loop, core: core), logger: logger)
+            try await startGossip(configuration, core: core, amqpPort: address.port ?? configuration.amqpPort,
+                                  httpPort: httpServer?.address.port ?? 0, on: loop, logger: logger)
+        } catch {
+            try? await httpServer?.stop()
+            try? await server.close()
+            try? await loop.submit { try core.value.stop() }.get()
+            throw error
+        }
+        return BerthNode(amqpAddress: address, loop: loop, serverChannel: server, core: core, httpServer: httpServer, logger: logger)
     }
 
     private static func makeCore(_ configuration: NodeConfiguration, loop: any EventLoop, logger: Logger) throws -> NodeCore {
@@ -161,7 +179,7 @@ public final class BerthNode: Sendable {
 
     /// Gossip for a node in a cluster: it binds the peer port's number over UDP, announces
     /// this node's addresses, and reports membership events to the core.
-    private static func startGossip(_ configuration: NodeConfiguration, core: NIOLoopBound<NodeCore>, amqpPort: Int, on loop: any EventLoop,
+    private static func startGossip(_ configuration: NodeConfiguration, core: NIOLoopBound<NodeCore>, amqpPort: Int, httpPort: Int, on loop: any EventLoop,
                                     logger: Logger) async throws {
         try await loop.flatSubmit { () -> EventLoopFuture<Void> in
             let node = core.value
@@ -173,7 +191,7 @@ public final class BerthNode: Sendable {
             var gossipConfiguration = GossipShell.Configuration(
                 nodeID: node.group.core.id, bind: SWIM.HostPort(host: own.host, port: UInt16(own.port)),
                 amqp: SWIM.HostPort(host: configuration.amqpHost, port: UInt16(amqpPort)),
-                http: SWIM.HostPort(host: configuration.amqpHost, port: 0), swim: swim)
+                http: SWIM.HostPort(host: configuration.httpHost, port: UInt16(httpPort)), swim: swim)
             let others = configuration.peers.filter { $0.key != node.group.core.id }.sorted { $0.key < $1.key }.map(\.value)
             gossipConfiguration.seeds = (configuration.join + others).map { SWIM.HostPort(host: $0.host, port: UInt16($0.port)) }
             do {
@@ -213,6 +231,7 @@ public final class BerthNode: Sendable {
 
     /// Stops listening and closes the log cleanly (the latest commit index written).
     public func shutdown() async throws {
+        try await httpServer?.stop()
         try await loop.flatSubmit { [core] in core.value.gossip?.stop() ?? core.value.loop.makeSucceededVoidFuture() }.get()
         try await serverChannel.close()
         try await loop.submit { [core] in try core.value.stop() }.get()

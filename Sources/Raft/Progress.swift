@@ -156,3 +156,22 @@ struct Inflights: Sendable {
         bytes = 0
     }
 }
+
+/// The leader's way of sending to one follower, for operators: a follower stuck in `probe` or
+/// `snapshot` explains a lag that does not shrink.
+public enum ReplicationMode: String, Equatable, Sendable {
+    /// Where the follower's log ends is not known yet: one append per heartbeat.
+    case probe
+    /// Appends stream as fast as the follower takes them.
+    case replicate
+    /// The follower needs entries the leader compacted: a snapshot is on its way.
+    case snapshot
+
+    init(_ state: Progress.State) {
+        switch state {
+        case .probe: self = .probe
+        case .replicate: self = .replicate
+        case .snapshot: self = .snapshot
+        }
+    }
+}

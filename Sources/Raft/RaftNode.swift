@@ -113,6 +113,8 @@ public struct RaftNode: Sendable {
     public var isVoter: Bool { membership.voters.contains(id) }
     /// The leader's durable match index for a member, nil if not leader or not a member.
     public func matchIndex(of member: NodeID) -> LogIndex? { progress[member]?.match }
+    /// How the leader replicates to a member, nil if not leader or not a member.
+    public func replicationMode(of member: NodeID) -> ReplicationMode? { progress[member].map { ReplicationMode($0.state) } }
 
     /// The membership of the newest membership entry in the log, committed or not (the
     /// applied one when none follows it). A node being removed sees its removal here even

@@ -16,12 +16,7 @@ struct ConnectionOptions: ParsableArguments {
     var password = "guest"
 
     func hosts() throws -> [(host: String, port: Int)] {
-        try nodes.map { node in
-            guard let colon = node.lastIndex(of: ":"), let port = Int(node[node.index(after: colon)...]) else {
-                throw ValidationError("--node takes HOST:PORT, got '\(node)'")
-            }
-            return (String(node[..<colon]), port)
-        }
+        try nodes.map { try parseHostPort($0, option: "--node") }
     }
 
     /// Opens a connection and a channel, runs `body`, and closes everything afterwards.
@@ -120,47 +115,5 @@ struct ConsumeCommand: AsyncParsableCommand {
                 if received == count { break }
             }
         }
-    }
-}
-
-/// `berth status`: which nodes answer, and which one serves clients (the leader).
-struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Show each node's state as seen by an AMQP client: serving (leader), following, or down.")
-
-    @OptionGroup var connection: ConnectionOptions
-
-    func run() async throws {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        var serving = 0
-        print("node".padding(toLength: 24, withPad: " ", startingAt: 0) + "state")
-        for host in try connection.hosts() {
-            let name = "\(host.host):\(host.port)".padding(toLength: 24, withPad: " ", startingAt: 0)
-            do {
-                let amqp = try await AMQPConnection.connect(
-                    hosts: [host], credentials: Credentials(username: connection.user, password: connection.password),
-                    connectTimeout: .seconds(2), on: group)
-                await amqp.close()
-                serving += 1
-                print(name + "leader: serving clients")
-            } catch {
-                print(name + describe(error))
-            }
-        }
-        try await group.shutdownGracefully()
-        if serving == 0 {
-            print("no node serves clients: no leader is elected, or no node answers")
-            throw ExitCode.failure
-        }
-    }
-
-    private func describe(_ error: ClientError) -> String {
-        if case .connectFailed(let failures) = error, let failure = failures.first {
-            if case .connectionClosedByServer(let reason) = failure.error, reason.replyCode == .connectionForced {
-                return "follower: " + reason.replyText
-            }
-            return "down: \(failure.error)"
-        }
-        return "down: \(error)"
     }
 }

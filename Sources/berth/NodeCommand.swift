@@ -28,6 +28,19 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("amqp-port"), help: "The port to listen on for AMQP clients.")
     var amqpPort = 5672
 
+    @Option(name: .customLong("http-host"), help: "The address to listen on for the HTTP status API.")
+    var httpHost = "127.0.0.1"
+
+    @Option(
+        name: .customLong("http-port"),
+        help: """
+            The port of the HTTP status API: GET /api/node (Raft role, term, leader, log \
+            indexes, followers' lag), /api/queues (messages per queue) and /api/health (200 \
+            with a leader, 503 without), as JSON; what `berth nodes` and `berth queues` read. \
+            0: any free port (the log says which).
+            """)
+    var httpPort = 15672
+
     @Option(name: .customLong("user"), help: "A user allowed to connect, as NAME:PASSWORD (repeatable). guest:guest always exists, from loopback only.")
     var users: [String] = []
 
@@ -60,6 +73,7 @@ struct NodeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(amqpPort) else { throw ValidationError("--amqp-port must be in 0...65535") }
+        guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be in 0...65535") }
         for user in users where !user.contains(":") { throw ValidationError("--user takes NAME:PASSWORD, got '\(user)'") }
         guard consumerTimeoutMs >= 0 else { throw ValidationError("--consumer-timeout-ms must not be negative") }
         guard publishesInFlightMax > 0 else { throw ValidationError("--max-in-flight must be positive") }
@@ -97,6 +111,8 @@ struct NodeCommand: AsyncParsableCommand {
         var configuration = NodeConfiguration(dataDirectory: dataDirectory)
         configuration.amqpHost = amqpHost
         configuration.amqpPort = amqpPort
+        configuration.httpHost = httpHost
+        configuration.httpPort = httpPort
         configuration.heartbeatSeconds = heartbeatSeconds
         configuration.acknowledgementTimeoutMs = consumerTimeoutMs == 0 ? nil : consumerTimeoutMs
         configuration.publishesInFlightMax = publishesInFlightMax

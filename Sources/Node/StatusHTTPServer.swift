@@ -1,0 +1,77 @@
+import FoundationEssentials
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// The node's HTTP port: the status API (see `NodeStatus`, `QueuesStatus`, `HealthStatus`),
+/// served by Hummingbird on the node's own event loop.
+final class StatusHTTPServer: Sendable {
+    let address: SocketAddress
+    private let services: ServiceGroup
+    private let running: Task<Void, any Error>
+
+    private init(address: SocketAddress, services: ServiceGroup, running: Task<Void, any Error>) {
+        self.address = address
+        self.services = services
+        self.running = running
+    }
+
+    /// Listens on `host:port` (port 0: any free port) and returns once it does.
+    static func start(host: String, port: Int, reader: NodeStatusReader, logger: Logger) async throws -> StatusHTTPServer {
+        let listening = reader.loop.makePromise(of: SocketAddress.self)
+        let application = Application(
+            router: router(reader),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "berth"),
+            onServerRunning: { channel in
+                if let address = channel.localAddress { listening.succeed(address) } else { listening.fail(NodeStartError.noAddress) }
+            },
+            eventLoopGroupProvider: .shared(reader.loop),
+            logger: logger)
+        var configuration = ServiceGroupConfiguration(services: [application], logger: logger)
+        // A client that never finishes its request must not hold up the node's shutdown.
+        configuration.maximumGracefulShutdownDuration = .seconds(2)
+        let services = ServiceGroup(configuration: configuration)
+        let running = Task {
+            do {
+                try await services.run()
+            } catch {
+                listening.fail(error)  // no effect once it listened
+                throw error
+            }
+            listening.fail(StatusHTTPServerError.stoppedBeforeListening)
+        }
+        return StatusHTTPServer(address: try await listening.futureResult.get(), services: services, running: running)
+    }
+
+    /// Stops listening, lets requests in progress finish, and closes every connection.
+    func stop() async throws {
+        await services.triggerGracefulShutdown()
+        try await running.value
+    }
+
+    private static func router(_ reader: NodeStatusReader) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/api/node") { _, _ in try json(await reader.read(\.nodeStatus)) }
+        router.get("/api/queues") { _, _ in try json(await reader.read(\.queuesStatus)) }
+        router.get("/api/health") { _, _ in
+            let health = try await reader.read(\.healthStatus)
+            return try json(health, status: health.isHealthy ? .ok : .serviceUnavailable)
+        }
+        return router
+    }
+
+    private static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+enum StatusHTTPServerError: Error, CustomStringConvertible {
+    case stoppedBeforeListening
+
+    var description: String { "the HTTP server stopped before it listened" }
+}

@@ -1,0 +1,268 @@
+import AMQP
+import Client
+import Glibc
+import NIOCore
+import NIOPosix
+import Node
+import Raft
+import XCTest
+
+/// The HTTP status API of real nodes in one process: a three-node cluster over loopback, read
+/// through the same client `berth nodes` and `berth queues` use.
+final class HTTPStatusTests: XCTestCase {
+    private var root = ""
+    private let nodeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let clientLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private var peers: [NodeID: PeerAddress] = [:]
+
+    override func setUp() {
+        root = "/tmp/berth-http-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    }
+
+    override func tearDown() async throws {
+        removeTree(root)
+        try await nodeLoops.shutdownGracefully()
+        try await clientLoop.shutdownGracefully()
+    }
+
+    // MARK: Tests
+
+    func testTheNodesAgreeOnLeaderAndTermAndTheLeaderTracksEachFollower() async throws {
+        let nodes = try await startCluster(size: 3)
+        let views = try await agreedViews(of: nodes)
+        let leaderID = views[1]!.leader!
+        let followers = Set(nodes.keys).subtracting([leaderID])
+
+        for (id, view) in views {
+            XCTAssertEqual(view.id, id)
+            XCTAssertEqual(view.voters, [1, 2, 3])
+            XCTAssertEqual(view.learners, [])
+            XCTAssertEqual(view.role, id == leaderID ? .leader : .follower)
+            if id != leaderID { XCTAssertNil(view.peers, "only the leader tracks the others") }
+        }
+        let leaderView = views[leaderID]!
+        let peers = try XCTUnwrap(leaderView.peers)
+        XCTAssertEqual(Set(peers.map(\.id)), followers)
+        for peer in peers {
+            XCTAssertEqual(peer.lag, leaderView.lastIndex - peer.matchIndex)
+            XCTAssertTrue(["probe", "replicate", "snapshot"].contains(peer.mode), peer.mode)
+        }
+
+        // Publishing moves every node's applied index, and the followers catch up to lag 0.
+        let appliedBefore = views.mapValues(\.appliedIndex)
+        let connection = try await connect(Array(nodes.values))
+        let channel = try await connection.openChannel()
+        _ = try await channel.queueDeclare("indexed", durable: true)
+        try await channel.confirmSelect()
+        try await publishConfirmed(channel, queue: "indexed", count: 20)
+        await connection.close()
+        let target = try await client(nodes[leaderID]!).node().commitIndex
+        XCTAssertGreaterThan(target, appliedBefore[leaderID]!)
+        for (id, node) in nodes {
+            let applied = try await waitFor("node \(id) to apply index \(target)") {
+                let view = try await self.client(node).node()
+                return view.appliedIndex >= target ? view.appliedIndex : nil
+            }
+            XCTAssertGreaterThan(applied, appliedBefore[id]!)
+        }
+        let caughtUp = try await waitFor("both followers at lag 0") {
+            let view = try await self.client(nodes[leaderID]!).node()
+            return view.peers?.count == 2 && view.peers!.allSatisfy({ $0.lag == 0 }) ? view : nil
+        }
+        XCTAssertTrue(caughtUp.peers!.allSatisfy { $0.matchIndex == caughtUp.lastIndex && $0.mode == "replicate" })
+        for node in nodes.values { try await node.shutdown() }
+    }
+
+    func testTheLeaderCountsWhatAConsumerHoldsAndAFollowerNamesTheLeader() async throws {
+        let nodes = try await startCluster(size: 3)
+        let leaderID = try await agreedViews(of: nodes)[1]!.leader!
+        let leader = client(nodes[leaderID]!)
+        let follower = client(nodes.first { $0.key != leaderID }!.value)
+
+        let connection = try await connect(Array(nodes.values))
+        let publisher = try await connection.openChannel()
+        _ = try await publisher.queueDeclare("held", durable: true, arguments: ["x-max-length": .int64(100)])
+        try await publisher.confirmSelect()
+        try await publishConfirmed(publisher, queue: "held", count: 10)
+        try await expectQueue("held", on: leader, QueueCounts(messages: 10, ready: 10, unacked: 0, consumers: 0))
+
+        // A consumer with prefetch 4 holds four deliveries unacknowledged.
+        let consuming = try await connection.openChannel()
+        try await consuming.qos(prefetchCount: 4)
+        var deliveries = try await consuming.consume(queue: "held").makeAsyncIterator()
+        var held: [UInt64] = []
+        for _ in 0..<4 {
+            let delivery = try await deliveries.next()
+            held.append(try XCTUnwrap(delivery).deliveryTag)
+        }
+        try await expectQueue("held", on: leader, QueueCounts(messages: 10, ready: 6, unacked: 4, consumers: 1))
+
+        // Two acknowledged: they leave the queue, and two more go out in their place.
+        try await consuming.ack(deliveryTag: held[1], multiple: true)
+        for _ in 0..<2 {
+            let delivery = try await deliveries.next()
+            held.append(try XCTUnwrap(delivery).deliveryTag)
+        }
+        try await expectQueue("held", on: leader, QueueCounts(messages: 8, ready: 4, unacked: 4, consumers: 1))
+
+        let fromLeader = try await leader.queues()
+        XCTAssertEqual(fromLeader.node, leaderID)
+        XCTAssertEqual(fromLeader.leader, leaderID)
+        let queue = try XCTUnwrap(fromLeader.queues.first { $0.name == "held" })
+        XCTAssertEqual(queue.vhost, "/")
+        XCTAssertTrue(queue.durable)
+        XCTAssertFalse(queue.exclusive)
+        XCTAssertFalse(queue.autoDelete)
+        XCTAssertEqual(queue.arguments, ["x-max-length": "100"])
+
+        // A follower knows the totals from its replica, names the leader, and nothing more.
+        try await expectQueue("held", on: follower, QueueCounts(messages: 8, ready: nil, unacked: nil, consumers: nil))
+        let fromFollower = try await follower.queues()
+        XCTAssertEqual(fromFollower.leader, leaderID)
+        XCTAssertNotEqual(fromFollower.node, leaderID)
+
+        await connection.close()
+        for node in nodes.values { try await node.shutdown() }
+    }
+
+    func testHealthIs503WithoutALeaderAnd200OnceOneIsElected() async throws {
+        for id in NodeID(1)...3 { peers[id] = PeerAddress(host: "127.0.0.1", port: try freePort()) }
+        // One voter of three can never win an election alone.
+        var nodes: [NodeID: BerthNode] = [1: try await startNode(1)]
+        let alone = try await client(nodes[1]!).health()
+        XCTAssertEqual(alone.status, 503)
+        XCTAssertEqual(alone.health.status, "no leader")
+        XCTAssertNil(alone.health.leader)
+        XCTAssertEqual(alone.health.node, 1)
+
+        nodes[2] = try await startNode(2)
+        nodes[3] = try await startNode(3)
+        for (id, node) in nodes {
+            let health = try await waitFor("node \(id) to know a leader") {
+                let answer = try await self.client(node).health()
+                return answer.status == 200 ? answer.health : nil
+            }
+            XCTAssertEqual(health.status, "ok")
+            XCTAssertNotNil(health.leader)
+        }
+        let unknownPath = try await client(nodes[1]!).get("/api/nothing-here")
+        XCTAssertEqual(unknownPath.status, 404)
+
+        // Shutting down closes the HTTP port too.
+        let stopped = client(nodes[1]!)
+        try await nodes.removeValue(forKey: 1)!.shutdown()
+        do {
+            _ = try await stopped.health()
+            XCTFail("a stopped node still answers HTTP")
+        } catch StatusClientError.cannotConnect {}
+        for node in nodes.values { try await node.shutdown() }
+    }
+
+    // MARK: Cluster
+
+    private func startCluster(size: Int) async throws -> [NodeID: BerthNode] {
+        for id in 1...NodeID(size) { peers[id] = PeerAddress(host: "127.0.0.1", port: try freePort()) }
+        var nodes: [NodeID: BerthNode] = [:]
+        for id in peers.keys.sorted() { nodes[id] = try await startNode(id) }
+        return nodes
+    }
+
+    private func startNode(_ id: NodeID) async throws -> BerthNode {
+        var configuration = NodeConfiguration(dataDirectory: "\(root)/node-\(id)")
+        configuration.amqpPort = 0
+        configuration.httpPort = 0
+        configuration.nodeID = id
+        configuration.peers = peers
+        configuration.clusterSecret = Array("a secret only this cluster knows".utf8)
+        return try await BerthNode.start(configuration, on: nodeLoops.next())
+    }
+
+    /// A port free right now on loopback (the kernel's choice for a bind to port 0): peers
+    /// must know each other's ports before any of them listens.
+    private func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                Glibc.bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw POSIXError(.EADDRINUSE) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private func client(_ node: BerthNode) -> StatusClient {
+        StatusClient(host: "127.0.0.1", port: node.httpAddress!.port!, on: clientLoop)
+    }
+
+    /// Every node's `/api/node`, once all of them name the same leader in the same term and
+    /// that leader serves clients.
+    private func agreedViews(of nodes: [NodeID: BerthNode]) async throws -> [NodeID: NodeStatus] {
+        try await waitFor("the nodes to agree on a serving leader") {
+            var views: [NodeID: NodeStatus] = [:]
+            for (id, node) in nodes { views[id] = try await self.client(node).node() }
+            guard let leader = views.values.first?.leader, let term = views.values.first?.term,
+                views.values.allSatisfy({ $0.leader == leader && $0.term == term }), views[leader]?.serving == true
+            else { return nil }
+            return views
+        }
+    }
+
+    private func connect(_ nodes: [BerthNode]) async throws -> AMQPConnection {
+        try await AMQPConnection.connect(hosts: nodes.map { ("127.0.0.1", $0.amqpAddress.port!) }, on: clientLoop)
+    }
+
+    private func publishConfirmed(_ channel: AMQPChannel, queue: String, count: Int) async throws {
+        var confirmations: [PublishConfirmation] = []
+        for i in 0..<count {
+            confirmations.append(try await channel.publish(routingKey: queue, body: ByteBuffer(string: "m\(i)"), properties: BasicProperties(deliveryMode: 2)))
+        }
+        for confirmation in confirmations { try await confirmation.confirmed() }
+    }
+
+    private struct QueueCounts: Equatable, CustomStringConvertible {
+        var messages: Int
+        var ready: Int?
+        var unacked: Int?
+        var consumers: Int?
+
+        var description: String {
+            "messages \(messages), ready \(ready.map(String.init) ?? "null"), unacked \(unacked.map(String.init) ?? "null"), consumers \(consumers.map(String.init) ?? "null")"
+        }
+    }
+
+    /// Waits until `/api/queues` shows `queue` with exactly these counts (acks and dispatch
+    /// take a turn of the node's loop, and a follower applies after the leader).
+    private func expectQueue(_ queue: String, on client: StatusClient, _ expected: QueueCounts, file: StaticString = #filePath, line: UInt = #line) async throws {
+        var last: QueueCounts?
+        do {
+            _ = try await waitFor("\(queue) to show \(expected)", file: file, line: line) { () -> Bool? in
+                guard let status = try await client.queues().queues.first(where: { $0.name == queue }) else { return nil }
+                last = QueueCounts(messages: status.messages, ready: status.ready, unacked: status.unacked, consumers: status.consumers)
+                return last == expected ? true : nil
+            }
+        } catch {
+            XCTFail("last seen: \(last.map(String.init(describing:)) ?? "no such queue")", file: file, line: line)
+            throw error
+        }
+    }
+
+    /// Polls `probe` every 20 ms until it returns a value; fails the test after `seconds`.
+    private func waitFor<Value>(
+        _ what: String, seconds: Double = 10, file: StaticString = #filePath, line: UInt = #line, _ probe: () async throws -> Value?
+    ) async throws -> Value {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while true {
+            if let value = try await probe() { return value }
+            guard ContinuousClock.now < deadline else {
+                XCTFail("timed out after \(seconds) s waiting for \(what)", file: file, line: line)
+                throw POSIXError(.ETIMEDOUT)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
