@@ -1,13 +1,31 @@
 import Logging
 import NIOCore
 
-/// Reads the node's state for the status API: on the node's event loop, where the core lives.
-struct NodeStatusReader: Sendable {
+/// The node as its HTTP API and `BerthNode` reach it: on the node's event loop, where the
+/// core lives.
+struct NodeAccess: Sendable {
     let loop: any EventLoop
     let core: NIOLoopBound<NodeCore>
 
-    func read<Value: Sendable>(_ answer: @escaping @Sendable (NodeCore) -> Value) async throws -> Value {
-        try await loop.submit { [core] in answer(core.value) }.get()
+    func read<Value: Sendable>(_ answer: @escaping @Sendable (NodeCore) throws -> Value) async throws -> Value {
+        try await loop.submit { [core] in try answer(core.value) }.get()
+    }
+
+    /// Leaves the cluster gracefully: a leader proposes its own removal; gossip announces
+    /// the departure, and the leader removes this node from the group. Returns once this
+    /// node's log holds its removal; throws after `timeout`.
+    func leave(timeout: Duration) async throws {
+        try await loop.flatSubmit { [core] () -> EventLoopFuture<Void> in
+            core.value.proposeOwnRemoval()
+            return core.value.gossip?.leave() ?? core.value.loop.makeSucceededVoidFuture()
+        }.get()
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await read({ !$0.group.core.newestMembership.contains($0.group.core.id) }) { return }
+            try await read { $0.proposeOwnRemoval() }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw NodeStartError.leaveTimedOut
     }
 }
 
@@ -25,10 +43,10 @@ extension BerthNode {
         try await statusReader.read(\.queuesStatus)
     }
 
-    var statusReader: NodeStatusReader { NodeStatusReader(loop: loop, core: core) }
+    var statusReader: NodeAccess { NodeAccess(loop: loop, core: core) }
 
     /// The HTTP port of `configuration`, if it asks for one.
-    static func startHTTP(_ configuration: NodeConfiguration, reader: NodeStatusReader, logger: Logger) async throws -> StatusHTTPServer? {
+    static func startHTTP(_ configuration: NodeConfiguration, reader: NodeAccess, logger: Logger) async throws -> StatusHTTPServer? {
         guard let port = configuration.httpPort else { return nil }
         var httpLogger = Logger(label: "berth.http")
         httpLogger.logLevel = logger.logLevel

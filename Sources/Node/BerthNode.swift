@@ -128,7 +128,7 @@ public final class BerthNode: Sendable {
         logger.info("serving AMQP 0-9-1", metadata: ["address": "\(address)", "data": "\(configuration.dataDirectory)"])
         var httpServer: StatusHTTPServer?
         do {
-            httpServer = try await startHTTP(configuration, reader: NodeStatusReader(loop: loop, core: core), logger: logger)
+            httpServer = try await startHTTP(configuration, reader: NodeAccess(loop: loop, core: core), logger: logger)
             try await startGossip(configuration, core: core, amqpPort: address.port ?? configuration.amqpPort,
                                   httpPort: httpServer?.address.port ?? 0, on: loop, logger: logger)
         } catch {
@@ -206,22 +206,15 @@ public final class BerthNode: Sendable {
         }.get()
     }
 
-    /// Leaves the cluster gracefully: a leader proposes its own removal; gossip announces
-    /// the departure, and the leader removes this node from the group. Returns once this
-    /// node's log holds its removal, or after `timeout`. Then `shutdown()`.
+    /// Leaves the cluster gracefully (see `NodeAccess.leave`); then `shutdown()`.
     public func leave(timeout: Duration = .seconds(10)) async throws {
-        try await loop.flatSubmit { [core] () -> EventLoopFuture<Void> in
-            core.value.proposeOwnRemoval()
-            return core.value.gossip?.leave() ?? core.value.loop.makeSucceededVoidFuture()
-        }.get()
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let removed = try await loop.submit { [core] in !core.value.group.core.newestMembership.contains(core.value.group.core.id) }.get()
-            if removed { return }
-            try await loop.submit { [core] in core.value.proposeOwnRemoval() }.get()
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        throw NodeStartError.leaveTimedOut
+        try await statusReader.leave(timeout: timeout)
+    }
+
+    /// Returns when the node is asked to stop through its HTTP API (after `POST /api/leave`),
+    /// or once it has stopped.
+    public func stopRequested() async {
+        _ = try? await loop.submit { [core] in core.value.stopRequest.futureResult }.get().get()
     }
 
     /// The group's voters and learners as this node last applied them.

@@ -1,3 +1,4 @@
+import Gossip
 import Broker
 import Raft
 
@@ -16,7 +17,18 @@ extension NodeCore {
         return NodeStatus(
             id: raft.id, role: role(of: raft), serving: isLeading, term: raft.term, leader: raft.leader,
             commitIndex: raft.commitIndex, appliedIndex: raft.appliedIndex, firstIndex: raft.firstIndex, lastIndex: raft.lastIndex,
-            voters: raft.membership.voters.sorted(), learners: raft.membership.learners.sorted(), peers: peers)
+            voters: raft.membership.voters.sorted(), learners: raft.membership.learners.sorted(), members: gossipMembersStatus, peers: peers)
+    }
+
+    /// Gossip's view, this node's own record first among equals (sorted by id).
+    private var gossipMembersStatus: [MemberStatus]? {
+        guard let gossip else { return nil }
+        var members = gossipMembers
+        if let myself = gossip.myself { members[myself.id] = myself }
+        return members.values.sorted { $0.id < $1.id }.map { member in
+            MemberStatus(id: member.id, status: "\(member.status)", incarnation: member.incarnation, peer: "\(member.addresses.peer)",
+                         amqp: "\(member.addresses.amqp)", http: "\(member.addresses.http)")
+        }
     }
 
     var queuesStatus: QueuesStatus {

@@ -41,6 +41,9 @@ final class NodeCore {
     private var replyWaiters: [LogIndex: (term: Term, reply: (Result<BrokerReply, BrokerError>) -> Void)] = [:]
     /// Peers, when the group has more than one member, and where this node listens for them.
     var transport: PeerTransport?
+    /// Succeeds when an operator asks the node to stop (after it left the cluster), or at
+    /// `stop()`.
+    let stopRequest: EventLoopPromise<Void>
     var gossip: GossipShell?
     var peerListenAddress: PeerAddress?
     static let groupID: UInt64 = 1
@@ -74,6 +77,7 @@ final class NodeCore {
     init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, clock: @escaping () -> Int64, acknowledgementTimeoutMs: Int64?,
          logger: Logger = Logger(label: "berth.node")) {
         self.logger = logger
+        self.stopRequest = loop.makePromise()
         self.loop = loop
         self.group = group
         self.clock = clock
@@ -104,6 +108,7 @@ final class NodeCore {
     }
 
     func stop() throws {
+        stopRequest.succeed()
         for client in clients.values { client.closeForced("this node is shutting down") }
         stopped = true
         timers.forEach { $0.cancel() }

@@ -16,6 +16,9 @@ import Raft
 /// - `firstIndex`, `lastIndex`: the span of log entries it holds (earlier ones are in its
 ///   snapshot; `firstIndex` is `lastIndex + 1` when it holds none).
 /// - `voters`, `learners`: the group's members by id, ascending.
+/// - `members`: the cluster as this node's gossip sees it, by id, this node included: `id`,
+///   `status` (`"alive"`, `"suspect"`, `"dead"` or `"left"`), `incarnation`, and the member's
+///   `peer`, `amqp` and `http` addresses as `HOST:PORT`; `null` on a lone node.
 /// - `peers`: on the leader, one object per other member, by id: `id`; `matchIndex`, how far
 ///   that member's log is known to match the leader's; `lag`, the leader's `lastIndex` minus
 ///   `matchIndex`; `mode`, how the leader sends to it: `"replicate"` (keeping up), `"probe"`
@@ -33,6 +36,7 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var lastIndex: LogIndex
     public var voters: [NodeID]
     public var learners: [NodeID]
+    public var members: [MemberStatus]?
     public var peers: [PeerStatus]?
 
     public func encode(to encoder: any Encoder) throws {
@@ -48,8 +52,19 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         try container.encode(lastIndex, forKey: .lastIndex)
         try container.encode(voters, forKey: .voters)
         try container.encode(learners, forKey: .learners)
+        try container.encode(members, forKey: .members)
         try container.encode(peers, forKey: .peers)
     }
+}
+
+/// One member as gossip sees it (see `NodeStatus.members`).
+public struct MemberStatus: Codable, Sendable, Equatable {
+    public var id: NodeID
+    public var status: String
+    public var incarnation: UInt64
+    public var peer: String
+    public var amqp: String
+    public var http: String
 }
 
 /// A node's part in its Raft group, as `/api/node` spells it.
@@ -137,4 +152,11 @@ public struct HealthStatus: Codable, Sendable, Equatable {
         try container.encode(term, forKey: .term)
         try container.encode(leader, forKey: .leader)
     }
+}
+
+/// The answer to `POST /api/leave` and `DELETE /api/members/ID`: whether it was done, and why
+/// not.
+public struct ActionResult: Codable, Sendable, Equatable {
+    public var done: Bool
+    public var message: String
 }

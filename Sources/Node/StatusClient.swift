@@ -37,10 +37,26 @@ public struct StatusClient: Sendable {
         return (reply.status, try decode(HealthStatus.self, from: reply, accepting: [200, 503]))
     }
 
+    /// Asks the node to leave the cluster and stop (`POST /api/leave`).
+    public func leave() async throws -> ActionResult {
+        try decode(ActionResult.self, from: try await request(.POST, "/api/leave", timeout: timeout + .seconds(10)))
+    }
+
+    /// Asks the node, which must lead, to remove a member (`DELETE /api/members/ID`).
+    public func remove(_ member: UInt64) async throws -> (status: Int, result: ActionResult) {
+        let reply = try await request(.DELETE, "/api/members/\(member)")
+        return (reply.status, try decode(ActionResult.self, from: reply, accepting: [200, 400, 404, 409]))
+    }
+
     /// `GET path`: the status code and the body, or an error once `timeout` has passed.
     public func get(_ path: String) async throws -> HTTPReply {
-        try await withThrowingTaskGroup(of: HTTPReply.self) { tasks in
-            tasks.addTask { try await exchange(path) }
+        try await request(.GET, path)
+    }
+
+    private func request(_ method: HTTPMethod, _ path: String, timeout: Duration? = nil) async throws -> HTTPReply {
+        let timeout = timeout ?? self.timeout
+        return try await withThrowingTaskGroup(of: HTTPReply.self) { tasks in
+            tasks.addTask { try await exchange(method, path) }
             tasks.addTask {
                 try await Task.sleep(for: timeout)
                 throw StatusClientError.timedOut(timeout)
@@ -50,7 +66,7 @@ public struct StatusClient: Sendable {
         }
     }
 
-    private func exchange(_ path: String) async throws -> HTTPReply {
+    private func exchange(_ method: HTTPMethod, _ path: String) async throws -> HTTPReply {
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
         do {
             channel = try await ClientBootstrap(group: group)
@@ -68,7 +84,7 @@ public struct StatusClient: Sendable {
             throw StatusClientError.cannotConnect(Self.reason(error))
         }
         return try await channel.executeThenClose { inbound, outbound in
-            var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+            var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
             head.headers.add(name: "Host", value: "\(host):\(port)")
             head.headers.add(name: "Connection", value: "close")
             try await outbound.write(.head(head))

@@ -18,7 +18,7 @@ final class StatusHTTPServer: Sendable {
     }
 
     /// Listens on `host:port` (port 0: any free port) and returns once it does.
-    static func start(host: String, port: Int, reader: NodeStatusReader, logger: Logger) async throws -> StatusHTTPServer {
+    static func start(host: String, port: Int, reader: NodeAccess, logger: Logger) async throws -> StatusHTTPServer {
         let listening = reader.loop.makePromise(of: SocketAddress.self)
         let application = Application(
             router: router(reader),
@@ -50,10 +50,31 @@ final class StatusHTTPServer: Sendable {
         try await running.value
     }
 
-    private static func router(_ reader: NodeStatusReader) -> Router<BasicRequestContext> {
+    private static func router(_ reader: NodeAccess) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/api/node") { _, _ in try json(await reader.read(\.nodeStatus)) }
         router.get("/api/queues") { _, _ in try json(await reader.read(\.queuesStatus)) }
+        router.post("/api/leave") { _, _ in
+            try await reader.leave(timeout: .seconds(10))
+            // Left: the process has nothing more to do in the cluster.
+            try await reader.read { $0.stopRequest.succeed() }
+            return try json(ActionResult(done: true, message: "left the cluster; stopping"))
+        }
+        router.delete("/api/members/:id") { _, context in
+            guard let id = context.parameters.get("id", as: UInt64.self) else {
+                return try json(ActionResult(done: false, message: "a member id is a number"), status: .badRequest)
+            }
+            do {
+                try await reader.read { try $0.remove(id) }
+                return try json(ActionResult(done: true, message: "removing node \(id)"))
+            } catch NodeError.notLeader {
+                let leader = try await reader.read { $0.leader }
+                return try json(ActionResult(done: false, message: "this node does not lead; " + (leader.map { "node \($0) does" } ?? "no leader is known")),
+                                status: .conflict)
+            } catch let error as MembershipError {
+                return try json(ActionResult(done: false, message: "\(error)"), status: .notFound)
+            }
+        }
         router.get("/api/health") { _, _ in
             let health = try await reader.read(\.healthStatus)
             return try json(health, status: health.isHealthy ? .ok : .serviceUnavailable)

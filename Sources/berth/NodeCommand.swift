@@ -133,7 +133,16 @@ struct NodeCommand: AsyncParsableCommand {
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let node = try await BerthNode.start(configuration, on: group.next())
-        let signal = await waitForSignal([SIGINT, SIGTERM])
+        // Until a signal comes, or the node is asked through its HTTP API to stop (it left).
+        let (stops, stop) = AsyncStream<Int32?>.makeStream()
+        let signals = Task { stop.yield(await waitForSignal([SIGINT, SIGTERM])) }
+        Task { await node.stopRequested(); stop.yield(nil) }  // ends once the node has stopped
+        var signal: Int32?
+        for await first in stops {
+            signal = first
+            break
+        }
+        signals.cancel()
         if leaveOnShutdown, signal == SIGTERM {
             do { try await node.leave() } catch { Logger(label: "berth.node").warning("leaving the cluster: \(error)") }
         }

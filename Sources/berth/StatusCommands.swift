@@ -65,6 +65,8 @@ struct NodesCommand: AsyncParsableCommand {
         let statuses = answers.compactMap { try? $0.get() }
         // A deposed leader that has not heard of its successor still says "leader": the later term wins.
         let leader = statuses.filter { $0.role == .leader }.max { $0.term < $1.term }
+        // Gossip's word on each node, as the leader (or else the first node to answer) hears it.
+        let gossip = (leader ?? statuses.first)?.members ?? []
         var rows: [[String]] = []
         var failures: [String] = []
         for (address, answer) in zip(addresses, answers) {
@@ -73,15 +75,21 @@ struct NodesCommand: AsyncParsableCommand {
                 let lag = node.id == leader?.id ? "0" : leader?.peers?.first { $0.id == node.id }.map { String($0.lag) }
                 let role = node.role == .leader && !node.serving ? "leader (not serving yet)" : node.role.rawValue
                 rows.append([
-                    String(node.id), address, role, String(node.term), node.leader.map(String.init) ?? "-",
-                    String(node.commitIndex), String(node.appliedIndex), lag ?? "-",
+                    String(node.id), address, gossip.first { $0.id == node.id }?.status ?? "-", role, String(node.term),
+                    node.leader.map(String.init) ?? "-", String(node.commitIndex), String(node.appliedIndex), lag ?? "-",
                 ])
             case .failure(let error):
-                rows.append(["-", address, "down", "-", "-", "-", "-", "-"])
+                // Gossip may still know who listens there, and what became of it.
+                let member = gossip.first { $0.http == address }
+                rows.append([member.map { String($0.id) } ?? "-", address, member?.status ?? "-", "down", "-", "-", "-", "-", "-"])
                 failures.append("\(address): \(error)")
             }
         }
-        print(formatTable(["node", "address", "role", "term", "leader", "commit", "applied", "lag"], rows), terminator: "")
+        // Members gossip knows that were not asked (joined later, or not listed) get a line too.
+        for member in gossip where !statuses.contains(where: { $0.id == member.id }) && !addresses.contains(member.http) {
+            rows.append([String(member.id), member.http, member.status, "(not asked)", "-", "-", "-", "-", "-"])
+        }
+        print(formatTable(["node", "address", "gossip", "role", "term", "leader", "commit", "applied", "lag"], rows), terminator: "")
         for failure in failures { printError("berth: no answer from \(failure)") }
         if statuses.isEmpty {
             printError("berth: no node answered")
@@ -154,4 +162,55 @@ func parseHostPort(_ text: String, option: String) throws -> (host: String, port
 func printError(_ message: String) {
     var line = message + "\n"
     line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+/// `berth leave`: the node leaves the cluster gracefully and stops.
+struct LeaveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "leave",
+        abstract: "Make a node leave the cluster gracefully, then stop: the leader removes it from the voters.")
+
+    @Option(name: .customLong("http"), help: "The leaving node's HTTP status address as HOST:PORT.")
+    var address: String
+
+    func run() async throws {
+        let endpoint = try parseHostPort(address, option: "--http")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let outcome: Result<ActionResult, any Error>
+        do { outcome = .success(try await StatusClient(host: endpoint.host, port: endpoint.port, on: group).leave()) } catch { outcome = .failure(error) }
+        try await group.shutdownGracefully()
+        let result = try outcome.get()
+        print(result.message)
+        if !result.done { throw ExitCode.failure }
+    }
+}
+
+/// `berth remove NODE`: an operator takes a member, typically a dead one, out of the group.
+struct RemoveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove a member (typically a dead one) from the cluster's voters; asks each node given until the leader does it.",
+        discussion: "A dead member stays a voter until it is removed: the quorum never shrinks on its own.")
+
+    @Argument(help: "The id of the node to remove.")
+    var node: UInt64
+
+    @OptionGroup var api: StatusAPIOptions
+
+    func run() async throws {
+        let answers = try await api.askEach { [node] in try await $0.remove(node) }
+        for (address, answer) in zip(api.addresses, answers) {
+            if case .success(let reply) = answer, reply.result.done {
+                print("\(address): \(reply.result.message)")
+                return
+            }
+        }
+        for (address, answer) in zip(api.addresses, answers) {
+            switch answer {
+            case .success(let reply): printError("berth: \(address): \(reply.result.message)")
+            case .failure(let error): printError("berth: no answer from \(address): \(error)")
+            }
+        }
+        throw ExitCode.failure
+    }
 }

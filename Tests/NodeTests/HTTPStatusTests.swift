@@ -73,6 +73,37 @@ final class HTTPStatusTests: XCTestCase {
         for node in nodes.values { try await node.shutdown() }
     }
 
+    /// A dead member stays a voter until removed; only the leader removes, and a follower
+    /// says who does. Gossip's view of the dead member shows in every node's status.
+    func testAnOperatorRemovesADeadMemberThroughTheLeaderOnly() async throws {
+        var nodes = try await startCluster(size: 3)
+        let leaderID = try await agreedViews(of: nodes)[1]!.leader!
+        let deadID = nodes.keys.sorted().first { $0 != leaderID }!
+        let followerID = nodes.keys.sorted().first { $0 != leaderID && $0 != deadID }!
+        try await nodes.removeValue(forKey: deadID)!.shutdown()
+        let leader = client(nodes[leaderID]!)
+        let gone = try await waitFor("gossip on the leader to report node \(deadID) dead") {
+            try await leader.node().members?.first { $0.id == deadID && $0.status == "dead" }
+        }
+        XCTAssertEqual(gone.id, deadID)
+        let stillVoting = try await leader.node().voters
+        XCTAssertEqual(Set(stillVoting), Set(peers.keys), "the quorum does not shrink on its own")
+
+        let refused = try await client(nodes[followerID]!).remove(deadID)
+        XCTAssertEqual(refused.status, 409)
+        XCTAssertTrue(refused.result.message.contains("node \(leaderID)"), refused.result.message)
+        let unknown = try await leader.remove(99)
+        XCTAssertEqual(unknown.status, 404)
+        let removed = try await leader.remove(deadID)
+        XCTAssertEqual(removed.status, 200)
+        let voters = try await waitFor("node \(deadID) to leave the voters") {
+            let voters = try await leader.node().voters
+            return voters.contains(deadID) ? nil : voters
+        }
+        XCTAssertEqual(Set(voters), [leaderID, followerID])
+        for node in nodes.values { try await node.shutdown() }
+    }
+
     func testTheLeaderCountsWhatAConsumerHoldsAndAFollowerNamesTheLeader() async throws {
         let nodes = try await startCluster(size: 3)
         let leaderID = try await agreedViews(of: nodes)[1]!.leader!
@@ -174,25 +205,9 @@ final class HTTPStatusTests: XCTestCase {
         configuration.nodeID = id
         configuration.peers = peers
         configuration.clusterSecret = Array("a secret only this cluster knows".utf8)
+        configuration.gossipProbeIntervalMs = 100
+        configuration.gossipSuspicionTimeoutMs = 500
         return try await BerthNode.start(configuration, on: nodeLoops.next())
-    }
-
-    /// A port free right now on loopback (the kernel's choice for a bind to port 0): peers
-    /// must know each other's ports before any of them listens.
-    private func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                Glibc.bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     private func client(_ node: BerthNode) -> StatusClient {
