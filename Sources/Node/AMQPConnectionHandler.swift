@@ -261,8 +261,10 @@ extension AMQPConnectionHandler {
                 throw Refusal(code: .connectionForced, text: "CONNECTION_FORCED - this node does not lead the cluster; \(leader)",
                               method: nil, closesConnection: true)
             }
+            var relaySettings = LeaderRelay.Settings()
+            relaySettings.messageSizeMax = settings.messageSizeMax
             let relay = LeaderRelay(client: self, core: core, loop: context.eventLoop, user: user, vhost: vhost, clientProperties: clientProperties,
-                                    frameSizeMax: frameSizeMax, channelMax: channelMax)
+                                    frameSizeMax: frameSizeMax, channelMax: channelMax, settings: relaySettings)
             self.relay = relay
             phase = .open
             send(.method(channel: 0, .connection(.openOk(.init()))), flush: true)

@@ -41,6 +41,8 @@ final class LeaderRelay {
         /// The heartbeat of the session to the leader: a silent leader is given up after
         /// two intervals even when Raft has not yet noticed.
         var sessionHeartbeatSeconds: UInt16 = 5
+        /// The largest message body a client may publish through the relay.
+        var messageSizeMax: UInt64 = ContentAssembler.messageSizeMaxDefault
     }
 
     /// A frame or a content (method, header, bodies) that must travel together.
@@ -154,7 +156,7 @@ final class LeaderRelay {
             }
             switch method {
             case .basic(.publish):
-                channel.incoming = [frame]
+                channel.incoming = GatheredContent(method: frame)
                 channels[number] = channel
             case .channel(.close):
                 channel.closing = .byClient
@@ -169,28 +171,20 @@ final class LeaderRelay {
             default:
                 relay([frame])
             }
-        case .header(_, let header):
-            guard var channel = channels[number], var content = channel.incoming, content.count == 1 else {
-                throw Refusal(code: .unexpectedFrame, text: "UNEXPECTED_FRAME - a content header without its method on channel \(number)",
+        case .header, .body:
+            if case .header(_, let header) = frame, header.bodySize > settings.messageSizeMax {
+                // Gathered before it travels, a message must fit in memory: the bound the
+                // leader would apply, checked before any of it is held.
+                throw Refusal(code: .frameError, text: "FRAME_ERROR - a message of \(header.bodySize) bytes is over the \(settings.messageSizeMax) allowed",
                               method: nil, closesConnection: true)
             }
-            content.append(frame)
-            channel.incomingBodyBytesLeft = header.bodySize
-            channel.incoming = content
-            channels[number] = channel
-            if header.bodySize == 0 { completeIncoming(number) }
-        case .body(_, let body):
-            guard var channel = channels[number], var content = channel.incoming, content.count >= 2,
-                UInt64(body.readableBytes) <= channel.incomingBodyBytesLeft
-            else {
-                throw Refusal(code: .unexpectedFrame, text: "UNEXPECTED_FRAME - a content body out of place on channel \(number)",
+            guard var channel = channels[number], var content = channel.incoming, content.add(frame) else {
+                throw Refusal(code: .unexpectedFrame, text: "UNEXPECTED_FRAME - a content frame out of place on channel \(number)",
                               method: nil, closesConnection: true)
             }
-            content.append(frame)
-            channel.incomingBodyBytesLeft -= UInt64(body.readableBytes)
             channel.incoming = content
             channels[number] = channel
-            if channel.incomingBodyBytesLeft == 0 { completeIncoming(number) }
+            if content.isComplete { completeIncoming(number) }
         case .heartbeat:
             break
         }
@@ -201,7 +195,7 @@ final class LeaderRelay {
         channel.incoming = nil
         if channel.confirmModeForClient { channel.publishesFromClient += 1 }
         channels[number] = channel
-        relay(content)
+        relay(content.frames)
     }
 
     /// Whether a frame sent by the client for this channel still waits for a leader.
@@ -311,16 +305,16 @@ final class LeaderRelay {
             switch method {
             case .basic(.deliver(var deliver)):
                 deliver.deliveryTag = channel.clientTag(deliver.deliveryTag)
-                channel.outgoing = [.method(channel: number, .basic(.deliver(deliver)))]
+                channel.outgoing = GatheredContent(method: .method(channel: number, .basic(.deliver(deliver))))
                 channels[number] = channel
                 return
             case .basic(.getOk(var getOk)):
                 getOk.deliveryTag = channel.clientTag(getOk.deliveryTag)
-                channel.outgoing = [.method(channel: number, .basic(.getOk(getOk)))]
+                channel.outgoing = GatheredContent(method: .method(channel: number, .basic(.getOk(getOk))))
                 channels[number] = channel
                 return
             case .basic(.return):
-                channel.outgoing = [frame]
+                channel.outgoing = GatheredContent(method: frame)
                 channels[number] = channel
                 return
             case .basic(.ack(var ack)):
@@ -343,22 +337,11 @@ final class LeaderRelay {
             }
             channels[number] = channel
             client?.send(frame, flush: false)
-        case .header(_, let header):
-            guard var content = channel.outgoing, content.count == 1 else { return sessionFailed("a content header out of place") }
-            content.append(frame)
-            channel.outgoingBodyBytesLeft = header.bodySize
+        case .header, .body:
+            guard var content = channel.outgoing, content.add(frame) else { return sessionFailed("a content frame out of place") }
             channel.outgoing = content
             channels[number] = channel
-            if header.bodySize == 0 { completeOutgoing(number) }
-        case .body(_, let body):
-            guard var content = channel.outgoing, content.count >= 2, UInt64(body.readableBytes) <= channel.outgoingBodyBytesLeft else {
-                return sessionFailed("a content body out of place")
-            }
-            content.append(frame)
-            channel.outgoingBodyBytesLeft -= UInt64(body.readableBytes)
-            channel.outgoing = content
-            channels[number] = channel
-            if channel.outgoingBodyBytesLeft == 0 { completeOutgoing(number) }
+            if content.isComplete { completeOutgoing(number) }
         case .heartbeat:
             break
         }
@@ -368,7 +351,7 @@ final class LeaderRelay {
         guard var channel = channels[number], let content = channel.outgoing else { return }
         channel.outgoing = nil
         channels[number] = channel
-        for frame in content { client?.send(frame, flush: false) }
+        for frame in content.frames { client?.send(frame, flush: false) }
     }
 
     private func connectionFrameFromLeader(_ frame: Frame) {
@@ -648,12 +631,10 @@ private struct RelayedChannel {
     var confirmModeForClient = false
     var publishesFromClient: UInt64 = 0
 
-    /// A content from the client being gathered, and the body bytes it still needs.
-    var incoming: [Frame]?
-    var incomingBodyBytesLeft: UInt64 = 0
+    /// A content from the client being gathered.
+    var incoming: GatheredContent?
     /// A content from the leader being gathered.
-    var outgoing: [Frame]?
-    var outgoingBodyBytesLeft: UInt64 = 0
+    var outgoing: GatheredContent?
 
     mutating func clientTag(_ sessionTag: UInt64) -> UInt64 {
         let tag = deliveryTagOffset + sessionTag
@@ -684,6 +665,35 @@ private struct RelayedChannel {
         default:
             break
         }
+    }
+}
+
+/// The frames of one content — the method that carries it, its header, its bodies — gathered
+/// so that they travel together.
+private struct GatheredContent {
+    private(set) var frames: [Frame]
+    /// Nil until the header comes.
+    private var bodyBytesLeft: UInt64?
+
+    init(method: Frame) {
+        frames = [method]
+    }
+
+    var isComplete: Bool { bodyBytesLeft == 0 }
+
+    /// Takes the header, then body frames up to the size it announced; false for a frame
+    /// out of place.
+    mutating func add(_ frame: Frame) -> Bool {
+        switch (frame, bodyBytesLeft) {
+        case (.header(_, let header), nil):
+            bodyBytesLeft = header.bodySize
+        case (.body(_, let body), let left?) where UInt64(body.readableBytes) <= left && left > 0:
+            bodyBytesLeft = left - UInt64(body.readableBytes)
+        default:
+            return false
+        }
+        frames.append(frame)
+        return true
     }
 }
 
