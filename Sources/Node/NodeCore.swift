@@ -129,7 +129,8 @@ final class NodeCore {
     /// The connection is gone: its deliveries come back, its exclusive queues go.
     func unregister(_ connection: String) {
         clients[connection] = nil
-        guard var dispatcher else { return }
+        // Taken out, so that it is mutated in place rather than copied.
+        guard var dispatcher = self.dispatcher.take() else { return }
         let commands = dispatcher.closeConnection(connection, state: state, now: clock())
         self.dispatcher = dispatcher
         commands.forEach(propose)
@@ -243,7 +244,8 @@ final class NodeCore {
     var now: Int64 { clock() }
 
     private func withDispatcher<Result>(_ body: (inout Dispatcher) throws(BrokerError) -> Result) throws(BrokerError) -> Result {
-        guard var current = dispatcher else { throw BrokerError(.internalError, "this node is not serving yet: no leader") }
+        // Taken out, so that it is mutated in place rather than copied.
+        guard var current = dispatcher.take() else { throw BrokerError(.internalError, "this node is not serving yet: no leader") }
         defer { dispatcher = current }
         return try body(&current)
     }
@@ -362,7 +364,8 @@ final class NodeCore {
     }
 
     private func sweep() {
-        guard var dispatcher else { return }
+        // Taken out, so that it is mutated in place rather than copied.
+        guard var dispatcher = self.dispatcher.take() else { return }
         let now = clock()
         let commands = dispatcher.sweep(state: state, now: now)
         let overdue = dispatcher.overdueChannels(state: state, now: now, defaultTimeoutMs: acknowledgementTimeoutMs)
@@ -417,7 +420,8 @@ final class NodeCore {
             }
             observed += effects
         }
-        guard var dispatcher else { return }
+        // Taken out, so that it is mutated in place rather than copied.
+        guard var dispatcher = self.dispatcher.take() else { return }
         for cancellation in dispatcher.observe(observed, state: state) {
             clients[cancellation.channel.connection]?.consumerCancelled(channel: cancellation.channel.number, consumerTag: cancellation.consumerTag)
         }
