@@ -10,62 +10,26 @@ import XCTest
 
 /// Three nodes in one process, talking Raft over loopback TCP.
 final class ClusterTests: XCTestCase {
-    private var root = ""
-    private let nodeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private let clientLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private var cluster: LocalCluster!
 
     override func setUp() {
-        root = "/tmp/berth-cluster-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        // Snapshots early and keeps little log, so a lagging follower needs a snapshot.
+        cluster = LocalCluster(name: "cluster") {
+            $0.snapshotEveryEntries = 40
+            $0.entriesRetainedAfterSnapshot = 5
+        }
     }
 
     override func tearDown() async throws {
-        removeTree(root)
-        try await nodeLoops.shutdownGracefully()
-        try await clientLoop.shutdownGracefully()
-    }
-
-    private var peers: [NodeID: PeerAddress] = [:]
-
-    private func startCluster(size: Int) async throws -> [NodeID: BerthNode] {
-        for id in 1...NodeID(size) { peers[id] = PeerAddress(host: "127.0.0.1", port: try freePort()) }
-        var nodes: [NodeID: BerthNode] = [:]
-        for id in peers.keys.sorted() { nodes[id] = try await startNode(id) }
-        return nodes
-    }
-
-    /// Starts (or restarts, on its data directory) one member of the cluster.
-    private func startNode(_ id: NodeID) async throws -> BerthNode {
-        var configuration = NodeConfiguration(dataDirectory: "\(root)/node-\(id)")
-        configuration.amqpPort = 0
-        configuration.nodeID = id
-        configuration.peers = peers
-        configuration.clusterSecret = Array("a secret only this cluster knows".utf8)
-        // Snapshots early and keeps little log, so a lagging follower needs a snapshot.
-        configuration.snapshotEveryEntries = 40
-        configuration.entriesRetainedAfterSnapshot = 5
-        return try await BerthNode.start(configuration, on: nodeLoops.next())
-    }
-
-    /// Waits (at most `seconds`) for one of `nodes` to lead, and returns its id.
-    private func leader(of nodes: [NodeID: BerthNode], seconds: Double = 10) async throws -> NodeID {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            for (id, node) in nodes.sorted(by: { $0.key < $1.key }) where try await node.isLeading() { return id }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        throw POSIXError(.ETIMEDOUT)
-    }
-
-    private func connect(_ nodes: [BerthNode]) async throws -> AMQPConnection {
-        try await AMQPConnection.connect(hosts: nodes.map { ("127.0.0.1", $0.amqpAddress.port!) }, on: clientLoop)
+        try await cluster.tearDown()
     }
 
     func testAConfirmedMessageSurvivesTheLossOfTheLeader() async throws {
-        var nodes = try await startCluster(size: 3)
-        let first = try await leader(of: nodes)
+        var nodes = try await cluster.start(size: 3)
+        let first = try await cluster.leader(of: nodes)
 
         // The client tries every node; whichever takes it serves it.
-        let connection = try await connect(Array(nodes.values))
+        let connection = try await cluster.connect(Array(nodes.values))
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("replicated", durable: true)
         try await channel.confirmSelect(window: 128)
@@ -78,9 +42,9 @@ final class ClusterTests: XCTestCase {
 
         // The leader goes; the other two elect one of themselves and hold every confirmed message.
         try await nodes.removeValue(forKey: first)!.shutdown()
-        let second = try await leader(of: nodes)
+        let second = try await cluster.leader(of: nodes)
         XCTAssertNotEqual(second, first)
-        let survivor = try await connect(Array(nodes.values))
+        let survivor = try await cluster.connect(Array(nodes.values))
         let consumer = try await survivor.openChannel()
         try await consumer.qos(prefetchCount: 100)
         var received: [String] = []
@@ -95,10 +59,10 @@ final class ClusterTests: XCTestCase {
     }
 
     func testAClientOfAFollowerDeclaresPublishesGetsAndConsumesThroughTheLeader() async throws {
-        let nodes = try await startCluster(size: 3)
-        let leader = try await leader(of: nodes)
+        let nodes = try await cluster.start(size: 3)
+        let leader = try await cluster.leader(of: nodes)
         let follower = nodes.keys.sorted().first { $0 != leader }!
-        let connection = try await connect([nodes[follower]!])
+        let connection = try await cluster.connect([nodes[follower]!])
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("via-follower", durable: true)
         try await channel.confirmSelect(window: 64)
@@ -142,10 +106,10 @@ final class ClusterTests: XCTestCase {
     /// reconnects: unconfirmed publishes are nacked and published again, the consumer keeps
     /// receiving, and every confirmed message arrives.
     func testClientsOfAFollowerCarryOnWithoutReconnectingWhenTheLeaderIsLost() async throws {
-        var nodes = try await startCluster(size: 3)
-        let first = try await leader(of: nodes)
+        var nodes = try await cluster.start(size: 3)
+        let first = try await cluster.leader(of: nodes)
         let follower = nodes.keys.sorted().first { $0 != first }!
-        let connection = try await connect([nodes[follower]!])
+        let connection = try await cluster.connect([nodes[follower]!])
         let publisher = try await connection.openChannel()
         _ = try await publisher.queueDeclare("carried-on", durable: true)
         try await publisher.confirmSelect(window: 32)
@@ -206,7 +170,7 @@ final class ClusterTests: XCTestCase {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        let second = try await leader(of: nodes)
+        let second = try await cluster.leader(of: nodes)
         XCTAssertNotEqual(second, first)
         // The same connection still serves: the client never reconnected.
         let later = try await connection.openChannel()
@@ -220,24 +184,21 @@ final class ClusterTests: XCTestCase {
     /// voter; then it leaves, and the quorum is three again: the cluster commits with one
     /// of the first three down.
     func testANodeJoinsThroughGossipCatchesUpByASnapshotBecomesAVoterAndLeaves() async throws {
-        var nodes = try await startCluster(size: 3)
-        let first = try await leader(of: nodes)
-        let connection = try await connect([nodes[first]!])
+        var nodes = try await cluster.start(size: 3)
+        let first = try await cluster.leader(of: nodes)
+        let connection = try await cluster.connect([nodes[first]!])
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("before-join", durable: true)
         try await channel.confirmSelect(window: 32)
         for i in 0..<120 { try await channel.publish(routingKey: "before-join", body: ByteBuffer(string: "b\(i)")).confirmed() }
         await connection.close()
 
-        var configuration = NodeConfiguration(dataDirectory: "\(root)/node-4")
-        configuration.amqpPort = 0
-        configuration.nodeID = 4
+        var configuration = cluster.configuration(4)
         configuration.peerAddress = PeerAddress(host: "127.0.0.1", port: try freePort())
-        configuration.join = [peers[first == 1 ? 2 : 1]!]
-        configuration.clusterSecret = Array("a secret only this cluster knows".utf8)
+        configuration.join = [cluster.peers[first == 1 ? 2 : 1]!]
         configuration.gossipProbeIntervalMs = 100
         configuration.gossipSuspicionTimeoutMs = 500
-        let joiner = try await BerthNode.start(configuration, on: nodeLoops.next())
+        let joiner = try await BerthNode.start(configuration, on: cluster.nodeLoops.next())
 
         let deadline = ContinuousClock.now + .seconds(15)
         while !(try await nodes[first]!.membership().voters.contains(4)) {
@@ -245,21 +206,21 @@ final class ClusterTests: XCTestCase {
             try await Task.sleep(for: .milliseconds(20))
         }
         let joinerMembership = try await joiner.membership()
-        XCTAssertEqual(joinerMembership.voters, Set(peers.keys).union([4]))
-        let snapshots = try FileManager.default.contentsOfDirectory(atPath: "\(root)/node-4/group-1").filter { $0.hasSuffix(".snap") }
+        XCTAssertEqual(joinerMembership.voters, Set(cluster.peers.keys).union([4]))
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: "\(cluster.root)/node-4/group-1").filter { $0.hasSuffix(".snap") }
         XCTAssertFalse(snapshots.isEmpty, "it caught up through a snapshot")
 
         try await joiner.leave()
         try await joiner.shutdown()
-        let leaderNow = try await leader(of: nodes)
+        let leaderNow = try await cluster.leader(of: nodes)
         let afterLeave = try await nodes[leaderNow]!.membership()
-        XCTAssertEqual(afterLeave.voters, Set(peers.keys))
+        XCTAssertEqual(afterLeave.voters, Set(cluster.peers.keys))
         XCTAssertTrue(afterLeave.learners.isEmpty)
 
         // With node 4 gone from the voters, two of three are a quorum.
         let down = nodes.keys.sorted().first { $0 != leaderNow }!
         try await nodes.removeValue(forKey: down)!.shutdown()
-        let survivor = try await connect(Array(nodes.values))
+        let survivor = try await cluster.connect(Array(nodes.values))
         let check = try await survivor.openChannel()
         try await check.confirmSelect()
         try await check.publish(routingKey: "before-join", body: ByteBuffer(string: "after")).confirmed()
@@ -270,13 +231,13 @@ final class ClusterTests: XCTestCase {
     }
 
     func testARestartedFollowerCatchesUpThroughASnapshotAndCanTakeOver() async throws {
-        var nodes = try await startCluster(size: 3)
-        let first = try await leader(of: nodes)
+        var nodes = try await cluster.start(size: 3)
+        let first = try await cluster.leader(of: nodes)
         let follower = nodes.keys.sorted().first { $0 != first }!
         try await nodes.removeValue(forKey: follower)!.shutdown()
 
         // While the follower is down, the log moves far past what the others retain.
-        let connection = try await connect(Array(nodes.values))
+        let connection = try await cluster.connect(Array(nodes.values))
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("caught-up", durable: true)
         try await channel.confirmSelect(window: 16)
@@ -289,20 +250,20 @@ final class ClusterTests: XCTestCase {
         }
         await connection.close()
 
-        nodes[follower] = try await startNode(follower)
+        nodes[follower] = try await cluster.startNode(follower)
         let target = try await nodes[first]!.appliedIndex()
         let deadline = ContinuousClock.now + .seconds(10)
         while try await nodes[follower]!.appliedIndex() < target {
             guard ContinuousClock.now < deadline else { return XCTFail("the restarted follower did not catch up within 10 s") }
             try await Task.sleep(for: .milliseconds(20))
         }
-        let snapshots = try FileManager.default.contentsOfDirectory(atPath: "\(root)/node-\(follower)/group-1").filter { $0.hasSuffix(".snap") }
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: "\(cluster.root)/node-\(follower)/group-1").filter { $0.hasSuffix(".snap") }
         XCTAssertFalse(snapshots.isEmpty, "it caught up through a snapshot")
 
         // With the old leader gone, the caught-up follower is needed for a quorum.
         try await nodes.removeValue(forKey: first)!.shutdown()
-        _ = try await leader(of: nodes)
-        let survivor = try await connect(Array(nodes.values))
+        _ = try await cluster.leader(of: nodes)
+        let survivor = try await cluster.connect(Array(nodes.values))
         let consumer = try await survivor.openChannel()
         var received: [String] = []
         for try await delivery in try await consumer.consume(queue: "caught-up") {
@@ -316,15 +277,15 @@ final class ClusterTests: XCTestCase {
     }
 
     func testExclusiveQueuesOfTheOldLeadersConnectionsGoWithIt() async throws {
-        var nodes = try await startCluster(size: 3)
-        let first = try await leader(of: nodes)
-        let connection = try await connect([nodes[first]!])
+        var nodes = try await cluster.start(size: 3)
+        let first = try await cluster.leader(of: nodes)
+        let connection = try await cluster.connect([nodes[first]!])
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("mine-only", durable: false, exclusive: true)
         try await nodes.removeValue(forKey: first)!.shutdown()
-        _ = try await leader(of: nodes)
+        _ = try await cluster.leader(of: nodes)
 
-        let other = try await connect(Array(nodes.values))
+        let other = try await cluster.connect(Array(nodes.values))
         let deadline = ContinuousClock.now + .seconds(5)
         while true {
             let probe = try await other.openChannel()
@@ -344,16 +305,13 @@ final class ClusterTests: XCTestCase {
     }
 
     func testAPeerWithTheWrongSecretIsRefused() async throws {
-        var peers: [NodeID: PeerAddress] = [:]
-        for id in NodeID(1)...2 { peers[id] = PeerAddress(host: "127.0.0.1", port: try freePort()) }
+        try cluster.addPeers(2)
         var nodes: [BerthNode] = []
-        for id in peers.keys.sorted() {
-            var configuration = NodeConfiguration(dataDirectory: "\(root)/node-\(id)")
-            configuration.amqpPort = 0
-            configuration.nodeID = id
-            configuration.peers = peers
+        for id in cluster.peers.keys.sorted() {
+            var configuration = cluster.configuration(id)
+            configuration.peers = cluster.peers
             configuration.clusterSecret = Array("secret of node \(id)".utf8)
-            nodes.append(try await BerthNode.start(configuration, on: nodeLoops.next()))
+            nodes.append(try await BerthNode.start(configuration, on: cluster.nodeLoops.next()))
         }
         // Two voters that cannot authenticate each other never form a quorum: watched over
         // 1.5 s, several times the longest election timeout (200 ms).

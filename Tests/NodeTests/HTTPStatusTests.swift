@@ -10,25 +10,24 @@ import XCTest
 /// The HTTP status API of real nodes in one process: a three-node cluster over loopback, read
 /// through the same client `berth nodes` and `berth queues` use.
 final class HTTPStatusTests: XCTestCase {
-    private var root = ""
-    private let nodeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private let clientLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private var peers: [NodeID: PeerAddress] = [:]
+    private var cluster: LocalCluster!
 
     override func setUp() {
-        root = "/tmp/berth-http-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        cluster = LocalCluster(name: "http") {
+            $0.httpPort = 0
+            $0.gossipProbeIntervalMs = 100
+            $0.gossipSuspicionTimeoutMs = 500
+        }
     }
 
     override func tearDown() async throws {
-        removeTree(root)
-        try await nodeLoops.shutdownGracefully()
-        try await clientLoop.shutdownGracefully()
+        try await cluster.tearDown()
     }
 
     // MARK: Tests
 
     func testTheNodesAgreeOnLeaderAndTermAndTheLeaderTracksEachFollower() async throws {
-        let nodes = try await startCluster(size: 3)
+        let nodes = try await cluster.start(size: 3)
         let views = try await agreedViews(of: nodes)
         let leaderID = views[1]!.leader!
         let followers = Set(nodes.keys).subtracting([leaderID])
@@ -50,7 +49,7 @@ final class HTTPStatusTests: XCTestCase {
 
         // Publishing moves every node's applied index, and the followers catch up to lag 0.
         let appliedBefore = views.mapValues(\.appliedIndex)
-        let connection = try await connect(Array(nodes.values))
+        let connection = try await cluster.connect(Array(nodes.values))
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("indexed", durable: true)
         try await channel.confirmSelect()
@@ -76,7 +75,7 @@ final class HTTPStatusTests: XCTestCase {
     /// A dead member stays a voter until removed; only the leader removes, and a follower
     /// says who does. Gossip's view of the dead member shows in every node's status.
     func testAnOperatorRemovesADeadMemberThroughTheLeaderOnly() async throws {
-        var nodes = try await startCluster(size: 3)
+        var nodes = try await cluster.start(size: 3)
         let leaderID = try await agreedViews(of: nodes)[1]!.leader!
         let deadID = nodes.keys.sorted().first { $0 != leaderID }!
         let followerID = nodes.keys.sorted().first { $0 != leaderID && $0 != deadID }!
@@ -87,7 +86,7 @@ final class HTTPStatusTests: XCTestCase {
         }
         XCTAssertEqual(gone.id, deadID)
         let stillVoting = try await leader.node().voters
-        XCTAssertEqual(Set(stillVoting), Set(peers.keys), "the quorum does not shrink on its own")
+        XCTAssertEqual(Set(stillVoting), Set(cluster.peers.keys), "the quorum does not shrink on its own")
 
         let refused = try await client(nodes[followerID]!).remove(deadID)
         XCTAssertEqual(refused.status, 409)
@@ -105,12 +104,12 @@ final class HTTPStatusTests: XCTestCase {
     }
 
     func testTheLeaderCountsWhatAConsumerHoldsAndAFollowerNamesTheLeader() async throws {
-        let nodes = try await startCluster(size: 3)
+        let nodes = try await cluster.start(size: 3)
         let leaderID = try await agreedViews(of: nodes)[1]!.leader!
         let leader = client(nodes[leaderID]!)
         let follower = client(nodes.first { $0.key != leaderID }!.value)
 
-        let connection = try await connect(Array(nodes.values))
+        let connection = try await cluster.connect(Array(nodes.values))
         let publisher = try await connection.openChannel()
         _ = try await publisher.queueDeclare("held", durable: true, arguments: ["x-max-length": .int64(100)])
         try await publisher.confirmSelect()
@@ -157,17 +156,17 @@ final class HTTPStatusTests: XCTestCase {
     }
 
     func testHealthIs503WithoutALeaderAnd200OnceOneIsElected() async throws {
-        for id in NodeID(1)...3 { peers[id] = PeerAddress(host: "127.0.0.1", port: try freePort()) }
+        try cluster.addPeers(3)
         // One voter of three can never win an election alone.
-        var nodes: [NodeID: BerthNode] = [1: try await startNode(1)]
+        var nodes: [NodeID: BerthNode] = [1: try await cluster.startNode(1)]
         let alone = try await client(nodes[1]!).health()
         XCTAssertEqual(alone.status, 503)
         XCTAssertEqual(alone.health.status, "no leader")
         XCTAssertNil(alone.health.leader)
         XCTAssertEqual(alone.health.node, 1)
 
-        nodes[2] = try await startNode(2)
-        nodes[3] = try await startNode(3)
+        nodes[2] = try await cluster.startNode(2)
+        nodes[3] = try await cluster.startNode(3)
         for (id, node) in nodes {
             let health = try await waitFor("node \(id) to know a leader") {
                 let answer = try await self.client(node).health()
@@ -191,27 +190,8 @@ final class HTTPStatusTests: XCTestCase {
 
     // MARK: Cluster
 
-    private func startCluster(size: Int) async throws -> [NodeID: BerthNode] {
-        for id in 1...NodeID(size) { peers[id] = PeerAddress(host: "127.0.0.1", port: try freePort()) }
-        var nodes: [NodeID: BerthNode] = [:]
-        for id in peers.keys.sorted() { nodes[id] = try await startNode(id) }
-        return nodes
-    }
-
-    private func startNode(_ id: NodeID) async throws -> BerthNode {
-        var configuration = NodeConfiguration(dataDirectory: "\(root)/node-\(id)")
-        configuration.amqpPort = 0
-        configuration.httpPort = 0
-        configuration.nodeID = id
-        configuration.peers = peers
-        configuration.clusterSecret = Array("a secret only this cluster knows".utf8)
-        configuration.gossipProbeIntervalMs = 100
-        configuration.gossipSuspicionTimeoutMs = 500
-        return try await BerthNode.start(configuration, on: nodeLoops.next())
-    }
-
     private func client(_ node: BerthNode) -> StatusClient {
-        StatusClient(host: "127.0.0.1", port: node.httpAddress!.port!, on: clientLoop)
+        StatusClient(host: "127.0.0.1", port: node.httpAddress!.port!, on: cluster.clientLoop)
     }
 
     /// Every node's `/api/node`, once all of them name the same leader in the same term and
@@ -225,10 +205,6 @@ final class HTTPStatusTests: XCTestCase {
             else { return nil }
             return views
         }
-    }
-
-    private func connect(_ nodes: [BerthNode]) async throws -> AMQPConnection {
-        try await AMQPConnection.connect(hosts: nodes.map { ("127.0.0.1", $0.amqpAddress.port!) }, on: clientLoop)
     }
 
     private func publishConfirmed(_ channel: AMQPChannel, queue: String, count: Int) async throws {

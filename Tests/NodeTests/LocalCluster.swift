@@ -1,0 +1,74 @@
+import Client
+import Glibc
+import NIOPosix
+import Node
+import Raft
+import XCTest
+
+/// A cluster of nodes in this process on loopback, each on its own data directory under a
+/// fresh root: what the cluster tests start, stop and connect to.
+final class LocalCluster {
+    let root: String
+    let nodeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let clientLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// Where each founding member listens for peers, known before any of them starts.
+    private(set) var peers: [NodeID: PeerAddress] = [:]
+    /// Adjusts every node's configuration (snapshot thresholds, HTTP, gossip timing).
+    private let adjust: (inout NodeConfiguration) -> Void
+
+    init(name: String, adjust: @escaping (inout NodeConfiguration) -> Void = { _ in }) {
+        root = "/tmp/berth-\(name)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        self.adjust = adjust
+    }
+
+    /// Removes the data and stops the event loops.
+    func tearDown() async throws {
+        removeTree(root)
+        try await nodeLoops.shutdownGracefully()
+        try await clientLoop.shutdownGracefully()
+    }
+
+    /// Founding members 1...size: their peer addresses, without starting them.
+    func addPeers(_ size: Int) throws {
+        for id in 1...NodeID(size) { peers[id] = PeerAddress(host: "127.0.0.1", port: try freePort()) }
+    }
+
+    func start(size: Int) async throws -> [NodeID: BerthNode] {
+        try addPeers(size)
+        var nodes: [NodeID: BerthNode] = [:]
+        for id in peers.keys.sorted() { nodes[id] = try await startNode(id) }
+        return nodes
+    }
+
+    /// The configuration of founding member `id` (or a newcomer with that id).
+    func configuration(_ id: NodeID) -> NodeConfiguration {
+        var configuration = NodeConfiguration(dataDirectory: "\(root)/node-\(id)")
+        configuration.amqpPort = 0
+        configuration.nodeID = id
+        configuration.clusterSecret = Array("a secret only this cluster knows".utf8)
+        adjust(&configuration)
+        return configuration
+    }
+
+    /// Starts (or restarts, on its data directory) founding member `id`.
+    func startNode(_ id: NodeID) async throws -> BerthNode {
+        var configuration = configuration(id)
+        configuration.peers = peers
+        return try await BerthNode.start(configuration, on: nodeLoops.next())
+    }
+
+    /// Waits (at most `seconds`) for one of `nodes` to lead and serve, and returns its id.
+    func leader(of nodes: [NodeID: BerthNode], seconds: Double = 10) async throws -> NodeID {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            for (id, node) in nodes.sorted(by: { $0.key < $1.key }) where try await node.isLeading() { return id }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw POSIXError(.ETIMEDOUT)
+    }
+
+    /// A client connection to the first of `nodes` that takes it.
+    func connect(_ nodes: [BerthNode]) async throws -> AMQPConnection {
+        try await AMQPConnection.connect(hosts: nodes.map { ("127.0.0.1", $0.amqpAddress.port!) }, on: clientLoop)
+    }
+}
