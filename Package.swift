@@ -90,6 +90,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The chaos harness: real nodes in network namespaces, faults drawn from a seed, a
+        // workload through the client, and a checker of the recorded history (Chaos/run).
+        .executableTarget(
+            name: "berth-chaos",
+            dependencies: [
+                "Client", "Node", "AMQP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Chaos/Sources",
+            swiftSettings: strict
+        ),
         .testTarget(name: "LZ4Tests", dependencies: ["LZ4"], swiftSettings: strict),
         .testTarget(
             name: "AMQPTests",

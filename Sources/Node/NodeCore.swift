@@ -319,6 +319,10 @@ final class NodeCore {
         for command in commands {
             do {
                 try group.propose([command.encoded()])
+            } catch ProposalError.notLeader {
+                // The dispatcher that asked for it went with the office (`stepDown`); the next
+                // leader rebuilds its own from the replicated state. Kept, it could never be
+                // proposed here, and retrying it would spin the event loop.
             } catch {
                 // A dispatcher command must not be lost: its messages stay out until applied.
                 proposalsPending.append(command)
@@ -329,7 +333,14 @@ final class NodeCore {
         } catch {
             fatalError("the log failed; a node that cannot persist must stop: \(error)")
         }
-        if !proposalsPending.isEmpty || !publishBatch.isEmpty { scheduleFlush() }
+        if !publishBatch.isEmpty {
+            scheduleFlush()
+        } else if !proposalsPending.isEmpty, !flushScheduled, !stopped {
+            // Refused for now (a transfer, too many uncommitted bytes): try again after a tick
+            // rather than at once, so the event loop keeps serving the I/O that lets it pass.
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            loop.scheduleTask(in: .milliseconds(Self.tickIntervalMs)) { bound.value.scheduleFlush() }
+        }
     }
 
     private func proposeEnqueue(_ batch: [Publish]) {

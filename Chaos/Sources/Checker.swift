@@ -1,0 +1,177 @@
+/// A fault window as it happened: which node it hit and when (milliseconds from the start).
+struct WindowRecord: Sendable {
+    var window: FaultWindow
+    var target: String
+    var startMillis: Int64
+    var healMillis: Int64
+    var endMillis: Int64
+}
+
+/// What the checker found in a history, and whether it is a pass.
+struct Verdict: Sendable {
+    var messages = 0
+    var publishAttempts = 0
+    var confirmed = 0
+    var nacks = 0
+    var indeterminate = 0
+    var unconfirmedNotDelivered = 0
+    var deliveries = 0
+    var lost: [MessageID] = []
+    var unexpected: [String] = []
+    var orderViolations: [String] = []
+    var duplicated = 0
+    var redelivered = 0
+    var recovered = 0
+    var requeues = 0
+    var consumerCrashes = 0
+    // Found outside the history, by the harness.
+    var queuesNotEmpty: [String] = []
+    var disagreement: [String] = []
+    var nodeExits: [String] = []
+    var harnessErrors: [String] = []
+
+    var violations: [String] {
+        var found: [String] = []
+        if !lost.isEmpty { found.append("lost \(lost.count): " + lost.prefix(10).map { "\($0.publisher)/\($0.sequence)" }.joined(separator: " ")) }
+        if !unexpected.isEmpty { found.append("unexpected \(unexpected.count): " + unexpected.prefix(5).joined(separator: "; ")) }
+        if !orderViolations.isEmpty { found.append("order \(orderViolations.count): " + orderViolations.prefix(5).joined(separator: "; ")) }
+        if !queuesNotEmpty.isEmpty { found.append("not empty after the drain: " + queuesNotEmpty.joined(separator: ", ")) }
+        if !disagreement.isEmpty { found.append("nodes disagree: " + disagreement.joined(separator: "; ")) }
+        found += nodeExits.map { "node exit: \($0)" }
+        found += harnessErrors.map { "harness: \($0)" }
+        return found
+    }
+
+    var passed: Bool { violations.isEmpty }
+}
+
+enum Checker {
+    /// Reads the history: every confirmed message delivered, nothing delivered that was not
+    /// published (to that queue), and no consumer getting a message for the first time after
+    /// a later one from the same publisher and queue that was published only once the first
+    /// was confirmed (the broker had it first, so FIFO must hand it out first).
+    static func check(_ events: [Event]) -> Verdict {
+        var verdict = Verdict()
+        var publishedQueue: [MessageID: Int] = [:]
+        var confirmWatermark: [MessageID: Int] = [:]
+        var deliveryCount: [MessageID: Int] = [:]
+        var freshDeliveryCount: [MessageID: Int] = [:]
+        /// Per consumer, publisher and queue: the highest sequence number first delivered so far.
+        struct StreamKey: Hashable {
+            var actor: String
+            var publisher: Int
+            var queue: Int
+        }
+        var highestFresh: [StreamKey: Int] = [:]
+        for event in events {
+            let id = MessageID(publisher: event.publisher, sequence: event.sequence)
+            switch event.kind {
+            case .publish:
+                verdict.publishAttempts += 1
+                publishedQueue[id] = event.queue
+            case .confirm:
+                if confirmWatermark[id] == nil { confirmWatermark[id] = event.watermark }
+            case .nack:
+                verdict.nacks += 1
+            case .indeterminate:
+                verdict.indeterminate += 1
+            case .requeue:
+                verdict.requeues += 1
+            case .crash:
+                verdict.consumerCrashes += 1
+            case .deliver:
+                verdict.deliveries += 1
+                if event.redelivered { verdict.redelivered += 1 }
+                guard event.sequence >= 0, let queue = publishedQueue[id], queue == event.queue else {
+                    verdict.unexpected.append("\(event.actor) at \(event.millis) ms: \(event.sequence >= 0 ? "\(id.publisher)/\(id.sequence)" : "") \(event.detail.isEmpty ? "never published" : event.detail)")
+                    continue
+                }
+                let isFirst = deliveryCount[id, default: 0] == 0
+                deliveryCount[id, default: 0] += 1
+                if !event.redelivered { freshDeliveryCount[id, default: 0] += 1 }
+                guard isFirst, !event.redelivered else { continue }
+                let key = StreamKey(actor: event.actor, publisher: id.publisher, queue: queue)
+                if let watermark = confirmWatermark[id], let highest = highestFresh[key], highest >= watermark {
+                    verdict.orderViolations.append(
+                        "\(event.actor) got \(id.publisher)/\(id.sequence) at \(event.millis) ms after \(id.publisher)/\(highest), which was published after it was confirmed")
+                }
+                highestFresh[key] = max(highestFresh[key] ?? -1, id.sequence)
+            case .unsent, .ack, .fault, .heal, .connect, .disconnect:
+                break
+            }
+        }
+        verdict.messages = publishedQueue.count
+        verdict.confirmed = confirmWatermark.count
+        verdict.lost = confirmWatermark.keys.filter { deliveryCount[$0] == nil }.sorted()
+        verdict.recovered = deliveryCount.keys.filter { confirmWatermark[$0] == nil }.count
+        verdict.unconfirmedNotDelivered = publishedQueue.keys.filter { confirmWatermark[$0] == nil && deliveryCount[$0] == nil }.count
+        verdict.duplicated = freshDeliveryCount.values.filter { $0 > 1 }.count
+        return verdict
+    }
+
+    /// The share of whole seconds in `from..<to` (ms) in which at least one publish was confirmed.
+    static func availability(_ confirmMillis: [Int64], from: Int64, to: Int64) -> (available: Int, seconds: Int) {
+        let seconds = Int(max(0, (to - from) / 1000))
+        guard seconds > 0 else { return (0, 0) }
+        var covered = Set<Int>()
+        for millis in confirmMillis where millis >= from && millis < from + Int64(seconds) * 1000 {
+            covered.insert(Int((millis - from) / 1000))
+        }
+        return (covered.count, seconds)
+    }
+
+    /// The summary table, one row per fault window, then availability per fault kind.
+    static func table(_ events: [Event], windows: [WindowRecord]) -> String {
+        let confirms = events.filter { $0.kind == .confirm }.map(\.millis)
+        var rows = [["#", "fault", "target", "start s", "hold s", "published", "confirmed", "nacked", "indeterminate", "delivered", "avail fault", "avail after"]]
+        var byKind: [FaultKind: (available: Int, seconds: Int)] = [:]
+        for record in windows {
+            let inWindow = events.filter { $0.millis >= record.startMillis && $0.millis < record.endMillis }
+            func count(_ kind: Event.Kind) -> Int { inWindow.filter { $0.kind == kind }.count }
+            let during = availability(confirms, from: record.startMillis, to: record.healMillis)
+            let after = availability(confirms, from: record.healMillis, to: record.endMillis)
+            let total = byKind[record.window.kind] ?? (0, 0)
+            byKind[record.window.kind] = (total.available + during.available, total.seconds + during.seconds)
+            rows.append([
+                "\(record.window.number)", record.window.kind.rawValue, record.target,
+                seconds(record.startMillis), seconds(record.healMillis - record.startMillis),
+                "\(count(.publish))", "\(count(.confirm))", "\(count(.nack))", "\(count(.indeterminate))", "\(count(.deliver))",
+                percent(during), percent(after),
+            ])
+        }
+        var text = format(rows)
+        text += "\navailability per fault kind (seconds with a confirm / seconds of fault):\n"
+        var kindRows = [["fault", "windows", "available", "seconds", "share"]]
+        for kind in FaultKind.allCases {
+            guard let total = byKind[kind] else { continue }
+            kindRows.append([kind.rawValue, "\(windows.filter { $0.window.kind == kind }.count)", "\(total.available)", "\(total.seconds)", percent(total)])
+        }
+        return text + format(kindRows)
+    }
+
+    static func seconds(_ millis: Int64) -> String {
+        "\(millis / 1000).\(millis % 1000 / 100)"
+    }
+
+    static func percent(_ share: (available: Int, seconds: Int)) -> String {
+        share.seconds == 0 ? "-" : "\(share.available * 100 / share.seconds)%"
+    }
+
+    static func format(_ rows: [[String]]) -> String {
+        let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            zip(row, widths).map { cell, width in String(repeating: " ", count: width - cell.count) + cell }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+
+    static func counts(_ verdict: Verdict) -> String {
+        """
+        messages \(verdict.messages) (publishes \(verdict.publishAttempts)), confirmed \(verdict.confirmed), nacks \(verdict.nacks), indeterminate confirms \(verdict.indeterminate)
+        deliveries \(verdict.deliveries), requeued by consumers \(verdict.requeues), consumer crashes \(verdict.consumerCrashes)
+        lost \(verdict.lost.count), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count)
+        duplicated \(verdict.duplicated), redelivered \(verdict.redelivered), recovered \(verdict.recovered), unconfirmed and never delivered \(verdict.unconfirmedNotDelivered)
+        queues not empty after the drain \(verdict.queuesNotEmpty.count), node disagreements \(verdict.disagreement.count), unexpected node exits \(verdict.nodeExits.count)
+
+        """
+    }
+}

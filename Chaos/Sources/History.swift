@@ -1,0 +1,116 @@
+import Synchronization
+
+/// One thing that happened, as the harness saw it. The history is the checker's only input.
+struct Event: Sendable {
+    enum Kind: String, Sendable {
+        /// A publisher sent a message (again, after a nack or an indeterminate confirm).
+        case publish
+        /// The publish could not be sent (the channel was gone): not stored.
+        case unsent
+        /// The broker acked the publish: it must be delivered.
+        case confirm
+        /// The broker nacked it: not stored, published again.
+        case nack
+        /// No confirm came (connection lost, or the timeout passed): maybe stored.
+        case indeterminate
+        /// A consumer (or the drain) received a message.
+        case deliver
+        case ack
+        /// A consumer nacked a delivery with requeue.
+        case requeue
+        /// A consumer dropped its connection with deliveries unacknowledged.
+        case crash
+        /// A fault window opened (`detail` names the fault).
+        case fault
+        /// A fault window was healed.
+        case heal
+        /// A client connected (`node`) or lost its connection (`detail`).
+        case connect
+        case disconnect
+    }
+
+    var millis: Int64
+    var kind: Kind
+    /// "p1", "c2", "drain", "nemesis".
+    var actor: String
+    var publisher = 0
+    var sequence = -1
+    var queue = -1
+    var node = 0
+    var redelivered = false
+    /// On a confirm: the publisher's next new sequence number when the confirm arrived; every
+    /// message with a sequence number at least this high was first published afterwards.
+    var watermark = -1
+    var window = 0
+    var detail = ""
+
+    var jsonLine: String {
+        var fields = ["\"t\":\(millis)", "\"kind\":\"\(kind.rawValue)\"", "\"actor\":\"\(actor)\""]
+        if sequence >= 0 { fields += ["\"publisher\":\(publisher)", "\"seq\":\(sequence)"] }
+        if queue >= 0 { fields.append("\"queue\":\(queue)") }
+        if node > 0 { fields.append("\"node\":\(node)") }
+        if kind == .deliver { fields.append("\"redelivered\":\(redelivered)") }
+        if watermark >= 0 { fields.append("\"watermark\":\(watermark)") }
+        if window > 0 { fields.append("\"window\":\(window)") }
+        if !detail.isEmpty { fields.append("\"detail\":\"\(jsonEscaped(detail))\"") }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+}
+
+/// Every event of a run, in the order recorded, with times from the run's start.
+final class History: Sendable {
+    let start: ContinuousClock.Instant
+    private let events = Mutex<[Event]>([])
+
+    init(start: ContinuousClock.Instant = ContinuousClock.now) {
+        self.start = start
+    }
+
+    var elapsed: Duration { ContinuousClock.now - start }
+
+    static func millis(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    func record(_ kind: Event.Kind, actor: String, _ fill: (inout Event) -> Void = { _ in }) {
+        var event = Event(millis: Self.millis(elapsed), kind: kind, actor: actor)
+        fill(&event)
+        events.withLock { $0.append(event) }
+    }
+
+    var snapshot: [Event] { events.withLock { $0 } }
+}
+
+func jsonEscaped(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case _ where scalar.value < 0x20: out += " "
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}
+
+/// What a message body carries: its unique id and the queue it was published to.
+struct MessageID: Hashable, Sendable, Comparable {
+    var publisher: Int
+    var sequence: Int
+
+    static func < (lhs: MessageID, rhs: MessageID) -> Bool {
+        (lhs.publisher, lhs.sequence) < (rhs.publisher, rhs.sequence)
+    }
+
+    func body(queue: Int) -> String { "\(publisher)/\(queue)/\(sequence)" }
+
+    /// The id and queue of a body made by `body(queue:)`; nil for anything else.
+    static func parse(_ body: String) -> (id: MessageID, queue: Int)? {
+        let parts = body.split(separator: "/")
+        guard parts.count == 3, let publisher = Int(parts[0]), let queue = Int(parts[1]), let sequence = Int(parts[2]) else { return nil }
+        return (MessageID(publisher: publisher, sequence: sequence), queue)
+    }
+}
