@@ -32,8 +32,11 @@ struct BerthChaos: AsyncParsableCommand {
     @Option(help: "The seed the fault schedule is drawn from (default: a random one, printed first).")
     var seed: UInt64?
 
-    @Option(help: "Seconds of fault windows, overriding the preset's (30...3600).")
-    var duration: Int?
+    @Option(help: "How long the fault windows run, overriding the preset's: seconds, or with a unit (90s, 30m, 1h); 30 s to 4 h.")
+    var duration: RunLength?
+
+    @Option(help: "Only these fault kinds, comma-separated (default: all of them: \(FaultKind.faults.map(\.rawValue).joined(separator: ","))).")
+    var faults: String?
 
     @Option(help: "The berth executable to run as nodes.")
     var berth: String
@@ -47,6 +50,12 @@ struct BerthChaos: AsyncParsableCommand {
     @Option(name: .customLong("hub-netns"), help: "The namespace holding the bridge, where the cuts go.")
     var hubNamespace: String
 
+    @Option(name: .customLong("harness-address"), help: "This process's address on the bridge, where the delaying proxy listens.")
+    var harnessAddress: String
+
+    @Option(help: "How many of the nodes found the cluster; the others are spares for membership churn.")
+    var founders = 3
+
     @Option(name: .customLong("work-dir"), help: "Where the nodes keep their data and logs.")
     var workDirectory: String
 
@@ -54,23 +63,34 @@ struct BerthChaos: AsyncParsableCommand {
     var outDirectory: String
 
     func validate() throws {
-        if let duration, !(30...3600).contains(duration) { throw ValidationError("--duration must be in 30...3600") }
-        guard nodeAddresses.count == nodeNamespaces.count, nodeAddresses.count >= 3 else {
-            throw ValidationError("give at least three nodes, each with --node-address and --node-netns")
+        if let duration, !(30...14_400).contains(duration.seconds) { throw ValidationError("--duration must be between 30 s and 4 h") }
+        _ = try faultKinds
+        guard nodeAddresses.count == nodeNamespaces.count, founders >= 3, nodeAddresses.count > founders, nodeAddresses.count <= 9 else {
+            throw ValidationError("give at least three founding nodes and a spare (nine at most), each with --node-address and --node-netns")
+        }
+    }
+
+    var faultKinds: [FaultKind] {
+        get throws {
+            guard let faults else { return FaultKind.faults }
+            return try faults.split(separator: ",").map { name in
+                guard let kind = FaultKind(rawValue: String(name)), kind != .none else { throw ValidationError("unknown fault kind \(name)") }
+                return kind
+            }
         }
     }
 
     func run() async throws {
         let seed = self.seed ?? UInt64.random(in: 1...999_999_999)
-        let faultSeconds = duration ?? preset.faultSeconds
+        let faultSeconds = duration?.seconds ?? preset.faultSeconds
         say("seed: \(seed)")
-        let replay = "Chaos/run --preset \(preset.rawValue) --seed \(seed)" + (duration.map { " --duration \($0)" } ?? "")
-        let topology = Topology(addresses: nodeAddresses, namespaces: nodeNamespaces, hubNamespace: hubNamespace)
-        let schedule = FaultSchedule.draw(seed: seed, duration: .seconds(faultSeconds), nodeCount: topology.addresses.count)
+        let replay = "Chaos/run --preset \(preset.rawValue) --seed \(seed)" + (duration.map { " --duration \($0.text)" } ?? "") + (faults.map { " --faults \($0)" } ?? "")
+        let topology = Topology(
+            addresses: nodeAddresses, namespaces: nodeNamespaces, hubNamespace: hubNamespace, harnessAddress: harnessAddress, founders: founders)
+        let schedule = FaultSchedule.draw(seed: seed, duration: .seconds(faultSeconds), nodeCount: founders, kinds: try faultKinds)
         say("schedule (\(schedule.windows.count) windows, \(schedule.windows.filter { $0.kind == .none }.count) fault-free):")
         for window in schedule.windows {
-            let drawn = window.kind == .killNode || window.kind == .pauseNode || window.kind == .split ? " node(s) \(window.drawnNodes.map(String.init).joined(separator: ","))" : ""
-            say("  \(window.number). at \(window.offset.components.seconds) s: \(window.kind.rawValue)\(drawn) for \(window.hold.components.seconds) s, then \(window.recovery.components.seconds) s to recover")
+            say("  \(window.number). at \(window.offset.components.seconds) s: \(window.summary) for \(window.hold.components.seconds) s, then \(window.recovery.components.seconds) s to recover")
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -78,7 +98,10 @@ struct BerthChaos: AsyncParsableCommand {
         var harnessErrors: [String] = []
         let secret = (0..<32).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
         try writeFile(workDirectory + "/cluster-secret", secret + "\n")
-        for node in topology.nodeNumbers { try await cluster.start(node) }
+        let proxy = DelayProxy(group: group, seed: seed)
+        try await proxy.start(host: harnessAddress, routes: cluster.proxyRoutes)
+        try await cluster.redirectPeerLinks()
+        for slot in topology.foundingSlots { try await cluster.start(slot) }
         guard let firstLeader = await cluster.waitForLeader(timeout: .seconds(60)) else {
             await cluster.stopAll()
             say("no leader within 60 s of starting; see the node logs")
@@ -104,15 +127,23 @@ struct BerthChaos: AsyncParsableCommand {
             do {
                 // Each window starts from a whole cluster; a node that ended on its own is noted and started again.
                 try await cluster.healAll()
-                let (target, heal) = try await inject(window, into: cluster)
                 let startMillis = History.millis(history.elapsed)
-                history.record(.fault, actor: "nemesis") { $0.window = window.number; $0.detail = "\(window.kind.rawValue) \(target)" }
-                say("[\(Checker.seconds(startMillis)) s] window \(window.number): \(window.kind.rawValue) \(target)")
-                try? await Task.sleep(for: window.hold)
-                try await heal()
+                let fault = try await inject(window, into: cluster, proxy: proxy, seed: seed)
+                history.record(.fault, actor: "nemesis") { $0.window = window.number; $0.detail = "\(window.kind.rawValue) \(fault.target)" }
+                say("[\(Checker.seconds(startMillis)) s] window \(window.number): \(window.kind.rawValue) \(fault.target)")
+                if let midway = fault.midway {
+                    try? await Task.sleep(for: window.hold / 2)
+                    let note = try await midway()
+                    say("[\(Checker.seconds(History.millis(history.elapsed))) s] window \(window.number): \(note)")
+                    history.record(.fault, actor: "nemesis") { $0.window = window.number; $0.detail = note }
+                    try? await Task.sleep(until: history.start + .milliseconds(startMillis) + window.hold, clock: .continuous)
+                } else {
+                    try? await Task.sleep(for: window.hold)
+                }
+                try await fault.heal()
                 let healMillis = History.millis(history.elapsed)
                 history.record(.heal, actor: "nemesis") { $0.window = window.number }
-                records.append(WindowRecord(window: window, target: target, startMillis: startMillis, healMillis: healMillis, endMillis: healMillis))
+                records.append(WindowRecord(window: window, target: fault.target, startMillis: startMillis, healMillis: healMillis, endMillis: healMillis))
             } catch {
                 harnessErrors.append("window \(window.number) (\(window.kind.rawValue)): \(error)")
                 say("harness error in window \(window.number): \(error)")
@@ -125,6 +156,7 @@ struct BerthChaos: AsyncParsableCommand {
         }
 
         say("[\(Checker.seconds(workloadEnd)) s] healing everything, waiting for a leader")
+        proxy.setDelay(milliseconds: 0)
         do { try await cluster.healAll() } catch { harnessErrors.append("healing: \(error)") }
         if await cluster.waitForLeader(timeout: .seconds(60)) == nil { harnessErrors.append("no leader within 60 s of healing") }
         // Publishers get a while to have what is still unconfirmed confirmed, then stop.
@@ -156,41 +188,144 @@ struct BerthChaos: AsyncParsableCommand {
         say("history: \(historyPath)")
 
         await cluster.stopAll()
+        await proxy.stop()
         try await group.shutdownGracefully()
         if !verdict.passed { throw ExitCode(1) }
     }
 
-    /// Starts the window's fault; returns what it hit and how to heal it.
-    private func inject(_ window: FaultWindow, into cluster: Cluster) async throws -> (String, @Sendable () async throws -> Void) {
+    /// A started fault: what it hit, an optional second step half-way through the window
+    /// (returning what it did), and how to heal it.
+    struct StartedFault {
+        var target: String
+        var midway: (@Sendable () async throws -> String)?
+        var heal: @Sendable () async throws -> Void
+    }
+
+    /// Starts the window's fault.
+    private func inject(_ window: FaultWindow, into cluster: Cluster, proxy: DelayProxy, seed: UInt64) async throws -> StartedFault {
         func leaderOrDrawn() async -> (Int, String) {
             if let leader = await cluster.waitForLeader(timeout: .seconds(10)) { return (leader, "leader node \(leader)") }
             return (window.drawnNodes[0], "node \(window.drawnNodes[0]) (no leader was found)")
         }
-        func drawn() -> (Int, String) { (window.drawnNodes[0], "node \(window.drawnNodes[0])") }
+        let drawn = window.drawnNodes[0]
         switch window.kind {
         case .none:
-            return ("-", {})
+            return StartedFault(target: "-", heal: {})
         case .killLeader, .killNode:
-            var choice = drawn()
-            if window.kind == .killLeader { choice = await leaderOrDrawn() }
-            let (node, target) = choice
-            await cluster.kill(node)
-            return (target, { try await cluster.start(node) })
+            let (slot, target) = window.kind == .killLeader ? await leaderOrDrawn() : (drawn, "node \(drawn)")
+            await cluster.kill(slot)
+            return StartedFault(target: target, heal: { try await cluster.start(slot) })
         case .pauseLeader, .pauseNode:
-            var choice = drawn()
-            if window.kind == .pauseLeader { choice = await leaderOrDrawn() }
-            let (node, target) = choice
-            await cluster.pause(node)
-            return (target, { await cluster.resume(node) })
+            let (slot, target) = window.kind == .pauseLeader ? await leaderOrDrawn() : (drawn, "node \(drawn)")
+            await cluster.pause(slot)
+            return StartedFault(target: target, heal: { await cluster.resume(slot) })
+        case .pauseThenKill:
+            await cluster.pause(drawn)
+            return StartedFault(
+                target: "node \(drawn)",
+                midway: {
+                    await cluster.kill(drawn)
+                    return "node \(drawn) killed while paused"
+                },
+                heal: { try await cluster.start(drawn) })
         case .isolateLeader:
-            let (node, target) = await leaderOrDrawn()
-            try await cluster.cut(isolating: [node])
-            return (target, { try await cluster.heal() })
+            let (slot, target) = await leaderOrDrawn()
+            try await cluster.cut(.isolate([slot]))
+            return StartedFault(target: target, heal: { try await cluster.heal() })
         case .split:
             let minority = window.drawnNodes
-            try await cluster.cut(isolating: minority)
-            return ("minority " + minority.map(String.init).joined(separator: ","), { try await cluster.heal() })
+            try await cluster.cut(.isolate(minority))
+            return StartedFault(target: "minority " + minority.map(String.init).joined(separator: ","), heal: { try await cluster.heal() })
+        case .bridge:
+            try await cluster.cut(.bridge(through: drawn))
+            return StartedFault(target: "node \(drawn)", heal: { try await cluster.heal() })
+        case .oneWay:
+            let (slot, target) = await leaderOrDrawn()
+            let others = await cluster.occupiedSlots.filter { $0 != slot }
+            let outbound = window.parameter == 0
+            try await cluster.cut(outbound ? .oneWay(from: [slot], to: others) : .oneWay(from: others, to: [slot]))
+            return StartedFault(target: target + (outbound ? ", its packets out" : ", packets to it"), heal: { try await cluster.heal() })
+        case .loss:
+            try await cluster.cut(.loss(percent: window.parameter))
+            return StartedFault(target: "\(window.parameter)% of packets", heal: { try await cluster.heal() })
+        case .latency:
+            proxy.setDelay(milliseconds: window.parameter)
+            return StartedFault(target: "\(window.parameter) ms", heal: { proxy.setDelay(milliseconds: 0) })
+        case .churn:
+            return try await churn(leaving: drawn, cluster: cluster)
+        case .corruptLog:
+            return try await corruptLog(window, cluster: cluster, seed: seed)
         }
+    }
+
+    /// A spare slot's new member joins and becomes a voter, then the drawn node leaves (so
+    /// the group never has fewer than three voters). Healing reverses it: the left slot joins
+    /// again as a new member, and once it votes, the spare's member leaves.
+    private func churn(leaving slot: Int, cluster: Cluster) async throws -> StartedFault {
+        guard let spare = await cluster.emptySlots.first else { throw ClusterError.command("no spare slot for churn") }
+        let joined = try await cluster.startNewMember(spare)
+        try await cluster.waitUntilVoter(joined, timeout: .seconds(30))
+        let leaving = await cluster.member(slot)?.nodeID ?? 0
+        try await cluster.leave(slot)
+        return StartedFault(
+            target: "node \(joined) joined in slot \(spare), node \(leaving) left from slot \(slot)",
+            heal: {
+                let rejoined = try await cluster.startNewMember(slot)
+                try await cluster.waitUntilVoter(rejoined, timeout: .seconds(30))
+                try await cluster.leave(spare)
+            })
+    }
+
+    /// Stops a follower, damages a record of its log and checks that it refuses to start,
+    /// naming the file and the offset. Healing wipes it and brings it back as a new member,
+    /// then removes its old id.
+    private func corruptLog(_ window: FaultWindow, cluster: Cluster, seed: UInt64) async throws -> StartedFault {
+        let leader = await cluster.waitForLeader(timeout: .seconds(10))
+        let slot = window.drawnNodes[0] == leader ? window.drawnNodes[0] % founders + 1 : window.drawnNodes[0]
+        guard let oldID = await cluster.member(slot)?.nodeID else { throw ClusterError.command("slot \(slot) is empty") }
+        await cluster.kill(slot)
+        var random = SeededGenerator(seed: seed ^ UInt64(window.number))
+        let flipped = try LogCorruption.flipByte(under: await cluster.dataDirectory(slot), random: &random)
+        let logPath = await cluster.logPath(slot)
+        let logStart = (try? LogCorruption.readFile(logPath).count) ?? 0
+        try await cluster.start(slot)
+        let status = await cluster.waitForExit(slot, timeout: .seconds(30))
+        let output = String(decoding: ((try? LogCorruption.readFile(logPath)) ?? []).dropFirst(logStart), as: UTF8.self)
+        guard let status, status != 0 else {
+            await cluster.kill(slot)
+            throw ClusterError.command("node \(oldID) started on a corrupted log (\(flipped))")
+        }
+        guard output.contains(flipped.fileName), output.contains("offset \(flipped.recordOffset)") else {
+            throw ClusterError.command("node \(oldID) refused its corrupted log (\(flipped)) without naming the file and offset; it said: \(output.suffix(400))")
+        }
+        return StartedFault(
+            target: "node \(oldID), \(flipped.fileName) at offset \(flipped.recordOffset): refused with status \(status)",
+            heal: {
+                let newID = try await cluster.startNewMember(slot)
+                try await cluster.waitUntilVoter(newID, timeout: .seconds(30))
+                try await cluster.removeMember(oldID, timeout: .seconds(30))
+            })
+    }
+}
+
+/// A length of time on the command line: whole seconds, or a number with `s`, `m` or `h`.
+struct RunLength: ExpressibleByArgument, Sendable {
+    var seconds: Int
+    var text: String
+
+    init?(argument: String) {
+        let units = ["s": 1, "m": 60, "h": 3600]
+        var digits = Substring(argument)
+        var unit = 1
+        if let last = argument.last, let factor = units[String(last)] {
+            digits = digits.dropLast()
+            unit = factor
+        }
+        guard let count = Int(digits), count > 0 else { return nil }
+        let (seconds, overflow) = count.multipliedReportingOverflow(by: unit)
+        guard !overflow else { return nil }
+        self.seconds = seconds
+        self.text = argument
     }
 }
 

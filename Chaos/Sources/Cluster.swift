@@ -2,22 +2,47 @@ import Glibc
 import NIOCore
 import Node
 
-/// Where the nodes run: each in its own network namespace, joined by a veth to a bridge in
-/// the hub namespace, where the cuts are nftables rules. `Chaos/run` builds that network;
-/// this harness only starts processes in it and adds and deletes the one table of cuts.
+/// Where the nodes run: each slot is a network namespace joined by a veth to a bridge in the
+/// hub namespace, where the cuts are nftables rules. `Chaos/run` builds that network; this
+/// harness only starts processes in it and adds and deletes its tables. The first `founders`
+/// slots hold the founding members; the others stay empty until membership churn needs
+/// them. The harness's own address (`harnessAddress`, on the bridge too) is where clients
+/// come from and where the delaying proxy listens.
 struct Topology: Sendable {
-    /// Node n (1-based) has address `addresses[n - 1]`, in namespace `namespaces[n - 1]`.
+    /// Slot n (1-based) has address `addresses[n - 1]`, in namespace `namespaces[n - 1]`.
     var addresses: [String]
     var namespaces: [String]
     var hubNamespace: String
+    var harnessAddress: String
+    var founders: Int
 
-    var nodeNumbers: [Int] { Array(1...addresses.count) }
-    func address(_ node: Int) -> String { addresses[node - 1] }
-    func namespace(_ node: Int) -> String { namespaces[node - 1] }
+    var slots: [Int] { Array(1...addresses.count) }
+    var foundingSlots: [Int] { Array(1...founders) }
+    func address(_ slot: Int) -> String { addresses[slot - 1] }
+    func namespace(_ slot: Int) -> String { namespaces[slot - 1] }
+
+    /// The proxy's port for connections from `slot` to `peer`'s peer port.
+    static func proxyPort(from slot: Int, to peer: Int) -> Int { 20_000 + 10 * slot + peer }
+    static let proxyPorts = 20_000...20_099
 }
 
-/// The cluster's processes and the network cuts between them. Every pid here is one this
-/// harness started; they are the only processes it signals.
+/// A network fault, as nftables rules in the hub's bridge.
+enum NetworkFault: Sendable {
+    /// Every packet between `side` and the other members dropped, both ways.
+    case isolate([Int])
+    /// Every packet between any two members other than `through` dropped: that one still
+    /// reaches all of them, they no longer reach each other.
+    case bridge(through: Int)
+    /// Packets from `from` to `to` dropped; the other direction flows.
+    case oneWay(from: [Int], to: [Int])
+    /// Each packet between members dropped with this chance, in percent.
+    case loss(percent: Int)
+}
+
+/// The cluster's processes and the network cuts between them. The harness speaks of slots;
+/// node ids are this actor's business, since a slot gets a new member (and a new id) when
+/// its node leaves or is wiped. Every pid here is one this harness started; they are the
+/// only processes it signals.
 actor Cluster {
     static let amqpPort = 5672
     static let httpPort = 15672
@@ -25,11 +50,21 @@ actor Cluster {
     static let credentials = (user: "chaos", password: "chaos")
     /// One table holds every cut, so deleting it heals them all at once.
     static let cutTable = "berth_chaos"
+    static let redirectTable = "berth_chaos_redirect"
+
+    /// Who lives in a slot: the node id, and whether it was started as a founding member
+    /// (with the founding peers listed) or joined later (through gossip).
+    struct Member: Sendable {
+        var nodeID: Int
+        var joined: Bool
+    }
 
     let topology: Topology
     let berth: String
     let workDirectory: String
     private let group: any EventLoopGroup
+    private var members: [Int: Member] = [:]
+    private var nextNodeID: Int
     private var pids: [Int: pid_t] = [:]
     private var paused: Set<Int> = []
     private var cutActive = false
@@ -41,71 +76,125 @@ actor Cluster {
         self.berth = berth
         self.workDirectory = workDirectory
         self.group = group
+        for slot in topology.foundingSlots { members[slot] = Member(nodeID: slot, joined: false) }
+        self.nextNodeID = topology.founders + 1
     }
 
     var commandLog: String { workDirectory + "/commands.log" }
-    func logPath(_ node: Int) -> String { workDirectory + "/node-\(node).log" }
+    func logPath(_ slot: Int) -> String { workDirectory + "/node-\(slot).log" }
+    func dataDirectory(_ slot: Int) -> String { workDirectory + "/node-\(slot)" }
+
+    /// The slots with a member.
+    var occupiedSlots: [Int] { members.keys.sorted() }
+    var emptySlots: [Int] { topology.slots.filter { members[$0] == nil } }
+    func member(_ slot: Int) -> Member? { members[slot] }
 
     // MARK: Processes
 
-    func start(_ node: Int) throws {
-        guard pids[node] == nil else { return }
-        let address = topology.address(node)
+    /// Starts the slot's member on its data.
+    func start(_ slot: Int) throws {
+        guard pids[slot] == nil, let member = members[slot] else { return }
+        let address = topology.address(slot)
         var command = [
-            "ip", "netns", "exec", topology.namespace(node), berth, "node",
-            "--data-dir", workDirectory + "/node-\(node)",
-            "--node-id", "\(node)",
+            "ip", "netns", "exec", topology.namespace(slot), berth, "node",
+            "--data-dir", dataDirectory(slot),
+            "--node-id", "\(member.nodeID)",
             "--amqp-host", address, "--amqp-port", "\(Self.amqpPort)",
             "--http-host", address, "--http-port", "\(Self.httpPort)",
             "--cluster-secret-file", workDirectory + "/cluster-secret",
             // Clients reach the nodes from the hub's address, not loopback, where guest may not connect.
             "--user", "\(Self.credentials.user):\(Self.credentials.password)",
         ]
-        for peer in topology.nodeNumbers { command += ["--peer", "\(peer)=\(topology.address(peer)):\(Self.peerPort)"] }
-        appendToFile(logPath(node), "--- chaos: starting node \(node)\n")
-        pids[node] = try Processes.spawn(command, logPath: logPath(node))
+        if member.joined {
+            command += ["--peer-address", "\(address):\(Self.peerPort)"]
+            for other in occupiedSlots where other != slot { command += ["--join", "\(topology.address(other)):\(Self.peerPort)"] }
+        } else {
+            for founder in topology.foundingSlots { command += ["--peer", "\(founder)=\(topology.address(founder)):\(Self.peerPort)"] }
+        }
+        appendToFile(logPath(slot), "--- chaos: starting node \(member.nodeID) in slot \(slot)\n")
+        pids[slot] = try Processes.spawn(command, logPath: logPath(slot))
+    }
+
+    /// Puts a new member, with a new id and no data, in an empty (or emptied) slot and starts
+    /// it: it joins through gossip. Returns its id.
+    func startNewMember(_ slot: Int) throws -> Int {
+        precondition(pids[slot] == nil, "slot \(slot) still runs a node")
+        try Processes.run(["rm", "-rf", dataDirectory(slot)], logPath: commandLog)
+        let nodeID = nextNodeID
+        nextNodeID += 1
+        members[slot] = Member(nodeID: nodeID, joined: true)
+        try start(slot)
+        return nodeID
     }
 
     /// SIGKILL, as a crash: nothing is flushed or closed.
-    func kill(_ node: Int) {
-        guard let pid = pids.removeValue(forKey: node) else { return }
+    func kill(_ slot: Int) {
+        guard let pid = pids.removeValue(forKey: slot) else { return }
         Glibc.kill(pid, SIGKILL)
         _ = Processes.waitForExit(pid)
-        paused.remove(node)
+        paused.remove(slot)
     }
 
-    func pause(_ node: Int) {
-        guard let pid = pids[node] else { return }
+    func pause(_ slot: Int) {
+        guard let pid = pids[slot] else { return }
         Glibc.kill(pid, SIGSTOP)
-        paused.insert(node)
+        paused.insert(slot)
     }
 
-    func resume(_ node: Int) {
-        guard let pid = pids[node], paused.remove(node) != nil else { return }
+    func resume(_ slot: Int) {
+        guard let pid = pids[slot], paused.remove(slot) != nil else { return }
         Glibc.kill(pid, SIGCONT)
     }
 
-    var isRunning: [Int: Bool] { topology.nodeNumbers.reduce(into: [:]) { $0[$1] = pids[$1] != nil } }
+    var isRunning: [Int: Bool] { topology.slots.reduce(into: [:]) { $0[$1] = pids[$1] != nil } }
+
+    /// Waits up to `timeout` for the slot's node to end on its own; its exit status, or nil
+    /// if it still runs.
+    func waitForExit(_ slot: Int, timeout: Duration) async -> Int32? {
+        guard let pid = pids[slot] else { return nil }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status = Processes.exitStatusIfEnded(pid) {
+                pids.removeValue(forKey: slot)
+                return status
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+
+    /// Asks the slot's node to leave the cluster (`POST /api/leave`) and waits for it to end;
+    /// the slot is then empty.
+    func leave(_ slot: Int, timeout: Duration = .seconds(30)) async throws {
+        guard let member = members[slot] else { return }
+        _ = try await statusClient(slot).leave()
+        guard let status = await waitForExit(slot, timeout: timeout) else {
+            kill(slot)
+            throw ClusterError.command("node \(member.nodeID) in slot \(slot) did not end within \(timeout) of leaving")
+        }
+        guard status == 0 else { throw ClusterError.command("node \(member.nodeID) in slot \(slot) left with exit status \(status)") }
+        members.removeValue(forKey: slot)
+    }
 
     /// Notes nodes that ended on their own (they are then started again by `healAll`).
     func reapUnexpectedExits(at moment: String) {
-        for (node, pid) in pids {
+        for (slot, pid) in pids {
             if let status = Processes.exitStatusIfEnded(pid) {
-                pids.removeValue(forKey: node)
-                paused.remove(node)
-                unexpectedExits.append("node \(node) exited with status \(status) (\(moment)); see its log")
+                pids.removeValue(forKey: slot)
+                paused.remove(slot)
+                unexpectedExits.append("node in slot \(slot) exited with status \(status) (\(moment)); see its log")
             }
         }
     }
 
     /// SIGTERM to every node, SIGKILL to any still running after `grace`.
     func stopAll(grace: Duration = .seconds(10)) async {
-        for node in paused { if let pid = pids[node] { Glibc.kill(pid, SIGCONT) } }
+        for slot in paused { if let pid = pids[slot] { Glibc.kill(pid, SIGCONT) } }
         paused.removeAll()
         for pid in pids.values { Glibc.kill(pid, SIGTERM) }
         let deadline = ContinuousClock.now + grace
         while !pids.isEmpty {
-            for (node, pid) in pids where Processes.exitStatusIfEnded(pid) != nil { pids.removeValue(forKey: node) }
+            for (slot, pid) in pids where Processes.exitStatusIfEnded(pid) != nil { pids.removeValue(forKey: slot) }
             if pids.isEmpty { break }
             if ContinuousClock.now >= deadline {
                 for pid in pids.values {
@@ -119,29 +208,127 @@ actor Cluster {
         }
     }
 
-    // MARK: Network cuts
+    // MARK: Membership
 
-    /// Black-holes every packet, TCP and UDP alike, between `side` and the other nodes, in
-    /// both directions. Clients (on the hub's own address) still reach every node.
-    func cut(isolating side: [Int]) throws {
+    /// Waits until a serving leader counts `nodeID` among its voters.
+    func waitUntilVoter(_ nodeID: Int, timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let statuses = await statuses()
+            if statuses.values.contains(where: { $0.role == .leader && $0.serving && $0.voters.contains(UInt64(nodeID)) }) { return }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+        throw ClusterError.command("node \(nodeID) was not a voter within \(timeout)")
+    }
+
+    /// Removes a member that is gone for good (`DELETE /api/members/ID` on the leader).
+    func removeMember(_ nodeID: Int, timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var last = "no leader"
+        while ContinuousClock.now < deadline {
+            if let leader = await leader() {
+                do {
+                    let (status, result) = try await statusClient(leader).remove(UInt64(nodeID))
+                    if status == 200 || status == 404 { return }
+                    last = "status \(status): \(result)"
+                } catch {
+                    last = "\(error)"
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+        throw ClusterError.command("could not remove node \(nodeID) within \(timeout): \(last)")
+    }
+
+    // MARK: Network
+
+    /// Sends every node's TCP connections to another node's peer port through the delaying
+    /// proxy, one listener per ordered pair (NAT in the dialing node's namespace).
+    func redirectPeerLinks() throws {
+        for slot in topology.slots {
+            var rules = ""
+            for peer in topology.slots where peer != slot {
+                rules += "        ip daddr \(topology.address(peer)) tcp dport \(Self.peerPort) dnat to \(topology.harnessAddress):\(Topology.proxyPort(from: slot, to: peer))\n"
+            }
+            let table = """
+                table ip \(Self.redirectTable) {
+                    chain output {
+                        type nat hook output priority -100; policy accept;
+                \(rules)    }
+                }
+
+                """
+            try applyRules(table, namespace: topology.namespace(slot), file: "redirect-\(slot).nft")
+        }
+    }
+
+    /// The proxy's routes: for each ordered pair, its port and the peer it forwards to.
+    nonisolated var proxyRoutes: [DelayProxy.Route] {
+        get throws {
+            var routes: [DelayProxy.Route] = []
+            for slot in topology.slots {
+                for peer in topology.slots where peer != slot {
+                    routes.append(DelayProxy.Route(
+                        listenPort: Topology.proxyPort(from: slot, to: peer),
+                        target: try SocketAddress(ipAddress: topology.address(peer), port: Self.peerPort)))
+                }
+            }
+            return routes
+        }
+    }
+
+    /// Replaces any cut with `fault`. A packet between two nodes goes either straight
+    /// (gossip's UDP) or through the proxy (the TCP peer links: node to the harness's address
+    /// at the pair's port, and back), so each dropped direction gets rules for both paths.
+    func cut(_ fault: NetworkFault) throws {
         try heal()
-        let inside = side.map(topology.address).joined(separator: ", ")
-        let outside = topology.nodeNumbers.filter { !side.contains($0) }.map(topology.address).joined(separator: ", ")
-        let rules = """
+        let harness = topology.harnessAddress
+        var rules: [String] = []
+        func drop(from source: Int, to destination: Int, _ verdict: String = "drop") {
+            let from = topology.address(source), to = topology.address(destination)
+            rules.append("ip saddr \(from) ip daddr \(to) \(verdict)")
+            // The source's own connection to the destination, source to proxy...
+            rules.append("ip saddr \(from) ip daddr \(harness) tcp dport \(Topology.proxyPort(from: source, to: destination)) \(verdict)")
+            // ...and the destination's connection to the source, proxy to destination.
+            rules.append("ip saddr \(harness) tcp sport \(Topology.proxyPort(from: destination, to: source)) ip daddr \(to) \(verdict)")
+        }
+        switch fault {
+        case .isolate(let side):
+            for inside in side {
+                for outside in topology.slots where !side.contains(outside) {
+                    drop(from: inside, to: outside)
+                    drop(from: outside, to: inside)
+                }
+            }
+        case .bridge(let middle):
+            let ends = topology.slots.filter { $0 != middle }
+            for source in ends { for destination in ends where destination != source { drop(from: source, to: destination) } }
+        case .oneWay(let sources, let destinations):
+            for source in sources { for destination in destinations where destination != source { drop(from: source, to: destination) } }
+        case .loss(let percent):
+            for source in topology.slots {
+                for destination in topology.slots where destination != source {
+                    drop(from: source, to: destination, "numgen random mod 100 < \(percent) drop")
+                }
+            }
+        }
+        let table = """
             table bridge \(Self.cutTable) {
                 chain forward {
                     type filter hook forward priority 0; policy accept;
-                    ip saddr { \(inside) } ip daddr { \(outside) } drop
-                    ip saddr { \(outside) } ip daddr { \(inside) } drop
-                }
+            \(rules.map { "        " + $0 + "\n" }.joined())    }
             }
 
             """
-        let path = workDirectory + "/cut.nft"
-        try writeFile(path, rules)
-        let status = try Processes.run(["ip", "netns", "exec", topology.hubNamespace, "nft", "-f", path], logPath: commandLog)
-        guard status == 0 else { throw ClusterError.command("nft -f \(path) exited with \(status); see \(commandLog)") }
+        try applyRules(table, namespace: topology.hubNamespace, file: "cut.nft")
         cutActive = true
+    }
+
+    private func applyRules(_ rules: String, namespace: String, file: String) throws {
+        let path = workDirectory + "/" + file
+        try writeFile(path, rules)
+        let status = try Processes.run(["ip", "netns", "exec", namespace, "nft", "-f", path], logPath: commandLog)
+        guard status == 0 else { throw ClusterError.command("nft -f \(path) exited with \(status); see \(commandLog)") }
     }
 
     /// Deletes the table of cuts, healing them all in one step.
@@ -152,41 +339,42 @@ actor Cluster {
         cutActive = false
     }
 
-    /// Heals every cut, resumes every paused node, starts every node that is down.
+    /// Heals every cut, resumes every paused node, starts every member that is down.
     func healAll() throws {
         try heal()
-        for node in paused { if let pid = pids[node] { Glibc.kill(pid, SIGCONT) } }
+        for slot in paused { if let pid = pids[slot] { Glibc.kill(pid, SIGCONT) } }
         paused.removeAll()
         reapUnexpectedExits(at: "found when healing")
-        for node in topology.nodeNumbers where pids[node] == nil { try start(node) }
+        for slot in occupiedSlots where pids[slot] == nil { try start(slot) }
     }
 
     // MARK: Status
 
-    nonisolated func statusClient(_ node: Int) -> StatusClient {
-        StatusClient(host: topology.address(node), port: Self.httpPort, timeout: .seconds(1), on: group)
+    nonisolated func statusClient(_ slot: Int) -> StatusClient {
+        StatusClient(host: topology.address(slot), port: Self.httpPort, timeout: .seconds(1), on: group)
     }
 
-    /// Each answering node's status.
-    nonisolated func statuses() async -> [Int: NodeStatus] {
-        await withTaskGroup(of: (Int, NodeStatus?).self) { tasks in
-            for node in topology.nodeNumbers {
-                tasks.addTask { (node, try? await self.statusClient(node).node()) }
+    /// Each answering member's status, by slot.
+    func statuses() async -> [Int: NodeStatus] {
+        let slots = occupiedSlots
+        return await withTaskGroup(of: (Int, NodeStatus?).self) { tasks in
+            for slot in slots {
+                tasks.addTask { (slot, try? await self.statusClient(slot).node()) }
             }
             var result: [Int: NodeStatus] = [:]
-            for await (node, status) in tasks { if let status { result[node] = status } }
+            for await (slot, status) in tasks { if let status { result[slot] = status } }
             return result
         }
     }
 
-    /// The serving leader with the highest term, if any node says it leads.
-    nonisolated func leader() async -> Int? {
+    /// The slot of the serving leader with the highest term, if any node says it leads.
+    func leader() async -> Int? {
         let statuses = await statuses()
         return statuses.filter { $0.value.role == .leader && $0.value.serving }.max { $0.value.term < $1.value.term }?.key
     }
 
     /// Waits until a serving leader is found, at most `timeout`.
-    nonisolated func waitForLeader(timeout: Duration) async -> Int? {
+    func waitForLeader(timeout: Duration) async -> Int? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let leader = await leader() { return leader }

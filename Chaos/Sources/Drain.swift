@@ -78,11 +78,12 @@ func disagreement(cluster: Cluster, timeout: Duration) async -> [String] {
         differences = []
         let statuses = await cluster.statuses()
         var queues: [Int: [String]] = [:]
-        for node in cluster.topology.nodeNumbers {
+        let members = await cluster.occupiedSlots
+        for node in members {
             guard let status = try? await cluster.statusClient(node).queues() else { continue }
             queues[node] = status.queues.map { "\($0.vhost)/\($0.name)=\($0.messages)" }.sorted()
         }
-        let missing = cluster.topology.nodeNumbers.filter { statuses[$0] == nil || queues[$0] == nil }
+        let missing = members.filter { statuses[$0] == nil || queues[$0] == nil }
         if !missing.isEmpty { differences.append("no answer from node(s) \(missing.map(String.init).joined(separator: ", "))") }
         let applied = Set(statuses.values.map(\.appliedIndex))
         if applied.count > 1 {

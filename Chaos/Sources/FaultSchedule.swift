@@ -14,6 +14,26 @@ enum FaultKind: String, CaseIterable, Sendable {
     case isolateLeader = "isolate-leader"
     /// Cut a minority drawn from the seed off from the majority.
     case split
+    /// A bridge: the drawn node still reaches both others, which no longer reach each other.
+    case bridge
+    /// The leader's packets to the other nodes are dropped, or theirs to it (the parameter:
+    /// 0 outbound, 1 inbound); the other direction still flows.
+    case oneWay = "one-way"
+    /// Each packet between nodes is dropped with the parameter's chance, in percent.
+    case loss
+    /// Every byte between nodes arrives the parameter's milliseconds late (a delaying proxy
+    /// on the peer links; this kernel has no netem).
+    case latency
+    /// SIGSTOP the drawn node, SIGKILL it half-way through the window while its writes pile
+    /// up, restart it when the window heals.
+    case pauseThenKill = "pause-then-kill"
+    /// Membership churn: a fresh node joins, then the drawn node leaves; on healing it comes
+    /// back as a new member and the fresh one leaves. Never fewer than three voters.
+    case churn
+    /// Stop the drawn node (never the leader), flip a byte in a record of its log before the
+    /// tail: it must refuse to start, naming the file and offset. On healing its data is
+    /// wiped and it joins again as a new member, and its old id is removed.
+    case corruptLog = "corrupt-log"
 
     static let faults: [FaultKind] = allCases.filter { $0 != .none }
 }
@@ -29,8 +49,22 @@ struct FaultWindow: Sendable {
     /// The seed's choice among the nodes, for the kinds that do not target the leader: the
     /// first `minority` node numbers of a seeded permutation.
     var drawnNodes: [Int]
+    /// The kind's drawn setting: a loss percentage, a delay in milliseconds, a direction.
+    var parameter: Int
 
     var end: Duration { offset + hold + recovery }
+
+    /// The kind with what the seed drew for it, as the schedule prints it.
+    var summary: String {
+        switch kind {
+        case .killNode, .pauseNode, .pauseThenKill, .churn, .corruptLog, .bridge: "\(kind.rawValue) node \(drawnNodes[0])"
+        case .split: "split minority \(drawnNodes.map(String.init).joined(separator: ","))"
+        case .loss: "loss \(parameter)%"
+        case .latency: "latency \(parameter) ms"
+        case .oneWay: parameter == 0 ? "one-way (the leader's packets out)" : "one-way (packets to the leader)"
+        case .none, .killLeader, .pauseLeader, .isolateLeader: kind.rawValue
+        }
+    }
 }
 
 /// The whole schedule, drawn from the seed alone: the same seed gives the same windows, the
@@ -44,10 +78,12 @@ struct FaultSchedule: Sendable {
     static let warmUp = Duration.seconds(5)
     static let holdSeconds = 6...12
     static let recoverySeconds = 6...9
+    static let lossPercent = 5...30
+    static let latencyMillis = 20...250
 
     /// Windows filling about `duration`; a quarter of them (rounded) fault-free, the others
-    /// going through every fault kind in a seeded order before any repeats, then shuffled.
-    static func draw(seed: UInt64, duration: Duration, nodeCount: Int) -> FaultSchedule {
+    /// going through every kind of `faults` in a seeded order before any repeats, then shuffled.
+    static func draw(seed: UInt64, duration: Duration, nodeCount: Int, kinds faults: [FaultKind] = FaultKind.faults) -> FaultSchedule {
         var random = SeededGenerator(seed: seed)
         let meanSeconds = Double(holdSeconds.lowerBound + holdSeconds.upperBound + recoverySeconds.lowerBound + recoverySeconds.upperBound) / 2
         let totalSeconds = Double(duration.components.seconds)
@@ -56,7 +92,7 @@ struct FaultSchedule: Sendable {
         var kinds = [FaultKind](repeating: .none, count: faultFree)
         var cycle: [FaultKind] = []
         while kinds.count < count {
-            if cycle.isEmpty { cycle = random.shuffled(FaultKind.faults) }
+            if cycle.isEmpty { cycle = random.shuffled(faults) }
             kinds.append(cycle.removeFirst())
         }
         kinds = random.shuffled(kinds)
@@ -68,7 +104,14 @@ struct FaultSchedule: Sendable {
             let recovery = Duration.seconds(random.within(recoverySeconds))
             let permutation = random.shuffled(Array(1...nodeCount))
             let drawn = Array(permutation.prefix(kind == .split ? minority : 1))
-            windows.append(FaultWindow(number: index + 1, kind: kind, offset: offset, hold: hold, recovery: recovery, drawnNodes: drawn))
+            let parameter = switch kind {
+            case .loss: random.within(lossPercent)
+            case .latency: random.within(latencyMillis)
+            case .oneWay: random.below(2)
+            default: 0
+            }
+            windows.append(FaultWindow(
+                number: index + 1, kind: kind, offset: offset, hold: hold, recovery: recovery, drawnNodes: drawn, parameter: parameter))
             offset += hold + recovery
         }
         return FaultSchedule(seed: seed, windows: windows)

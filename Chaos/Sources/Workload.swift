@@ -58,12 +58,12 @@ final class Workload: Sendable {
 
     /// Connects to a node in a random order, another than `avoiding` first.
     func connect(avoiding: Int, random: inout SeededGenerator, preferring preferred: Int? = nil) async -> (AMQPConnection, Int)? {
-        var order = random.shuffled(topology.nodeNumbers)
+        var order = random.shuffled(topology.slots)
         if order.count > 1, order.first == avoiding { order.append(order.removeFirst()) }
         if let preferred, let index = order.firstIndex(of: preferred) { order.insert(order.remove(at: index), at: 0) }
         let endpoints = order.map { Endpoint(host: topology.address($0), port: Cluster.amqpPort) }
         guard let connection = try? await AMQPConnection.connect(to: endpoints, configuration: configuration, on: group) else { return nil }
-        let node = topology.nodeNumbers.first(where: { topology.address($0) == connection.endpoint.host }) ?? 0
+        let node = topology.slots.first(where: { topology.address($0) == connection.endpoint.host }) ?? 0
         return (connection, node)
     }
 
