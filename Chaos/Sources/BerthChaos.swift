@@ -119,7 +119,11 @@ struct BerthChaos: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let publishers = (1...workload.shape.publishers).map { number in Task { await workload.runPublisher(number) } }
-        let consumers = (1...workload.shape.consumers).map { number in Task { await workload.runConsumer(number) } }
+        let consumers = (1...workload.shape.consumers).map { number in
+            Task { await workload.runConsumer(number, queue: (number - 1) % workload.shape.queues) }
+        } + (1...workload.shape.deadLetterConsumers).map { number in
+            Task { await workload.runConsumer(number, queue: workload.deadLetterQueue, prefix: "d") }
+        }
 
         var records: [WindowRecord] = []
         for window in schedule.windows {
@@ -169,7 +173,7 @@ struct BerthChaos: AsyncParsableCommand {
         let disagreements = await disagreement(cluster: cluster, timeout: .seconds(30))
         await cluster.reapUnexpectedExits(at: "after the drain")
 
-        var verdict = Checker.check(history.snapshot)
+        var verdict = Checker.check(history.snapshot, deadLetterQueue: workload.deadLetterQueue)
         verdict.queuesNotEmpty = notEmpty
         verdict.disagreement = disagreements
         verdict.nodeExits = await cluster.unexpectedExits

@@ -23,6 +23,8 @@ struct Verdict: Sendable {
     var redelivered = 0
     var recovered = 0
     var requeues = 0
+    var rejects = 0
+    var deadLettered = 0
     var consumerCrashes = 0
     // Found outside the history, by the harness.
     var queuesNotEmpty: [String] = []
@@ -50,7 +52,7 @@ enum Checker {
     /// published (to that queue), and no consumer getting a message for the first time after
     /// a later one from the same publisher and queue that was published only once the first
     /// was confirmed (the broker had it first, so FIFO must hand it out first).
-    static func check(_ events: [Event]) -> Verdict {
+    static func check(_ events: [Event], deadLetterQueue: Int) -> Verdict {
         var verdict = Verdict()
         var publishedQueue: [MessageID: Int] = [:]
         var confirmWatermark: [MessageID: Int] = [:]
@@ -63,6 +65,10 @@ enum Checker {
             var queue: Int
         }
         var highestFresh: [StreamKey: Int] = [:]
+        var rejected: Set<MessageID> = []
+        /// Rejected and not delivered since: the reject either dead-lettered it or was lost
+        /// with its connection (then the queue delivers it again); either way it comes again.
+        var awaitingAfterReject: Set<MessageID> = []
         for event in events {
             let id = MessageID(publisher: event.publisher, sequence: event.sequence)
             switch event.kind {
@@ -77,11 +83,27 @@ enum Checker {
                 verdict.indeterminate += 1
             case .requeue:
                 verdict.requeues += 1
+            case .reject:
+                verdict.rejects += 1
+                rejected.insert(id)
+                awaitingAfterReject.insert(id)
             case .crash:
                 verdict.consumerCrashes += 1
             case .deliver:
                 verdict.deliveries += 1
                 if event.redelivered { verdict.redelivered += 1 }
+                awaitingAfterReject.remove(id)
+                // The dead-letter queue holds only what a consumer rejected, with its x-death
+                // header right (the workload notes a wrong one in `detail`).
+                if event.queue == deadLetterQueue {
+                    guard event.sequence >= 0, publishedQueue[id] != nil, rejected.contains(id), event.detail.isEmpty else {
+                        verdict.unexpected.append("\(event.actor) at \(event.millis) ms: \(id.publisher)/\(id.sequence) dead-lettered: \(event.detail.isEmpty ? "never rejected" : event.detail)")
+                        continue
+                    }
+                    verdict.deadLettered += 1
+                    deliveryCount[id, default: 0] += 1
+                    continue
+                }
                 guard event.sequence >= 0, let queue = publishedQueue[id], queue == event.queue else {
                     verdict.unexpected.append("\(event.actor) at \(event.millis) ms: \(event.sequence >= 0 ? "\(id.publisher)/\(id.sequence)" : "") \(event.detail.isEmpty ? "never published" : event.detail)")
                     continue
@@ -102,7 +124,7 @@ enum Checker {
         }
         verdict.messages = publishedQueue.count
         verdict.confirmed = confirmWatermark.count
-        verdict.lost = confirmWatermark.keys.filter { deliveryCount[$0] == nil }.sorted()
+        verdict.lost = Set(confirmWatermark.keys.filter { deliveryCount[$0] == nil }).union(awaitingAfterReject).sorted()
         verdict.recovered = deliveryCount.keys.filter { confirmWatermark[$0] == nil }.count
         verdict.unconfirmedNotDelivered = publishedQueue.keys.filter { confirmWatermark[$0] == nil && deliveryCount[$0] == nil }.count
         verdict.duplicated = freshDeliveryCount.values.filter { $0 > 1 }.count
@@ -167,7 +189,7 @@ enum Checker {
     static func counts(_ verdict: Verdict) -> String {
         """
         messages \(verdict.messages) (publishes \(verdict.publishAttempts)), confirmed \(verdict.confirmed), nacks \(verdict.nacks), indeterminate confirms \(verdict.indeterminate)
-        deliveries \(verdict.deliveries), requeued by consumers \(verdict.requeues), consumer crashes \(verdict.consumerCrashes)
+        deliveries \(verdict.deliveries), requeued by consumers \(verdict.requeues), rejected \(verdict.rejects) (dead-lettered deliveries \(verdict.deadLettered)), consumer crashes \(verdict.consumerCrashes)
         lost \(verdict.lost.count), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count)
         duplicated \(verdict.duplicated), redelivered \(verdict.redelivered), recovered \(verdict.recovered), unconfirmed and never delivered \(verdict.unconfirmedNotDelivered)
         queues not empty after the drain \(verdict.queuesNotEmpty.count), node disagreements \(verdict.disagreement.count), unexpected node exits \(verdict.nodeExits.count)

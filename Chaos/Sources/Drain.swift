@@ -20,13 +20,13 @@ extension Workload {
             let (connection, node) = reached
             progress.readersEnded.withLock { $0 = 0 }
             history.record(.connect, actor: "drain") { $0.node = node }
-            let readers = (0..<shape.queues).map { queue in
+            let readers = allQueues.map { queue in
                 Task {
                     defer { progress.readersEnded.withLock { $0 += 1 } }
                     do {
                         let channel = try await connection.openChannel()
                         try await channel.qos(prefetchCount: 100)
-                        for try await delivery in try await channel.consume(queue: Self.queueName(queue)) {
+                        for try await delivery in try await channel.consume(queue: self.queueName(queue)) {
                             progress.lastDelivery.withLock { $0 = ContinuousClock.now }
                             self.record(delivery, queue: queue, actor: "drain", node: node)
                             try await channel.ack(deliveryTag: delivery.deliveryTag)

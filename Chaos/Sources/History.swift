@@ -18,6 +18,8 @@ struct Event: Sendable {
         case ack
         /// A consumer nacked a delivery with requeue.
         case requeue
+        /// A consumer is about to reject a delivery without requeue: the queue dead-letters it.
+        case reject
         /// A consumer dropped its connection with deliveries unacknowledged.
         case crash
         /// A fault window opened (`detail` names the fault).

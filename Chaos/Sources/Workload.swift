@@ -16,7 +16,11 @@ struct WorkloadShape: Sendable {
     var prefetch: UInt16 = 16
     var ackDelayMillisMax = 10
     var requeuePercent = 5
+    /// Rejected without requeue, so the queue dead-letters it (to `Workload.deadLetterQueue`).
+    var rejectPercent = 3
     var crashPerMille = 2
+    /// Consumers of the dead-letter queue.
+    var deadLetterConsumers = 1
 }
 
 /// Publishers with confirms and consumers with manual acks, all through the project's client,
@@ -32,7 +36,7 @@ final class Workload: Sendable {
     private let settleDeadline = Mutex<ContinuousClock.Instant?>(nil)
     private let consuming = Atomic<Bool>(true)
     /// The consumers' current connections, closed to stop them.
-    private let consumerConnections = Mutex<[Int: AMQPConnection]>([:])
+    private let consumerConnections = Mutex<[String: AMQPConnection]>([:])
 
     init(shape: WorkloadShape, history: History, topology: Topology, group: any EventLoopGroup, seed: UInt64) {
         self.shape = shape
@@ -42,7 +46,12 @@ final class Workload: Sendable {
         self.seed = seed
     }
 
-    static func queueName(_ queue: Int) -> String { "chaos-q\(queue)" }
+    /// Queues 0..<shape.queues take the publishes; this one takes what consumers reject.
+    var deadLetterQueue: Int { shape.queues }
+    /// Every queue, the dead-letter queue last: what the drain empties.
+    var allQueues: Range<Int> { 0..<(shape.queues + 1) }
+
+    func queueName(_ queue: Int) -> String { queue == deadLetterQueue ? "chaos-dead" : "chaos-q\(queue)" }
 
     var configuration: ConnectionConfiguration {
         ConnectionConfiguration(
@@ -76,7 +85,12 @@ final class Workload: Sendable {
                 let connection = reached.0
                 do {
                     let channel = try await connection.openChannel()
-                    for queue in 0..<shape.queues { try await channel.queueDeclare(Self.queueName(queue), durable: true) }
+                    try await channel.queueDeclare(queueName(deadLetterQueue), durable: true)
+                    let deadLettering: FieldTable = [
+                        "x-dead-letter-exchange": .longString([]),
+                        "x-dead-letter-routing-key": .longString(Array(queueName(deadLetterQueue).utf8)),
+                    ]
+                    for queue in 0..<shape.queues { try await channel.queueDeclare(queueName(queue), durable: true, arguments: deadLettering) }
                     await connection.close()
                     return true
                 } catch {
@@ -154,7 +168,7 @@ final class Workload: Sendable {
                 history.record(.publish, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.queue = message.queue; $0.node = node }
                 do {
                     let confirmation = try await channel.publish(
-                        routingKey: Self.queueName(message.queue),
+                        routingKey: queueName(message.queue),
                         body: ByteBuffer(string: id.body(queue: message.queue)),
                         properties: BasicProperties(deliveryMode: 2)
                     )
@@ -199,10 +213,11 @@ final class Workload: Sendable {
         for connection in connections { await connection.close() }
     }
 
-    func runConsumer(_ number: Int) async {
-        var random = SeededGenerator(seed: seed &+ 0xC0C0 &+ UInt64(number) &* 104_729)
-        let actor = "c\(number)"
-        let queue = (number - 1) % shape.queues
+    /// Consumer `number` reads queue `queue`; its actor name is `prefix` and the number.
+    func runConsumer(_ number: Int, queue: Int, prefix: String = "c") async {
+        var random = SeededGenerator(seed: seed &+ 0xC0C0 &+ UInt64(number) &* 104_729 &+ UInt64(queue) &* 15_485_863)
+        let actor = "\(prefix)\(number)"
+        let rejects = queue != deadLetterQueue
         var lastNode = 0
         while consuming.load(ordering: .sequentiallyConsistent) {
             guard let reached = await connect(avoiding: lastNode, random: &random) else {
@@ -211,7 +226,7 @@ final class Workload: Sendable {
             }
             let (connection, node) = reached
             lastNode = node
-            consumerConnections.withLock { $0[number] = connection }
+            consumerConnections.withLock { $0[actor] = connection }
             // A stop that came while connecting did not see this connection.
             guard consuming.load(ordering: .sequentiallyConsistent) else {
                 await connection.close()
@@ -221,16 +236,21 @@ final class Workload: Sendable {
             do {
                 let channel = try await connection.openChannel()
                 try await channel.qos(prefetchCount: shape.prefetch)
-                for try await delivery in try await channel.consume(queue: Self.queueName(queue)) {
+                for try await delivery in try await channel.consume(queue: queueName(queue)) {
                     record(delivery, queue: queue, actor: actor, node: node)
                     if random.below(1000) < shape.crashPerMille {
                         history.record(.crash, actor: actor) { $0.node = node }
                         break
                     }
                     let parsed = MessageID.parse(String(buffer: delivery.body))
-                    if random.below(100) < shape.requeuePercent {
+                    let roll = random.below(100)
+                    if roll < shape.requeuePercent {
                         try await channel.nack(deliveryTag: delivery.deliveryTag, requeue: true)
                         history.record(.requeue, actor: actor) { fill(&$0, parsed, queue: queue, node: node) }
+                    } else if rejects, roll < shape.requeuePercent + shape.rejectPercent {
+                        // Recorded before it is sent: a dead-lettered copy may arrive at once.
+                        history.record(.reject, actor: actor) { fill(&$0, parsed, queue: queue, node: node) }
+                        try await channel.reject(deliveryTag: delivery.deliveryTag, requeue: false)
                     } else {
                         try await Task.sleep(for: .milliseconds(random.below(shape.ackDelayMillisMax + 1)))
                         try await channel.ack(deliveryTag: delivery.deliveryTag)
@@ -240,7 +260,7 @@ final class Workload: Sendable {
             } catch {
                 history.record(.disconnect, actor: actor) { $0.node = node; $0.detail = "\(error)" }
             }
-            consumerConnections.withLock { _ = $0.removeValue(forKey: number) }
+            consumerConnections.withLock { _ = $0.removeValue(forKey: actor) }
             await connection.close()
             try? await Task.sleep(for: .milliseconds(100))
         }
@@ -252,9 +272,25 @@ final class Workload: Sendable {
         history.record(.deliver, actor: actor) { event in
             fill(&event, parsed, queue: queue, node: node)
             event.redelivered = delivery.redelivered
-            if let parsed, parsed.queue != queue { event.detail = "published to queue \(parsed.queue)" }
+            if queue == deadLetterQueue {
+                if let parsed, let problem = deathProblem(delivery, from: queueName(parsed.queue)) { event.detail = problem }
+            } else if let parsed, parsed.queue != queue {
+                event.detail = "published to queue \(parsed.queue)"
+            }
             if parsed == nil { event.detail = "unknown body: \(body.prefix(64))" }
         }
+    }
+
+    /// What is wrong with a dead-lettered delivery's `x-death` header, if anything: its first
+    /// entry must name the queue the message was rejected from and the reason `rejected`.
+    private func deathProblem(_ delivery: Delivery, from queue: String) -> String? {
+        guard case .array(let deaths)? = delivery.properties.headers?["x-death"], case .table(let first)? = deaths.first else {
+            return "dead-lettered without an x-death header"
+        }
+        guard case .longString(let name)? = first["queue"], String(decoding: name, as: UTF8.self) == queue,
+              case .longString(let reason)? = first["reason"], String(decoding: reason, as: UTF8.self) == "rejected"
+        else { return "x-death does not name queue \(queue) and reason rejected: \(first)" }
+        return nil
     }
 
     private func fill(_ event: inout Event, _ parsed: (id: MessageID, queue: Int)?, queue: Int, node: Int) {
