@@ -1,0 +1,152 @@
+import XCTest
+
+@testable import berth_chaos
+
+final class CheckerTests: XCTestCase {
+    func testConfirmedMessageNeverDeliveredIsLost() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 0...1)
+        history.deliver(1, [1])
+        XCTAssertEqual(history.verdict.lost, [message(1, 0)])
+        XCTAssertFalse(history.verdict.passed)
+    }
+
+    func testEveryConfirmedMessageDeliveredPasses() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 0)
+        history.publishConfirmed(2, 0, queue: 1)
+        history.deliver(1, 0)
+        history.deliver(2, 0, queue: 1, to: "c2")
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.lost, [])
+        XCTAssertEqual(verdict.confirmed, 2)
+        XCTAssertTrue(verdict.passed, "\(verdict.violations)")
+    }
+
+    func testDeliveryNeverPublishedIsUnexpected() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 0)
+        history.deliver(1, 0)
+        history.deliver(2, 7)
+        // A body the harness could not parse comes with no id, only what it was.
+        history.record(.deliver, actor: "c1") { $0.queue = 0; $0.detail = "body \"garbage\"" }
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.unexpected.count, 2)
+        XCTAssertTrue(verdict.unexpected[0].contains("2/7 never published"), verdict.unexpected[0])
+        XCTAssertTrue(verdict.unexpected[1].contains("garbage"), verdict.unexpected[1])
+        XCTAssertFalse(verdict.passed)
+    }
+
+    func testDeliveryFromAnotherQueueThanItWasPublishedToIsUnexpected() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 0, queue: 0)
+        history.deliver(1, 0, queue: 1)
+        history.deliver(1, 0, queue: 0)
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.unexpected.count, 1)
+        XCTAssertEqual(verdict.lost, [])
+        XCTAssertFalse(verdict.passed)
+    }
+
+    func testFirstDeliveryAfterAMessagePublishedOnlyOnceItWasConfirmedIsAnOrderViolation() {
+        var history = HandMadeHistory()
+        history.publish(1, 0)
+        history.confirm(1, 0, watermark: 1)
+        history.publishConfirmed(1, 1)
+        history.deliver(1, 1)
+        history.deliver(1, 0)
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.orderViolations.count, 1)
+        XCTAssertTrue(verdict.orderViolations[0].contains("got 1/0"), verdict.orderViolations[0])
+        XCTAssertFalse(verdict.passed)
+    }
+
+    func testMessagesPublishedBeforeTheEarlierOnesConfirmMayArriveOutOfOrder() {
+        var history = HandMadeHistory()
+        history.publish(1, 0)
+        history.publish(1, 1)
+        history.confirm(1, 0, watermark: 2)
+        history.confirm(1, 1, watermark: 2)
+        history.deliver(1, 1)
+        history.deliver(1, 0)
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.orderViolations, [])
+        XCTAssertTrue(verdict.passed, "\(verdict.violations)")
+    }
+
+    func testOrderHoldsPerConsumerPublisherAndQueue() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 0...1)
+        history.publishConfirmed(1, 2, queue: 1)
+        history.publishConfirmed(1, 3)
+        history.publishConfirmed(2, 0...1)
+        // Another consumer, another queue, another publisher: none of these is behind the other.
+        history.deliver(1, 1, to: "c2")
+        history.deliver(1, 2, queue: 1)
+        history.deliver(2, 1)
+        history.deliver(1, 0)
+        history.deliver(2, 0, to: "c2")
+        history.deliver(1, 3)
+        XCTAssertEqual(history.verdict.orderViolations, [])
+    }
+
+    func testOnlyFirstFreshDeliveriesAreHeldToTheOrder() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 0...2)
+        history.deliver(1, [0, 2])
+        // A redelivery, and a second fresh delivery of 1/0, both behind 1/2.
+        history.deliver(1, 1, redelivered: true)
+        history.deliver(1, 0)
+        XCTAssertEqual(history.verdict.orderViolations, [])
+    }
+
+    func testMessageDeliveredFreshTwiceIsDuplicatedNotRedelivered() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 0)
+        history.deliver(1, 0)
+        history.deliver(1, 0, to: "c2")
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.duplicated, 1)
+        XCTAssertEqual(verdict.redelivered, 0)
+        XCTAssertEqual(verdict.deliveries, 2)
+        XCTAssertTrue(verdict.passed, "a duplicate is counted, not a violation: \(verdict.violations)")
+    }
+
+    func testFlaggedRedeliveryIsRedeliveredNotDuplicated() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 0)
+        history.deliver(1, 0)
+        history.record(.requeue, actor: "c1") { $0.publisher = 1; $0.sequence = 0; $0.queue = 0 }
+        history.deliver(1, 0, to: "c2", redelivered: true)
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.duplicated, 0)
+        XCTAssertEqual(verdict.redelivered, 1)
+        XCTAssertEqual(verdict.requeues, 1)
+    }
+
+    func testUnconfirmedMessageDeliveredIsRecoveredAndOneNeverDeliveredIsNotLost() {
+        var history = HandMadeHistory()
+        history.publish(1, 0)
+        history.indeterminate(1, 0)
+        history.publish(1, 1)
+        history.indeterminate(1, 1)
+        history.deliver(1, 0)
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.recovered, 1)
+        XCTAssertEqual(verdict.unconfirmedNotDelivered, 1)
+        XCTAssertEqual(verdict.indeterminate, 2)
+        XCTAssertEqual(verdict.lost, [])
+        XCTAssertTrue(verdict.passed, "\(verdict.violations)")
+    }
+
+    func testAvailabilityCountsWholeSecondsWithAConfirm() {
+        // Seconds from 10 s: [10, 11) has two confirms, [11, 12) none, [12, 13) one; the
+        // confirm at 13.0 s falls in the part second the range ends with, which is not counted.
+        let confirms: [Int64] = [9_999, 10_000, 10_999, 12_500, 13_000]
+        let share = Checker.availability(confirms, from: 10_000, to: 13_400)
+        XCTAssertEqual(share.available, 2)
+        XCTAssertEqual(share.seconds, 3)
+        XCTAssertEqual(Checker.percent(share), "66%")
+        XCTAssertEqual(Checker.percent(Checker.availability(confirms, from: 5_000, to: 5_900)), "-")
+    }
+}
