@@ -17,6 +17,9 @@ struct Verdict: Sendable {
     var unconfirmedNotDelivered = 0
     var deliveries = 0
     var lost: [MessageID] = []
+    /// The lost messages with a delivered message of the same publisher and queue on either
+    /// side: a hole in the stream rather than its unconfirmed-looking tail.
+    var lostInTheMiddle: [MessageID] = []
     var unexpected: [String] = []
     var orderViolations: [String] = []
     var duplicated = 0
@@ -103,10 +106,31 @@ enum Checker {
         verdict.messages = publishedQueue.count
         verdict.confirmed = confirmWatermark.count
         verdict.lost = confirmWatermark.keys.filter { deliveryCount[$0] == nil }.sorted()
+        verdict.lostInTheMiddle = inTheMiddle(verdict.lost, delivered: Array(deliveryCount.keys), publishedQueue: publishedQueue)
         verdict.recovered = deliveryCount.keys.filter { confirmWatermark[$0] == nil }.count
         verdict.unconfirmedNotDelivered = publishedQueue.keys.filter { confirmWatermark[$0] == nil && deliveryCount[$0] == nil }.count
         verdict.duplicated = freshDeliveryCount.values.filter { $0 > 1 }.count
         return verdict
+    }
+
+    /// The messages of `lost` whose sequence number lies between two delivered ones of the
+    /// same publisher and queue.
+    static func inTheMiddle(_ lost: [MessageID], delivered: [MessageID], publishedQueue: [MessageID: Int]) -> [MessageID] {
+        struct Stream: Hashable {
+            var publisher: Int
+            var queue: Int
+        }
+        var deliveredSpan: [Stream: ClosedRange<Int>] = [:]
+        for id in delivered {
+            guard let queue = publishedQueue[id] else { continue }
+            let stream = Stream(publisher: id.publisher, queue: queue)
+            let span = deliveredSpan[stream] ?? id.sequence...id.sequence
+            deliveredSpan[stream] = min(span.lowerBound, id.sequence)...max(span.upperBound, id.sequence)
+        }
+        return lost.filter { id in
+            guard let queue = publishedQueue[id], let span = deliveredSpan[Stream(publisher: id.publisher, queue: queue)] else { return false }
+            return span.lowerBound < id.sequence && id.sequence < span.upperBound
+        }
     }
 
     /// The share of whole seconds in `from..<to` (ms) in which at least one publish was confirmed.
@@ -168,10 +192,17 @@ enum Checker {
         """
         messages \(verdict.messages) (publishes \(verdict.publishAttempts)), confirmed \(verdict.confirmed), nacks \(verdict.nacks), indeterminate confirms \(verdict.indeterminate)
         deliveries \(verdict.deliveries), requeued by consumers \(verdict.requeues), consumer crashes \(verdict.consumerCrashes)
-        lost \(verdict.lost.count), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count)
+        lost \(lostSummary(verdict)), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count)
         duplicated \(verdict.duplicated), redelivered \(verdict.redelivered), recovered \(verdict.recovered), unconfirmed and never delivered \(verdict.unconfirmedNotDelivered)
         queues not empty after the drain \(verdict.queuesNotEmpty.count), node disagreements \(verdict.disagreement.count), unexpected node exits \(verdict.nodeExits.count)
 
         """
+    }
+
+    /// "3 (in the middle 2: 1/17 1/18)": how many were lost and how many of them were holes.
+    static func lostSummary(_ verdict: Verdict) -> String {
+        guard !verdict.lost.isEmpty else { return "0" }
+        let examples = verdict.lostInTheMiddle.prefix(5).map { "\($0.publisher)/\($0.sequence)" }
+        return "\(verdict.lost.count) (in the middle \(verdict.lostInTheMiddle.count)" + (examples.isEmpty ? "" : ": " + examples.joined(separator: " ")) + ")"
     }
 }

@@ -149,4 +149,48 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(Checker.percent(share), "66%")
         XCTAssertEqual(Checker.percent(Checker.availability(confirms, from: 5_000, to: 5_900)), "-")
     }
+
+    func testLostBetweenTwoDeliveriesOfTheSamePublisherAndQueueIsInTheMiddle() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 0...5)
+        history.deliver(1, [0, 3])
+        // 1/1 and 1/2 are holes; 1/4 and 1/5 come after the last delivery, a tail.
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.lost, [message(1, 1), message(1, 2), message(1, 4), message(1, 5)])
+        XCTAssertEqual(verdict.lostInTheMiddle, [message(1, 1), message(1, 2)])
+    }
+
+    func testLostIsInTheMiddleOnlyBetweenDeliveriesOfItsOwnQueueAndPublisher() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 0, queue: 0)
+        history.publishConfirmed(1, 1, queue: 1)
+        history.publishConfirmed(1, 2, queue: 0)
+        history.publishConfirmed(2, 0, queue: 1)
+        history.publishConfirmed(2, 1, queue: 1)
+        history.deliver(1, 0, queue: 0)
+        history.deliver(1, 2, queue: 0)
+        history.deliver(2, 1, queue: 1)
+        // 1/1 lies between 1/0 and 1/2 but went to the other queue; 2/0 has nothing below it.
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.lost, [message(1, 1), message(2, 0)])
+        XCTAssertEqual(verdict.lostInTheMiddle, [])
+    }
+
+    func testCountsNameTheLostInTheMiddleWithExamples() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 16...20)
+        history.deliver(1, [16, 19])
+        XCTAssertTrue(Checker.counts(history.verdict).contains("lost 3 (in the middle 2: 1/17 1/18), unexpected 0"), Checker.counts(history.verdict))
+        history.deliver(1, 20)
+        XCTAssertTrue(Checker.counts(history.verdict).contains("lost 2 (in the middle 2: 1/17 1/18), unexpected 0"))
+        history.deliver(1, [17, 18])
+        XCTAssertTrue(Checker.counts(history.verdict).contains("lost 0, unexpected 0"), Checker.counts(history.verdict))
+    }
+
+    func testCountsSayWhenNoLostMessageIsInTheMiddle() {
+        var history = HandMadeHistory()
+        history.publishConfirmed(1, 0...1)
+        history.deliver(1, [0])
+        XCTAssertTrue(Checker.counts(history.verdict).contains("lost 1 (in the middle 0), unexpected 0"), Checker.counts(history.verdict))
+    }
 }
