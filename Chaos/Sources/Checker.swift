@@ -144,10 +144,26 @@ enum Checker {
         return (covered.count, seconds)
     }
 
+    /// The longest stretch (ms) in `from..<to` without a confirm, counting both ends as edges.
+    static func longestGap(_ confirmMillis: [Int64], from: Int64, to: Int64) -> Int64 {
+        var edges = confirmMillis.filter { $0 >= from && $0 < to }.sorted()
+        edges.insert(from, at: 0)
+        edges.append(max(from, to))
+        return zip(edges, edges.dropFirst()).map { $1 - $0 }.max() ?? 0
+    }
+
+    /// How long (ms) after `heal` the first confirm came, if one came before `end`.
+    static func recovery(_ confirmMillis: [Int64], heal: Int64, end: Int64) -> Int64? {
+        confirmMillis.filter { $0 >= heal && $0 < end }.min().map { $0 - heal }
+    }
+
     /// The summary table, one row per fault window, then availability per fault kind.
     static func table(_ events: [Event], windows: [WindowRecord]) -> String {
         let confirms = events.filter { $0.kind == .confirm }.map(\.millis)
-        var rows = [["#", "fault", "target", "start s", "hold s", "published", "confirmed", "nacked", "indeterminate", "delivered", "avail fault", "avail after"]]
+        var rows = [[
+            "#", "fault", "target", "start s", "hold s", "published", "confirmed", "nacked", "indeterminate", "delivered",
+            "avail fault", "avail after", "gap s", "recover s",
+        ]]
         var byKind: [FaultKind: (available: Int, seconds: Int)] = [:]
         for record in windows {
             let inWindow = events.filter { $0.millis >= record.startMillis && $0.millis < record.endMillis }
@@ -161,6 +177,8 @@ enum Checker {
                 seconds(record.startMillis), seconds(record.healMillis - record.startMillis),
                 "\(count(.publish))", "\(count(.confirm))", "\(count(.nack))", "\(count(.indeterminate))", "\(count(.deliver))",
                 percent(during), percent(after),
+                seconds(longestGap(confirms, from: record.startMillis, to: record.endMillis)),
+                recovery(confirms, heal: record.healMillis, end: record.endMillis).map(seconds) ?? "-",
             ])
         }
         var text = format(rows)
