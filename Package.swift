@@ -132,5 +132,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation", "Raft"], swiftSettings: strict),
+        // The chaos checker and report, from hand-made histories; no nodes, no network.
+        .testTarget(name: "ChaosTests", dependencies: ["berth-chaos"], swiftSettings: strict),
     ]
 )

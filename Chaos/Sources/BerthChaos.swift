@@ -178,18 +178,10 @@ struct BerthChaos: AsyncParsableCommand {
         verdict.disagreement = disagreements
         verdict.nodeExits = await cluster.unexpectedExits
         verdict.harnessErrors = harnessErrors
-        let events = history.snapshot
-        let historyPath = outDirectory + "/history.jsonl"
-        try writeFile(historyPath, events.map(\.jsonLine).joined(separator: "\n") + "\n")
-        var report = "seed \(seed), \(schedule.windows.count) windows over \(Checker.seconds(workloadEnd)) s\n\n"
-        report += Checker.table(events, windows: records) + "\n" + Checker.counts(verdict)
-        for violation in verdict.violations { report += "VIOLATION: \(violation)\n" }
-        report += "chaos: \(verdict.passed ? "PASS" : "FAIL") (seed \(seed); lost \(verdict.lost.count), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count), violations \(verdict.violations.count))\n"
-        report += "replay: \(replay)\n"
-        try writeFile(outDirectory + "/report.txt", report)
-        say("")
-        say(report, terminator: "")
-        say("history: \(historyPath)")
+        let report = RunReport(
+            seed: seed, windowCount: schedule.windows.count, workloadEndMillis: workloadEnd, replay: replay,
+            events: history.snapshot, windows: records, verdict: verdict)
+        try report.write(to: outDirectory)
 
         await cluster.stopAll()
         await proxy.stop()

@@ -17,6 +17,9 @@ struct Verdict: Sendable {
     var unconfirmedNotDelivered = 0
     var deliveries = 0
     var lost: [MessageID] = []
+    /// The lost messages with a delivered message of the same publisher and queue on either
+    /// side: a hole in the stream rather than its unconfirmed-looking tail.
+    var lostInTheMiddle: [MessageID] = []
     var unexpected: [String] = []
     var orderViolations: [String] = []
     var duplicated = 0
@@ -125,10 +128,31 @@ enum Checker {
         verdict.messages = publishedQueue.count
         verdict.confirmed = confirmWatermark.count
         verdict.lost = Set(confirmWatermark.keys.filter { deliveryCount[$0] == nil }).union(awaitingAfterReject).sorted()
+        verdict.lostInTheMiddle = inTheMiddle(verdict.lost, delivered: Array(deliveryCount.keys), publishedQueue: publishedQueue)
         verdict.recovered = deliveryCount.keys.filter { confirmWatermark[$0] == nil }.count
         verdict.unconfirmedNotDelivered = publishedQueue.keys.filter { confirmWatermark[$0] == nil && deliveryCount[$0] == nil }.count
         verdict.duplicated = freshDeliveryCount.values.filter { $0 > 1 }.count
         return verdict
+    }
+
+    /// The messages of `lost` whose sequence number lies between two delivered ones of the
+    /// same publisher and queue.
+    static func inTheMiddle(_ lost: [MessageID], delivered: [MessageID], publishedQueue: [MessageID: Int]) -> [MessageID] {
+        struct Stream: Hashable {
+            var publisher: Int
+            var queue: Int
+        }
+        var deliveredSpan: [Stream: ClosedRange<Int>] = [:]
+        for id in delivered {
+            guard let queue = publishedQueue[id] else { continue }
+            let stream = Stream(publisher: id.publisher, queue: queue)
+            let span = deliveredSpan[stream] ?? id.sequence...id.sequence
+            deliveredSpan[stream] = min(span.lowerBound, id.sequence)...max(span.upperBound, id.sequence)
+        }
+        return lost.filter { id in
+            guard let queue = publishedQueue[id], let span = deliveredSpan[Stream(publisher: id.publisher, queue: queue)] else { return false }
+            return span.lowerBound < id.sequence && id.sequence < span.upperBound
+        }
     }
 
     /// The share of whole seconds in `from..<to` (ms) in which at least one publish was confirmed.
@@ -142,10 +166,26 @@ enum Checker {
         return (covered.count, seconds)
     }
 
+    /// The longest stretch (ms) in `from..<to` without a confirm, counting both ends as edges.
+    static func longestGap(_ confirmMillis: [Int64], from: Int64, to: Int64) -> Int64 {
+        var edges = confirmMillis.filter { $0 >= from && $0 < to }.sorted()
+        edges.insert(from, at: 0)
+        edges.append(max(from, to))
+        return zip(edges, edges.dropFirst()).map { $1 - $0 }.max() ?? 0
+    }
+
+    /// How long (ms) after `heal` the first confirm came, if one came before `end`.
+    static func recovery(_ confirmMillis: [Int64], heal: Int64, end: Int64) -> Int64? {
+        confirmMillis.filter { $0 >= heal && $0 < end }.min().map { $0 - heal }
+    }
+
     /// The summary table, one row per fault window, then availability per fault kind.
     static func table(_ events: [Event], windows: [WindowRecord]) -> String {
         let confirms = events.filter { $0.kind == .confirm }.map(\.millis)
-        var rows = [["#", "fault", "target", "start s", "hold s", "published", "confirmed", "nacked", "indeterminate", "delivered", "avail fault", "avail after"]]
+        var rows = [[
+            "#", "fault", "target", "start s", "hold s", "published", "confirmed", "nacked", "indeterminate", "delivered",
+            "avail fault", "avail after", "gap s", "recover s",
+        ]]
         var byKind: [FaultKind: (available: Int, seconds: Int)] = [:]
         for record in windows {
             let inWindow = events.filter { $0.millis >= record.startMillis && $0.millis < record.endMillis }
@@ -159,6 +199,8 @@ enum Checker {
                 seconds(record.startMillis), seconds(record.healMillis - record.startMillis),
                 "\(count(.publish))", "\(count(.confirm))", "\(count(.nack))", "\(count(.indeterminate))", "\(count(.deliver))",
                 percent(during), percent(after),
+                seconds(longestGap(confirms, from: record.startMillis, to: record.endMillis)),
+                recovery(confirms, heal: record.healMillis, end: record.endMillis).map(seconds) ?? "-",
             ])
         }
         var text = format(rows)
@@ -190,10 +232,17 @@ enum Checker {
         """
         messages \(verdict.messages) (publishes \(verdict.publishAttempts)), confirmed \(verdict.confirmed), nacks \(verdict.nacks), indeterminate confirms \(verdict.indeterminate)
         deliveries \(verdict.deliveries), requeued by consumers \(verdict.requeues), rejected \(verdict.rejects) (dead-lettered deliveries \(verdict.deadLettered)), consumer crashes \(verdict.consumerCrashes)
-        lost \(verdict.lost.count), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count)
+        lost \(lostSummary(verdict)), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count)
         duplicated \(verdict.duplicated), redelivered \(verdict.redelivered), recovered \(verdict.recovered), unconfirmed and never delivered \(verdict.unconfirmedNotDelivered)
         queues not empty after the drain \(verdict.queuesNotEmpty.count), node disagreements \(verdict.disagreement.count), unexpected node exits \(verdict.nodeExits.count)
 
         """
+    }
+
+    /// "3 (in the middle 2: 1/17 1/18)": how many were lost and how many of them were holes.
+    static func lostSummary(_ verdict: Verdict) -> String {
+        guard !verdict.lost.isEmpty else { return "0" }
+        let examples = verdict.lostInTheMiddle.prefix(5).map { "\($0.publisher)/\($0.sequence)" }
+        return "\(verdict.lost.count) (in the middle \(verdict.lostInTheMiddle.count)" + (examples.isEmpty ? "" : ": " + examples.joined(separator: " ")) + ")"
     }
 }
