@@ -50,7 +50,7 @@ struct FaultWindow: Sendable {
     /// first `minority` node numbers of a seeded permutation.
     var drawnNodes: [Int]
     /// The kind's drawn setting: a loss percentage, a delay in milliseconds, a direction.
-    var parameter: Int
+    var parameter = 0
 
     var end: Duration { offset + hold + recovery }
 
