@@ -133,6 +133,14 @@ let package = Package(
         ),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation", "Raft"], swiftSettings: strict),
         // The chaos checker and report, from hand-made histories; no nodes, no network.
-        .testTarget(name: "ChaosTests", dependencies: ["berth-chaos"], swiftSettings: strict),
+        .testTarget(
+            name: "ChaosTests",
+            dependencies: [
+                "berth-chaos", "Log", "Raft",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
     ]
 )

@@ -28,8 +28,11 @@ final class DelayProxy: Sendable {
         self.settings = DelaySettings(seed: seed)
     }
 
-    /// Listens on `host` at each route's port.
-    func start(host: String, routes: [Route]) async throws {
+    /// Listens on `host` at each route's port (0: any free one); returns the ports bound, in
+    /// the order of the routes.
+    @discardableResult
+    func start(host: String, routes: [Route]) async throws -> [Int] {
+        var ports: [Int] = []
         for route in routes {
             let target = route.target
             let settings = self.settings
@@ -43,13 +46,18 @@ final class DelayProxy: Sendable {
                 }
                 .bind(host: host, port: route.listenPort).get()
             listeners.withLock { $0.append(channel) }
+            ports.append(channel.localAddress?.port ?? route.listenPort)
         }
+        return ports
     }
 
     /// Sets the delay every chunk gets from now on, with up to a fifth of it again as jitter.
     func setDelay(milliseconds: Int) {
         settings.delayMillis.store(milliseconds, ordering: .relaxed)
     }
+
+    /// Bytes read from either end of every proxied connection so far.
+    var bytesRead: Int { settings.bytesRead.load(ordering: .relaxed) }
 
     /// Stops listening; connections already proxied run until either end closes them.
     func stop() async {
@@ -64,6 +72,7 @@ final class DelayProxy: Sendable {
 /// The delay in force, and the seeded jitter drawn for each chunk.
 final class DelaySettings: Sendable {
     let delayMillis = Atomic<Int>(0)
+    let bytesRead = Atomic<Int>(0)
     private let random: Mutex<SeededGenerator>
 
     init(seed: UInt64) {
@@ -134,7 +143,9 @@ private final class ProxyHalf: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        partner?.enqueue(unwrapInboundIn(data))
+        let bytes = unwrapInboundIn(data)
+        settings.bytesRead.add(bytes.readableBytes, ordering: .relaxed)
+        partner?.enqueue(bytes)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

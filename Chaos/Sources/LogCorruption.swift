@@ -33,21 +33,25 @@ enum LogCorruption {
     /// Flips a byte inside a record drawn from `random` among those with a record after them,
     /// in the node's newest segments first.
     static func flipByte(under dataDirectory: String, random: inout SeededGenerator) throws -> Flipped {
-        let segments = findFiles(under: dataDirectory) { $0.hasPrefix("wal-") && $0.hasSuffix(".seg") }.sorted()
-        // Records followed by another record (in the same or a later segment) are not the tail.
-        var candidates: [(path: String, offset: Int)] = []
-        for (position, path) in segments.enumerated().reversed() {
-            let offsets = try recordOffsets(path)
-            let notTail = position == segments.count - 1 ? offsets.dropLast() : offsets[...]
-            candidates = notTail.map { (path, $0) }
-            if !candidates.isEmpty { break }
-        }
+        let candidates = try candidates(under: dataDirectory)
         guard !candidates.isEmpty else { throw Failure.noRecordToDamage(dataDirectory) }
         let chosen = candidates[random.below(candidates.count)]
         // A byte of the record's term, inside what the checksum covers.
         let byteOffset = chosen.offset + recordHeaderBytes + 3
         try flip(path: chosen.path, at: byteOffset)
         return Flipped(path: chosen.path, recordOffset: chosen.offset, byteOffset: byteOffset)
+    }
+
+    /// The records that may be damaged: those of the newest segment holding one that has a
+    /// record after it (in the same or a later segment), since the last is the tail.
+    static func candidates(under dataDirectory: String) throws -> [(path: String, offset: Int)] {
+        let segments = findFiles(under: dataDirectory) { $0.hasPrefix("wal-") && $0.hasSuffix(".seg") }.sorted()
+        for (position, path) in segments.enumerated().reversed() {
+            let offsets = try recordOffsets(path)
+            let notTail = position == segments.count - 1 ? offsets.dropLast() : offsets[...]
+            if !notTail.isEmpty { return notTail.map { (path, $0) } }
+        }
+        return []
     }
 
     /// Where each whole record of a segment starts.

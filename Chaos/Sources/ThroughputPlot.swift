@@ -19,7 +19,10 @@ enum ThroughputPlot {
     static let gridColour = "#dddddd"
     /// One colour per fault kind, by the kind's place in `FaultKind.faults`; kinds past the
     /// end of the list share colours rather than go without.
-    static let faultPalette = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#7f7f7f"]
+    static let faultPalette = [
+        "#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#7f7f7f",
+        "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
+    ]
 
     static var plotWidth: Int { width - marginLeft - marginRight }
 
