@@ -44,11 +44,11 @@ struct BerthChaos: AsyncParsableCommand {
     @Option(name: .customLong("node-address"), help: "A node's address (repeat, one per node).")
     var nodeAddresses: [String]
 
-    @Option(name: .customLong("node-netns"), help: "A node's network namespace (repeat, in the order of --node-address).")
-    var nodeNamespaces: [String]
+    @Option(name: .customLong("node-netns"), help: "A node's network namespace (repeat, in the order of --node-address); none on loopback.")
+    var nodeNamespaces: [String] = []
 
-    @Option(name: .customLong("hub-netns"), help: "The namespace holding the bridge, where the cuts go.")
-    var hubNamespace: String
+    @Option(name: .customLong("hub-netns"), help: "The namespace holding the bridge, where the cuts go; none on loopback, where the cuts are rules in this namespace.")
+    var hubNamespace = ""
 
     @Option(name: .customLong("harness-address"), help: "This process's address on the bridge, where the delaying proxy listens.")
     var harnessAddress: String
@@ -65,8 +65,11 @@ struct BerthChaos: AsyncParsableCommand {
     func validate() throws {
         if let duration, !(30...14_400).contains(duration.seconds) { throw ValidationError("--duration must be between 30 s and 4 h") }
         _ = try faultKinds
-        guard nodeAddresses.count == nodeNamespaces.count, founders >= 3, nodeAddresses.count > founders, nodeAddresses.count <= 9 else {
-            throw ValidationError("give at least three founding nodes and a spare (nine at most), each with --node-address and --node-netns")
+        guard founders >= 3, nodeAddresses.count > founders, nodeAddresses.count <= 9 else {
+            throw ValidationError("give at least three founding nodes and a spare (nine at most), each with --node-address")
+        }
+        guard hubNamespace.isEmpty ? nodeNamespaces.isEmpty : nodeNamespaces.count == nodeAddresses.count else {
+            throw ValidationError("with --hub-netns give each node its --node-netns; on loopback give neither")
         }
     }
 

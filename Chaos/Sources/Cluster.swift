@@ -8,6 +8,9 @@ import Node
 /// slots hold the founding members; the others stay empty until membership churn needs
 /// them. The harness's own address (`harnessAddress`, on the bridge too) is where clients
 /// come from and where the delaying proxy listens.
+///
+/// Where the machine has no network namespaces, every slot is a loopback address in this
+/// namespace (`namespaces` and `hubNamespace` empty), and the cuts are rules on its output.
 struct Topology: Sendable {
     /// Slot n (1-based) has address `addresses[n - 1]`, in namespace `namespaces[n - 1]`.
     var addresses: [String]
@@ -16,6 +19,7 @@ struct Topology: Sendable {
     var harnessAddress: String
     var founders: Int
 
+    var loopback: Bool { hubNamespace.isEmpty }
     var slots: [Int] { Array(1...addresses.count) }
     var foundingSlots: [Int] { Array(1...founders) }
     func address(_ slot: Int) -> String { addresses[slot - 1] }
@@ -95,8 +99,9 @@ actor Cluster {
     func start(_ slot: Int) throws {
         guard pids[slot] == nil, let member = members[slot] else { return }
         let address = topology.address(slot)
-        var command = [
-            "ip", "netns", "exec", topology.namespace(slot), berth, "node",
+        let inNamespace = topology.loopback ? [] : ["ip", "netns", "exec", topology.namespace(slot)]
+        var command = inNamespace + [
+            berth, "node",
             "--data-dir", dataDirectory(slot),
             "--node-id", "\(member.nodeID)",
             "--amqp-host", address, "--amqp-port", "\(Self.amqpPort)",
@@ -112,7 +117,10 @@ actor Cluster {
             for founder in topology.foundingSlots { command += ["--peer", "\(founder)=\(topology.address(founder)):\(Self.peerPort)"] }
         }
         appendToFile(logPath(slot), "--- chaos: starting node \(member.nodeID) in slot \(slot)\n")
-        pids[slot] = try Processes.spawn(command, logPath: logPath(slot))
+        let pid = try Processes.spawn(command, logPath: logPath(slot))
+        pids[slot] = pid
+        // Chaos/run ends what is listed here if this process is gone before it could.
+        appendToFile(workDirectory + "/pids", "\(pid)\n")
     }
 
     /// Puts a new member, with a new id and no data, in an empty (or emptied) slot and starts
@@ -245,21 +253,29 @@ actor Cluster {
     /// Sends every node's TCP connections to another node's peer port through the delaying
     /// proxy, one listener per ordered pair (NAT in the dialing node's namespace).
     func redirectPeerLinks() throws {
-        for slot in topology.slots {
-            var rules = ""
-            for peer in topology.slots where peer != slot {
-                rules += "        ip daddr \(topology.address(peer)) tcp dport \(Self.peerPort) dnat to \(topology.harnessAddress):\(Topology.proxyPort(from: slot, to: peer))\n"
+        func table(_ rules: [String]) -> String {
+            """
+            table ip \(Self.redirectTable) {
+                chain output {
+                    type nat hook output priority -100; policy accept;
+            \(rules.map { "        " + $0 + "\n" }.joined())    }
             }
-            let table = """
-                table ip \(Self.redirectTable) {
-                    chain output {
-                        type nat hook output priority -100; policy accept;
-                \(rules)    }
-                }
 
-                """
-            try applyRules(table, namespace: topology.namespace(slot), file: "redirect-\(slot).nft")
+            """
         }
+        var all: [String] = []
+        for slot in topology.slots {
+            let rules = topology.slots.filter { $0 != slot }.map { peer in
+                "ip saddr \(topology.address(slot)) ip daddr \(topology.address(peer)) tcp dport \(Self.peerPort) "
+                    + "dnat to \(topology.harnessAddress):\(Topology.proxyPort(from: slot, to: peer))"
+            }
+            if topology.loopback {
+                all += rules
+            } else {
+                try applyRules(table(rules), namespace: topology.namespace(slot), file: "redirect-\(slot).nft")
+            }
+        }
+        if topology.loopback { try applyRules(table(all), namespace: "", file: "redirect.nft") }
     }
 
     /// The proxy's routes: for each ordered pair, its port and the peer it forwards to.
@@ -312,10 +328,13 @@ actor Cluster {
                 }
             }
         }
+        // Between namespaces every packet crosses the hub's bridge; on loopback every packet
+        // leaves through this namespace's output.
+        let (family, hook) = topology.loopback ? ("inet", "output") : ("bridge", "forward")
         let table = """
-            table bridge \(Self.cutTable) {
-                chain forward {
-                    type filter hook forward priority 0; policy accept;
+            table \(family) \(Self.cutTable) {
+                chain cut {
+                    type filter hook \(hook) priority 0; policy accept;
             \(rules.map { "        " + $0 + "\n" }.joined())    }
             }
 
@@ -324,17 +343,24 @@ actor Cluster {
         cutActive = true
     }
 
+    /// `nft` in `namespace` (this one when empty).
+    private func nft(_ arguments: [String], namespace: String) throws -> Int32 {
+        let inNamespace = namespace.isEmpty ? [] : ["ip", "netns", "exec", namespace]
+        return try Processes.run(inNamespace + ["nft"] + arguments, logPath: commandLog)
+    }
+
     private func applyRules(_ rules: String, namespace: String, file: String) throws {
         let path = workDirectory + "/" + file
         try writeFile(path, rules)
-        let status = try Processes.run(["ip", "netns", "exec", namespace, "nft", "-f", path], logPath: commandLog)
+        let status = try nft(["-f", path], namespace: namespace)
         guard status == 0 else { throw ClusterError.command("nft -f \(path) exited with \(status); see \(commandLog)") }
     }
 
     /// Deletes the table of cuts, healing them all in one step.
     func heal() throws {
         guard cutActive else { return }
-        let status = try Processes.run(["ip", "netns", "exec", topology.hubNamespace, "nft", "delete", "table", "bridge", Self.cutTable], logPath: commandLog)
+        let family = topology.loopback ? "inet" : "bridge"
+        let status = try nft(["delete", "table", family, Self.cutTable], namespace: topology.hubNamespace)
         guard status == 0 else { throw ClusterError.command("nft delete table exited with \(status); see \(commandLog)") }
         cutActive = false
     }

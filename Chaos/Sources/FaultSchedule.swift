@@ -82,7 +82,8 @@ struct FaultSchedule: Sendable {
     static let latencyMillis = 20...250
 
     /// Windows filling about `duration`; a quarter of them (rounded) fault-free, the others
-    /// going through every kind of `faults` in a seeded order before any repeats, then shuffled.
+    /// going through every kind of `faults` in a seeded order (isolating the leader first)
+    /// before any repeats, then shuffled.
     static func draw(seed: UInt64, duration: Duration, nodeCount: Int, kinds faults: [FaultKind] = FaultKind.faults) -> FaultSchedule {
         var random = SeededGenerator(seed: seed)
         let meanSeconds = Double(holdSeconds.lowerBound + holdSeconds.upperBound + recoverySeconds.lowerBound + recoverySeconds.upperBound) / 2
@@ -91,8 +92,16 @@ struct FaultSchedule: Sendable {
         let faultFree = (count + 2) / 4
         var kinds = [FaultKind](repeating: .none, count: faultFree)
         var cycle: [FaultKind] = []
+        // The first cycle opens with isolating the leader, when it is asked for: the fault
+        // that most directly shows a confirm given before a majority has the message, so even
+        // a short schedule has it.
+        var firstCycle = true
         while kinds.count < count {
-            if cycle.isEmpty { cycle = random.shuffled(faults) }
+            if cycle.isEmpty {
+                cycle = random.shuffled(faults)
+                if firstCycle, let index = cycle.firstIndex(of: .isolateLeader) { cycle.insert(cycle.remove(at: index), at: 0) }
+                firstCycle = false
+            }
             kinds.append(cycle.removeFirst())
         }
         kinds = random.shuffled(kinds)

@@ -130,10 +130,8 @@ final class PeerTransport {
         let bound = NIOLoopBound(self, eventLoop: loop)
         let waterMark = self.waterMark
         let limits = settings.limits
-        ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        dialBootstrap()
             .channelOption(.writeBufferWaterMark, value: waterMark)
-            .connectTimeout(.seconds(2))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
@@ -148,6 +146,23 @@ final class PeerTransport {
                 transport.dialing.remove(peer)
                 if case .failure = result { transport.scheduleRedial(peer) }
             }
+    }
+
+    /// Connections to peers leave from this node's own peer address when it is an IP
+    /// address, so that peers, and firewalls between them, see where they come from even on
+    /// a host with several addresses on one interface.
+    private func dialBootstrap() -> ClientBootstrap {
+        var bootstrap = ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(2))
+        if let own = ownAddress, let source = try? SocketAddress(ipAddress: own.host, port: 0), !Self.isWildcard(own.host) {
+            bootstrap = bootstrap.bind(to: source)
+        }
+        return bootstrap
+    }
+
+    private static func isWildcard(_ host: String) -> Bool {
+        host == "0.0.0.0" || host == "::"
     }
 
     private func scheduleRedial(_ peer: NodeID) {
@@ -175,9 +190,7 @@ final class PeerTransport {
         let bound = NIOLoopBound(self, eventLoop: loop)
         let limits = settings.limits
         let ready = loop.makePromise(of: (any Channel).self)
-        ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(2))
+        dialBootstrap()
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([

@@ -49,4 +49,11 @@ final class FaultScheduleTests: XCTestCase {
             XCTAssertEqual(later.offset, earlier.end)
         }
     }
+
+    func testEveryScheduleIsolatesTheLeaderAtLeastOnceHoweverShort() {
+        for seed in UInt64(1)...50 {
+            let schedule = FaultSchedule.draw(seed: seed, duration: .seconds(60), nodeCount: 3)
+            XCTAssertTrue(schedule.windows.contains { $0.kind == .isolateLeader }, "seed \(seed): \(schedule.windows.map(\.kind))")
+        }
+    }
 }
