@@ -79,7 +79,9 @@ struct FaultSchedule: Sendable {
     static let holdSeconds = 6...12
     static let recoverySeconds = 6...9
     static let lossPercent = 5...30
-    static let latencyMillis = 20...250
+    // One way; the round trip stays within the default election timeout (100 ms), which a
+    // slower link needs raised (berth node --election-timeout-ms).
+    static let latencyMillis = 10...60
 
     /// Windows filling about `duration`; a quarter of them (rounded) fault-free, the others
     /// going through every kind of `faults` in a seeded order (isolating the leader first)

@@ -45,6 +45,14 @@ public struct NodeConfiguration: Sendable {
     /// before it is declared dead.
     public var gossipProbeIntervalMs: UInt64 = 500
     public var gossipSuspicionTimeoutMs: UInt64 = 2_000
+    /// Raft's election timeout: a follower that hears nothing from its leader for this long
+    /// (drawn anew between it and twice it) campaigns, and a leader that hears from no
+    /// majority for this long steps down. It must stay well above the round trip between
+    /// members, or every delay starts an election; the default suits one data centre.
+    public var electionTimeoutMs = 100
+
+    /// The election timeout in the core's ticks, at least two (a tick is also the heartbeat).
+    public var electionTimeoutTicks: Int { max(2, (electionTimeoutMs + Int(NodeCore.tickIntervalMs) - 1) / Int(NodeCore.tickIntervalMs)) }
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory
@@ -149,7 +157,7 @@ public final class BerthNode: Sendable {
         options.snapshotEveryBytes = configuration.snapshotEveryBytes
         options.entriesRetainedAfterSnapshot = configuration.entriesRetainedAfterSnapshot
         var raftConfig = Config(id: nodeID, randomSeed: UInt64.random(in: 1...UInt64.max))
-        raftConfig.electionTimeoutTicks = 10
+        raftConfig.electionTimeoutTicks = configuration.electionTimeoutTicks
         // One entry carries a whole message (16 MiB at most) with its command around it.
         raftConfig.entryBytesMax = NodeCore.entryBytesMax
         raftConfig.appendBytesMax = NodeCore.entryBytesMax

@@ -50,6 +50,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("consumer-timeout-ms"), help: "Close a channel whose delivery stays unacknowledged this long (0: never).")
     var consumerTimeoutMs: Int64 = 30 * 60 * 1000
 
+    @Option(name: .customLong("election-timeout-ms"), help: "Raft's election timeout (20...60000): how long a follower waits for its leader before it campaigns, drawn between this and twice it. Keep it well above the round trip between members; every member of a cluster should use the same.")
+    var electionTimeoutMs = 100
+
     @Option(name: .customLong("max-in-flight"), help: "Publishes a connection may have awaiting storage before it is blocked.")
     var publishesInFlightMax = 8_192
 
@@ -76,6 +79,7 @@ struct NodeCommand: AsyncParsableCommand {
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be in 0...65535") }
         for user in users where !user.contains(":") { throw ValidationError("--user takes NAME:PASSWORD, got '\(user)'") }
         guard consumerTimeoutMs >= 0 else { throw ValidationError("--consumer-timeout-ms must not be negative") }
+        guard (20...60_000).contains(electionTimeoutMs) else { throw ValidationError("--election-timeout-ms must be in 20...60000") }
         guard publishesInFlightMax > 0 else { throw ValidationError("--max-in-flight must be positive") }
         _ = try parsedPeers()
         if !peers.isEmpty, nodeID == nil { throw ValidationError("--peer needs --node-id") }
@@ -115,6 +119,7 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.httpPort = httpPort
         configuration.heartbeatSeconds = heartbeatSeconds
         configuration.acknowledgementTimeoutMs = consumerTimeoutMs == 0 ? nil : consumerTimeoutMs
+        configuration.electionTimeoutMs = electionTimeoutMs
         configuration.publishesInFlightMax = publishesInFlightMax
         configuration.nodeID = nodeID
         configuration.peers = try parsedPeers()
