@@ -31,6 +31,16 @@ final class PeerTransport {
         var sendQueueBytesMax = 64 << 20
         var reconnectDelayMin = TimeAmount.milliseconds(50)
         var reconnectDelayMax = TimeAmount.seconds(2)
+        /// Data unacknowledged for this long closes a peer connection (the kernel's
+        /// TCP_USER_TIMEOUT, zero-window probes included): a link into a black hole, or to a
+        /// peer that stopped reading, is dropped and dialled again, rather than left open
+        /// while frames pile up and are dropped behind it.
+        var unacknowledgedTimeout = TimeAmount.seconds(10)
+    }
+
+    private var unacknowledgedTimeoutOption: (ChannelOptions.Types.SocketOption, SocketOptionValue) {
+        (ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_USER_TIMEOUT)),
+         SocketOptionValue(settings.unacknowledgedTimeout.nanoseconds / 1_000_000))
     }
 
     let nodeID: NodeID
@@ -76,6 +86,7 @@ final class PeerTransport {
         return ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(unacknowledgedTimeoutOption.0, value: unacknowledgedTimeoutOption.1)
             .childChannelOption(.writeBufferWaterMark, value: waterMark)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -151,9 +162,10 @@ final class PeerTransport {
     /// Connections to peers leave from this node's own peer address when it is an IP
     /// address, so that peers, and firewalls between them, see where they come from even on
     /// a host with several addresses on one interface.
-    private func dialBootstrap() -> ClientBootstrap {
+    func dialBootstrap() -> ClientBootstrap {
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(unacknowledgedTimeoutOption.0, value: unacknowledgedTimeoutOption.1)
             .connectTimeout(.seconds(2))
         if let own = ownAddress, let source = try? SocketAddress(ipAddress: own.host, port: 0), !Self.isWildcard(own.host) {
             bootstrap = bootstrap.bind(to: source)
