@@ -124,7 +124,7 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Log", "Raft", "LogCrashSupport", "Client", "AMQP", "Gossip",
+                "Node", "Log", "Raft", "LogCrashSupport", "Client", "AMQP", "Gossip", "PeerWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

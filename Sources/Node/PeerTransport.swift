@@ -36,6 +36,17 @@ final class PeerTransport {
         /// peer that stopped reading, is dropped and dialled again, rather than left open
         /// while frames pile up and are dropped behind it.
         var unacknowledgedTimeout = TimeAmount.seconds(10)
+        /// A connection that has not finished its handshake this long after it opened is
+        /// closed (and, if we dialled, dialled again): a peer that accepted and fell silent
+        /// must not hold the link.
+        var handshakeTimeout = TimeAmount.seconds(5)
+        /// A Raft link on which we have sent frames but received none for this long is
+        /// closed and dialled again: the peer, or something between us, lost the connection
+        /// without closing it. The leader's heartbeats, every tick, keep a live link busy;
+        /// an idle link (nothing sent) is left alone.
+        var silenceTimeout = TimeAmount.seconds(5)
+        /// How often each connection checks the two timeouts above.
+        var watchdogInterval = TimeAmount.seconds(1)
     }
 
     private var unacknowledgedTimeoutOption: (ChannelOptions.Types.SocketOption, SocketOptionValue) {
@@ -53,7 +64,7 @@ final class PeerTransport {
     /// it acts for. Unset: sessions are refused.
     var acceptSession: ((any Channel, String) -> Void)?
     private let loop: any EventLoop
-    private let settings: Settings
+    let settings: Settings
     private let logger: Logger
     private let receive: (Message) -> Void
     private var links: [NodeID: PeerLinkHandler] = [:]
@@ -316,6 +327,10 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// What the other side announced.
     private var peerPurpose = LinkPurpose.raft
     private var authenticated = false
+    private var openedAt = NIODeadline.now()
+    /// When the first frame went out since the last one came in; nil once answered.
+    private var unansweredSince: NIODeadline?
+    private var watchdog: RepeatedTask?
 
     init(transport: PeerTransport, expectedPeer: NodeID?, purpose: LinkPurpose, sessionReady: EventLoopPromise<any Channel>? = nil) {
         self.transport = transport
@@ -333,11 +348,33 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelActive(context: ChannelHandlerContext) {
         self.context = context
         ourNonce = transport.nonce
+        openedAt = .now()
+        let settings = transport.settings
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        watchdog = context.eventLoop.scheduleRepeatedTask(initialDelay: settings.watchdogInterval, delay: settings.watchdogInterval) { _ in
+            bound.value.checkTimeouts(settings)
+        }
         write(.hello(node: transport.nodeID, nonce: ourNonce, purpose: purpose), flush: true)
         context.fireChannelActive()
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        watchdog?.cancel()
+        watchdog = nil
+    }
+
+    private func checkTimeouts(_ settings: PeerTransport.Settings) {
+        let now = NIODeadline.now()
+        if !authenticated, now - openedAt > settings.handshakeTimeout {
+            refuse("no handshake within \(settings.handshakeTimeout)")
+        } else if authenticated, !isSession, let since = unansweredSince, now - since > settings.silenceTimeout {
+            refuse("nothing received for \(now - since) while sending")
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        watchdog?.cancel()
+        watchdog = nil
         if !isSession {
             if authenticated { transport.linkClosed(self, peer: peer) } else { transport.linkClosed(self, peer: expectedPeer) }
         }
@@ -351,6 +388,7 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        unansweredSince = nil
         switch unwrapInboundIn(data) {
         case .hello(let node, let nonce, let announced):
             guard peer == nil, expectedPeer == nil || expectedPeer == node else { return refuse("unexpected hello from \(node)") }
@@ -407,6 +445,7 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard authenticated, let context else { return }
         // A peer that does not keep up loses frames rather than grow our memory: the
         // channel turns unwritable once `sendQueueBytesMax` is queued (its high water mark).
+        if unansweredSince == nil { unansweredSince = .now() }
         guard context.channel.isWritable else { return }
         write(frame, flush: true)
     }
