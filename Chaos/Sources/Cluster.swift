@@ -27,7 +27,6 @@ struct Topology: Sendable {
 
     /// The proxy's port for connections from `slot` to `peer`'s peer port.
     static func proxyPort(from slot: Int, to peer: Int) -> Int { 20_000 + 10 * slot + peer }
-    static let proxyPorts = 20_000...20_099
 }
 
 /// A network fault, as nftables rules in the hub's bridge.
@@ -153,8 +152,6 @@ actor Cluster {
         guard let pid = pids[slot], paused.remove(slot) != nil else { return }
         Glibc.kill(pid, SIGCONT)
     }
-
-    var isRunning: [Int: Bool] { topology.slots.reduce(into: [:]) { $0[$1] = pids[$1] != nil } }
 
     /// Waits up to `timeout` for the slot's node to end on its own; its exit status, or nil
     /// if it still runs.
