@@ -1,9 +1,10 @@
 import Glibc
 import Raft
+import Synchronization
 
 /// A Raft group's durable state in `<data directory>/group-<id>/`: the segmented log, the
 /// hard state file and the snapshot files.
-public final class DurableStorage: RaftStorage {
+public final class DurableStorage: RaftStorage, Sendable {
     public struct Options: Sendable {
         public var segmentBytesMax = 64 << 20
         public var entryBytesMax = 64 << 20
@@ -18,18 +19,22 @@ public final class DurableStorage: RaftStorage {
         public var warnings: [String]
     }
 
-    public let directory: String
-    private let log: SegmentedLog
-    private var latestHardState: HardState
-    /// Set when a commit index must be durable at the next sync, not merely a hint.
-    private var hardStateMustBeWritten = false
-    private var writtenHardState: HardState
+    /// What the storage holds between calls. The calls come from the shell's persister,
+    /// which may use more than one thread, so each takes the lock for its whole duration.
+    private struct State {
+        let log: SegmentedLog
+        var latestHardState: HardState
+        /// Set when a commit index must be durable at the next sync, not merely a hint.
+        var hardStateMustBeWritten = false
+        var writtenHardState: HardState
+    }
 
-    private init(directory: String, log: SegmentedLog, hardState: HardState) {
+    public let directory: String
+    private let state: Mutex<State>
+
+    private init(directory: String, log: sending SegmentedLog, hardState: HardState) {
         self.directory = directory
-        self.log = log
-        writtenHardState = hardState
-        latestHardState = hardState
+        state = Mutex(State(log: log, latestHardState: hardState, writtenHardState: hardState))
     }
 
     public static func groupDirectory(dataDirectory: String, groupID: UInt64) -> String {
@@ -52,15 +57,15 @@ public final class DurableStorage: RaftStorage {
         logOptions.segmentBytesMax = options.segmentBytesMax
         logOptions.entryBytesMax = options.entryBytesMax
         let (log, stored) = try SegmentedLog.open(directory: directory, groupID: groupID, options: logOptions)
+        let entries = try entriesFollowing(snapshot, stored, log: log)
         let storage = DurableStorage(directory: directory, log: log, hardState: hardState)
-        let entries = try storage.entriesFollowing(snapshot, stored)
         return (storage, Recovery(state: RaftNode.RecoveredState(hardState: hardState, snapshot: snapshot, entries: entries), warnings: warnings))
     }
 
     /// The stored entries that continue the snapshot's history. A log that does not reach
     /// the snapshot, or holds another term at its index, was superseded by a snapshot from
     /// the leader (a crash came before the old segments were removed) and is dropped.
-    private func entriesFollowing(_ snapshot: Snapshot?, _ stored: [Entry]) throws(LogError) -> [Entry] {
+    private static func entriesFollowing(_ snapshot: Snapshot?, _ stored: [Entry], log: SegmentedLog) throws(LogError) -> [Entry] {
         let base = snapshot?.metadata.index ?? 0
         guard let first = stored.first, let last = stored.last else { return [] }
         if first.index > base + 1 {
@@ -76,39 +81,52 @@ public final class DurableStorage: RaftStorage {
     }
 
     public func append(_ entries: [Entry]) throws(LogError) {
-        try log.append(entries)
+        try state.withLock { (state) throws(LogError) in try state.log.append(entries) }
     }
 
-    public func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError) {
-        latestHardState = state
-        hardStateMustBeWritten = hardStateMustBeWritten || commitMustBeDurable
+    public func setHardState(_ hardState: HardState, commitMustBeDurable: Bool) throws(LogError) {
+        state.withLock { state in
+            state.latestHardState = hardState
+            state.hardStateMustBeWritten = state.hardStateMustBeWritten || commitMustBeDurable
+        }
     }
 
     public func installSnapshot(_ snapshot: Snapshot) throws(LogError) {
-        try SnapshotFile.write(snapshot, directory: directory)
-        try log.removeAll()
+        let encoded = EncodedSnapshot(snapshot)
+        try state.withLock { (state) throws(LogError) in
+            try SnapshotFile.write(encoded, directory: directory)
+            try state.log.removeAll()
+        }
     }
 
-    public func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError) {
-        try SnapshotFile.write(snapshot, directory: directory)
-        try log.removeSegments(through: compactTo)
+    public func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) {
+        try state.withLock { (state) throws(LogError) in
+            try SnapshotFile.write(encoded, directory: directory)
+            try state.log.removeSegments(through: compactTo)
+        }
     }
 
     public func sync() throws(LogError) {
-        try log.sync()
-        if HardStateFile.mustWrite(latestHardState, over: writtenHardState, commitMustBeDurable: hardStateMustBeWritten) {
-            try HardStateFile.write(latestHardState, directory: directory)
-            writtenHardState = latestHardState
+        try state.withLock { (state) throws(LogError) in try Self.sync(&state, directory: directory) }
+    }
+
+    private static func sync(_ state: inout State, directory: String) throws(LogError) {
+        try state.log.sync()
+        if HardStateFile.mustWrite(state.latestHardState, over: state.writtenHardState, commitMustBeDurable: state.hardStateMustBeWritten) {
+            try HardStateFile.write(state.latestHardState, directory: directory)
+            state.writtenHardState = state.latestHardState
         }
-        hardStateMustBeWritten = false
+        state.hardStateMustBeWritten = false
     }
 
     /// Syncs and writes the latest commit index too, for a clean shutdown.
     public func close() throws(LogError) {
-        try sync()
-        if latestHardState != writtenHardState {
-            try HardStateFile.write(latestHardState, directory: directory)
-            writtenHardState = latestHardState
+        try state.withLock { (state) throws(LogError) in
+            try Self.sync(&state, directory: directory)
+            if state.latestHardState != state.writtenHardState {
+                try HardStateFile.write(state.latestHardState, directory: directory)
+                state.writtenHardState = state.latestHardState
+            }
         }
     }
 }

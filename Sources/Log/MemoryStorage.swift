@@ -33,8 +33,8 @@ public final class MemoryStorage: RaftStorage {
         unsynced.append(.installSnapshot(snapshot))
     }
 
-    public func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError) {
-        unsynced.append(.saveSnapshot(snapshot, compactTo: compactTo))
+    public func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) {
+        unsynced.append(.saveSnapshot(encoded.snapshot, compactTo: compactTo))
     }
 
     public func sync() throws(LogError) {

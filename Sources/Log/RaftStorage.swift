@@ -10,8 +10,9 @@ public protocol RaftStorage: AnyObject {
     func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError)
     /// A snapshot received from the leader replaces the whole log.
     func installSnapshot(_ snapshot: Snapshot) throws(LogError)
-    /// The node's own snapshot; the log up to `compactTo` is no longer needed.
-    func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError)
+    /// The node's own snapshot, encoded beforehand (on any thread: it needs nothing of the
+    /// storage); the log up to `compactTo` is no longer needed.
+    func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError)
     /// Makes everything written so far durable: one sync for the whole batch.
     func sync() throws(LogError)
     /// A clean shutdown: syncs, and writes the latest commit index too.
@@ -19,6 +20,11 @@ public protocol RaftStorage: AnyObject {
 }
 
 extension RaftStorage {
+    /// Encodes and saves the node's own snapshot in one go.
+    public func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError) {
+        try saveSnapshot(EncodedSnapshot(snapshot), compactTo: compactTo)
+    }
+
     /// Records a hard state whose commit index may be written lazily.
     public func setHardState(_ state: HardState) throws(LogError) {
         try setHardState(state, commitMustBeDurable: false)

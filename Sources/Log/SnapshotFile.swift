@@ -66,8 +66,8 @@ enum SnapshotFile {
     }
 
     /// Writes atomically and then prunes all but the newest `retained` snapshots.
-    static func write(_ snapshot: Snapshot, directory: String) throws(LogError) {
-        try FileSystem.writeAtomically(encode(snapshot), to: directory + "/" + name(for: snapshot.metadata), directory: directory)
+    static func write(_ snapshot: EncodedSnapshot, directory: String) throws(LogError) {
+        try FileSystem.writeAtomically(snapshot.fileBytes, to: directory + "/" + name(for: snapshot.snapshot.metadata), directory: directory)
         let names = try snapshotNames(directory: directory)
         for old in names.dropLast(retained) { try FileSystem.remove(directory + "/" + old) }
         if names.count > retained { try FileSystem.syncDirectory(directory) }
@@ -94,5 +94,17 @@ enum SnapshotFile {
             }
         }
         return (nil, warnings)
+    }
+}
+
+/// A snapshot with the bytes of its file: the compression and the checksum done, which
+/// take time and need nothing of the storage, so any thread may make one.
+public struct EncodedSnapshot: Sendable {
+    public let snapshot: Snapshot
+    let fileBytes: [UInt8]
+
+    public init(_ snapshot: Snapshot) {
+        self.snapshot = snapshot
+        fileBytes = SnapshotFile.encode(snapshot)
     }
 }

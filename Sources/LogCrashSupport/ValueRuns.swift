@@ -61,7 +61,9 @@ public struct ValueRuns: ReplicatedStateMachine, Equatable, Sendable {
         }
     }
 
-    public func snapshotData() -> [UInt8] {
+    public func capture() -> [Run] { runs }
+
+    public static func snapshotData(of runs: [Run]) -> [UInt8] {
         var bytes: [UInt8] = []
         for run in runs {
             for word in [run.firstValue, run.firstIndex, run.count] {

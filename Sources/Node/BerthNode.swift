@@ -50,6 +50,8 @@ public struct NodeConfiguration: Sendable {
     /// majority for this long steps down. It must stay well above the round trip between
     /// members, or every delay starts an election; the default suits one data centre.
     public var electionTimeoutMs = 100
+    /// Stands between the node and its storage: tests give it a disk that misbehaves.
+    var wrapStorage: (@Sendable (DurableStorage) -> any RaftStorage & Sendable)?
 
     /// The election timeout in the core's ticks, at least two (a tick is also the heartbeat).
     public var electionTimeoutTicks: Int { max(2, (electionTimeoutMs + Int(NodeCore.tickIntervalMs) - 1) / Int(NodeCore.tickIntervalMs)) }
@@ -150,8 +152,9 @@ public final class BerthNode: Sendable {
 
     private static func makeCore(_ configuration: NodeConfiguration, loop: any EventLoop, logger: Logger) throws -> NodeCore {
         let nodeID = try configuration.nodeID ?? NodeIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory)
-        let (storage, recovery) = try DurableStorage.open(dataDirectory: configuration.dataDirectory, groupID: 1)
+        let (durable, recovery) = try DurableStorage.open(dataDirectory: configuration.dataDirectory, groupID: 1)
         for warning in recovery.warnings { logger.warning("\(warning)") }
+        let storage = configuration.wrapStorage?(durable) ?? durable
         var options = RaftGroup<BrokerMachine>.Options()
         options.snapshotEveryEntries = configuration.snapshotEveryEntries
         options.snapshotEveryBytes = configuration.snapshotEveryBytes
@@ -169,8 +172,8 @@ public final class BerthNode: Sendable {
         let group = try RaftGroup(
             config: raftConfig, storage: storage, recovered: recovery.state, machine: BrokerMachine(), bootstrapVoters: voters,
             options: options)
-        let core = NodeCore(loop: loop, group: group, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs,
-                            logger: logger)
+        let core = NodeCore(loop: loop, group: group, persister: Persister(storage: storage), clock: wallClockMilliseconds,
+                            acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs, logger: logger)
         if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             guard let own = configuration.peers[nodeID] ?? configuration.peerAddress else { throw NodeStartError.notAPeer(nodeID) }
             guard !configuration.clusterSecret.isEmpty else { throw NodeStartError.noClusterSecret }

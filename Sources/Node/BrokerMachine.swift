@@ -26,7 +26,11 @@ public struct BrokerMachine: ReplicatedStateMachine {
         return effects
     }
 
-    public func snapshotData() -> [UInt8] {
+    /// The state itself: a value whose storage is shared until the next change, so taking
+    /// it costs nothing and the persister serialises it while this machine applies on.
+    public func capture() -> BrokerState { state }
+
+    public static func snapshotData(of state: BrokerState) -> [UInt8] {
         state.snapshotData()
     }
 

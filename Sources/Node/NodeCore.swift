@@ -32,6 +32,12 @@ final class NodeCore {
     let loop: any EventLoop
     let logger: Logger
     let group: RaftGroup<BrokerMachine>
+    /// Writes the group's Readys and snapshots off the event loop.
+    let persister: Persister
+    /// The Ready being persisted: the next is taken once it is done.
+    private var readyInFlight: Ready?
+    /// A snapshot being written: the next is taken once it is on disk.
+    private var snapshotInFlight = false
     private let clock: () -> Int64
     private let acknowledgementTimeoutMs: Int64?
     private(set) var dispatcher: Dispatcher?
@@ -74,12 +80,13 @@ final class NodeCore {
     /// How often the leader compares the Raft membership with what gossip sees.
     static let reconcileIntervalTicks = 10
 
-    init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, clock: @escaping () -> Int64, acknowledgementTimeoutMs: Int64?,
-         logger: Logger = Logger(label: "berth.node")) {
+    init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, persister: Persister, clock: @escaping () -> Int64,
+         acknowledgementTimeoutMs: Int64?, logger: Logger = Logger(label: "berth.node")) {
         self.logger = logger
         self.stopRequest = loop.makePromise()
         self.loop = loop
         self.group = group
+        self.persister = persister
         self.clock = clock
         self.acknowledgementTimeoutMs = acknowledgementTimeoutMs
     }
@@ -92,12 +99,13 @@ final class NodeCore {
     /// Applies what the log holds and starts the timers; a group of one elects itself first,
     /// a larger group elects over the network.
     func start() throws {
-        // Applying the log first makes the membership known.
-        try driveRaft()
+        // Applying the log first makes the membership known; until the timers start, the
+        // recovered log is applied here, on the calling thread.
+        try group.process(send: { [transport] in transport?.send([$0], group: Self.groupID) })
         if group.core.membership.voters == [group.core.id] {
             guard try group.campaignAlone() else { throw NodeError.notLeader }
-            try driveRaft()
         }
+        actOnApplied()
         let bound = NIOLoopBound(self, eventLoop: loop)
         timers.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(Self.tickIntervalMs), delay: .milliseconds(Self.tickIntervalMs)) { _ in
             bound.value.tick()
@@ -114,7 +122,7 @@ final class NodeCore {
         timers.forEach { $0.cancel() }
         timers = []
         transport?.stop()
-        try group.persistentStorage.close()
+        try persister.close()
     }
 
     // MARK: Clients
@@ -328,11 +336,7 @@ final class NodeCore {
                 proposalsPending.append(command)
             }
         }
-        do {
-            try driveRaft()
-        } catch {
-            fatalError("the log failed; a node that cannot persist must stop: \(error)")
-        }
+        driveRaft()
         if !publishBatch.isEmpty {
             scheduleFlush()
         } else if !proposalsPending.isEmpty, !flushScheduled, !stopped {
@@ -365,7 +369,7 @@ final class NodeCore {
             ticksSinceReconcile = 0
             reconcileMembership()
         }
-        do { try driveRaft() } catch { fatalError("the log failed; a node that cannot persist must stop: \(error)") }
+        driveRaft()
     }
 
     /// A Raft message from a peer; handled with whatever else arrives in this turn.
@@ -389,17 +393,80 @@ final class NodeCore {
         scheduleFlush()
     }
 
-    /// Persists and applies everything pending, then acts on what applying produced.
-    private func driveRaft() throws {
+    /// Takes the next Ready, unless one is being persisted: sends what may leave at once,
+    /// applies what is committed, and hands the rest to the persister; then acts on what
+    /// applying produced. While a Ready is being persisted, only the messages that may leave
+    /// at once go (the leader's heartbeats and appends); the rest rides on the next Ready.
+    private func driveRaft() {
         guard !stopped else { return }
-        var outgoing: [Raft.Message] = []
-        // Messages go out as soon as they may: AppendEntries before this node's own fsync,
-        // so that followers write while the leader syncs.
-        try group.process(send: { outgoing.append($0) }, beforePersisting: {
-            transport?.send(outgoing, group: Self.groupID)
-            outgoing = []
-        })
-        if !outgoing.isEmpty { transport?.send(outgoing, group: Self.groupID) }
+        guard readyInFlight == nil else {
+            send(group.takeMessages())
+            return
+        }
+        while readyInFlight == nil, let ready = group.nextReady() {
+            // Messages go out as soon as they may: AppendEntries before this node's own
+            // fsync, so that followers write while the leader syncs.
+            send(ready.messages)
+            let appliedEarly = RaftGroup<BrokerMachine>.appliesBeforePersisting(ready)
+            if appliedEarly { _ = group.apply(ready) }
+            let persisted = persister.persist(ready, on: loop)
+            guard ready.mustSync else {
+                // Nothing to wait for: a new commit index alone is written lazily.
+                finish(ready, appliedEarly: appliedEarly)
+                continue
+            }
+            readyInFlight = ready
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            persisted.whenComplete { result in
+                let core = bound.value
+                core.readyInFlight = nil
+                guard !core.stopped else { return }
+                if case .failure(let error) = result {
+                    fatalError("the log failed; a node that cannot persist must stop: \(error)")
+                }
+                core.finish(ready, appliedEarly: appliedEarly)
+                core.driveRaft()
+            }
+        }
+        actOnApplied()
+    }
+
+    /// A Ready's writes are durable: what waited on them leaves, it is applied if it was
+    /// not yet, and the core advances; a snapshot is taken if one is due.
+    private func finish(_ ready: Ready, appliedEarly: Bool) {
+        send(ready.messagesAfterPersist)
+        if !appliedEarly { _ = group.apply(ready) }
+        group.advance(ready)
+        snapshotIfDue()
+    }
+
+    private func send(_ messages: [Raft.Message]) {
+        if !messages.isEmpty { transport?.send(messages, group: Self.groupID) }
+    }
+
+    /// Captures the state now and has the persister write it; the log behind it is dropped
+    /// once it is on disk.
+    private func snapshotIfDue() {
+        guard !snapshotInFlight, group.snapshotIsDue else { return }
+        snapshotInFlight = true
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let capture = group.captureSnapshot()
+        persister.saveSnapshot({ capture.snapshot() }, compactTo: capture.compactTo, on: loop).whenComplete { result in
+            let core = bound.value
+            core.snapshotInFlight = false
+            guard !core.stopped else { return }
+            switch result {
+            case .success(let snapshot):
+                core.group.recordSnapshot(snapshot)
+            case .failure(let error):
+                fatalError("writing a snapshot failed; a node that cannot persist must stop: \(error)")
+            }
+        }
+    }
+
+    /// Acts on what the latest applied entries produced: leader and membership changes,
+    /// replies to metadata requests, confirms, and the dispatcher's deliveries.
+    private func actOnApplied() {
         announceLeaderIfChanged()
         announceMembershipIfChanged()
         if group.core.role != .leader {

@@ -130,17 +130,18 @@ final class PeerTransport {
         links = [:]
     }
 
-    /// Sends each peer its messages as one frame per group, and flushes at once. Messages to
-    /// unknown or unconnected peers are dropped.
+    /// Sends each peer its messages, in as few frames as the receiver's bounds allow, and
+    /// flushes at once. Messages to unknown or unconnected peers are dropped.
     func send(_ messages: [Message], group: UInt64) {
         var byPeer: [NodeID: [Message]] = [:]
         for message in messages { byPeer[message.to, default: []].append(message) }
         for (peer, batch) in byPeer {
             guard let link = links[peer] else { continue }
-            for chunk in stride(from: 0, to: batch.count, by: settings.limits.messagesPerFrameMax) {
-                let slice = Array(batch[chunk..<min(batch.count, chunk + settings.limits.messagesPerFrameMax)])
-                link.send(PeerFrame.raft(group: group, messages: slice))
+            let (frames, oversized) = PeerFrame.encodeRaft(group: group, messages: batch, limits: settings.limits)
+            if oversized > 0 {
+                logger.error("dropped Raft messages larger than a peer frame", metadata: ["peer": "\(peer)", "count": "\(oversized)"])
             }
+            for frame in frames { link.send(encoded: frame) }
         }
     }
 
@@ -441,18 +442,22 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
         pipeline.removeHandler(context: context, promise: nil)
     }
 
-    func send(_ frame: PeerFrame) {
+    /// Sends an encoded frame (see `PeerFrame.encodeRaft`).
+    func send(encoded frame: [UInt8]) {
         guard authenticated, let context else { return }
         // A peer that does not keep up loses frames rather than grow our memory: the
         // channel turns unwritable once `sendQueueBytesMax` is queued (its high water mark).
         if unansweredSince == nil { unansweredSince = .now() }
         guard context.channel.isWritable else { return }
-        write(frame, flush: true)
+        write(encoded: frame, flush: true)
     }
 
     private func write(_ frame: PeerFrame, flush: Bool) {
+        write(encoded: frame.encoded(), flush: flush)
+    }
+
+    private func write(encoded bytes: [UInt8], flush: Bool) {
         guard let context else { return }
-        let bytes = frame.encoded()
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
         context.write(NIOAny(buffer), promise: nil)

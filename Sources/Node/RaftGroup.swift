@@ -3,13 +3,24 @@ import Raft
 
 /// The application of a Raft group: deterministic, driven only by committed entries.
 public protocol ReplicatedStateMachine {
+    /// What `capture()` takes: the state as of the last applied entry, cheap to take (a
+    /// copy-on-write value, say), from which `snapshotData(of:)` makes the bytes later, on
+    /// another thread, while this machine keeps applying.
+    associatedtype Capture: Sendable
     /// MUST be deterministic: every replica applies the same entries in the same order and
     /// must reach the same state.
     mutating func apply(_ entry: Entry)
-    /// The state as of the last applied entry.
-    func snapshotData() -> [UInt8]
+    /// The state as of the last applied entry, to be turned into bytes later.
+    func capture() -> Capture
+    /// A capture's snapshot bytes; slow, and safe on any thread.
+    static func snapshotData(of capture: Capture) -> [UInt8]
     /// Discards all state and takes the snapshot's.
     mutating func restore(from data: [UInt8]) throws
+}
+
+extension ReplicatedStateMachine {
+    /// The state as of the last applied entry, as bytes.
+    public func snapshotData() -> [UInt8] { Self.snapshotData(of: capture()) }
 }
 
 /// Runs one Raft group over durable storage: the thin shell around the pure core. Each
@@ -96,22 +107,37 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
             if !ready.messages.isEmpty { beforePersisting() }
             try storage.persist(ready)
             ready.messagesAfterPersist.forEach(send)
-            applied += try complete(ready)
+            applied += apply(ready)
+            advance(ready)
+            try snapshotIfDue()
         }
         return applied
     }
 
-    /// The next Ready, if there is work. The caller sends `messages`, has `storage` persist
-    /// it (on another thread if it likes: nothing else touches the storage until `complete`),
-    /// sends `messagesAfterPersist`, and then calls `complete`. Proposals made meanwhile ride
-    /// on the next Ready: that is the group commit.
+    /// The next Ready, if there is work. The caller sends `messages`, has it persisted (on
+    /// another thread if it likes: see `Persister`), sends `messagesAfterPersist`, applies
+    /// it (`apply`) and calls `advance`. Proposals made meanwhile ride on the next Ready:
+    /// that is the group commit.
     public func nextReady() -> Ready? {
         core.hasReady ? core.ready() : nil
     }
 
-    /// After `ready` is persisted: applies its committed entries, advances the core, and
-    /// snapshots if due. Returns the application entries applied.
-    public func complete(_ ready: Ready) throws(LogError) -> [Entry] {
+    /// Messages that may leave now, while a Ready is being persisted (see
+    /// `RaftNode.takeMessages`).
+    public func takeMessages() -> [Message] {
+        core.takeMessages()
+    }
+
+    /// Whether `apply` may run before the Ready is persisted. Its committed entries are
+    /// durable here already; but a snapshot from the leader is restored only once it is on
+    /// disk, and entries that include a membership change only once their commit index is.
+    public static func appliesBeforePersisting(_ ready: Ready) -> Bool {
+        ready.snapshot == nil && !ready.commitMustBeDurable
+    }
+
+    /// Restores the Ready's snapshot, if any, and applies its committed entries. Returns the
+    /// application entries applied.
+    public func apply(_ ready: Ready) -> [Entry] {
         var applied: [Entry] = []
         if let snapshot = ready.snapshot {
             // The leader's snapshot was verified when received; a failure here is a bug.
@@ -125,12 +151,15 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
             appliedEntriesSinceSnapshot += 1
             appliedBytesSinceSnapshot += entry.payloadBytes
         }
-        core.advance(ready)
-        try snapshotIfDue()
         return applied
     }
 
-    /// The storage this group persists to, for a shell that persists Readys itself.
+    /// After `ready` is persisted and applied: advances the core.
+    public func advance(_ ready: Ready) {
+        core.advance(ready)
+    }
+
+    /// The storage this group persists to in `process`.
     public var persistentStorage: any RaftStorage { storage }
 
     /// Gives the state machine to `body`, e.g. to collect what applying produced.
@@ -138,14 +167,51 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         try body(&machine)
     }
 
-    private func snapshotIfDue() throws(LogError) {
-        guard appliedEntriesSinceSnapshot >= options.snapshotEveryEntries || appliedBytesSinceSnapshot >= options.snapshotEveryBytes else {
-            return
+    // MARK: Snapshots
+
+    /// A snapshot taken but not yet persisted: where it sits in the log and the state.
+    public struct SnapshotCapture: Sendable {
+        public var metadata: SnapshotMetadata
+        public var state: Machine.Capture
+        /// The log up to here may be dropped once the snapshot is on disk.
+        public var compactTo: LogIndex
+
+        /// The snapshot's bytes; slow: for the persister's thread.
+        public func snapshot() -> Snapshot {
+            Snapshot(metadata: metadata, data: Machine.snapshotData(of: state))
         }
-        let snapshot = core.compact(snapshotData: machine.snapshotData(), retainingEntries: options.entriesRetainedAfterSnapshot)
-        try storage.saveSnapshot(snapshot, compactTo: core.firstIndex - 1)
+    }
+
+    /// Whether the log applied since the last snapshot has passed its threshold.
+    public var snapshotIsDue: Bool {
+        appliedEntriesSinceSnapshot >= options.snapshotEveryEntries || appliedBytesSinceSnapshot >= options.snapshotEveryBytes
+    }
+
+    /// Captures the state as of the applied index, for the shell to persist and then hand to
+    /// `recordSnapshot`. MUST be invoked between `advance` and the next `nextReady`, when the
+    /// machine and the core agree on what is applied.
+    public func captureSnapshot() -> SnapshotCapture {
+        let metadata = core.snapshotMetadataAtApplied
         appliedEntriesSinceSnapshot = 0
         appliedBytesSinceSnapshot = 0
+        let retained = LogIndex(options.entriesRetainedAfterSnapshot)
+        return SnapshotCapture(
+            metadata: metadata, state: machine.capture(), compactTo: metadata.index > retained ? metadata.index - retained : 0)
+    }
+
+    /// A captured snapshot is on disk: the core drops the log behind it. Returns whether it
+    /// did (see `RaftNode.compact(with:retainingEntries:)`).
+    @discardableResult
+    public func recordSnapshot(_ snapshot: Snapshot) -> Bool {
+        core.compact(with: snapshot, retainingEntries: options.entriesRetainedAfterSnapshot)
+    }
+
+    private func snapshotIfDue() throws(LogError) {
+        guard snapshotIsDue else { return }
+        let capture = captureSnapshot()
+        let snapshot = capture.snapshot()
+        try storage.saveSnapshot(snapshot, compactTo: capture.compactTo)
+        recordSnapshot(snapshot)
     }
 
     /// A founding or restarted single-voter group elects itself within two election

@@ -62,6 +62,57 @@ public enum PeerFrame: Equatable, Sendable {
         return bytes
     }
 
+    /// The bytes a Raft frame takes besides its messages: length prefix, version, kind,
+    /// group and message count.
+    static let raftFrameOverheadBytes = lengthPrefixBytes + 1 + 1 + 8 + 4
+
+    /// Raft messages of one group as encoded frames, in order, each within what the
+    /// receiver accepts: at most `limits.frameBytesMax` bytes after the length prefix and
+    /// `limits.messagesPerFrameMax` messages. A message too large for any frame is left out
+    /// and counted in `oversized` (Raft sends again what is lost; the shell keeps its
+    /// appends and snapshot chunks well within a frame).
+    public static func encodeRaft(group: UInt64, messages: [Message], limits: PeerWireLimits) -> (frames: [[UInt8]], oversized: Int) {
+        var frames: [[UInt8]] = []
+        var oversized = 0
+        var frame = WireWriter()
+        var count = 0
+        func finish() {
+            guard count > 0 else { return }
+            var bytes = frame.bytes
+            let length = UInt32(bytes.count - lengthPrefixBytes)
+            let countAt = raftFrameOverheadBytes - 4
+            for i in 0..<4 {
+                bytes[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i)))
+                bytes[countAt + i] = UInt8(truncatingIfNeeded: UInt32(count) >> (8 * UInt32(i)))
+            }
+            frames.append(bytes)
+            count = 0
+        }
+        for message in messages {
+            var encoded = WireWriter()
+            RaftMessageCoding.encode(message, into: &encoded)
+            guard raftFrameOverheadBytes - lengthPrefixBytes + encoded.bytes.count <= limits.frameBytesMax else {
+                oversized += 1
+                continue
+            }
+            if count > 0, count == limits.messagesPerFrameMax || frame.bytes.count + encoded.bytes.count - lengthPrefixBytes > limits.frameBytesMax {
+                finish()
+            }
+            if count == 0 {
+                frame = WireWriter(capacity: raftFrameOverheadBytes + encoded.bytes.count)
+                frame.u32(0)
+                frame.u8(version)
+                frame.u8(Kind.raft.rawValue)
+                frame.u64(group)
+                frame.u32(0)
+            }
+            frame.raw(encoded.bytes)
+            count += 1
+        }
+        finish()
+        return (frames, oversized)
+    }
+
     // MARK: Decoding
 
     /// The payload length announced by a frame's first four bytes, refused at once when over

@@ -67,12 +67,15 @@ public struct SnapshotChunk: Equatable, Sendable {
 
 extension Message.Body {
     /// Messages that promise something about this node's durable state (a vote, a
-    /// durable match) may leave only after the Ready that produced them is persisted.
+    /// durable match) may leave only after the Ready that produced them is persisted. A
+    /// heartbeat's answer promises nothing about the disk (the leader learns no match from
+    /// it), so it leaves at once: a follower whose disk is slow still answers its leader
+    /// within the election timeout, and the leader's check-quorum lease holds.
     var mustWaitForPersistence: Bool {
         switch self {
-        case .vote, .voteResponse, .appendResponse, .heartbeatResponse:
+        case .vote, .voteResponse, .appendResponse:
             return true
-        case .preVote, .preVoteResponse, .append, .heartbeat, .snapshotChunk, .snapshotResponse,
+        case .preVote, .preVoteResponse, .append, .heartbeat, .heartbeatResponse, .snapshotChunk, .snapshotResponse,
             .timeoutNow, .readIndex, .readIndexResponse:
             return false
         }

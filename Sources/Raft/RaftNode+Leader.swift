@@ -291,17 +291,37 @@ extension RaftNode {
     @discardableResult
     public mutating func compact(snapshotData data: [UInt8], retainingEntries: Int = 0) -> Snapshot {
         precondition(!readyOutstanding, "compact between ready() and advance()")
+        let snapshot = Snapshot(metadata: snapshotMetadataAtApplied, data: data)
+        let recorded = compact(with: snapshot, retainingEntries: retainingEntries)
+        precondition(recorded, "a snapshot at the applied index \(snapshot.metadata.index) was not recorded")
+        return snapshot
+    }
+
+    /// Where a snapshot of the state as it stands now (everything applied) sits in the log,
+    /// for a shell that captures the state now and persists it before `compact(with:)`.
+    public var snapshotMetadataAtApplied: SnapshotMetadata {
+        SnapshotMetadata(index: log.applied, term: log.term(at: log.applied)!, membership: membership)
+    }
+
+    /// Records a snapshot the shell captured at `snapshot.metadata` (taken from
+    /// `snapshotMetadataAtApplied` then) and has persisted since, and drops the log behind
+    /// it but the last `retainingEntries`. Returns false, changing nothing, when the log
+    /// moved past it meanwhile (a snapshot from the leader was installed, or a newer one of
+    /// our own recorded): the persisted file is then merely an older snapshot. MAY be invoked
+    /// while a Ready is being persisted: it drops only applied entries, which no Ready holds
+    /// unpersisted.
+    @discardableResult
+    public mutating func compact(with snapshot: Snapshot, retainingEntries: Int) -> Bool {
         precondition(retainingEntries >= 0, "retainingEntries must not be negative")
-        precondition(log.pendingSnapshot == nil, "compact while a received snapshot is pending")
-        let index = log.applied
-        let snapshot = Snapshot(
-            metadata: SnapshotMetadata(index: index, term: log.term(at: index)!, membership: membership),
-            data: data
-        )
+        let index = snapshot.metadata.index
+        precondition(index <= log.applied, "a snapshot at \(index) beyond the applied index \(log.applied)")
+        guard log.pendingSnapshot == nil, index >= log.offsetIndex, log.term(at: index) == snapshot.metadata.term,
+            index >= latestSnapshot?.metadata.index ?? 0
+        else { return false }
         latestSnapshot = snapshot
         let compactTo = index > LogIndex(retainingEntries) ? index - LogIndex(retainingEntries) : 0
         log.compact(to: max(compactTo, log.offsetIndex))
-        return snapshot
+        return true
     }
 
     // MARK: Leadership transfer

@@ -552,6 +552,15 @@ public struct RaftNode: Sendable {
         return ready
     }
 
+    /// The messages that may leave at once (those a Ready would carry in `messages`), taken
+    /// out now. MAY be invoked while a Ready is being persisted, between `ready()` and
+    /// `advance(_:)`: a leader's heartbeats and appends keep flowing while its disk syncs.
+    /// Messages that wait on persistence stay for the next Ready.
+    public mutating func takeMessages() -> [Message] {
+        defer { messages = [] }
+        return messages
+    }
+
     /// MUST be invoked once the shell has done everything `ready` asked, in the order its
     /// documentation gives.
     public mutating func advance(_ ready: Ready) {

@@ -3,9 +3,10 @@
 /// The shell MUST handle a Ready in this order, then call `RaftNode.advance(_:)` before
 /// asking for the next one:
 /// 1. `messages` may be sent at once, even before anything is persisted: they are the
-///    leader's appends, heartbeats and snapshot chunks, pre-votes and read-index traffic,
-///    none of which promises anything about this node's disk. This is what lets a leader
-///    replicate while its own fsync is in flight.
+///    leader's appends, heartbeats and snapshot chunks, answers to heartbeats, pre-votes
+///    and read-index traffic, none of which promises anything about this node's disk. This
+///    is what lets a leader replicate while its own fsync is in flight. While the shell
+///    persists, more of them gather; `RaftNode.takeMessages()` hands them out early.
 /// 2. Persist, in this order: `snapshot` (if any), then `entries` (replacing any stored
 ///    entries from `entries.first.index` on), then `hardState` (if any); then make them
 ///    durable with one sync. `hardState.commit` is a hint and may be persisted lazily;
@@ -13,7 +14,8 @@
 /// 3. Only then send `messagesAfterPersist`: votes and acknowledgements, which promise
 ///    that what they acknowledge is on this node's disk.
 /// 4. Restore the state machine from `snapshot` (if any), then apply `committedEntries`
-///    in order. Every committed entry handed out is already durable on this node.
+///    in order. Every committed entry handed out is already durable on this node, so they
+///    may be applied while step 2 runs, unless `snapshot` is set or `commitMustBeDurable`.
 /// 5. Serve the reads in `readStates` once the state machine has applied their index.
 /// 6. Call `advance`.
 public struct Ready: Sendable {

@@ -30,8 +30,13 @@ struct SafetyChecker {
     /// Every entry any node applied, by index: what is committed, cluster-wide.
     private var committed: [LogIndex: Entry] = [:]
     private(set) var committedMax: LogIndex = 0
+    /// For each committed index, a term by which it was committed: the least term of any
+    /// node that applied it.
+    private var committedByTerm: [LogIndex: Term] = [:]
     /// The commit index each running node last showed; reset when it restarts.
     private var lastCommit: [NodeID: LogIndex] = [:]
+    /// How much of that it held durably then.
+    private var lastDurableCommit: [NodeID: LogIndex] = [:]
     /// The last entry each node wrote (or recovered with).
     private var lastWritten: [NodeID: LogIndex] = [:]
     /// The highest index of any acknowledged proposal, for linearizable reads.
@@ -56,7 +61,9 @@ struct SafetyChecker {
         leaderOfTerm[term] = node
         guard committedMax >= core.firstIndex else { return }
         for index in core.firstIndex...committedMax {
-            guard let entry = committed[index] else { continue }
+            // Only entries committed in an earlier term bind this leader: one elected in a
+            // term that ended before another leader committed the entry may lack it.
+            guard let entry = committed[index], let committedBy = committedByTerm[index], committedBy < term else { continue }
             if core.term(at: index) != entry.term {
                 fail("leader completeness", "leader \(node) of term \(term) lacks committed entry \(index) (term \(entry.term)); has term \(core.term(at: index).map(String.init) ?? "none")")
                 return
@@ -69,7 +76,7 @@ struct SafetyChecker {
     mutating func observePersisted(_ node: NodeID, entries: [Entry], termBefore: Term?) {
         // A stale leader may write its own entries at indexes committed elsewhere; what it
         // may never do is rewrite what it had itself seen committed.
-        if let first = entries.first, let commit = lastCommit[node], let written = lastWritten[node],
+        if let first = entries.first, let commit = lastDurableCommit[node], let written = lastWritten[node],
             first.index <= min(commit, written)
         {
             fail("committed prefix", "node \(node) rewrote entries from \(first.index) though it had committed up to \(commit) and written up to \(written)")
@@ -93,7 +100,11 @@ struct SafetyChecker {
     }
 
     /// State machine safety (§5.4.3): no two nodes apply different entries at one index.
-    mutating func observeApplied(_ node: NodeID, entry: Entry) {
+    /// `nodeTerm` is the applying node's term: the entry was committed in that term or an
+    /// earlier one, since a node learns of commitment only from a leader of its term or an
+    /// older one.
+    mutating func observeApplied(_ node: NodeID, entry: Entry, nodeTerm: Term) {
+        committedByTerm[entry.index] = min(committedByTerm[entry.index] ?? nodeTerm, nodeTerm)
         if let done = committed[entry.index] {
             if done != entry {
                 fail("state machine safety", "node \(node) applied \(entry.index)/\(entry.term) but \(entry.index)/\(done.term) was applied elsewhere")
@@ -104,17 +115,21 @@ struct SafetyChecker {
         committedMax = max(committedMax, entry.index)
     }
 
-    /// A node's commit index only grows while it runs.
-    mutating func observeCommit(_ node: NodeID, commit: LogIndex) {
+    /// A node's commit index only grows while it runs. What counts against rewriting is
+    /// the committed part of what it holds durably: a follower's commit index may already
+    /// cover entries it has received but not yet written, after replacing a stale suffix.
+    mutating func observeCommit(_ node: NodeID, commit: LogIndex, persisted: LogIndex) {
         if let last = lastCommit[node], commit < last {
             fail("committed prefix", "node \(node) commit index went back from \(last) to \(commit)")
         }
         lastCommit[node] = commit
+        lastDurableCommit[node] = max(lastDurableCommit[node] ?? 0, min(commit, persisted))
     }
 
     /// A node restarted with `lastIndex` entries durable (or a snapshot there).
     mutating func observeRestart(_ node: NodeID, lastIndex: LogIndex) {
         lastCommit[node] = nil
+        lastDurableCommit[node] = nil
         lastWritten[node] = lastIndex
     }
 

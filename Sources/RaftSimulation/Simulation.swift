@@ -264,8 +264,12 @@ public struct Simulation {
         }
     }
 
-    /// Takes the node's next Ready if it has one and none is being persisted.
+    /// Takes the node's next Ready if it has one and none is being persisted; while one is,
+    /// sends the messages that may leave at once, as the node's shell does.
     private mutating func pump(_ id: NodeID) {
+        if nodes[id]!.inFlightReady != nil, nodes[id]!.core != nil {
+            send(nodes[id]!.core!.takeMessages())
+        }
         while nodes[id]!.inFlightReady == nil, let core = nodes[id]!.core, core.hasReady {
             let ready = nodes[id]!.core!.ready()
             if let soft = ready.softState {
@@ -283,6 +287,12 @@ public struct Simulation {
                 try! disk.append(ready.entries)
                 if let hard = ready.hardState { try! disk.setHardState(hard, commitMustBeDurable: ready.commitMustBeDurable) }
                 nodes[id]!.inFlightReady = ready
+                // Committed entries are durable here already: the shell applies them while the
+                // sync runs, unless they wait on it (a snapshot, a membership change).
+                nodes[id]!.appliedEarly = ready.snapshot == nil && !ready.commitMustBeDurable
+                if nodes[id]!.appliedEarly {
+                    for entry in ready.committedEntries { apply(entry, on: id) }
+                }
                 schedule(after: SimulatedTime.random(in: 1...profile.syncLatencyMax, using: &random), .syncDone(id, incarnation: nodes[id]!.incarnation))
                 if nodes[id]!.crashBeforeNextSync {
                     crash(id)
@@ -313,19 +323,22 @@ public struct Simulation {
             emit("n\(id) installs snapshot at \(snapshot.metadata.index)")
             nodes[id]!.machine = ValueLog(restoring: snapshot.data, at: snapshot.metadata.index)
         }
-        for entry in ready.committedEntries { apply(entry, on: id) }
+        if !nodes[id]!.appliedEarly {
+            for entry in ready.committedEntries { apply(entry, on: id) }
+        }
+        nodes[id]!.appliedEarly = false
         if let gap = nodes[id]!.machine.gap {
             checker.failApplyOrder(id, expected: gap.expected, got: gap.got)
         }
         for read in ready.readStates { nodes[id]!.pendingReads.append(read) }
         nodes[id]!.core!.advance(ready)
         serveReads(id)
-        checker.observeCommit(id, commit: nodes[id]!.core!.commitIndex)
+        checker.observeCommit(id, commit: nodes[id]!.core!.commitIndex, persisted: nodes[id]!.core!.persistedIndex)
         maybeCompact(id)
     }
 
     private mutating func apply(_ entry: Entry, on id: NodeID) {
-        checker.observeApplied(id, entry: entry)
+        checker.observeApplied(id, entry: entry, nodeTerm: nodes[id]!.core!.term)
         nodes[id]!.machine.apply(entry)
         guard entry.kind == .normal, let value = ValueLog.value(in: entry) else { return }
         if let proposal = proposals[value], proposal.node == id, proposal.index == entry.index, proposal.term == entry.term,
@@ -364,6 +377,7 @@ public struct Simulation {
         nodes[id]!.core = nil
         nodes[id]!.crashBeforeNextSync = false
         nodes[id]!.inFlightReady = nil
+        nodes[id]!.appliedEarly = false
         nodes[id]!.pendingReads = []
         nodes[id]!.incarnation += 1
         emit("CRASH n\(id): \(note)")
@@ -603,6 +617,8 @@ struct SimulatedNode {
     let disk = MemoryStorage()
     var machine = ValueLog()
     var inFlightReady: Ready?
+    /// The in-flight Ready's committed entries were applied when it was taken.
+    var appliedEarly = false
     var pendingReads: [ReadState] = []
     var incarnation = 0
     /// Armed by a fault: crash right after the next Ready's messages leave, before its sync.

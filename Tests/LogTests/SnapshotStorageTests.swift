@@ -125,7 +125,7 @@ final class SnapshotStorageTests: LogTestCase {
     func testStaleSegmentsLeftByACrashDuringInstallAreDropped() throws {
         try writeEntries().close()
         let received = snapshot(index: 200, term: 2)
-        try SnapshotFile.write(received, directory: groupDirectory)
+        try SnapshotFile.write(EncodedSnapshot(received), directory: groupDirectory)
 
         let (storage, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
         XCTAssertEqual(recovery.state.snapshot, received)
@@ -143,7 +143,7 @@ final class SnapshotStorageTests: LogTestCase {
     /// The same crash with a snapshot beyond the end of the old log.
     func testStaleSegmentsShorterThanTheSnapshotAreDropped() throws {
         try writeEntries().close()
-        try SnapshotFile.write(snapshot(index: 500, term: 4), directory: groupDirectory)
+        try SnapshotFile.write(EncodedSnapshot(snapshot(index: 500, term: 4)), directory: groupDirectory)
         let (_, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
         XCTAssertEqual(recovery.state.snapshot?.metadata.index, 500)
         XCTAssertEqual(recovery.state.entries, [])
@@ -154,7 +154,7 @@ final class SnapshotStorageTests: LogTestCase {
     func testSegmentsAgreeingWithTheSnapshotAreKept() throws {
         try writeEntries().close()
         let own = snapshot(index: 200, term: 1)
-        try SnapshotFile.write(own, directory: groupDirectory)
+        try SnapshotFile.write(EncodedSnapshot(own), directory: groupDirectory)
         let (_, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
         XCTAssertEqual(recovery.state.snapshot, own)
         XCTAssertEqual(recovery.state.entries, Array(entries[200...]))

@@ -9,15 +9,18 @@ import XCTest
 /// fresh root: what the cluster tests start, stop and connect to.
 final class LocalCluster {
     let root: String
-    let nodeLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// One thread for every node unless asked otherwise: a node that blocks its loop then
+    /// stops the others' clocks too.
+    let nodeLoops: MultiThreadedEventLoopGroup
     let clientLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     /// Where each founding member listens for peers, known before any of them starts.
     private(set) var peers: [NodeID: PeerAddress] = [:]
     /// Adjusts every node's configuration (snapshot thresholds, HTTP, gossip timing).
     private let adjust: (inout NodeConfiguration) -> Void
 
-    init(name: String, adjust: @escaping (inout NodeConfiguration) -> Void = { _ in }) {
+    init(name: String, threads: Int = 1, adjust: @escaping (inout NodeConfiguration) -> Void = { _ in }) {
         root = "/tmp/berth-\(name)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        nodeLoops = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.adjust = adjust
     }
 

@@ -1,6 +1,7 @@
 import Log
 import NIOEmbedded
 import Raft
+import Synchronization
 import XCTest
 
 @testable import Node
@@ -18,25 +19,30 @@ final class NodeCoreStopTests: XCTestCase {
     }
 
     /// Records whether anything is written once the storage is closed.
-    private final class ClosingStorage: RaftStorage {
+    private final class ClosingStorage: RaftStorage, Sendable {
         let inner: DurableStorage
-        var closed = false
-        var writesAfterClose = 0
+        private let counts = Mutex((closed: false, writesAfterClose: 0))
+        var closed: Bool { counts.withLock { $0.closed } }
+        var writesAfterClose: Int { counts.withLock { $0.writesAfterClose } }
         init(_ inner: DurableStorage) { self.inner = inner }
         private func write(_ body: () throws(LogError) -> Void) throws(LogError) {
-            if closed { writesAfterClose += 1 } else { try body() }
+            let refused = counts.withLock { counts in
+                if counts.closed { counts.writesAfterClose += 1 }
+                return counts.closed
+            }
+            if !refused { try body() }
         }
         func append(_ entries: [Entry]) throws(LogError) { try write { () throws(LogError) in try inner.append(entries) } }
         func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError) {
             try write { () throws(LogError) in try inner.setHardState(state, commitMustBeDurable: commitMustBeDurable) }
         }
         func installSnapshot(_ snapshot: Snapshot) throws(LogError) { try write { () throws(LogError) in try inner.installSnapshot(snapshot) } }
-        func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError) {
-            try write { () throws(LogError) in try inner.saveSnapshot(snapshot, compactTo: compactTo) }
+        func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) {
+            try write { () throws(LogError) in try inner.saveSnapshot(encoded, compactTo: compactTo) }
         }
         func sync() throws(LogError) { try write { () throws(LogError) in try inner.sync() } }
         func close() throws(LogError) {
-            closed = true
+            counts.withLock { $0.closed = true }
             try inner.close()
         }
     }
@@ -48,7 +54,7 @@ final class NodeCoreStopTests: XCTestCase {
         let group = try RaftGroup(
             config: Config(id: 1, randomSeed: 7), storage: storage, recovered: recovery.state, machine: BrokerMachine(),
             bootstrapVoters: [1, 2], options: RaftGroup<BrokerMachine>.Options())
-        let core = NodeCore(loop: loop, group: group, clock: { 0 }, acknowledgementTimeoutMs: nil)
+        let core = NodeCore(loop: loop, group: group, persister: Persister(storage: storage), clock: { 0 }, acknowledgementTimeoutMs: nil)
         try core.start()
         try core.stop()
 

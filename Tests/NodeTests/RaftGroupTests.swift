@@ -31,7 +31,7 @@ final class RaftGroupTests: XCTestCase {
             try inner.setHardState(state, commitMustBeDurable: commitMustBeDurable)
         }
         func installSnapshot(_ snapshot: Snapshot) throws(LogError) { try inner.installSnapshot(snapshot) }
-        func saveSnapshot(_ snapshot: Snapshot, compactTo: LogIndex) throws(LogError) { try inner.saveSnapshot(snapshot, compactTo: compactTo) }
+        func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) { try inner.saveSnapshot(encoded, compactTo: compactTo) }
         func sync() throws(LogError) {
             syncs += 1
             try inner.sync()

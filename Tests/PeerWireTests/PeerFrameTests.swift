@@ -34,6 +34,37 @@ final class PeerFrameTests: XCTestCase {
         }
     }
 
+    /// Appends that together pass the receiver's frame bound go in several frames, each
+    /// within it, the messages in order; one that alone passes it is left out and counted.
+    func testRaftMessagesAreSplitIntoFramesTheReceiverAccepts() throws {
+        var small = PeerWireLimits()
+        small.frameBytesMax = 4_096
+        small.messagesPerFrameMax = 5
+        let appends = (1...12).map { i in
+            Message(from: 1, to: 2, term: 3, body: .append(prevIndex: UInt64(i), prevTerm: 3,
+                                                         entries: [Entry(term: 3, index: UInt64(i + 1), data: Array(repeating: UInt8(i), count: 1_000))],
+                                                         commit: 1))
+        }
+        let tooLarge = Message(from: 1, to: 2, term: 3, body: .append(prevIndex: 0, prevTerm: 0,
+                                                                     entries: [Entry(term: 3, index: 1, data: Array(repeating: 0, count: 5_000))], commit: 0))
+        let heartbeats = (1...7).map { Message(from: 1, to: 2, term: 3, body: .heartbeat(commit: UInt64($0), readContext: 0)) }
+        let messages = appends + [tooLarge] + heartbeats
+        let (frames, oversized) = PeerFrame.encodeRaft(group: 9, messages: messages, limits: small)
+        XCTAssertEqual(oversized, 1)
+        var received: [Message] = []
+        for frame in frames {
+            XCTAssertLessThanOrEqual(frame.count - PeerFrame.lengthPrefixBytes, small.frameBytesMax)
+            guard case .raft(let group, let batch) = try PeerFrame(frame: frame, limits: small) else { return XCTFail("not a Raft frame") }
+            XCTAssertEqual(group, 9)
+            XCTAssertLessThanOrEqual(batch.count, small.messagesPerFrameMax)
+            received += batch
+        }
+        XCTAssertEqual(received, appends + heartbeats)
+        XCTAssertGreaterThanOrEqual(frames.count, 4, "12 appends of 1 KB cannot share fewer frames of 4 KiB")
+        XCTAssertEqual(try PeerFrame.encodeRaft(group: 1, messages: everyMessage, limits: limits).frames.map { try PeerFrame(frame: $0, limits: limits) },
+                       [PeerFrame.raft(group: 1, messages: everyMessage)], "within the bounds, one frame, the same as `raft(group:messages:)`")
+    }
+
     func testHandshakeFramesRoundTrip() throws {
         let hello = PeerFrame.hello(node: 42, nonce: Array(repeating: 7, count: PeerFrame.nonceBytes))
         let proof = PeerFrame.proof(mac: Array(repeating: 1, count: PeerFrame.macBytes))

@@ -5,9 +5,9 @@ import XCTest
 /// The contract of `Ready` (Sources/Raft/Ready.swift). Calling `ready()` twice without
 /// `advance()` is a precondition failure and is not tested here (it would crash the run).
 final class ReadyContractTests: XCTestCase {
-    /// Messages that promise something about this node's disk (votes, append and heartbeat
-    /// acknowledgements) leave only after the Ready is persisted; the leader's appends leave
-    /// at once, alongside the entries it is persisting.
+    /// Messages that promise something about this node's disk (votes, append
+    /// acknowledgements) leave only after the Ready is persisted; the leader's appends, and
+    /// answers to its heartbeats, leave at once, alongside the entries being persisted.
     func testPromisesWaitForPersistenceWhileLeaderAppendsLeaveAtOnce() throws {
         let net = TestNetwork(voters: [1, 2, 3])
         net.clearHistory()
@@ -17,7 +17,7 @@ final class ReadyContractTests: XCTestCase {
 
         let early = net.readies.flatMap(\.ready.messages)
         let late = net.readies.flatMap(\.ready.messagesAfterPersist)
-        let promises = ["Vote", "VoteResp", "AppendResp", "HeartbeatResp"]
+        let promises = ["Vote", "VoteResp", "AppendResp"]
         XCTAssertTrue(early.allSatisfy { !promises.contains($0.body.name) }, "\(early)")
         XCTAssertTrue(late.contains { $0.body == .voteResponse(granted: true) })
         XCTAssertTrue(late.contains { if case .appendResponse(.success) = $0.body { return true } else { return false } })
@@ -59,5 +59,30 @@ final class ReadyContractTests: XCTestCase {
         node.advance(second)
         XCTAssertFalse(node.hasReady)
         XCTAssertTrue(node.isVoter, "the founding membership took effect when applied")
+    }
+
+    /// While a Ready is being persisted, the messages that may leave at once (a leader's
+    /// heartbeats and appends) can be taken out; those that promise something about the disk
+    /// wait for the next Ready.
+    func testMessagesThatMayLeaveAtOnceAreTakenWhileAReadyIsPersisted() throws {
+        let net = TestNetwork(voters: [1, 2, 3])
+        net.elect(1)
+        net.stabilize()
+        try net[1].propose([bytes("a")])
+        let inFlight = net[1].ready()
+        XCTAssertEqual(inFlight.entries.map(\.kind), [.normal], "the proposal is being persisted")
+        for _ in 0..<net[1].config.heartbeatIntervalTicks { net[1].tick() }
+        try net[1].propose([bytes("b")])
+        let taken = net[1].takeMessages()
+        XCTAssertEqual(Set(taken.filter { if case .heartbeat = $0.body { true } else { false } }.map(\.to)), [2, 3])
+        XCTAssertTrue(taken.contains { $0.body.isAppendWithEntries }, "the second proposal is replicated before the first is durable")
+        XCTAssertTrue(net[1].takeMessages().isEmpty, "each message is taken once")
+
+        // A follower's acknowledgement is a promise: it waits for its Ready.
+        net[2].step(Message(from: 1, to: 2, term: net[1].term, body: .append(prevIndex: net[2].lastIndex, prevTerm: net[2].term(at: net[2].lastIndex)!,
+                                                                            entries: inFlight.entries, commit: net[1].commitIndex)))
+        XCTAssertTrue(net[2].takeMessages().isEmpty)
+        XCTAssertTrue(net[2].ready().messagesAfterPersist.contains { if case .appendResponse(.success) = $0.body { true } else { false } })
+        net[1].advance(inFlight)
     }
 }

@@ -1,0 +1,68 @@
+import Log
+import NIOCore
+import NIOPosix
+import Raft
+import Synchronization
+
+/// Where a group's writes reach the disk: off the event loop, on two threads of its own, so
+/// that sockets, heartbeats and ticks carry on while the disk syncs.
+///
+/// - The log lane persists Readys (entries, hard state, one fdatasync for the batch) and
+///   writes snapshot files, one job after another: they reach the disk in the order given.
+/// - The snapshot lane turns a captured state into snapshot bytes and compresses them, the
+///   slow part that needs no storage, then queues the file's write on the log lane.
+///
+/// Each job's outcome comes back on the event loop that asked. After `close()` nothing more
+/// reaches the storage.
+final class Persister: Sendable {
+    private let storage: any RaftStorage & Sendable
+    private let logLane = NIOThreadPool(numberOfThreads: 1)
+    private let snapshotLane = NIOThreadPool(numberOfThreads: 1)
+    /// Held for the length of every write to the storage, and set by `close()`: a job queued
+    /// before the close finds it set and writes nothing.
+    private let closed = Mutex(false)
+
+    init(storage: any RaftStorage & Sendable) {
+        self.storage = storage
+        logLane.start()
+        snapshotLane.start()
+    }
+
+    /// Persists a Ready's writes (`RaftStorage.persist`): entries, hard state, and the sync
+    /// if the Ready needs one.
+    func persist(_ ready: Ready, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        logLane.runIfActive(eventLoop: loop) { [self] in
+            try writing { () throws(LogError) in try storage.persist(ready) }
+        }
+    }
+
+    /// Makes a captured snapshot (`make`, e.g. `SnapshotCapture.snapshot`), writes its
+    /// file, and drops the log segments up to `compactTo`. Succeeds with the snapshot once it
+    /// is on disk.
+    func saveSnapshot(_ make: @escaping @Sendable () -> Snapshot, compactTo: LogIndex, on loop: any EventLoop) -> EventLoopFuture<Snapshot> {
+        snapshotLane.runIfActive(eventLoop: loop) { EncodedSnapshot(make()) }.flatMap { [self] encoded in
+            logLane.runIfActive(eventLoop: loop) { [self] in
+                try writing { () throws(LogError) in try storage.saveSnapshot(encoded, compactTo: compactTo) }
+                return encoded.snapshot
+            }
+        }
+    }
+
+    /// Syncs and closes the storage, after the job running now, if any; queued jobs then
+    /// write nothing. The lanes' threads end once they are idle.
+    func close() throws(LogError) {
+        try closed.withLock { (closed) throws(LogError) in
+            guard !closed else { return }
+            closed = true
+            try storage.close()
+        }
+        logLane.shutdownGracefully { _ in }
+        snapshotLane.shutdownGracefully { _ in }
+    }
+
+    private func writing(_ body: () throws(LogError) -> Void) throws(LogError) {
+        try closed.withLock { (closed) throws(LogError) in
+            if !closed { try body() }
+        }
+    }
+}
