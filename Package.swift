@@ -30,6 +30,10 @@ let package = Package(
             pkgConfig: "liblz4",
             providers: [.apt(["liblz4-dev"])]
         ),
+        // The one file-system call the Swift view of glibc lacks: punching holes.
+        .target(name: "CFileSystem"),
+        // CRC-32C, the checksum of everything Berth writes to disk; pure.
+        .target(name: "Checksum", swiftSettings: strict),
         // LZ4 frame format: compress and decompress with the content checksum on.
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: strict),
         // Consensus as a pure state machine: no I/O, no clock, no threads.
@@ -40,12 +44,12 @@ let package = Package(
         .target(name: "AMQP", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         // The broker as a pure replicated state machine: vhosts, exchanges, queues, bindings,
         // messages; plus the leader-local dispatcher. No I/O, no clock, no dependencies.
-        .target(name: "Broker", swiftSettings: strict),
+        .target(name: "Broker", dependencies: ["Checksum"], swiftSettings: strict),
         .target(name: "Client", dependencies: ["AMQP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
         // What nodes send each other: versioned, length-prefixed frames; pure.
         .target(name: "PeerWire", dependencies: ["Raft"], swiftSettings: strict),
         // Durable storage: segmented write-ahead log, hard state, LZ4 snapshots.
-        .target(name: "Log", dependencies: ["Raft", "LZ4"], swiftSettings: strict),
+        .target(name: "Log", dependencies: ["Raft", "LZ4", "Checksum", "CFileSystem"], swiftSettings: strict),
         // The node's shell: drives the Raft core over durable storage.
         .target(
             name: "Node",
@@ -120,7 +124,7 @@ let package = Package(
         .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: strict),
         .testTarget(name: "PeerWireTests", dependencies: ["PeerWire", "Raft"], swiftSettings: strict),
         .testTarget(name: "GossipTests", dependencies: ["Gossip"], swiftSettings: strict),
-        .testTarget(name: "LogTests", dependencies: ["Log", "Raft", "LZ4"], swiftSettings: strict),
+        .testTarget(name: "LogTests", dependencies: ["Log", "Raft", "LZ4", "Checksum"], swiftSettings: strict),
         .testTarget(
             name: "NodeTests",
             dependencies: [

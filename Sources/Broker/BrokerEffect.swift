@@ -2,7 +2,7 @@
 /// bindings, purge, deleteQueuesOwned) produce exactly one `reply` or `failed`, first; the
 /// message commands produce none. The rest follows in this order: per-message outcomes and
 /// dead-letterings as they happened, then `ready` per queue, then `removed` per queue and
-/// reason, then deleted exchanges and queues.
+/// reason, then deleted exchanges and queues, then the records to write.
 public enum BrokerEffect: Equatable, Sendable {
     case reply(BrokerReply)
     case failed(BrokerError)
@@ -17,4 +17,7 @@ public enum BrokerEffect: Equatable, Sendable {
     case exchangeDeleted(ExchangeName)
     /// Its consumers are cancelled (basic.cancel to clients that asked for notifications).
     case queueDeleted(QueueName)
+    /// Records of the messages the command stored, last, in the order made: the node MUST
+    /// write them before it applies the next command, which may read them back.
+    case write([RecordWrite])
 }

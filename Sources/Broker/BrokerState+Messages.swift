@@ -7,6 +7,25 @@ extension BrokerState {
         case missing
     }
 
+    /// A message on its way into a queue: the message, and its record made once for every
+    /// queue it goes to.
+    struct Incoming {
+        var message: Message
+        var record: [UInt8]
+
+        init(_ message: Message) {
+            self.message = message
+            record = MessageRecord.encode(message)
+        }
+    }
+
+    /// A message leaving a queue for its dead-letter exchange: one stored there (read back
+    /// only if it is dead-lettered), or a publish refused before it was stored.
+    enum Leaving {
+        case stored(QueuedMessage, store: UInt64)
+        case refused(Message)
+    }
+
     mutating func enqueue(_ enqueue: Enqueue, _ log: inout EffectLog) {
         for publish in enqueue.messages {
             var message = publish.message
@@ -15,8 +34,9 @@ extension BrokerState {
             var stored: [StoredCopy] = []
             var rejected: [QueueName] = []
             var seen: Set<QueueName> = []
+            let incoming = Incoming(message)
             for name in publish.queues where seen.insert(name).inserted {
-                switch store(message, in: name, at: enqueue.timestamp, messageTTL: messageTTL, hops: 0, &log) {
+                switch store(incoming, in: name, at: enqueue.timestamp, messageTTL: messageTTL, hops: 0, &log) {
                 case .stored(let id): stored.append(StoredCopy(queue: name, id: id))
                 case .rejected: rejected.append(name)
                 case .missing: continue
@@ -29,20 +49,23 @@ extension BrokerState {
     /// Stores a message in a queue, applying its overflow rule: refuse (and maybe
     /// dead-letter) it, or store it and drop (or dead-letter) heads until within limits.
     mutating func store(
-        _ message: Message, in name: QueueName, at timestamp: Int64, messageTTL: Int64?, hops: Int, _ log: inout EffectLog
+        _ incoming: Incoming, in name: QueueName, at timestamp: Int64, messageTTL: Int64?, hops: Int, _ log: inout EffectLog
     ) -> StoreResult {
         // Read what is needed without keeping a copy of the queue: a live copy would make the
-        // append below copy every stored message.
+        // append below copy the chunk it appends to.
         let settings: QueueSettings
         let full: Bool
         let overflows: Bool
         let priority: UInt8
+        let storeID: UInt64
+        let message = incoming.message
         do {
             guard let queue = queue(name) else { return .missing }
             settings = queue.settings
             full = queue.messageCount >= limits.queueMessagesMax
             overflows = queue.wouldOverflow(adding: message.body.count)
             priority = queue.effectivePriority(of: message.properties)
+            storeID = queue.storeID
         }
         if full { return .rejected }
         if overflows {
@@ -52,7 +75,7 @@ extension BrokerState {
             case .rejectPublish:
                 return .rejected
             case .rejectPublishDeadLetter:
-                deadLetter(message, id: nil, from: name, settings: settings, reason: .maxlen, timestamp: timestamp, hops: hops, &log)
+                deadLetter(.refused(message), from: name, settings: settings, reason: .maxlen, timestamp: timestamp, hops: hops, &log)
                 return .rejected
             }
         }
@@ -60,13 +83,16 @@ extension BrokerState {
         let expiresAt = ttl.map { timestamp.addingReportingOverflow($0).overflow ? Int64.max : timestamp + $0 }
         let id = nextMessageID
         nextMessageID += 1
-        let stored = QueuedMessage(id: id, message: message, enqueuedAt: timestamp, expiresAt: expiresAt, priority: priority)
-        vhosts[name.vhost]?.queues[name.name]?.append(stored)
+        guard let stored = vhosts[name.vhost]?.queues[name.name]?.append(
+            id: id, recordBytes: incoming.record.count, bodyBytes: message.body.count, expiresAt: expiresAt, priority: priority,
+            segmentBytes: limits.storeSegmentBytes)
+        else { preconditionFailure("\(name) vanished while storing into it") }
+        log.write(incoming.record, at: stored.location(in: storeID))
         log.ready(name, id)
         while overflows, self.queue(name)?.isOverLimit == true, let headID = self.queue(name)?.head?.id {
             guard let head = vhosts[name.vhost]?.queues[name.name]?.remove(headID) else { break }
             log.removed(name, head.id, .maxLength)
-            deadLetter(head.message, id: head.id, from: name, settings: settings, reason: .maxlen, timestamp: timestamp, hops: hops, &log)
+            deadLetter(.stored(head, store: storeID), from: name, settings: settings, reason: .maxlen, timestamp: timestamp, hops: hops, &log)
         }
         return .stored(id)
     }
@@ -81,17 +107,18 @@ extension BrokerState {
 
     mutating func requeue(_ batch: MessageBatch, timestamp: Int64, _ log: inout EffectLog) {
         let name = batch.queue
-        guard let settings = queue(name)?.settings else { return }
+        guard let queue = queue(name) else { return }
+        let settings = queue.settings
+        let storeID = queue.storeID
         var seen: Set<MessageID> = []
         for id in batch.ids where seen.insert(id).inserted {
-            guard var message = queue(name)?.message(id) else { continue }
+            guard var message = self.queue(name)?.message(id) else { continue }
             message.deliveryCount = message.deliveryCount == .max ? .max : message.deliveryCount + 1
             if let limit = settings.deliveryLimit, Int64(message.deliveryCount) > limit {
                 _ = vhosts[name.vhost]?.queues[name.name]?.remove(id)
                 log.removed(name, id, .deliveryLimit)
-                deadLetter(
-                    message.message, id: id, from: name, settings: settings, reason: .deliveryLimit, timestamp: timestamp,
-                    hops: 0, &log)
+                deadLetter(.stored(message, store: storeID), from: name, settings: settings, reason: .deliveryLimit, timestamp: timestamp,
+                           hops: 0, &log)
                 continue
             }
             vhosts[name.vhost]?.queues[name.name]?.update(id) {
@@ -104,25 +131,29 @@ extension BrokerState {
 
     mutating func reject(_ batch: MessageBatch, timestamp: Int64, _ log: inout EffectLog) {
         let name = batch.queue
-        guard let settings = queue(name)?.settings else { return }
+        guard let queue = queue(name) else { return }
+        let settings = queue.settings
+        let storeID = queue.storeID
         for id in batch.ids {
             guard let message = vhosts[name.vhost]?.queues[name.name]?.remove(id) else { continue }
             log.removed(name, id, .rejected)
-            deadLetter(message.message, id: id, from: name, settings: settings, reason: .rejected, timestamp: timestamp, hops: 0, &log)
+            deadLetter(.stored(message, store: storeID), from: name, settings: settings, reason: .rejected, timestamp: timestamp, hops: 0, &log)
         }
     }
 
     mutating func expire(_ expiry: Expiry, _ log: inout EffectLog) {
         for batch in expiry.messages {
             let name = batch.queue
-            guard let settings = queue(name)?.settings else { continue }
+            guard let queue = queue(name) else { continue }
+            let settings = queue.settings
+            let storeID = queue.storeID
             for id in batch.ids {
-                guard queue(name)?.message(id)?.isExpired(at: expiry.timestamp) == true,
+                guard self.queue(name)?.message(id)?.isExpired(at: expiry.timestamp) == true,
                     let message = vhosts[name.vhost]?.queues[name.name]?.remove(id)
                 else { continue }
                 log.removed(name, id, .expired)
                 deadLetter(
-                    message.message, id: id, from: name, settings: settings, reason: .expired, timestamp: expiry.timestamp,
+                    .stored(message, store: storeID), from: name, settings: settings, reason: .expired, timestamp: expiry.timestamp,
                     hops: 0, &log)
             }
         }
@@ -137,16 +168,26 @@ extension BrokerState {
     /// Sends a message that left `source` to the queue's dead-letter exchange, if it has one
     /// that exists: records the death in its headers, routes it with the dead-letter routing
     /// key (or its own keys), skips automatic cycles, and stores it in every queue reached.
+    /// A stored message is read back from its record only here, when it is dead-lettered.
     mutating func deadLetter(
-        _ message: Message, id: MessageID?, from source: QueueName, settings: QueueSettings, reason: DeadLetterReason,
+        _ leaving: Leaving, from source: QueueName, settings: QueueSettings, reason: DeadLetterReason,
         timestamp: Int64, hops: Int, _ log: inout EffectLog
     ) {
         guard let exchange = settings.deadLetterExchange else { return }
+        let id: MessageID?
+        switch leaving {
+        case .stored(let message, _): id = message.id
+        case .refused: id = nil
+        }
         var copies: [StoredCopy] = []
         defer { log.deadLettered(DeadLetter(source: source, messageID: id, reason: reason, copies: copies)) }
         guard hops < limits.deadLetterHopsMax, self.exchange(ExchangeName(vhost: source.vhost, exchange)) != nil else { return }
-        let routingKeys = settings.deadLetterRoutingKey.map { [$0] } ?? message.routingKeys
-        var dead = message
+        var dead: Message
+        switch leaving {
+        case .stored(let message, let store): dead = log.message(at: message.location(in: store))
+        case .refused(let message): dead = message
+        }
+        let routingKeys = settings.deadLetterRoutingKey.map { [$0] } ?? dead.routingKeys
         DeathHistory.record(&dead, reason: reason, queue: source.name, timestamp: timestamp)
         dead.exchange = exchange
         if let routingKey = settings.deadLetterRoutingKey { dead.routingKey = routingKey }
@@ -154,8 +195,10 @@ extension BrokerState {
         if reason != .rejected {
             targets.removeAll { DeathHistory.isCycle(target: $0.name, in: dead.properties.headers) }
         }
+        guard !targets.isEmpty else { return }
+        let incoming = Incoming(dead)
         for target in targets {
-            if case .stored(let newID) = store(dead, in: target, at: timestamp, messageTTL: nil, hops: hops + 1, &log) {
+            if case .stored(let newID) = store(incoming, in: target, at: timestamp, messageTTL: nil, hops: hops + 1, &log) {
                 copies.append(StoredCopy(queue: target, id: newID))
             }
         }

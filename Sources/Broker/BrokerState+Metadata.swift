@@ -191,7 +191,7 @@ extension BrokerState {
         }
         vhosts[name.vhost]?.queues[name.name] = Queue(
             name: name, durable: durable, exclusiveOwner: owner, autoDelete: declaration.autoDelete,
-            arguments: declaration.arguments, settings: settings, declaredAt: declaration.timestamp)
+            arguments: declaration.arguments, settings: settings, declaredAt: declaration.timestamp, storeID: index)
         queueCount += 1
         return .queueDeclared(name, messageCount: 0)
     }

@@ -1,8 +1,10 @@
 // The whole state as bytes: a version byte, the counters, then every vhost with its
-// exchanges (and their bindings) and queues (and their messages), all in name order so
-// equal states give equal bytes.
+// exchanges (and their bindings) and queues (their store and, per priority level, their
+// messages: where each record is and what delivery needs, never a body), all in name order
+// so equal states give equal bytes.
 extension BrokerState {
-    public static let snapshotFormatVersion: UInt8 = 1
+    /// 2: messages as records in their queue's store. Version 1 held whole messages.
+    public static let snapshotFormatVersion: UInt8 = 2
 
     /// The state as of the last applied entry.
     public func snapshotData() -> [UInt8] {
@@ -28,14 +30,9 @@ extension BrokerState {
                 w.optionalString(queue.exclusiveOwner)
                 w.table(queue.arguments)
                 w.signed(queue.lastDeclaredAt)
-                w.array(queue.messages) { w, stored in
-                    w.varint(stored.id)
-                    w.message(stored.message)
-                    w.signed(stored.enqueuedAt)
-                    w.optional(stored.expiresAt) { $0.signed($1) }
-                    w.varint(UInt64(stored.deliveryCount))
-                    w.bool(stored.redelivered)
-                }
+                w.varint(queue.storeID)
+                w.varint(queue.storeCursor)
+                for level in 0..<queue.priorityLevels { w.messages(queue.level(level)) }
             }
         }
         return w.bytes
@@ -82,7 +79,7 @@ extension BrokerState {
                 exchangeCount += 1
                 bindingCount += exchange.bindingCount
             }
-            let queues = try r.count(minimumBytes: 6, max: limits.queuesMax)
+            let queues = try r.count(minimumBytes: 9, max: limits.queuesMax)
             for _ in 0..<queues {
                 let queueAt = r.offset
                 let queue = try readQueue(&r, vhost: vhost)
@@ -141,29 +138,44 @@ extension BrokerState {
         } catch {
             throw .invalidValue("arguments of \(name): \(error.replyText)", offset: argumentsAt)
         }
+        let declaredAt = try r.signed()
+        let storeID = try r.varint()
+        let storeCursor = try r.varint()
         var queue = Queue(
             name: name, durable: flags & 1 != 0, exclusiveOwner: owner, autoDelete: flags & 2 != 0, arguments: arguments,
-            settings: settings, declaredAt: try r.signed())
-        let count = try r.count(minimumBytes: 8, max: limits.queueMessagesMax)
-        var lastByPriority: [UInt8: MessageID] = [:]
-        for _ in 0..<count {
-            let at = r.offset
-            let id = try r.varint()
-            let message = try r.message(limits: limits)
-            let enqueuedAt = try r.signed()
-            let expiresAt = try r.optional { (r: inout ByteReader) throws(BrokerCodecError) in try r.signed() }
-            let rawCount = try r.varint()
-            guard let deliveryCount = UInt32(exactly: rawCount) else { throw .invalidValue("delivery count \(rawCount)", offset: at) }
-            let redelivered = try r.bool()
-            let priority = queue.effectivePriority(of: message.properties)
-            guard id < nextMessageID, lastByPriority[priority].map({ $0 < id }) ?? true, queue.message(id) == nil else {
-                throw .invalidValue("message id \(id) out of order in \(name)", offset: at)
+            settings: settings, declaredAt: declaredAt, storeID: storeID, storeCursor: storeCursor)
+        var total = 0
+        for level in 0..<queue.priorityLevels {
+            let count = try r.count(minimumBytes: 6, max: limits.queueMessagesMax - total)
+            total += count
+            var id: MessageID = 0
+            var recordEnd: UInt64 = 0
+            for _ in 0..<count {
+                let at = r.offset
+                let (idStep, idOverflow) = id.addingReportingOverflow(try r.varint())
+                let (position, positionOverflow) = recordEnd.addingReportingOverflow(try r.varint())
+                let recordBytes = try r.varint()
+                let bodyBytes = try r.varint()
+                let flags = try r.byte()
+                guard flags < 4 else { throw .invalidValue("message flags \(flags)", offset: at) }
+                let expiresAt = flags & 2 != 0 ? try r.signed() : nil
+                let rawCount = try r.varint()
+                id = idStep
+                guard !idOverflow, !positionOverflow, id > 0, id < nextMessageID, queue.message(id) == nil else {
+                    throw .invalidValue("message id \(id) out of order in \(name)", offset: at)
+                }
+                guard recordBytes > UInt64(MessageRecord.headerBytes), recordBytes <= UInt64(UInt32.max), bodyBytes < recordBytes,
+                    position.addingReportingOverflow(recordBytes).partialValue <= storeCursor, position <= storeCursor
+                else {
+                    throw .invalidValue("record of message \(id) in \(name) lies outside its store", offset: at)
+                }
+                guard let deliveryCount = UInt32(exactly: rawCount) else { throw .invalidValue("delivery count \(rawCount)", offset: at) }
+                recordEnd = position + recordBytes
+                queue.restore(
+                    QueuedMessage(
+                        id: id, position: position, recordBytes: Int(recordBytes), bodyBytes: Int(bodyBytes), expiresAt: expiresAt,
+                        deliveryCount: deliveryCount, redelivered: flags & 1 != 0, priority: UInt8(level)))
             }
-            lastByPriority[priority] = id
-            queue.append(
-                QueuedMessage(
-                    id: id, message: message, enqueuedAt: enqueuedAt, expiresAt: expiresAt, deliveryCount: deliveryCount,
-                    redelivered: redelivered, priority: priority))
         }
         return queue
     }
@@ -177,6 +189,28 @@ extension BrokerState {
                     throw .invalidValue("binding from '\(exchange)' to a missing destination in vhost '\(vhost)'", offset: 0)
                 }
             }
+        }
+    }
+}
+
+extension ByteWriter {
+    /// The messages of one priority level, in id order: each id and position as the step
+    /// from the one before (from the end of the previous record), so a run of records costs
+    /// a few bytes a message.
+    mutating func messages(_ run: MessageRun) {
+        count(run.count)
+        var id: MessageID = 0
+        var recordEnd: UInt64 = 0
+        run.forEach { message in
+            varint(message.id - id)
+            varint(message.position - recordEnd)
+            varint(UInt64(message.recordBytes))
+            varint(UInt64(message.bodyBytes))
+            byte((message.redelivered ? 1 : 0) | (message.expiresAt != nil ? 2 : 0))
+            if let expiresAt = message.expiresAt { signed(expiresAt) }
+            varint(UInt64(message.deliveryCount))
+            id = message.id
+            recordEnd = message.position + UInt64(message.recordBytes)
         }
     }
 }

@@ -9,7 +9,8 @@
 /// 1. On the leader, for each publish: `validatePublish`, then `route` → the queues.
 /// 2. Propose `BrokerCommand.enqueue` (a batch) with those queues; metadata requests
 ///    become their commands likewise.
-/// 3. Every replica, for each committed entry: `apply(encoded:at:)` → effects.
+/// 3. Every replica, for each committed entry: `apply(encoded:at:reader:)` → effects, the
+///    first of which to act on is `write`: the records of the messages it stored.
 /// 4. The leader answers clients from the effects (replies, confirms, nacks) and feeds
 ///    them to its `Dispatcher`, which hands out deliveries and returns more commands to
 ///    propose (settle, requeue, reject, expire, auto-delete).
@@ -37,11 +38,13 @@ public struct BrokerState: Sendable {
     // MARK: Applying
 
     /// Applies one committed command. MUST be called in log order with increasing indexes;
-    /// the index names server-named queues, so every replica names them alike.
-    public mutating func apply(_ command: BrokerCommand, at index: UInt64) -> [BrokerEffect] {
+    /// the index names server-named queues and their stores, so every replica names them
+    /// alike. `reader` reads back the records of earlier commands (see `MessageReader`);
+    /// the `write` effect MUST reach the store before the next command is applied.
+    public mutating func apply(_ command: BrokerCommand, at index: UInt64, reader: any MessageReader) -> [BrokerEffect] {
         precondition(index > appliedIndex, "entry \(index) applied after entry \(appliedIndex)")
         appliedIndex = index
-        var log = EffectLog()
+        var log = EffectLog(reader: reader, limits: limits)
         switch command {
         case .declareVHost(let name): declareVHost(name, &log)
         case .deleteVHost(let name): deleteVHost(name, &log)
@@ -64,9 +67,9 @@ public struct BrokerState: Sendable {
 
     /// Decodes an entry's payload and applies it. A payload that does not decode was written
     /// by a newer or broken node; the caller decides (the entry is not applied).
-    public mutating func apply(encoded payload: [UInt8], at index: UInt64) throws(BrokerCodecError) -> [BrokerEffect] {
+    public mutating func apply(encoded payload: [UInt8], at index: UInt64, reader: any MessageReader) throws(BrokerCodecError) -> [BrokerEffect] {
         let command = try BrokerCommand(decoding: payload, limits: limits)
-        return apply(command, at: index)
+        return apply(command, at: index, reader: reader)
     }
 
     // MARK: Reading

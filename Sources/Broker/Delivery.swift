@@ -8,8 +8,11 @@ public struct Delivery: Equatable, Sendable {
     public var redelivered: Bool
     public var queue: QueueName
     public var messageID: MessageID
-    /// The message as the client sees it: with `x-delivery-count` once it has been returned.
-    public var message: Message
+    /// Where the message is: the node reads it back to send it.
+    public var location: RecordLocation
+    /// The `x-delivery-count` header the client sees: set once the message has come back,
+    /// in queues that count deliveries.
+    public var deliveryCountHeader: Int64?
     /// The leader's clock when handed out, for the node's acknowledgement timeout.
     public var deliveredAt: Int64
     /// No acknowledgement will come (a no-ack consumer or get); it is settled already.
@@ -17,7 +20,7 @@ public struct Delivery: Equatable, Sendable {
 
     public init(
         channel: ChannelID, consumerTag: String?, deliveryTag: UInt64, redelivered: Bool, queue: QueueName,
-        messageID: MessageID, message: Message, deliveredAt: Int64, noAck: Bool
+        messageID: MessageID, location: RecordLocation, deliveryCountHeader: Int64?, deliveredAt: Int64, noAck: Bool
     ) {
         self.channel = channel
         self.consumerTag = consumerTag
@@ -25,8 +28,20 @@ public struct Delivery: Equatable, Sendable {
         self.redelivered = redelivered
         self.queue = queue
         self.messageID = messageID
-        self.message = message
+        self.location = location
+        self.deliveryCountHeader = deliveryCountHeader
         self.deliveredAt = deliveredAt
         self.noAck = noAck
+    }
+
+    /// The message as the client sees it, from what its record holds: with
+    /// `x-delivery-count` added once it has come back.
+    public func message(from stored: Message) -> Message {
+        guard let deliveryCountHeader else { return stored }
+        var message = stored
+        var headers = message.properties.headers ?? ArgumentTable()
+        headers["x-delivery-count"] = .int64(deliveryCountHeader)
+        message.properties.headers = headers
+        return message
     }
 }

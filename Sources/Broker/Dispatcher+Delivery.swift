@@ -50,7 +50,7 @@ extension Dispatcher {
             let noAck = channels[key.channel]?.consumers[key.tag]?.noAck ?? true
             output.deliveries.append(
                 deliver(
-                    message, from: name, to: key.channel, consumerTag: key.tag, noAck: noAck,
+                    message, from: name, store: stored.storeID, to: key.channel, consumerTag: key.tag, noAck: noAck,
                     countsDeliveries: stored.settings.countsDeliveries, now: now))
             if noAck { settled.append(message.id) }
             if !single { dispatch.nextConsumer = (index + 1) % candidates.count }
@@ -76,7 +76,7 @@ extension Dispatcher {
 
     /// Records a delivery on its channel and builds what the client gets.
     mutating func deliver(
-        _ stored: QueuedMessage, from queue: QueueName, to channelID: ChannelID, consumerTag: String?, noAck: Bool,
+        _ stored: QueuedMessage, from queue: QueueName, store: UInt64, to channelID: ChannelID, consumerTag: String?, noAck: Bool,
         countsDeliveries: Bool, now: Int64
     ) -> Delivery {
         let tag = channels[channelID, default: Channel()].nextDeliveryTag
@@ -86,16 +86,11 @@ extension Dispatcher {
                 UnackedLedger.Record(tag: tag, queue: queue, messageID: stored.id, consumerTag: consumerTag, deliveredAt: now))
             if let consumerTag { channels[channelID]?.consumers[consumerTag]?.unacked += 1 }
         }
-        var message = stored.message
-        if countsDeliveries, stored.deliveryCount > 0 {
-            var headers = message.properties.headers ?? ArgumentTable()
-            headers["x-delivery-count"] = .int64(Int64(stored.deliveryCount))
-            message.properties.headers = headers
-        }
         return Delivery(
             channel: channelID, consumerTag: consumerTag, deliveryTag: tag,
             redelivered: stored.redelivered || stored.id < redeliveredBelow, queue: queue, messageID: stored.id,
-            message: message, deliveredAt: now, noAck: noAck)
+            location: stored.location(in: store), deliveryCountHeader: countsDeliveries && stored.deliveryCount > 0 ? Int64(stored.deliveryCount) : nil,
+            deliveredAt: now, noAck: noAck)
     }
 
     /// basic.get: the next ready message, or none (get-empty). Ignores prefetch, as RabbitMQ does.
@@ -122,8 +117,8 @@ extension Dispatcher {
         var delivery: Delivery?
         if let found {
             delivery = deliver(
-                found, from: name, to: channel, consumerTag: nil, noAck: noAck, countsDeliveries: stored.settings.countsDeliveries,
-                now: now)
+                found, from: name, store: stored.storeID, to: channel, consumerTag: nil, noAck: noAck,
+                countsDeliveries: stored.settings.countsDeliveries, now: now)
             if noAck { proposals.append(.settle(MessageBatch(queue: name, ids: [found.id]))) }
         }
         if !expired.isEmpty { proposals.append(.expire(Expiry(timestamp: now, messages: [MessageBatch(queue: name, ids: expired)]))) }

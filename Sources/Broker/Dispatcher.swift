@@ -201,7 +201,7 @@ public struct Dispatcher: Sendable {
                     channels[key.channel]?.consumers[key.tag] = nil
                     cancelled.append(ConsumerCancellation(channel: key.channel, consumerTag: key.tag, queue: name))
                 }
-            case .reply, .failed, .published, .deadLettered, .exchangeDeleted:
+            case .reply, .failed, .published, .deadLettered, .exchangeDeleted, .write:
                 continue
             }
         }

@@ -1,5 +1,6 @@
 /// A queue and the messages it holds: every message routed to it and not yet settled,
 /// whether or not the leader's dispatcher has it out at a consumer (that is leader-local).
+/// Their records are in the queue's store (`storeID`), appended at `storeCursor`.
 public struct Queue: Sendable {
     public let name: QueueName
     public let durable: Bool
@@ -11,9 +12,16 @@ public struct Queue: Sendable {
     public let settings: QueueSettings
     /// The leader's timestamp of the latest declaration, the start of `x-expires` idleness.
     public internal(set) var lastDeclaredAt: Int64
+    /// Names the queue's store of message records: the log index of the entry that declared
+    /// the queue, so that a queue deleted and declared again gets a store of its own.
+    public let storeID: UInt64
+    /// Where the next record goes in the store.
+    public private(set) var storeCursor: UInt64 = 0
     /// Messages held (ready and out), and their body bytes.
     public private(set) var messageCount = 0
     public private(set) var messageBytes = 0
+    /// The bytes of their records in the store.
+    public private(set) var recordBytes = 0
     /// Messages that carry an expiry time; zero lets sweeps skip the queue.
     public private(set) var expiringCount = 0
 
@@ -22,9 +30,11 @@ public struct Queue: Sendable {
 
     init(
         name: QueueName, durable: Bool, exclusiveOwner: String?, autoDelete: Bool, arguments: ArgumentTable,
-        settings: QueueSettings, declaredAt: Int64
+        settings: QueueSettings, declaredAt: Int64, storeID: UInt64, storeCursor: UInt64 = 0
     ) {
         self.name = name
+        self.storeID = storeID
+        self.storeCursor = storeCursor
         self.durable = durable
         self.exclusiveOwner = exclusiveOwner
         self.autoDelete = autoDelete
@@ -36,6 +46,9 @@ public struct Queue: Sendable {
 
     /// Number of priority levels: `x-max-priority` + 1, or 1.
     public var priorityLevels: Int { levels.count }
+
+    /// The messages of one priority level.
+    func level(_ priority: Int) -> MessageRun { levels[priority] }
 
     /// The priority a message is served at in this queue.
     public func effectivePriority(of properties: BasicProperties) -> UInt8 {
@@ -78,11 +91,55 @@ public struct Queue: Sendable {
     /// The ids of every message in delivery order.
     public var messageIDs: [MessageID] { messages.map(\.id) }
 
-    mutating func append(_ message: QueuedMessage) {
+    /// Visits every message, priority level by level (highest first), oldest first within one.
+    public func forEachMessage(_ body: (QueuedMessage) throws -> Void) rethrows {
+        for level in levels.indices.reversed() { try levels[level].forEach(body) }
+    }
+
+    /// A message's record in this queue's store.
+    public func location(of message: QueuedMessage) -> RecordLocation {
+        message.location(in: storeID)
+    }
+
+    /// Where a record of `bytes` goes in a store whose cursor is at `cursor`, and where the
+    /// cursor is after it. Records never straddle the boundary of a segment (a file of
+    /// `segmentBytes`): one that would starts at the next. One larger than a segment starts
+    /// at a boundary and has its segments to itself, its file growing past the size.
+    public static func place(bytes: Int, at cursor: UInt64, segmentBytes: Int) -> (position: UInt64, next: UInt64) {
+        let size = UInt64(bytes)
+        let segment = UInt64(segmentBytes)
+        let offset = cursor % segment
+        let position = offset != 0 && offset + size > segment ? cursor - offset + segment : cursor
+        var next = position + size
+        if size > segment, next % segment != 0 { next += segment - next % segment }
+        return (position, next)
+    }
+
+    /// Appends a message whose record of `recordBytes` is to be written at the store's
+    /// cursor; returns it as stored.
+    mutating func append(
+        id: MessageID, recordBytes: Int, bodyBytes: Int, expiresAt: Int64?, priority: UInt8, segmentBytes: Int
+    ) -> QueuedMessage {
+        let (position, next) = Self.place(bytes: recordBytes, at: storeCursor, segmentBytes: segmentBytes)
+        let message = QueuedMessage(
+            id: id, position: position, recordBytes: recordBytes, bodyBytes: bodyBytes, expiresAt: expiresAt, priority: priority)
+        storeCursor = next
+        append(message)
+        return message
+    }
+
+    /// Takes a message back as a snapshot holds it; its record lies before the cursor.
+    mutating func restore(_ message: QueuedMessage) {
+        precondition(message.position + UInt64(message.recordBytes) <= storeCursor, "a record past the store's cursor")
+        append(message)
+    }
+
+    private mutating func append(_ message: QueuedMessage) {
         precondition(Int(message.priority) < levels.count, "priority \(message.priority) beyond the queue's \(levels.count) levels")
         levels[Int(message.priority)].append(message)
         messageCount += 1
         messageBytes += message.bodyBytes
+        recordBytes += message.recordBytes
         if message.expiresAt != nil { expiringCount += 1 }
     }
 
@@ -91,6 +148,7 @@ public struct Queue: Sendable {
             if let message = levels[level].remove(id) {
                 messageCount -= 1
                 messageBytes -= message.bodyBytes
+                recordBytes -= message.recordBytes
                 if message.expiresAt != nil { expiringCount -= 1 }
                 return message
             }
@@ -98,7 +156,7 @@ public struct Queue: Sendable {
         return nil
     }
 
-    /// Changes a message's delivery bookkeeping; body, priority and expiry stay.
+    /// Changes a message's delivery bookkeeping; record, priority and expiry stay.
     @discardableResult
     mutating func update(_ id: MessageID, _ change: (inout QueuedMessage) -> Void) -> Bool {
         for level in levels.indices.reversed() where !levels[level].isEmpty {

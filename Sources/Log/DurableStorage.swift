@@ -13,9 +13,13 @@ public final class DurableStorage: RaftStorage, Sendable {
         public init() {}
     }
 
-    /// What `open` found: the state to restart the Raft core from, and notes for the operator.
+    /// What `open` found: the state to restart the Raft core from, the newest snapshot
+    /// (its bytes for the state machine, and its file), and notes for the operator. The
+    /// core's reference to the snapshot counts its file's bytes, what a follower is sent; a
+    /// shell that sends more with them adds that.
     public struct Recovery: Sendable {
         public var state: RaftNode.RecoveredState
+        public var snapshot: StoredSnapshot?
         public var warnings: [String]
     }
 
@@ -52,14 +56,17 @@ public final class DurableStorage: RaftStorage, Sendable {
             try FileSystem.remove(directory + "/" + name)
         }
         let hardState = try HardStateFile.read(directory: directory)
-        let (snapshot, warnings) = try SnapshotFile.newestValid(directory: directory, dataBytesMax: options.snapshotBytesMax)
+        let (newest, warnings) = try SnapshotFile.newestValid(directory: directory, dataBytesMax: options.snapshotBytesMax)
+        let snapshot = newest?.snapshot
         var logOptions = SegmentedLog.Options()
         logOptions.segmentBytesMax = options.segmentBytesMax
         logOptions.entryBytesMax = options.entryBytesMax
         let (log, stored) = try SegmentedLog.open(directory: directory, groupID: groupID, options: logOptions)
         let entries = try entriesFollowing(snapshot, stored, log: log)
         let storage = DurableStorage(directory: directory, log: log, hardState: hardState)
-        return (storage, Recovery(state: RaftNode.RecoveredState(hardState: hardState, snapshot: snapshot, entries: entries), warnings: warnings))
+        let reference = newest.map { SnapshotReference(metadata: $0.snapshot.metadata, bytes: $0.fileBytes) }
+        return (storage, Recovery(
+            state: RaftNode.RecoveredState(hardState: hardState, snapshot: reference, entries: entries), snapshot: newest, warnings: warnings))
     }
 
     /// The stored entries that continue the snapshot's history. A log that does not reach
@@ -91,8 +98,7 @@ public final class DurableStorage: RaftStorage, Sendable {
         }
     }
 
-    public func installSnapshot(_ snapshot: Snapshot) throws(LogError) {
-        let encoded = EncodedSnapshot(snapshot)
+    public func installSnapshot(_ encoded: EncodedSnapshot) throws(LogError) {
         try state.withLock { (state) throws(LogError) in
             try SnapshotFile.write(encoded, directory: directory)
             try state.log.removeAll()

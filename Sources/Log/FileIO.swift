@@ -1,8 +1,11 @@
+import CFileSystem
 import Glibc
 
 /// A thin layer over POSIX files: every call that can fail throws `LogError.io` naming
-/// the operation and the path. No buffering of its own: callers batch their writes.
-public final class FileHandle {
+/// the operation and the path. No buffering of its own: callers batch their writes. It holds
+/// nothing but the descriptor, so several threads may use one (positioned reads and writes
+/// need no shared offset).
+public final class FileHandle: Sendable {
     public let path: String
     private let fd: Int32
 
@@ -59,6 +62,32 @@ public final class FileHandle {
         return Array(bytes[..<done])
     }
 
+    /// Reads `count` bytes at `offset`; fewer if the file ends first.
+    public func read(count: Int, at offset: Int) throws(LogError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(operation: "read", path: path, errno: errno)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        if done < count { bytes.removeSubrange(done...) }
+        return bytes
+    }
+
+    /// Frees the disk blocks of `count` bytes at `offset`, keeping the file's size: reading
+    /// them gives zeros. Returns false where the file system cannot (EOPNOTSUPP).
+    func punchHole(offset: Int, count: Int) throws(LogError) -> Bool {
+        guard count > 0 else { return true }
+        if berth_punch_hole(fd, Int64(offset), Int64(count)) == 0 { return true }
+        if errno == EOPNOTSUPP { return false }
+        throw .io(operation: "fallocate", path: path, errno: errno)
+    }
+
     func truncate(to length: Int) throws(LogError) {
         guard ftruncate(fd, off_t(length)) == 0 else { throw .io(operation: "ftruncate", path: path, errno: errno) }
     }
@@ -91,7 +120,7 @@ public enum FileSystem {
         try directory.sync()
     }
 
-    static func rename(_ from: String, to: String) throws(LogError) {
+    public static func rename(_ from: String, to: String) throws(LogError) {
         guard Glibc.rename(from, to) == 0 else { throw .io(operation: "rename", path: from, errno: errno) }
     }
 
@@ -101,6 +130,13 @@ public enum FileSystem {
 
     public static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
+    }
+
+    /// Removes a directory and everything in it (no deeper directories are expected).
+    public static func removeDirectory(_ path: String) throws(LogError) {
+        guard exists(path) else { return }
+        for name in try list(path) { try remove(path + "/" + name) }
+        guard rmdir(path) == 0 || errno == ENOENT else { throw .io(operation: "rmdir", path: path, errno: errno) }
     }
 
     /// The names in a directory, sorted.

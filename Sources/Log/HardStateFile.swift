@@ -1,3 +1,4 @@
+import Checksum
 import Raft
 
 /// The `hardstate` file: version u8, term u64, vote u64 (0: none), commit u64, crc32c u32

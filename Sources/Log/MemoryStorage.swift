@@ -14,7 +14,8 @@ public final class MemoryStorage: RaftStorage {
 
     private(set) var hardState = HardState()
     private var latestHardState = HardState()
-    private(set) var snapshot: Snapshot?
+    /// The snapshot it holds durably, bytes and all.
+    public private(set) var snapshot: Snapshot?
     /// Durable entries, contiguous; they may start before the snapshot's index (retained).
     private(set) var entries: [Entry] = []
     private var unsynced: [Write] = []
@@ -29,8 +30,8 @@ public final class MemoryStorage: RaftStorage {
         unsynced.append(.hardState(state, commitMustBeDurable: commitMustBeDurable))
     }
 
-    public func installSnapshot(_ snapshot: Snapshot) throws(LogError) {
-        unsynced.append(.installSnapshot(snapshot))
+    public func installSnapshot(_ encoded: EncodedSnapshot) throws(LogError) {
+        unsynced.append(.installSnapshot(encoded.snapshot))
     }
 
     public func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) {
@@ -65,7 +66,8 @@ public final class MemoryStorage: RaftStorage {
     /// What a restarting node reads back: the same shape `DurableStorage.open` returns.
     public func recover() -> RaftNode.RecoveredState {
         let after = snapshot?.metadata.index ?? 0
-        return RaftNode.RecoveredState(hardState: hardState, snapshot: snapshot, entries: entries.filter { $0.index > after })
+        let reference = snapshot.map { SnapshotReference(metadata: $0.metadata, bytes: max(1, $0.data.count)) }
+        return RaftNode.RecoveredState(hardState: hardState, snapshot: reference, entries: entries.filter { $0.index > after })
     }
 
     private func apply(_ write: Write) {

@@ -1,3 +1,4 @@
+import Checksum
 import LZ4
 import Raft
 
@@ -8,7 +9,7 @@ import Raft
 ///     the data as one LZ4 frame (with its own content checksum)
 ///
 /// The version byte comes first so that the format can evolve.
-enum SnapshotFile {
+public enum SnapshotFile {
     static let version: UInt8 = 1
     /// Snapshots kept on disk: the newest, and one before it in case the newest is damaged.
     static let retained = 2
@@ -81,12 +82,13 @@ enum SnapshotFile {
     /// The newest snapshot that verifies, and a note for each newer one that did not. Those
     /// are renamed to `.corrupt`, kept for inspection but no longer counted among the
     /// snapshots retained.
-    static func newestValid(directory: String, dataBytesMax: Int) throws(LogError) -> (Snapshot?, warnings: [String]) {
+    static func newestValid(directory: String, dataBytesMax: Int) throws(LogError) -> (StoredSnapshot?, warnings: [String]) {
         var warnings: [String] = []
         for name in try snapshotNames(directory: directory).reversed() {
             let path = directory + "/" + name
             do {
-                return (try decode(FileHandle(path: path, flags: 0).readAll(), path: path, dataBytesMax: dataBytesMax), warnings)
+                let bytes = try FileHandle(path: path, flags: 0).readAll()
+                return (StoredSnapshot(snapshot: try decode(bytes, path: path, dataBytesMax: dataBytesMax), path: path, fileBytes: bytes.count), warnings)
             } catch {
                 try FileSystem.rename(path, to: path + ".corrupt")
                 try FileSystem.syncDirectory(directory)
@@ -106,5 +108,39 @@ public struct EncodedSnapshot: Sendable {
     public init(_ snapshot: Snapshot) {
         self.snapshot = snapshot
         fileBytes = SnapshotFile.encode(snapshot)
+    }
+}
+
+/// A snapshot as its file holds it: the snapshot, where the file is, and its size (what a
+/// follower is sent for it, with whatever the shell adds).
+public struct StoredSnapshot: Sendable {
+    public var snapshot: Snapshot
+    public var path: String
+    public var fileBytes: Int
+}
+
+extension SnapshotFile {
+    /// Where the file of the snapshot at `metadata` is, in a group's directory.
+    public static func path(for metadata: SnapshotMetadata, directory: String) -> String {
+        directory + "/" + name(for: metadata)
+    }
+
+    /// Decodes a snapshot file's bytes, checking them as recovery does.
+    public static func decode(fileBytes bytes: [UInt8], path: String) throws(LogError) -> Snapshot {
+        try decode(bytes, path: path, dataBytesMax: DurableStorage.Options().snapshotBytesMax)
+    }
+}
+
+extension EncodedSnapshot {
+    /// The size of the snapshot's file.
+    public var fileByteCount: Int { fileBytes.count }
+
+    /// The file's bytes, as a follower is sent them.
+    public var file: [UInt8] { fileBytes }
+
+    /// A snapshot received as its file's bytes, checked as recovery checks them.
+    public init(fileBytes: [UInt8], path: String) throws(LogError) {
+        snapshot = try SnapshotFile.decode(fileBytes: fileBytes, path: path)
+        self.fileBytes = fileBytes
     }
 }

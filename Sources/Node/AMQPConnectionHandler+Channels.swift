@@ -184,10 +184,11 @@ extension AMQPConnectionHandler {
             let queue = try queueName(channel, g.queue, method: id)
             let outcome = try brokerCall(id) { () throws(BrokerError) in try core.get(channel: here, queue: queue, noAck: g.noAck) }
             if let delivery = outcome.delivery {
+                let message = core.message(of: delivery)
                 let getOk = Method.Basic.GetOk(
-                    deliveryTag: delivery.deliveryTag, redelivered: delivery.redelivered, exchange: delivery.message.exchange,
-                    routingKey: delivery.message.routingKey, messageCount: UInt32(clamping: outcome.messageCount))
-                writeContent(channel: channel, method: .getOk(getOk), properties: delivery.message.properties, body: delivery.message.body)
+                    deliveryTag: delivery.deliveryTag, redelivered: delivery.redelivered, exchange: message.exchange,
+                    routingKey: message.routingKey, messageCount: UInt32(clamping: outcome.messageCount))
+                writeContent(channel: channel, method: .getOk(getOk), properties: message.properties, body: message.body)
             } else {
                 send(.method(channel: channel, .basic(.getEmpty(.init()))), flush: false)
             }
@@ -346,12 +347,12 @@ extension AMQPConnectionHandler {
         writeContent(channel: channel, method: .return(returned), properties: message.properties, body: message.body)
     }
 
-    func deliver(_ delivery: Delivery) {
+    func deliver(_ delivery: Delivery, message: Broker.Message) {
         guard let session = channels[delivery.channel.number], !session.closing else { return }
         let deliver = Method.Basic.Deliver(
             consumerTag: delivery.consumerTag ?? "", deliveryTag: delivery.deliveryTag, redelivered: delivery.redelivered,
-            exchange: delivery.message.exchange, routingKey: delivery.message.routingKey)
-        writeContent(channel: delivery.channel.number, method: .deliver(deliver), properties: delivery.message.properties, body: delivery.message.body)
+            exchange: message.exchange, routingKey: message.routingKey)
+        writeContent(channel: delivery.channel.number, method: .deliver(deliver), properties: message.properties, body: message.body)
     }
 
     func consumerCancelled(channel: UInt16, consumerTag: String) {

@@ -169,11 +169,17 @@ public final class BerthNode: Sendable {
         // A founding member knows the first voters; a joining node waits to be taken in.
         let voters: Set<NodeID>? = configuration.peers.isEmpty
             ? (configuration.join.isEmpty ? [nodeID] : nil) : Set(configuration.peers.keys).union([nodeID])
+        let limits = BrokerLimits()
+        var storeOptions = MessageStore.Options()
+        storeOptions.segmentBytes = limits.storeSegmentBytes
+        let store = try MessageStore.open(groupDirectory: durable.directory, options: storeOptions)
         let group = try RaftGroup(
-            config: raftConfig, storage: storage, recovered: recovery.state, machine: BrokerMachine(), bootstrapVoters: voters,
-            options: options)
-        let core = NodeCore(loop: loop, group: group, persister: Persister(storage: storage), clock: wallClockMilliseconds,
-                            acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs, logger: logger)
+            config: raftConfig, storage: storage, recovered: recovery.state, snapshot: recovery.snapshot?.snapshot,
+            machine: BrokerMachine(state: BrokerState(limits: limits), store: store), bootstrapVoters: voters, options: options)
+        let core = NodeCore(
+            loop: loop, group: group, persister: Persister(storage: storage), groupDirectory: durable.directory,
+            latestSnapshot: recovery.snapshot, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs,
+            logger: logger)
         if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             guard let own = configuration.peers[nodeID] ?? configuration.peerAddress else { throw NodeStartError.notAPeer(nodeID) }
             guard !configuration.clusterSecret.isEmpty else { throw NodeStartError.noClusterSecret }

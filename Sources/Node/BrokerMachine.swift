@@ -1,23 +1,42 @@
 import Broker
+import Log
 import Raft
 
 /// The broker's replicated state as the Raft group's state machine. Applying an entry decodes
-/// its command and keeps the effects, with the entry's index, for the node to act on.
+/// its command, writes the records of the messages it stored to the message store before the
+/// next entry is applied (which may read them back), and keeps the other effects, with the
+/// entry's index, for the node to act on.
 public struct BrokerMachine: ReplicatedStateMachine {
     public private(set) var state: BrokerState
+    /// Where the bodies of queued messages are, on this node's disk.
+    public let store: MessageStore
     private var effects: [(index: LogIndex, term: Term, effects: [BrokerEffect])] = []
 
-    public init(state: BrokerState = BrokerState()) {
+    public init(state: BrokerState = BrokerState(), store: MessageStore) {
+        precondition(store.options.segmentBytes == state.limits.storeSegmentBytes, "the store's segments must be the broker's")
         self.state = state
+        self.store = store
     }
 
     public mutating func apply(_ entry: Entry) {
+        var applied: [BrokerEffect]
         do {
-            effects.append((entry.index, entry.term, try state.apply(encoded: entry.data, at: entry.index)))
+            applied = try state.apply(encoded: entry.data, at: entry.index, reader: StoreReader(store: store))
         } catch {
             // Every replica holds the same bytes and skips them alike; the proposer is told.
-            effects.append((entry.index, entry.term, [.failed(BrokerError(.internalError, "undecodable command at \(entry.index): \(error)"))]))
+            applied = [.failed(BrokerError(.internalError, "undecodable command at \(entry.index): \(error)"))]
         }
+        if case .write(let writes)? = applied.last {
+            applied.removeLast()
+            for write in writes {
+                do {
+                    try store.write(store: write.location.store, position: write.location.position, record: write.record)
+                } catch {
+                    fatalError("the message store cannot be written; a node that cannot store a committed message must stop: \(error)")
+                }
+            }
+        }
+        effects.append((entry.index, entry.term, applied))
     }
 
     /// The effects of the entries applied since the last call, in log order.
@@ -37,7 +56,30 @@ public struct BrokerMachine: ReplicatedStateMachine {
     public mutating func restore(from data: [UInt8]) throws {
         var restored = BrokerState(limits: state.limits)
         try restored.restore(from: data)
+        adopt(restored)
+    }
+
+    /// Takes a state restored elsewhere (from a snapshot received and decoded off the loop).
+    mutating func adopt(_ restored: BrokerState) {
         state = restored
         effects = []
+    }
+
+    /// A follower receives, besides the snapshot's file, a header and every record the
+    /// state refers to (`SnapshotTransfer`).
+    public var snapshotTransferExtraBytes: Int { SnapshotTransfer.headerBytes + state.recordBytes }
+}
+
+/// The message store as the broker reads it: a record it refers to that cannot be read
+/// means this node's disk lost what it had acknowledged, and the node stops.
+struct StoreReader: MessageReader {
+    let store: MessageStore
+
+    func record(at location: RecordLocation) -> [UInt8] {
+        do {
+            return try store.read(store: location.store, position: location.position, bytes: Int(location.bytes))
+        } catch {
+            fatalError("the message store lost a record the state refers to (\(location)): \(error)")
+        }
     }
 }

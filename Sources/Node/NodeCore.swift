@@ -12,7 +12,8 @@ protocol CoreClient: AnyObject {
     func confirm(channel: UInt16, deliveryTag: UInt64, ack: Bool)
     /// A mandatory publish that no queue took.
     func returnUnroutable(channel: UInt16, message: Broker.Message)
-    func deliver(_ delivery: Delivery)
+    /// A delivery, with its message as read back from the store.
+    func deliver(_ delivery: Delivery, message: Broker.Message)
     /// The consumer's queue went away (a consumer cancel notification).
     func consumerCancelled(channel: UInt16, consumerTag: String)
     /// The node can no longer serve the connection (it stopped leading, or it is shutting
@@ -34,10 +35,10 @@ final class NodeCore {
     let group: RaftGroup<BrokerMachine>
     /// Writes the group's Readys and snapshots off the event loop.
     let persister: Persister
+    /// Takes, sends and receives the group's snapshots.
+    let snapshots: SnapshotShell
     /// The Ready being persisted: the next is taken once it is done.
     private var readyInFlight: Ready?
-    /// A snapshot being written: the next is taken once it is on disk.
-    private var snapshotInFlight = false
     private let clock: () -> Int64
     private let acknowledgementTimeoutMs: Int64?
     private(set) var dispatcher: Dispatcher?
@@ -80,13 +81,18 @@ final class NodeCore {
     /// How often the leader compares the Raft membership with what gossip sees.
     static let reconcileIntervalTicks = 10
 
-    init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, persister: Persister, clock: @escaping () -> Int64,
-         acknowledgementTimeoutMs: Int64?, logger: Logger = Logger(label: "berth.node")) {
+    /// `latestSnapshot`: what storage recovered, with `group.machine` as restored from it.
+    init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, persister: Persister, groupDirectory: String,
+         latestSnapshot: StoredSnapshot?, clock: @escaping () -> Int64, acknowledgementTimeoutMs: Int64?,
+         logger: Logger = Logger(label: "berth.node")) {
         self.logger = logger
         self.stopRequest = loop.makePromise()
         self.loop = loop
         self.group = group
         self.persister = persister
+        snapshots = SnapshotShell(
+            group: group, persister: persister, loop: loop, logger: logger, groupDirectory: groupDirectory,
+            latest: SnapshotShell.recovered(latestSnapshot, group: group))
         self.clock = clock
         self.acknowledgementTimeoutMs = acknowledgementTimeoutMs
     }
@@ -119,6 +125,7 @@ final class NodeCore {
         stopRequest.succeed()
         for client in clients.values { client.closeForced("this node is shutting down") }
         stopped = true
+        snapshots.stop()
         timers.forEach { $0.cancel() }
         timers = []
         transport?.stop()
@@ -379,9 +386,10 @@ final class NodeCore {
     }
 
     private func sweep() {
+        let now = clock()
+        snapshots.sweep(now: now)
         // Taken out, so that it is mutated in place rather than copied.
         guard var dispatcher = self.dispatcher.take() else { return }
-        let now = clock()
         let commands = dispatcher.sweep(state: state, now: now)
         let overdue = dispatcher.overdueChannels(state: state, now: now, defaultTimeoutMs: acknowledgementTimeoutMs)
         self.dispatcher = dispatcher
@@ -409,10 +417,19 @@ final class NodeCore {
             send(ready.messages)
             let appliedEarly = RaftGroup<BrokerMachine>.appliesBeforePersisting(ready)
             if appliedEarly { _ = group.apply(ready) }
-            let persisted = persister.persist(ready, on: loop)
+            let persisted: EventLoopFuture<SnapshotShell.Received?>
+            if ready.snapshotPieces.isEmpty && ready.snapshot == nil {
+                persisted = persister.persist(ready, on: loop).map { nil }
+            } else {
+                // A snapshot's bytes are written as they come; the Ready that completes it
+                // installs it once they are durable.
+                persisted = snapshots.receive(ready, now: clock()).flatMap { [persister, loop] received in
+                    persister.persist(ready, installing: received?.snapshot, on: loop).map { received }
+                }
+            }
             guard ready.mustSync else {
                 // Nothing to wait for: a new commit index alone is written lazily.
-                finish(ready, appliedEarly: appliedEarly)
+                finish(ready, appliedEarly: appliedEarly, installing: nil)
                 continue
             }
             readyInFlight = ready
@@ -421,47 +438,34 @@ final class NodeCore {
                 let core = bound.value
                 core.readyInFlight = nil
                 guard !core.stopped else { return }
-                if case .failure(let error) = result {
+                switch result {
+                case .success(let received):
+                    core.finish(ready, appliedEarly: appliedEarly, installing: received)
+                case .failure(let error):
                     fatalError("the log failed; a node that cannot persist must stop: \(error)")
                 }
-                core.finish(ready, appliedEarly: appliedEarly)
                 core.driveRaft()
             }
         }
         actOnApplied()
     }
 
-    /// A Ready's writes are durable: what waited on them leaves, it is applied if it was
-    /// not yet, and the core advances; a snapshot is taken if one is due.
-    private func finish(_ ready: Ready, appliedEarly: Bool) {
+    /// A Ready's writes are durable: what waited on them leaves, its snapshot is installed
+    /// and its entries applied (if they were not yet), and the core advances; a snapshot is
+    /// taken if one is due.
+    private func finish(_ ready: Ready, appliedEarly: Bool, installing received: SnapshotShell.Received?) {
         send(ready.messagesAfterPersist)
+        if let received { snapshots.installed(received) }
         if !appliedEarly { _ = group.apply(ready) }
         group.advance(ready)
-        snapshotIfDue()
+        snapshots.takeIfDue(now: clock())
     }
 
+    /// Sends messages to peers, snapshot chunks with their bytes.
     private func send(_ messages: [Raft.Message]) {
-        if !messages.isEmpty { transport?.send(messages, group: Self.groupID) }
-    }
-
-    /// Captures the state now and has the persister write it; the log behind it is dropped
-    /// once it is on disk.
-    private func snapshotIfDue() {
-        guard !snapshotInFlight, group.snapshotIsDue else { return }
-        snapshotInFlight = true
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        let capture = group.captureSnapshot()
-        persister.saveSnapshot({ capture.snapshot() }, compactTo: capture.compactTo, on: loop).whenComplete { result in
-            let core = bound.value
-            core.snapshotInFlight = false
-            guard !core.stopped else { return }
-            switch result {
-            case .success(let snapshot):
-                core.group.recordSnapshot(snapshot)
-            case .failure(let error):
-                fatalError("writing a snapshot failed; a node that cannot persist must stop: \(error)")
-            }
-        }
+        guard !messages.isEmpty else { return }
+        let filled = snapshots.fill(messages, now: clock())
+        if !filled.isEmpty { transport?.send(filled, group: Self.groupID) }
     }
 
     /// Acts on what the latest applied entries produced: leader and membership changes,
@@ -506,7 +510,9 @@ final class NodeCore {
         var more = true
         while more {
             let output = dispatcher.dispatch(state: state, now: clock())
-            for delivery in output.deliveries { clients[delivery.channel.connection]?.deliver(delivery) }
+            for (delivery, message) in zip(output.deliveries, messages(of: output.deliveries)) {
+                clients[delivery.channel.connection]?.deliver(delivery, message: message)
+            }
             output.proposals.forEach(propose)
             more = output.more
         }
@@ -522,6 +528,31 @@ final class NodeCore {
         replyWaiters = [:]
         for waiter in waiters.values { waiter.reply(.failure(BrokerError(.internalError, "this node stopped leading; retry"))) }
         for client in clients.values { client.closeForced("this node stopped leading the cluster; reconnect") }
+    }
+
+    /// The messages of deliveries as their clients see them, read back from the store
+    /// together (records that lie close are read at once).
+    func messages(of deliveries: [Delivery]) -> [Broker.Message] {
+        guard !deliveries.isEmpty else { return [] }
+        let extents = deliveries.map { MessageStore.Extent(store: $0.location.store, position: $0.location.position, bytes: Int($0.location.bytes)) }
+        let records: [[UInt8]]
+        do {
+            records = try group.machine.store.read(extents)
+        } catch {
+            fatalError("the message store lost a record of a message being delivered: \(error)")
+        }
+        return zip(deliveries, records).map { delivery, record in
+            do {
+                return delivery.message(from: try MessageRecord.decode(record, limits: state.limits))
+            } catch {
+                fatalError("the message store holds a damaged record (\(delivery.location)): \(error)")
+            }
+        }
+    }
+
+    /// The message of one delivery (a basic.get), as its client sees it.
+    func message(of delivery: Delivery) -> Broker.Message {
+        messages(of: [delivery])[0]
     }
 
     private func confirm(tokenBytes: [UInt8], ack: Bool) {

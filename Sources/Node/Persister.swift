@@ -36,16 +36,37 @@ final class Persister: Sendable {
         }
     }
 
-    /// Makes a captured snapshot (`make`, e.g. `SnapshotCapture.snapshot`), writes its
+    /// Persists a Ready that installs a snapshot received from the leader, given as its file.
+    func persist(_ ready: Ready, installing snapshot: EncodedSnapshot?, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        logLane.runIfActive(eventLoop: loop) { [self] in
+            try writing { () throws(LogError) in try storage.persist(ready, installing: snapshot) }
+        }
+    }
+
+    /// Makes a captured snapshot (`make`, e.g. `SnapshotCapture.snapshot`), runs
+    /// `beforeWriting` (what the snapshot refers to must be durable before it is), writes its
     /// file, and drops the log segments up to `compactTo`. Succeeds with the snapshot once it
     /// is on disk.
-    func saveSnapshot(_ make: @escaping @Sendable () -> Snapshot, compactTo: LogIndex, on loop: any EventLoop) -> EventLoopFuture<Snapshot> {
-        snapshotLane.runIfActive(eventLoop: loop) { EncodedSnapshot(make()) }.flatMap { [self] encoded in
+    func saveSnapshot(
+        _ make: @escaping @Sendable () -> Snapshot, beforeWriting: @escaping @Sendable () throws -> Void, compactTo: LogIndex,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<EncodedSnapshot> {
+        snapshotLane.runIfActive(eventLoop: loop) { () throws -> EncodedSnapshot in
+            let encoded = EncodedSnapshot(make())
+            try beforeWriting()
+            return encoded
+        }.flatMap { [self] encoded in
             logLane.runIfActive(eventLoop: loop) { [self] in
                 try writing { () throws(LogError) in try storage.saveSnapshot(encoded, compactTo: compactTo) }
-                return encoded.snapshot
+                return encoded
             }
         }
+    }
+
+    /// Runs slow work that needs none of the storage on the snapshot lane, in the order
+    /// given: a snapshot's transfer being received, space being reclaimed.
+    func background<Result: Sendable>(on loop: any EventLoop, _ body: @escaping @Sendable () throws -> Result) -> EventLoopFuture<Result> {
+        snapshotLane.runIfActive(eventLoop: loop, body)
     }
 
     /// Syncs and closes the storage, after the job running now, if any; queued jobs then

@@ -16,11 +16,17 @@ public protocol ReplicatedStateMachine {
     static func snapshotData(of capture: Capture) -> [UInt8]
     /// Discards all state and takes the snapshot's.
     mutating func restore(from data: [UInt8]) throws
+    /// What a follower receives for a snapshot of the current state besides its file.
+    var snapshotTransferExtraBytes: Int { get }
 }
 
 extension ReplicatedStateMachine {
     /// The state as of the last applied entry, as bytes.
     public func snapshotData() -> [UInt8] { Self.snapshotData(of: capture()) }
+
+    /// What a follower receives for a snapshot of the current state besides its file: none,
+    /// unless the state refers to data kept elsewhere.
+    public var snapshotTransferExtraBytes: Int { 0 }
 }
 
 /// Runs one Raft group over durable storage: the thin shell around the pure core. Each
@@ -51,15 +57,22 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         case snapshotRejected(any Error)
     }
 
-    /// Starts from what storage recovered. A node with nothing stored and `bootstrapVoters`
-    /// founds a new group with those voters.
+    /// Starts from what storage recovered: `snapshot` (its bytes) restores the machine, and
+    /// the core's reference to it gains what the machine sends with it. A node with nothing
+    /// stored and `bootstrapVoters` founds a new group with those voters.
     public init(
-        config: Config, storage: any RaftStorage, recovered: RaftNode.RecoveredState, machine: Machine,
+        config: Config, storage: any RaftStorage, recovered: RaftNode.RecoveredState, snapshot: Snapshot?, machine: Machine,
         bootstrapVoters: Set<NodeID>? = nil, options: Options = Options()
     ) throws(StartError) {
+        precondition(snapshot?.metadata == recovered.snapshot?.metadata, "the snapshot's bytes must be the recovered snapshot's")
         self.storage = storage
         self.options = options
         self.machine = machine
+        if let snapshot {
+            do { try self.machine.restore(from: snapshot.data) } catch { throw .snapshotRejected(error) }
+        }
+        var recovered = recovered
+        recovered.snapshot?.bytes += self.machine.snapshotTransferExtraBytes
         let isFresh = recovered.snapshot == nil && recovered.entries.isEmpty && recovered.hardState == HardState()
         do {
             if isFresh, let voters = bootstrapVoters {
@@ -69,9 +82,6 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
             }
         } catch {
             throw .invalidConfig(error)
-        }
-        if let snapshot = recovered.snapshot {
-            do { try self.machine.restore(from: snapshot.data) } catch { throw .snapshotRejected(error) }
         }
     }
 
@@ -103,6 +113,8 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     public func process(send: (Message) -> Void = { _ in }, beforePersisting: () -> Void = {}) throws(LogError) -> [Entry] {
         var applied: [Entry] = []
         while let ready = nextReady() {
+            precondition(ready.snapshotPieces.isEmpty && ready.snapshot == nil,
+                         "a group that receives snapshots is driven by its node's shell, not by process()")
             ready.messages.forEach(send)
             if !ready.messages.isEmpty { beforePersisting() }
             try storage.persist(ready)
@@ -122,6 +134,12 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         core.hasReady ? core.ready() : nil
     }
 
+    /// See `RaftNode.snapshotUnavailable(index:)`.
+    public func snapshotUnavailable(index: LogIndex) { core.snapshotUnavailable(index: index) }
+
+    /// See `RaftNode.abandonIncomingSnapshot()`.
+    public func abandonIncomingSnapshot() { core.abandonIncomingSnapshot() }
+
     /// Messages that may leave now, while a Ready is being persisted (see
     /// `RaftNode.takeMessages`).
     public func takeMessages() -> [Message] {
@@ -135,16 +153,18 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         ready.snapshot == nil && !ready.commitMustBeDurable
     }
 
-    /// Restores the Ready's snapshot, if any, and applies its committed entries. Returns the
-    /// application entries applied.
+    /// The machine takes a snapshot installed from the leader (`body` restores it); MUST
+    /// come before `apply` of the Ready that installs it.
+    public func installSnapshot(_ body: (inout Machine) -> Void) {
+        body(&machine)
+        appliedEntriesSinceSnapshot = 0
+        appliedBytesSinceSnapshot = 0
+    }
+
+    /// Applies the Ready's committed entries (its snapshot, if any, installed before with
+    /// `installSnapshot`). Returns the application entries applied.
     public func apply(_ ready: Ready) -> [Entry] {
         var applied: [Entry] = []
-        if let snapshot = ready.snapshot {
-            // The leader's snapshot was verified when received; a failure here is a bug.
-            do { try machine.restore(from: snapshot.data) } catch { preconditionFailure("restoring a received snapshot failed: \(error)") }
-            appliedEntriesSinceSnapshot = 0
-            appliedBytesSinceSnapshot = 0
-        }
         for entry in ready.committedEntries where entry.kind == .normal {
             machine.apply(entry)
             applied.append(entry)
@@ -180,6 +200,14 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         public func snapshot() -> Snapshot {
             Snapshot(metadata: metadata, data: Machine.snapshotData(of: state))
         }
+
+        /// What a follower receives for it: its file, `fileBytes` long, and what the machine
+        /// sends with it.
+        public func reference(fileBytes: Int) -> SnapshotReference {
+            SnapshotReference(metadata: metadata, bytes: fileBytes + transferExtraBytes)
+        }
+
+        let transferExtraBytes: Int
     }
 
     /// Whether the log applied since the last snapshot has passed its threshold.
@@ -196,22 +224,23 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         appliedBytesSinceSnapshot = 0
         let retained = LogIndex(options.entriesRetainedAfterSnapshot)
         return SnapshotCapture(
-            metadata: metadata, state: machine.capture(), compactTo: metadata.index > retained ? metadata.index - retained : 0)
+            metadata: metadata, state: machine.capture(), compactTo: metadata.index > retained ? metadata.index - retained : 0,
+            transferExtraBytes: machine.snapshotTransferExtraBytes)
     }
 
     /// A captured snapshot is on disk: the core drops the log behind it. Returns whether it
     /// did (see `RaftNode.compact(with:retainingEntries:)`).
     @discardableResult
-    public func recordSnapshot(_ snapshot: Snapshot) -> Bool {
+    public func recordSnapshot(_ snapshot: SnapshotReference) -> Bool {
         core.compact(with: snapshot, retainingEntries: options.entriesRetainedAfterSnapshot)
     }
 
     private func snapshotIfDue() throws(LogError) {
         guard snapshotIsDue else { return }
         let capture = captureSnapshot()
-        let snapshot = capture.snapshot()
-        try storage.saveSnapshot(snapshot, compactTo: capture.compactTo)
-        recordSnapshot(snapshot)
+        let encoded = EncodedSnapshot(capture.snapshot())
+        try storage.saveSnapshot(encoded, compactTo: capture.compactTo)
+        recordSnapshot(capture.reference(fileBytes: encoded.fileByteCount))
     }
 
     /// A founding or restarted single-voter group elects itself within two election

@@ -61,6 +61,7 @@ enum RaftMessageCoding {
             writer.u8(Tag.heartbeatResponse.rawValue)
             writer.u64(context)
         case .snapshotChunk(let chunk):
+            precondition(!chunk.needsBytes, "a snapshot chunk left without its bytes: the shell fills them in before sending")
             writer.u8(Tag.snapshotChunk.rawValue)
             writer.u64(chunk.metadata.index)
             writer.u64(chunk.metadata.term)

@@ -31,10 +31,10 @@ public struct Config: Sendable {
     public var proposalEntriesMax: Int = 4096
     /// Most payload bytes of one entry; must fit in one AppendEntries message.
     public var entryBytesMax: Int = 1 << 20
-    /// Bytes of snapshot data per InstallSnapshot chunk.
+    /// Bytes of snapshot data per InstallSnapshot chunk. One chunk is in flight to a
+    /// follower at a time, and the follower's shell keeps each on disk before it asks for
+    /// the next: no snapshot is ever held whole in memory, so there is no bound on its size.
     public var snapshotChunkBytesMax: Int = 1 << 20
-    /// Largest snapshot a follower accepts; bounds the buffer it assembles chunks in.
-    public var snapshotBytesMax: Int = 1 << 30
     /// Most payload bytes of committed entries handed to the application in one Ready.
     public var applyBytesMax: Int = 16 << 20
     /// Most read-index requests waiting on a leader for confirmation.
@@ -72,7 +72,6 @@ public struct Config: Sendable {
         try require(entryBytesMax > 0 && entryBytesMax <= appendBytesMax,
                     "entryBytesMax must be positive and fit in one AppendEntries (appendBytesMax)")
         try require(snapshotChunkBytesMax > 0, "snapshotChunkBytesMax must be positive")
-        try require(snapshotBytesMax >= snapshotChunkBytesMax, "snapshotBytesMax must hold at least one chunk")
         try require(applyBytesMax > 0, "applyBytesMax must be positive")
         try require(pendingReadsMax > 0, "pendingReadsMax must be positive")
     }

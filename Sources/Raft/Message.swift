@@ -49,33 +49,60 @@ public enum AppendResponse: Equatable, Sendable {
     case reject(rejectedIndex: LogIndex, hintIndex: LogIndex, hintTerm: Term)
 }
 
+/// One chunk of a snapshot's transfer: `length` bytes at `offset`. The core sends chunks
+/// without their bytes, which the shell keeps (`bytes` empty, `length` set): the shell MUST
+/// fill them in (`filled(with:)`) from the snapshot's transfer before the chunk leaves.
+/// A chunk that arrives carries its bytes.
 public struct SnapshotChunk: Equatable, Sendable {
     public var metadata: SnapshotMetadata
     public var totalBytes: Int
     public var offset: Int
+    public var length: Int
     public var bytes: [UInt8]
 
+    /// A chunk with its bytes.
     public init(metadata: SnapshotMetadata, totalBytes: Int, offset: Int, bytes: [UInt8]) {
+        self.init(metadata: metadata, totalBytes: totalBytes, offset: offset, length: bytes.count, bytes: bytes)
+    }
+
+    init(metadata: SnapshotMetadata, totalBytes: Int, offset: Int, length: Int, bytes: [UInt8]) {
         self.metadata = metadata
         self.totalBytes = totalBytes
         self.offset = offset
+        self.length = length
         self.bytes = bytes
     }
 
-    public var isLast: Bool { offset + bytes.count == totalBytes }
+    /// The chunk as the core sends it: which bytes, but not the bytes.
+    static func request(metadata: SnapshotMetadata, totalBytes: Int, offset: Int, length: Int) -> SnapshotChunk {
+        SnapshotChunk(metadata: metadata, totalBytes: totalBytes, offset: offset, length: length, bytes: [])
+    }
+
+    /// Whether the shell has yet to fill in the bytes.
+    public var needsBytes: Bool { bytes.count != length }
+
+    /// The chunk with its bytes, which MUST be `length` long.
+    public func filled(with bytes: [UInt8]) -> SnapshotChunk {
+        precondition(bytes.count == length, "a chunk of \(length) bytes filled with \(bytes.count)")
+        return SnapshotChunk(metadata: metadata, totalBytes: totalBytes, offset: offset, length: length, bytes: bytes)
+    }
+
+    public var isLast: Bool { offset + length == totalBytes }
 }
 
 extension Message.Body {
     /// Messages that promise something about this node's durable state (a vote, a
-    /// durable match) may leave only after the Ready that produced them is persisted. A
-    /// heartbeat's answer promises nothing about the disk (the leader learns no match from
-    /// it), so it leaves at once: a follower whose disk is slow still answers its leader
-    /// within the election timeout, and the leader's check-quorum lease holds.
+    /// durable match, snapshot bytes kept) may leave only after the Ready that produced them
+    /// is persisted; waiting for the shell to keep a snapshot's bytes is also what paces
+    /// the leader to the follower's disk. A heartbeat's answer promises nothing about the
+    /// disk (the leader learns no match from it), so it leaves at once: a follower whose disk
+    /// is slow still answers its leader within the election timeout, and the leader's
+    /// check-quorum lease holds.
     var mustWaitForPersistence: Bool {
         switch self {
-        case .vote, .voteResponse, .appendResponse:
+        case .vote, .voteResponse, .appendResponse, .snapshotResponse:
             return true
-        case .preVote, .preVoteResponse, .append, .heartbeat, .heartbeatResponse, .snapshotChunk, .snapshotResponse,
+        case .preVote, .preVoteResponse, .append, .heartbeat, .heartbeatResponse, .snapshotChunk,
             .timeoutNow, .readIndex, .readIndexResponse:
             return false
         }
@@ -115,7 +142,7 @@ extension Message: CustomStringConvertible {
         case .appendResponse(.reject(let r, let hi, let ht)): detail = "reject=\(r) hint=\(hi)/\(ht)"
         case .heartbeat(let c, let ctx): detail = "commit=\(c) ctx=\(ctx)"
         case .heartbeatResponse(let ctx): detail = "ctx=\(ctx)"
-        case .snapshotChunk(let c): detail = "snap=\(c.metadata.index)/\(c.metadata.term) bytes=\(c.offset)+\(c.bytes.count)/\(c.totalBytes)"
+        case .snapshotChunk(let c): detail = "snap=\(c.metadata.index)/\(c.metadata.term) bytes=\(c.offset)+\(c.length)/\(c.totalBytes)"
         case .snapshotResponse(let i, let r): detail = "snap=\(i) received=\(r)"
         case .timeoutNow: detail = ""
         case .readIndex(let id): detail = "id=\(id)"

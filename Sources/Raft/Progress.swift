@@ -21,6 +21,10 @@ struct Progress: Sendable {
     var inflights: Inflights
     /// Heard from since the last check-quorum round.
     var recentlyActive = false
+    /// In `snapshot`, the snapshot being sent: it stays the one sent even when a newer one
+    /// is taken meanwhile, or a transfer that takes longer than the time between snapshots
+    /// would never end.
+    var snapshotSending: SnapshotReference?
     /// In `snapshot`, the bytes the follower last said it holds, and that figure as of the
     /// previous heartbeat response (no change between the two means a lost chunk).
     var snapshotBytesAcknowledged = 0
@@ -49,6 +53,7 @@ struct Progress: Sendable {
         }
         state = .probe
         probeSent = false
+        snapshotSending = nil
         inflights.reset()
     }
 
@@ -56,11 +61,13 @@ struct Progress: Sendable {
         state = .replicate
         next = match + 1
         probeSent = false
+        snapshotSending = nil
         inflights.reset()
     }
 
-    mutating func becomeSnapshot(index: LogIndex) {
-        state = .snapshot(index: index)
+    mutating func becomeSnapshot(_ snapshot: SnapshotReference) {
+        state = .snapshot(index: snapshot.metadata.index)
+        snapshotSending = snapshot
         probeSent = false
         inflights.reset()
         snapshotBytesAcknowledged = 0

@@ -16,7 +16,7 @@ struct RaftLog: Sendable {
     /// Every entry up to here, as it is in `entries`, is durable on this node.
     private(set) var persisted: LogIndex
     /// A snapshot received from the leader that the shell has yet to persist and restore.
-    private(set) var pendingSnapshot: Snapshot?
+    private(set) var pendingSnapshot: SnapshotMetadata?
 
     init(offsetIndex: LogIndex = 0, offsetTerm: Term = 0) {
         self.offsetIndex = offsetIndex
@@ -156,23 +156,22 @@ struct RaftLog: Sendable {
     // MARK: Snapshots
 
     /// Replaces the whole log by a snapshot from the leader.
-    mutating func restore(_ snapshot: Snapshot) {
-        let meta = snapshot.metadata
+    mutating func restore(_ meta: SnapshotMetadata) {
         precondition(meta.index > committed, "restoring snapshot \(meta.index) at or before commit \(committed)")
         offsetIndex = meta.index
         offsetTerm = meta.term
         entries = []
         committed = meta.index
         persisted = min(persisted, meta.index)
-        pendingSnapshot = snapshot
+        pendingSnapshot = meta
     }
 
     /// The shell persisted the pending snapshot and restored its state machine from it.
     mutating func snapshotInstalled() {
         guard let snapshot = pendingSnapshot else { return }
         pendingSnapshot = nil
-        persisted = max(persisted, snapshot.metadata.index)
-        applied = max(applied, snapshot.metadata.index)
+        persisted = max(persisted, snapshot.index)
+        applied = max(applied, snapshot.index)
     }
 
     /// Drops the entries up to `index`, which the application has captured in a snapshot.

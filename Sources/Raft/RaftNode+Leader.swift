@@ -138,15 +138,28 @@ extension RaftNode {
         guard let snapshot = latestSnapshot else {
             preconditionFailure("log compacted to \(log.offsetIndex) without a snapshot to send")
         }
-        p.becomeSnapshot(index: snapshot.metadata.index)
+        p.becomeSnapshot(snapshot)
         sendSnapshotChunk(to: member, snapshot: snapshot, from: 0)
         return true
     }
 
-    private mutating func sendSnapshotChunk(to member: NodeID, snapshot: Snapshot, from offset: Int) {
-        let end = min(snapshot.data.count, offset + config.snapshotChunkBytesMax)
-        let chunk = SnapshotChunk(metadata: snapshot.metadata, totalBytes: snapshot.data.count, offset: offset, bytes: Array(snapshot.data[offset..<end]))
-        send(to: member, term: term, .snapshotChunk(chunk))
+    /// The chunk at `offset`, without its bytes: the shell fills them in as it sends.
+    private mutating func sendSnapshotChunk(to member: NodeID, snapshot: SnapshotReference, from offset: Int) {
+        guard offset < snapshot.bytes else { return }
+        let length = min(snapshot.bytes - offset, config.snapshotChunkBytesMax)
+        send(to: member, term: term, .snapshotChunk(.request(metadata: snapshot.metadata, totalBytes: snapshot.bytes, offset: offset, length: length)))
+    }
+
+    /// The shell cannot send the snapshot at `index` any more (it no longer holds it): every
+    /// follower receiving it starts over with the latest.
+    public mutating func snapshotUnavailable(index: LogIndex) {
+        guard role == .leader, let latest = latestSnapshot else { return }
+        for member in progress.keys.sorted() {
+            guard var p = progress[member], p.snapshotSending?.metadata.index == index, latest.metadata.index != index else { continue }
+            p.becomeSnapshot(latest)
+            sendSnapshotChunk(to: member, snapshot: latest, from: 0)
+            progress[member] = p
+        }
     }
 
     mutating func broadcastHeartbeat() {
@@ -251,12 +264,8 @@ extension RaftNode {
         p.recentlyActive = true
         p.probeSent = false
         if p.state == .replicate, p.inflights.isFull { p.inflights.freeFirst() }
-        if case .snapshot(let sending) = p.state, let snapshot = latestSnapshot {
-            if snapshot.metadata.index != sending {
-                // We took a newer snapshot meanwhile: send that one instead, from the start.
-                p.becomeSnapshot(index: snapshot.metadata.index)
-                sendSnapshotChunk(to: member, snapshot: snapshot, from: 0)
-            } else if p.snapshotBytesAcknowledged == p.snapshotAcknowledgedAtLastHeartbeat {
+        if case .snapshot = p.state, let snapshot = p.snapshotSending {
+            if p.snapshotBytesAcknowledged == p.snapshotAcknowledgedAtLastHeartbeat {
                 // No progress since the last heartbeat: a chunk or its answer was lost.
                 sendSnapshotChunk(to: member, snapshot: snapshot, from: p.snapshotBytesAcknowledged)
             }
@@ -271,11 +280,11 @@ extension RaftNode {
 
     private mutating func handleSnapshotResponse(from member: NodeID, index: LogIndex, received: Int) {
         guard var p = progress[member], case .snapshot(let sending) = p.state, sending == index,
-            let snapshot = latestSnapshot, snapshot.metadata.index == index
+            let snapshot = p.snapshotSending, snapshot.metadata.index == index
         else { return }
         // The follower's latest word is the truth, even when it went back (it restarted).
         p.snapshotBytesAcknowledged = received
-        if received < snapshot.data.count {
+        if received < snapshot.bytes {
             sendSnapshotChunk(to: member, snapshot: snapshot, from: received)
         }
         progress[member] = p
@@ -283,15 +292,15 @@ extension RaftNode {
 
     // MARK: Snapshots taken by the application
 
-    /// Records the application's snapshot of its state as of the applied index and drops the
-    /// log behind it, keeping the last `retainingEntries` so that slightly lagging followers
-    /// catch up from the log rather than a whole snapshot. MUST be invoked only between
-    /// `advance` and the next `ready`, with bytes that capture exactly the applied entries.
-    /// Returns the snapshot for the shell to persist.
+    /// Records a snapshot of the state as of the applied index, `bytes` long as a follower
+    /// receives it, and drops the log behind it, keeping the last `retainingEntries` so that
+    /// slightly lagging followers catch up from the log rather than a whole snapshot. MUST
+    /// be invoked only between `advance` and the next `ready`, for a snapshot that captures
+    /// exactly the applied entries. Returns it.
     @discardableResult
-    public mutating func compact(snapshotData data: [UInt8], retainingEntries: Int = 0) -> Snapshot {
+    public mutating func compact(snapshotBytes bytes: Int, retainingEntries: Int = 0) -> SnapshotReference {
         precondition(!readyOutstanding, "compact between ready() and advance()")
-        let snapshot = Snapshot(metadata: snapshotMetadataAtApplied, data: data)
+        let snapshot = SnapshotReference(metadata: snapshotMetadataAtApplied, bytes: bytes)
         let recorded = compact(with: snapshot, retainingEntries: retainingEntries)
         precondition(recorded, "a snapshot at the applied index \(snapshot.metadata.index) was not recorded")
         return snapshot
@@ -311,7 +320,7 @@ extension RaftNode {
     /// while a Ready is being persisted: it drops only applied entries, which no Ready holds
     /// unpersisted.
     @discardableResult
-    public mutating func compact(with snapshot: Snapshot, retainingEntries: Int) -> Bool {
+    public mutating func compact(with snapshot: SnapshotReference, retainingEntries: Int) -> Bool {
         precondition(retainingEntries >= 0, "retainingEntries must not be negative")
         let index = snapshot.metadata.index
         precondition(index <= log.applied, "a snapshot at \(index) beyond the applied index \(log.applied)")
@@ -323,6 +332,9 @@ extension RaftNode {
         log.compact(to: max(compactTo, log.offsetIndex))
         return true
     }
+
+    /// The latest snapshot recorded or installed, which a follower behind the log gets.
+    public var latestSnapshotReference: SnapshotReference? { latestSnapshot }
 
     // MARK: Leadership transfer
 

@@ -37,9 +37,11 @@ public struct RaftNode: Sendable {
     var transferElapsed = 0
 
     /// The application's latest snapshot, sent to followers behind the compaction point.
-    var latestSnapshot: Snapshot?
+    var latestSnapshot: SnapshotReference?
     /// A snapshot being received from the leader, chunk by chunk.
     var incomingSnapshot: IncomingSnapshot?
+    /// Received snapshot bytes for the next Ready.
+    var snapshotPieces: [SnapshotPiece] = []
 
     var reads = ReadIndexQueue()
 
@@ -55,17 +57,18 @@ public struct RaftNode: Sendable {
         var metadata: SnapshotMetadata
         var leaderTerm: Term
         var totalBytes: Int
-        var data: [UInt8]
+        /// Bytes taken so far, in order: the shell keeps them.
+        var received: Int
     }
 
     /// What a restarting node read back from its disk.
     public struct RecoveredState: Sendable {
         public var hardState: HardState
-        public var snapshot: Snapshot?
+        public var snapshot: SnapshotReference?
         /// The entries after the snapshot (or from index 1), contiguous.
         public var entries: [Entry]
 
-        public init(hardState: HardState, snapshot: Snapshot?, entries: [Entry]) {
+        public init(hardState: HardState, snapshot: SnapshotReference?, entries: [Entry]) {
             self.hardState = hardState
             self.snapshot = snapshot
             self.entries = entries
@@ -463,9 +466,8 @@ public struct RaftNode: Sendable {
             send(to: leaderID, term: term, .appendResponse(.success(matchIndex: log.committed)))
             return
         }
-        guard chunk.totalBytes <= config.snapshotBytesMax, chunk.offset + chunk.bytes.count <= chunk.totalBytes else {
-            // Refused: the leader keeps retrying, and an operator must raise the bound.
-            incomingSnapshot = nil
+        guard !chunk.needsBytes, chunk.length > 0, chunk.offset >= 0, chunk.offset + chunk.length <= chunk.totalBytes else {
+            // Not a chunk a leader sends: ignored, and the leader resends once it sees no progress.
             return
         }
         if incomingSnapshot?.metadata != metadata || incomingSnapshot?.leaderTerm != term
@@ -477,30 +479,36 @@ public struct RaftNode: Sendable {
                 send(to: leaderID, term: term, .snapshotResponse(index: metadata.index, receivedBytes: 0))
                 return
             }
-            incomingSnapshot = IncomingSnapshot(metadata: metadata, leaderTerm: term, totalBytes: chunk.totalBytes, data: [])
-            incomingSnapshot!.data.reserveCapacity(chunk.totalBytes)
+            incomingSnapshot = IncomingSnapshot(metadata: metadata, leaderTerm: term, totalBytes: chunk.totalBytes, received: 0)
         }
         // Only the next chunk in order is taken; a duplicate or a gap is answered with
         // where we stand, and the leader resends from there.
-        if chunk.offset == incomingSnapshot!.data.count {
-            incomingSnapshot!.data.append(contentsOf: chunk.bytes)
+        if chunk.offset == incomingSnapshot!.received {
+            snapshotPieces.append(SnapshotPiece(metadata: metadata, totalBytes: chunk.totalBytes, offset: chunk.offset, bytes: chunk.bytes))
+            incomingSnapshot!.received += chunk.length
         }
-        let received = incomingSnapshot!.data.count
+        let received = incomingSnapshot!.received
         guard received == chunk.totalBytes else {
             send(to: leaderID, term: term, .snapshotResponse(index: metadata.index, receivedBytes: received))
             return
         }
-        let snapshot = Snapshot(metadata: metadata, data: incomingSnapshot!.data)
         incomingSnapshot = nil
         if log.matches(index: metadata.index, term: metadata.term) {
             // We already hold the snapshot's entries: they are committed, nothing to install.
             log.commit(to: metadata.index)
         } else {
-            log.restore(snapshot)
+            log.restore(metadata)
             membership = metadata.membership
-            latestSnapshot = snapshot
+            latestSnapshot = SnapshotReference(metadata: metadata, bytes: chunk.totalBytes)
         }
         send(to: leaderID, term: term, .appendResponse(.success(matchIndex: log.committed)))
+    }
+
+    /// The shell let go of the snapshot it was receiving (it stalled): whatever comes next
+    /// of a transfer must start from its first byte.
+    public mutating func abandonIncomingSnapshot() {
+        incomingSnapshot = nil
+        snapshotPieces = []
     }
 
     // MARK: Output
@@ -517,7 +525,7 @@ public struct RaftNode: Sendable {
     /// Whether `ready()` has anything to hand out.
     public var hasReady: Bool {
         if softState != lastSoftState || hardState != lastHardState { return true }
-        if log.pendingSnapshot != nil || !log.unstableEntries.isEmpty { return true }
+        if log.pendingSnapshot != nil || !log.unstableEntries.isEmpty || !snapshotPieces.isEmpty { return true }
         if !messages.isEmpty || !messagesAfterPersist.isEmpty || !readStates.isEmpty { return true }
         return log.hasCommittedEntriesToApply
     }
@@ -532,16 +540,18 @@ public struct RaftNode: Sendable {
         let committedEntries = log.committedEntriesToApply(bytesMax: config.applyBytesMax)
         let voteChanged = hard.term != lastHardState.term || hard.vote != lastHardState.vote
         let commitMustBeDurable = committedEntries.contains { $0.kind == .membershipChange }
+        let pieces = snapshotPieces
         let ready = Ready(
             softState: soft != lastSoftState ? soft : nil,
             hardState: hard != lastHardState || commitMustBeDurable ? hard : nil,
+            snapshotPieces: pieces,
             snapshot: log.pendingSnapshot,
             entries: entries,
             messages: messages,
             messagesAfterPersist: messagesAfterPersist,
             committedEntries: committedEntries,
             readStates: readStates,
-            mustSync: log.pendingSnapshot != nil || !entries.isEmpty || voteChanged || commitMustBeDurable,
+            mustSync: !pieces.isEmpty || log.pendingSnapshot != nil || !entries.isEmpty || voteChanged || commitMustBeDurable,
             commitMustBeDurable: commitMustBeDurable
         )
         lastSoftState = soft
@@ -549,6 +559,7 @@ public struct RaftNode: Sendable {
         messages = []
         messagesAfterPersist = []
         readStates = []
+        snapshotPieces = []
         return ready
     }
 

@@ -7,12 +7,14 @@
 ///    and read-index traffic, none of which promises anything about this node's disk. This
 ///    is what lets a leader replicate while its own fsync is in flight. While the shell
 ///    persists, more of them gather; `RaftNode.takeMessages()` hands them out early.
-/// 2. Persist, in this order: `snapshot` (if any), then `entries` (replacing any stored
-///    entries from `entries.first.index` on), then `hardState` (if any); then make them
-///    durable with one sync. `hardState.commit` is a hint and may be persisted lazily;
-///    `term` and `vote` may not.
+/// 2. Persist, in this order: `snapshotPieces` (keep each piece's bytes at its offset of
+///    the snapshot being received; a piece at offset 0 starts a new transfer), then
+///    `snapshot` (if any: the transfer is complete, install it), then `entries` (replacing
+///    any stored entries from `entries.first.index` on), then `hardState` (if any); then
+///    make them durable with one sync. `hardState.commit` is a hint and may be persisted
+///    lazily; `term` and `vote` may not.
 /// 3. Only then send `messagesAfterPersist`: votes and acknowledgements, which promise
-///    that what they acknowledge is on this node's disk.
+///    that what they acknowledge is on this node's disk (a snapshot's bytes among them).
 /// 4. Restore the state machine from `snapshot` (if any), then apply `committedEntries`
 ///    in order. Every committed entry handed out is already durable on this node, so they
 ///    may be applied while step 2 runs, unless `snapshot` is set or `commitMustBeDurable`.
@@ -23,16 +25,19 @@ public struct Ready: Sendable {
     public var softState: SoftState?
     /// Set when term, vote or commit changed since the last Ready.
     public var hardState: HardState?
-    /// A snapshot received from the leader: persist it, then restore the state machine.
-    public var snapshot: Snapshot?
+    /// Bytes of a snapshot being received, to keep until it is complete.
+    public var snapshotPieces: [SnapshotPiece]
+    /// A snapshot received from the leader, whose bytes came in `snapshotPieces` (this Ready's
+    /// and earlier ones'): persist it, then restore the state machine from it.
+    public var snapshot: SnapshotMetadata?
     public var entries: [Entry]
     public var messages: [Message]
     public var messagesAfterPersist: [Message]
     public var committedEntries: [Entry]
     public var readStates: [ReadState]
 
-    /// Whether step 2 needs a sync: a snapshot, entries, a new term or vote, or a commit
-    /// index that must be durable. A Ready whose only write is a new commit index needs
+    /// Whether step 2 needs a sync: snapshot bytes, a snapshot, entries, a new term or vote,
+    /// or a commit index that must be durable. A Ready whose only write is a new commit index needs
     /// none, and `messagesAfterPersist` may go at once.
     public var mustSync: Bool
     /// The committed entries include a membership change: the commit index in `hardState`

@@ -159,7 +159,8 @@ public struct SnapshotMetadata: Equatable, Sendable {
     }
 }
 
-/// The state machine's bytes at `metadata.index`. The core treats `data` as opaque.
+/// The state machine's bytes at `metadata.index`, as the shell keeps them (its snapshot
+/// files). The core never holds them: it knows a snapshot as a `SnapshotReference`.
 public struct Snapshot: Equatable, Sendable {
     public var metadata: SnapshotMetadata
     public var data: [UInt8]
@@ -168,6 +169,40 @@ public struct Snapshot: Equatable, Sendable {
         self.metadata = metadata
         self.data = data
     }
+}
+
+/// A snapshot as the core knows it: where it sits in the log, and how many bytes a follower
+/// receives for it (its transfer: the state machine's bytes and whatever the shell sends
+/// with them). The bytes themselves stay with the shell, on disk.
+public struct SnapshotReference: Equatable, Sendable {
+    public var metadata: SnapshotMetadata
+    public var bytes: Int
+
+    public init(metadata: SnapshotMetadata, bytes: Int) {
+        precondition(bytes > 0, "a snapshot's transfer holds at least one byte")
+        self.metadata = metadata
+        self.bytes = bytes
+    }
+}
+
+/// Bytes of a snapshot being received, for the shell to keep at `offset` of the transfer
+/// (see `Ready.snapshotPieces`).
+public struct SnapshotPiece: Equatable, Sendable {
+    public var metadata: SnapshotMetadata
+    public var totalBytes: Int
+    public var offset: Int
+    public var bytes: [UInt8]
+
+    public init(metadata: SnapshotMetadata, totalBytes: Int, offset: Int, bytes: [UInt8]) {
+        self.metadata = metadata
+        self.totalBytes = totalBytes
+        self.offset = offset
+        self.bytes = bytes
+    }
+
+    /// Whether the piece starts a transfer: whatever was kept of another goes.
+    public var startsTransfer: Bool { offset == 0 }
+    public var isLast: Bool { offset + bytes.count == totalBytes }
 }
 
 /// The role a node plays in its current term.

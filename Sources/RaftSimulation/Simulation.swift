@@ -243,9 +243,17 @@ public struct Simulation {
     }
 
     /// Every message crosses the simulated network in its wire form, as the peer transport
-    /// sends it, so the codec sees everything the core ever says.
+    /// sends it, so the codec sees everything the core ever says. A snapshot chunk gets its
+    /// bytes from the sender's snapshot on the way, as the node's shell fills them in.
     private mutating func send(_ messages: [Message]) {
-        for message in messages {
+        for var message in messages {
+            if case .snapshotChunk(let chunk) = message.body, chunk.needsBytes {
+                guard let data = nodes[message.from]?.snapshots[chunk.metadata.index], data.count == chunk.totalBytes else {
+                    checker.failWireCodec("n\(message.from) sends a chunk of snapshot \(chunk.metadata.index), which it does not hold")
+                    continue
+                }
+                message.body = .snapshotChunk(chunk.filled(with: Array(data[chunk.offset..<chunk.offset + chunk.length])))
+            }
             let onTheWire: Message
             do {
                 let frame = try PeerFrame(frame: PeerFrame.raft(group: 1, messages: [message]).encoded(), limits: PeerWireLimits())
@@ -278,12 +286,23 @@ public struct Simulation {
             }
             send(ready.messages)
             if ready.mustSync {
-                emit("n\(id) persists" + (ready.snapshot.map { " snapshot \($0.metadata.index)" } ?? "")
+                emit("n\(id) persists" + (ready.snapshot.map { " snapshot \($0.index)" } ?? "")
                     + (ready.entries.isEmpty ? "" : " entries \(ready.entries.first!.index)...\(ready.entries.last!.index)")
                     + (ready.hardState.map { " term \($0.term) vote \($0.vote ?? 0) commit \($0.commit)" } ?? ""))
-                // The writes of `RaftStorage.persist`, with the sync left for later.
+                // The writes of `RaftStorage.persist`, with the sync left for later; the shell
+                // keeps a snapshot's bytes in memory until it is whole (a crash loses them).
                 let disk = nodes[id]!.disk
-                if let snapshot = ready.snapshot { try! disk.installSnapshot(snapshot) }
+                for piece in ready.snapshotPieces {
+                    if piece.startsTransfer { nodes[id]!.staged = [] }
+                    precondition(piece.offset == nodes[id]!.staged.count, "snapshot bytes out of order")
+                    nodes[id]!.staged += piece.bytes
+                }
+                if let metadata = ready.snapshot {
+                    let received = Snapshot(metadata: metadata, data: nodes[id]!.staged)
+                    nodes[id]!.staged = []
+                    nodes[id]!.snapshots[metadata.index] = received.data
+                    try! disk.installSnapshot(received)
+                }
                 try! disk.append(ready.entries)
                 if let hard = ready.hardState { try! disk.setHardState(hard, commitMustBeDurable: ready.commitMustBeDurable) }
                 nodes[id]!.inFlightReady = ready
@@ -312,16 +331,16 @@ public struct Simulation {
         guard let ready = nodes[id]!.inFlightReady else { return }
         nodes[id]!.inFlightReady = nil
         if ready.mustSync { try! nodes[id]!.disk.sync() }
-        if let snapshot = ready.snapshot { checker.observeSnapshotInstalled(id, index: snapshot.metadata.index) }
+        if let metadata = ready.snapshot { checker.observeSnapshotInstalled(id, index: metadata.index) }
         if let first = ready.entries.first {
-            let termBefore = ready.snapshot.map { $0.metadata.index == first.index - 1 ? $0.metadata.term : nil }
+            let termBefore = ready.snapshot.map { $0.index == first.index - 1 ? $0.term : nil }
                 ?? nodes[id]!.core!.term(at: first.index - 1)
             checker.observePersisted(id, entries: ready.entries, termBefore: termBefore)
         }
         send(ready.messagesAfterPersist)
-        if let snapshot = ready.snapshot {
-            emit("n\(id) installs snapshot at \(snapshot.metadata.index)")
-            nodes[id]!.machine = ValueLog(restoring: snapshot.data, at: snapshot.metadata.index)
+        if let metadata = ready.snapshot, let data = nodes[id]!.snapshots[metadata.index] {
+            emit("n\(id) installs snapshot at \(metadata.index)")
+            nodes[id]!.machine = ValueLog(restoring: data, at: metadata.index)
         }
         if !nodes[id]!.appliedEarly {
             for entry in ready.committedEntries { apply(entry, on: id) }
@@ -364,9 +383,10 @@ public struct Simulation {
         let core = nodes[id]!.core!
         guard core.appliedIndex >= core.firstIndex + Self.snapshotEveryEntries else { return }
         let data = nodes[id]!.machine.snapshotData()
-        let snapshot = nodes[id]!.core!.compact(snapshotData: data, retainingEntries: Self.entriesRetainedAfterSnapshot)
-        try! nodes[id]!.disk.saveSnapshot(snapshot, compactTo: nodes[id]!.core!.firstIndex - 1)
-        emit("n\(id) snapshots at \(snapshot.metadata.index) (\(data.count) bytes)")
+        let reference = nodes[id]!.core!.compact(snapshotBytes: data.count, retainingEntries: Self.entriesRetainedAfterSnapshot)
+        nodes[id]!.snapshots[reference.metadata.index] = data
+        try! nodes[id]!.disk.saveSnapshot(Snapshot(metadata: reference.metadata, data: data), compactTo: nodes[id]!.core!.firstIndex - 1)
+        emit("n\(id) snapshots at \(reference.metadata.index) (\(data.count) bytes)")
     }
 
     // MARK: Crashes
@@ -378,6 +398,8 @@ public struct Simulation {
         nodes[id]!.crashBeforeNextSync = false
         nodes[id]!.inFlightReady = nil
         nodes[id]!.appliedEarly = false
+        nodes[id]!.staged = []
+        nodes[id]!.snapshots = [:]
         nodes[id]!.pendingReads = []
         nodes[id]!.incarnation += 1
         emit("CRASH n\(id): \(note)")
@@ -387,7 +409,9 @@ public struct Simulation {
         let recovered = nodes[id]!.disk.recover()
         let config = Self.config(for: id, incarnation: nodes[id]!.incarnation, seed: options.seed, profile: profile)
         nodes[id]!.core = try! RaftNode(config: config, recovered: recovered)
-        nodes[id]!.machine = recovered.snapshot.map { ValueLog(restoring: $0.data, at: $0.metadata.index) } ?? ValueLog()
+        let snapshot = nodes[id]!.disk.snapshot
+        nodes[id]!.machine = snapshot.map { ValueLog(restoring: $0.data, at: $0.metadata.index) } ?? ValueLog()
+        if let snapshot { nodes[id]!.snapshots[snapshot.metadata.index] = snapshot.data }
         checker.observeRestart(id, lastIndex: recovered.entries.last?.index ?? recovered.snapshot?.metadata.index ?? 0)
         emit("RESTART n\(id): term \(recovered.hardState.term), snapshot \(recovered.snapshot?.metadata.index ?? 0), \(recovered.entries.count) entries")
         schedule(after: SimulatedTime.random(in: 1...Self.tickInterval, using: &random), .tick(id, incarnation: nodes[id]!.incarnation))
@@ -619,6 +643,10 @@ struct SimulatedNode {
     var inFlightReady: Ready?
     /// The in-flight Ready's committed entries were applied when it was taken.
     var appliedEarly = false
+    /// What the shell holds of the snapshots this node took or installed (a transfer goes on
+    /// with the one it began), and of one being received.
+    var snapshots: [LogIndex: [UInt8]] = [:]
+    var staged: [UInt8] = []
     var pendingReads: [ReadState] = []
     var incarnation = 0
     /// Armed by a fault: crash right after the next Ready's messages leave, before its sync.

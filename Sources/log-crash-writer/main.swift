@@ -35,7 +35,7 @@ do {
         dataDirectory: arguments[1], groupID: CrashLoopSettings.groupID, options: CrashLoopSettings.storageOptions)
     let group = try RaftGroup(
         config: Config(id: CrashLoopSettings.nodeID, randomSeed: seed), storage: storage, recovered: recovery.state,
-        machine: ValueRuns(), bootstrapVoters: [CrashLoopSettings.nodeID], options: CrashLoopSettings.groupOptions)
+        snapshot: recovery.snapshot?.snapshot, machine: ValueRuns(), bootstrapVoters: [CrashLoopSettings.nodeID], options: CrashLoopSettings.groupOptions)
     guard try group.campaignAlone() else { fail("a group of one did not elect itself") }
     emit("ready \(group.core.appliedIndex)\n")
     var random = SeededGenerator(seed: seed)

@@ -129,8 +129,9 @@ final class CodecTests: XCTestCase {
 
     func testGarbageEntriesAreNotApplied() {
         var state = BrokerState()
-        XCTAssertThrowsError(try state.apply(encoded: [1, 200, 3], at: 1))
+        let records = RecordBook()
+        XCTAssertThrowsError(try state.apply(encoded: [1, 200, 3], at: 1, reader: records))
         XCTAssertEqual(state.appliedIndex, 0)
-        XCTAssertEqual(try state.apply(encoded: BrokerCommand.declareVHost(name: "v").encoded(), at: 1), [.reply(.vhostDeclared)])
+        XCTAssertEqual(try state.apply(encoded: BrokerCommand.declareVHost(name: "v").encoded(), at: 1, reader: records), [.reply(.vhostDeclared)])
     }
 }

@@ -236,7 +236,7 @@ final class DeclareTests: XCTestCase {
         let long = String(repeating: "n", count: 256)
         let command = BrokerCommand.declareQueue(QueueDeclaration(name: long, owner: h.owner, timestamp: 0))
         XCTAssertThrowsError(try BrokerCommand(decoding: command.encoded()), "the log format refuses it")
-        let effects = h.state.apply(command, at: 1)
+        let effects = h.state.apply(command, at: 1, reader: h.records)
         XCTAssertEqual(failure(effects)?.replyText, "PRECONDITION_FAILED - queue name is longer than 255 bytes")
     }
 }

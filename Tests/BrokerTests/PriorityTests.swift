@@ -14,17 +14,17 @@ final class PriorityTests: XCTestCase {
         let channel = ChannelID(connection: "c", number: 1)
         _ = try dispatcher.consume(ConsumeRequest(channel: channel, queue: q("q"), consumerTag: "t"), state: h.state, now: h.now)
         let output = dispatcher.dispatch(state: h.state, now: h.now)
-        XCTAssertEqual(output.deliveries.map(bodyText), ["top1", "top2", "capped", "mid", "low1", "low2", "none"])
+        XCTAssertEqual(h.held(output.deliveries).map(bodyText), ["top1", "top2", "capped", "mid", "low1", "low2", "none"])
 
         // A requeued message goes back ahead of newer ones of its priority.
-        let mid = try XCTUnwrap(output.deliveries.first { bodyText($0) == "mid" })
+        let mid = try XCTUnwrap(h.held(output.deliveries).first { bodyText($0) == "mid" })
         let proposals = try dispatcher.nack(channel: channel, deliveryTag: mid.deliveryTag, multiple: false, requeue: true, now: h.now)
         h.publish("mid2", routingKey: "q", properties: BasicProperties(priority: 3))
         _ = dispatcher.observe(h.apply(proposals[0]), state: h.state)
         h.publish("top3", routingKey: "q", properties: BasicProperties(priority: 4))
         let effects = h.publish("mid3", routingKey: "q", properties: BasicProperties(priority: 3))
         _ = dispatcher.observe(effects, state: h.state)
-        XCTAssertEqual(dispatcher.dispatch(state: h.state, now: h.now).deliveries.map(bodyText), ["top3", "mid", "mid2", "mid3"])
+        XCTAssertEqual(h.held(dispatcher.dispatch(state: h.state, now: h.now).deliveries).map(bodyText), ["top3", "mid", "mid2", "mid3"])
     }
 
     func testQueuesWithoutPrioritiesIgnoreThem() {

@@ -2,10 +2,53 @@ import XCTest
 
 @testable import Broker
 
+/// The message store as a test holds it: every record written, by where it is. A value, so
+/// that copies of a harness go their own ways.
+struct RecordBook: MessageReader {
+    private(set) var records: [RecordLocation: [UInt8]] = [:]
+
+    func record(at location: RecordLocation) -> [UInt8] {
+        guard let record = records[location] else { preconditionFailure("no record at \(location)") }
+        return record
+    }
+
+    mutating func write(_ writes: [RecordWrite]) {
+        for write in writes {
+            precondition(write.record.count == Int(write.location.bytes), "a record of another length than its location says")
+            if let existing = records[write.location] { precondition(existing == write.record, "two records at \(write.location)") }
+            records[write.location] = write.record
+        }
+    }
+
+    func message(at location: RecordLocation, limits: BrokerLimits = BrokerLimits()) -> Message {
+        try! MessageRecord.decode(record(at: location), limits: limits)
+    }
+}
+
+/// A message a queue holds, with the message its record holds.
+@dynamicMemberLookup
+struct HeldMessage: Equatable {
+    let queued: QueuedMessage
+    let message: Message
+
+    subscript<T>(dynamicMember keyPath: KeyPath<QueuedMessage, T>) -> T { queued[keyPath: keyPath] }
+}
+
+/// A delivery with its message as the client sees it, read back as the node reads it.
+@dynamicMemberLookup
+struct HeldDelivery: Equatable {
+    let delivery: Delivery
+    let message: Message
+
+    subscript<T>(dynamicMember keyPath: KeyPath<Delivery, T>) -> T { delivery[keyPath: keyPath] }
+}
+
 /// Drives a `BrokerState` with commands as a node would: each command goes through its log
-/// encoding (checked to round-trip) and is applied at the next index.
+/// encoding (checked to round-trip) and is applied at the next index, and the records it
+/// makes are written to a `RecordBook` before the next.
 struct Harness {
     var state = BrokerState()
+    var records = RecordBook()
     var index: UInt64 = 0
     /// The leader's clock, ms since the epoch.
     var now: Int64 = 1_700_000_000_000
@@ -27,7 +70,14 @@ struct Harness {
         }
         XCTAssertEqual(decoded, command, "command round trip", file: file, line: line)
         index += 1
-        return state.apply(decoded, at: index)
+        return written(state.apply(decoded, at: index, reader: records))
+    }
+
+    /// The effects but the records, which are written to the book.
+    mutating func written(_ effects: [BrokerEffect]) -> [BrokerEffect] {
+        guard case .write(let writes)? = effects.last else { return effects }
+        records.write(writes)
+        return effects.dropLast()
     }
 
     @discardableResult
@@ -100,9 +150,16 @@ struct Harness {
         return apply(.enqueue(Enqueue(timestamp: now, messages: [Publish(message: message, queues: queues, publisherToken: token)])), file: file, line: line)
     }
 
-    func messages(_ queue: String, vhost: String = "/") -> [QueuedMessage] {
-        state.queue(QueueName(vhost: vhost, queue))?.messages ?? []
+    func messages(_ queue: String, vhost: String = "/") -> [HeldMessage] {
+        guard let stored = state.queue(QueueName(vhost: vhost, queue)) else { return [] }
+        return stored.messages.map { HeldMessage(queued: $0, message: records.message(at: stored.location(of: $0))) }
     }
+
+    func held(_ delivery: Delivery) -> HeldDelivery {
+        HeldDelivery(delivery: delivery, message: delivery.message(from: records.message(at: delivery.location)))
+    }
+
+    func held(_ deliveries: [Delivery]) -> [HeldDelivery] { deliveries.map(held) }
 
     func bodies(_ queue: String, vhost: String = "/") -> [String] {
         messages(queue, vhost: vhost).map { String(decoding: $0.message.body, as: UTF8.self) }
@@ -150,7 +207,7 @@ func deletedExchanges(_ effects: [BrokerEffect]) -> [ExchangeName] {
     effects.compactMap { if case .exchangeDeleted(let name) = $0 { return name } else { return nil } }
 }
 
-func bodyText(_ delivery: Delivery) -> String { String(decoding: delivery.message.body, as: UTF8.self) }
+func bodyText(_ delivery: HeldDelivery) -> String { String(decoding: delivery.message.body, as: UTF8.self) }
 
 func xDeath(_ message: Message) -> [ArgumentTable] {
     guard case .array(let items)? = message.properties.headers?["x-death"] else { return [] }
@@ -208,11 +265,11 @@ struct Leader {
     }
 
     /// Dispatches until nothing more; proposals are committed.
-    mutating func dispatch() -> [Delivery] {
-        var deliveries: [Delivery] = []
+    mutating func dispatch() -> [HeldDelivery] {
+        var deliveries: [HeldDelivery] = []
         while true {
             let output = dispatcher.dispatch(state: h.state, now: h.now)
-            deliveries += output.deliveries
+            deliveries += h.held(output.deliveries)
             commit(output.proposals)
             if !output.more { return deliveries }
         }

@@ -102,7 +102,7 @@ final class TTLTests: XCTestCase {
         let channel = ChannelID(connection: "c", number: 1)
         _ = try dispatcher.consume(ConsumeRequest(channel: channel, queue: q("q")), state: h.state, now: h.now)
         let output = dispatcher.dispatch(state: h.state, now: h.now)
-        XCTAssertEqual(output.deliveries.map(bodyText), ["fresh"])
+        XCTAssertEqual(h.held(output.deliveries).map(bodyText), ["fresh"])
         let staleID = h.ids("q")[0]
         XCTAssertEqual(output.proposals, [.expire(Expiry(timestamp: h.now, messages: [MessageBatch(queue: q("q"), ids: [staleID])]))])
     }

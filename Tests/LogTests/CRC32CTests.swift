@@ -1,6 +1,6 @@
 import XCTest
 
-@testable import Log
+import Checksum
 
 final class CRC32CTests: XCTestCase {
     /// The standard check value of CRC-32C (Castagnoli) over the ASCII digits "123456789".

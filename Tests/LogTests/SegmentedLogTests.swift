@@ -59,7 +59,7 @@ final class SegmentedLogTests: LogTestCase {
             try storage.close()
 
             let (_, reopened) = try openStorage()
-            XCTAssertEqual(reopened.state.snapshot, saved)
+            XCTAssertEqual(reopened.snapshot?.snapshot, saved)
             XCTAssertEqual(reopened.state.entries, Array(entries[30...]), "the entries after the snapshot")
             XCTAssertEqual(reopened.state.hardState, hardState)
             XCTAssertEqual(reopened.warnings, [])

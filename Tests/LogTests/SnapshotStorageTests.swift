@@ -32,7 +32,7 @@ final class SnapshotStorageTests: LogTestCase {
         XCTAssertEqual(segmentFirstIndexes(), Array(all.drop(while: { $0 < 100 })))
         XCTAssertEqual(snapshotNames(), ["snapshot-00000000000000000120-00000000000000000001.snap"])
         let (_, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
-        XCTAssertEqual(recovery.state.snapshot, saved)
+        XCTAssertEqual(recovery.snapshot?.snapshot, saved)
         XCTAssertEqual(recovery.state.entries, Array(entries[120...]))
         XCTAssertEqual(recovery.state.hardState, HardState(term: 1, vote: 1, commit: 250))
     }
@@ -46,7 +46,7 @@ final class SnapshotStorageTests: LogTestCase {
         try storage.close()
         XCTAssertEqual(segmentFirstIndexes().first, 67)
         let (_, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
-        XCTAssertEqual(recovery.state.snapshot, saved)
+        XCTAssertEqual(recovery.snapshot?.snapshot, saved)
         XCTAssertEqual(recovery.state.entries, Array(entries[120...]))
     }
 
@@ -76,7 +76,7 @@ final class SnapshotStorageTests: LogTestCase {
         ])
         XCTAssertFalse(Disk.list(groupDirectory).contains { $0.hasSuffix(".tmp") })
         let (_, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
-        XCTAssertEqual(recovery.state.snapshot, snapshots[2])
+        XCTAssertEqual(recovery.snapshot?.snapshot, snapshots[2])
         XCTAssertEqual(recovery.state.entries, Array(entries[150...]))
     }
 
@@ -86,7 +86,7 @@ final class SnapshotStorageTests: LogTestCase {
         try storage.saveSnapshot(saved, compactTo: 0)
         try storage.close()
         let (_, recovery) = try openStorage()
-        XCTAssertEqual(recovery.state.snapshot, saved)
+        XCTAssertEqual(recovery.snapshot?.snapshot, saved)
     }
 
     // MARK: A snapshot from the leader
@@ -102,7 +102,7 @@ final class SnapshotStorageTests: LogTestCase {
         try storage.sync()
         XCTAssertEqual(segmentFirstIndexes(), [401, 434])
         let (_, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
-        XCTAssertEqual(recovery.state.snapshot, received)
+        XCTAssertEqual(recovery.snapshot?.snapshot, received)
         XCTAssertEqual(recovery.state.entries, more)
         XCTAssertEqual(recovery.state.hardState, HardState(term: 3, vote: nil, commit: 400))
         XCTAssertEqual(recovery.warnings, [])
@@ -116,7 +116,7 @@ final class SnapshotStorageTests: LogTestCase {
         try storage.append(makeEntries(91...95, term: 2, seed: 43))
         try storage.close()
         let (_, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
-        XCTAssertEqual(recovery.state.snapshot, received)
+        XCTAssertEqual(recovery.snapshot?.snapshot, received)
         XCTAssertEqual(recovery.state.entries, makeEntries(91...95, term: 2, seed: 43))
     }
 
@@ -128,7 +128,7 @@ final class SnapshotStorageTests: LogTestCase {
         try SnapshotFile.write(EncodedSnapshot(received), directory: groupDirectory)
 
         let (storage, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
-        XCTAssertEqual(recovery.state.snapshot, received)
+        XCTAssertEqual(recovery.snapshot?.snapshot, received)
         XCTAssertEqual(recovery.state.entries, [])
         XCTAssertEqual(segmentFirstIndexes(), [], "the stale segments were removed")
 
@@ -136,7 +136,7 @@ final class SnapshotStorageTests: LogTestCase {
         try storage.append(more)
         try storage.sync()
         let (_, reopened) = try openStorage(segmentBytesMax: segmentBytesMax)
-        XCTAssertEqual(reopened.state.snapshot, received)
+        XCTAssertEqual(reopened.snapshot?.snapshot, received)
         XCTAssertEqual(reopened.state.entries, more)
     }
 
@@ -156,7 +156,7 @@ final class SnapshotStorageTests: LogTestCase {
         let own = snapshot(index: 200, term: 1)
         try SnapshotFile.write(EncodedSnapshot(own), directory: groupDirectory)
         let (_, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
-        XCTAssertEqual(recovery.state.snapshot, own)
+        XCTAssertEqual(recovery.snapshot?.snapshot, own)
         XCTAssertEqual(recovery.state.entries, Array(entries[200...]))
     }
 
@@ -217,7 +217,7 @@ final class SnapshotStorageTests: LogTestCase {
         print("LogTests: LZ4 snapshot of 3000 AMQP-like messages: \(data.count) raw bytes, \(fileBytes) file bytes, ratio \((ratio * 100).rounded() / 100)")
         XCTAssertGreaterThan(ratio, 1.5)
         let (_, recovery) = try openStorage()
-        XCTAssertEqual(recovery.state.snapshot, saved)
+        XCTAssertEqual(recovery.snapshot?.snapshot, saved)
         // The file holds one LZ4 frame after the fixed fields (8 + 8 + 8 + 4 + membership + 8).
         let membership = saved.metadata.membership.encoded().count
         let frame = Array(Disk.read(path)[(36 + membership)...])
@@ -238,7 +238,7 @@ final class SnapshotStorageTests: LogTestCase {
         Disk.flipByte(newerPath, at: Disk.size(newerPath) / 2)
 
         let (_, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
-        XCTAssertEqual(recovery.state.snapshot, older)
+        XCTAssertEqual(recovery.snapshot?.snapshot, older)
         XCTAssertEqual(recovery.state.entries, Array(entries[40...]))
         XCTAssertEqual(recovery.warnings.count, 1)
         XCTAssertTrue(recovery.warnings.first?.contains(newerName) ?? false, "\(recovery.warnings)")

@@ -39,7 +39,7 @@ final class CrashLoopTests: XCTestCase {
         let (_, recovery) = try DurableStorage.open(
             dataDirectory: directory, groupID: CrashLoopSettings.groupID, options: CrashLoopSettings.storageOptions)
         var machine = ValueRuns()
-        if let snapshot = recovery.state.snapshot { try machine.restore(from: snapshot.data) }
+        if let snapshot = recovery.snapshot?.snapshot { try machine.restore(from: snapshot.data) }
         var byIndex: [LogIndex: UInt64] = [:]
         var previousValue = machine.lastValue
         for entry in recovery.state.entries where entry.kind == .normal {

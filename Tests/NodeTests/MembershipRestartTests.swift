@@ -11,7 +11,7 @@ final class MembershipRestartTests: XCTestCase {
     func testAnAppliedMembershipChangeIsKnownRightAfterARestart() throws {
         let storage = MemoryStorage()
         let config = Config(id: 1, randomSeed: 9)
-        let group = try RaftGroup(config: config, storage: storage, recovered: storage.recover(), machine: ValueRuns(), bootstrapVoters: [1])
+        let group = try RaftGroup(config: config, storage: storage, recovered: storage.recover(), snapshot: storage.snapshot, machine: ValueRuns(), bootstrapVoters: [1])
         XCTAssertTrue(try group.campaignAlone())
         let change = try group.proposeMembershipChange(.addLearner(2))
         try group.process()

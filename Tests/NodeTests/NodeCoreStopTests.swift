@@ -36,7 +36,7 @@ final class NodeCoreStopTests: XCTestCase {
         func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError) {
             try write { () throws(LogError) in try inner.setHardState(state, commitMustBeDurable: commitMustBeDurable) }
         }
-        func installSnapshot(_ snapshot: Snapshot) throws(LogError) { try write { () throws(LogError) in try inner.installSnapshot(snapshot) } }
+        func installSnapshot(_ encoded: EncodedSnapshot) throws(LogError) { try write { () throws(LogError) in try inner.installSnapshot(encoded) } }
         func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) {
             try write { () throws(LogError) in try inner.saveSnapshot(encoded, compactTo: compactTo) }
         }
@@ -51,10 +51,13 @@ final class NodeCoreStopTests: XCTestCase {
         let loop = EmbeddedEventLoop()
         let (durable, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: 1)
         let storage = ClosingStorage(durable)
+        let store = try MessageStore.open(groupDirectory: durable.directory)
         let group = try RaftGroup(
-            config: Config(id: 1, randomSeed: 7), storage: storage, recovered: recovery.state, machine: BrokerMachine(),
-            bootstrapVoters: [1, 2], options: RaftGroup<BrokerMachine>.Options())
-        let core = NodeCore(loop: loop, group: group, persister: Persister(storage: storage), clock: { 0 }, acknowledgementTimeoutMs: nil)
+            config: Config(id: 1, randomSeed: 7), storage: storage, recovered: recovery.state, snapshot: recovery.snapshot?.snapshot,
+            machine: BrokerMachine(store: store), bootstrapVoters: [1, 2], options: RaftGroup<BrokerMachine>.Options())
+        let core = NodeCore(
+            loop: loop, group: group, persister: Persister(storage: storage), groupDirectory: durable.directory,
+            latestSnapshot: recovery.snapshot, clock: { 0 }, acknowledgementTimeoutMs: nil)
         try core.start()
         try core.stop()
 

@@ -30,7 +30,7 @@ final class RaftGroupTests: XCTestCase {
         func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError) {
             try inner.setHardState(state, commitMustBeDurable: commitMustBeDurable)
         }
-        func installSnapshot(_ snapshot: Snapshot) throws(LogError) { try inner.installSnapshot(snapshot) }
+        func installSnapshot(_ encoded: EncodedSnapshot) throws(LogError) { try inner.installSnapshot(encoded) }
         func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) { try inner.saveSnapshot(encoded, compactTo: compactTo) }
         func sync() throws(LogError) {
             syncs += 1
@@ -43,7 +43,7 @@ final class RaftGroupTests: XCTestCase {
         let (storage, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: 7)
         let counting = CountingStorage(storage)
         let group = try RaftGroup(
-            config: Config(id: 1, randomSeed: 42), storage: counting, recovered: recovery.state, machine: ValueRuns(),
+            config: Config(id: 1, randomSeed: 42), storage: counting, recovered: recovery.state, snapshot: recovery.snapshot?.snapshot, machine: ValueRuns(),
             bootstrapVoters: [1], options: options)
         XCTAssertTrue(try group.campaignAlone())
         return (group, counting)

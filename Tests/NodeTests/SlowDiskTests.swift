@@ -26,7 +26,7 @@ final class SlowDiskTests: XCTestCase {
         func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError) {
             try inner.setHardState(state, commitMustBeDurable: commitMustBeDurable)
         }
-        func installSnapshot(_ snapshot: Snapshot) throws(LogError) { try inner.installSnapshot(snapshot) }
+        func installSnapshot(_ encoded: EncodedSnapshot) throws(LogError) { try inner.installSnapshot(encoded) }
         func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) {
             try inner.saveSnapshot(encoded, compactTo: compactTo)
         }

@@ -20,7 +20,6 @@ final class BoundsTests: XCTestCase {
             ("entryBytesMax", { $0.entryBytesMax = 0 }),
             ("entryBytesMax", { $0.entryBytesMax = $0.appendBytesMax + 1 }),
             ("snapshotChunkBytesMax", { $0.snapshotChunkBytesMax = 0 }),
-            ("snapshotBytesMax", { $0.snapshotBytesMax = $0.snapshotChunkBytesMax - 1 }),
             ("applyBytesMax", { $0.applyBytesMax = 0 }),
             ("pendingReadsMax", { $0.pendingReadsMax = 0 }),
         ]

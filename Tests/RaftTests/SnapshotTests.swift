@@ -31,7 +31,7 @@ final class SnapshotTests: XCTestCase {
         let chunks = net.sent(where: { $0.to == 3 }).compactMap(\.body.snapshotChunk)
         XCTAssertGreaterThan(Set(chunks.map(\.offset)).count, 4, "sent in several chunks")
         XCTAssertTrue(chunks.allSatisfy { $0.bytes.count <= 64 })
-        XCTAssertTrue(chunks.allSatisfy { $0.metadata == snapshot.metadata && $0.totalBytes == snapshot.data.count })
+        XCTAssertTrue(chunks.allSatisfy { $0.metadata == snapshot.metadata && $0.totalBytes == TestNetwork.transfer(of: snapshot.data).count })
         XCTAssertEqual(net.installedSnapshots[3], [snapshot], "a Ready carried the whole snapshot")
         XCTAssertEqual(net.disks[3]?.snapshot, snapshot)
         XCTAssertEqual(net[3].membership, Membership(voters: [1, 2, 3]))
@@ -91,8 +91,10 @@ final class SnapshotTests: XCTestCase {
 
 extension SnapshotTests {
     /// The leader compacts again while a follower is still receiving the previous snapshot:
-    /// the transfer moves to the newer snapshot instead of stalling.
-    func testLeaderCompactingAgainDuringTransferSendsTheNewerSnapshot() throws {
+    /// the transfer goes on with the snapshot it began (one that took longer than the time
+    /// between snapshots would otherwise never end), and the follower then catches up from
+    /// the retained log.
+    func testLeaderCompactingAgainDuringTransferFinishesTheSnapshotItBegan() throws {
         let (net, first) = try compactedGroup()
         net.heal()
         var stalled = true
@@ -103,9 +105,29 @@ extension SnapshotTests {
             try net[1].propose([bytes("more \(i)")])
             net.stabilize()
         }
-        let second = net.compact(1)
+        let second = net.compact(1, retainingEntries: 10)
         XCTAssertGreaterThan(second.metadata.index, first.metadata.index)
         stalled = false
+        net.tick([1], until: { net.applied[3] == net.applied[1] }, timesMax: 20)
+        XCTAssertEqual(net.installedSnapshots[3], [first])
+        XCTAssertTrue(net.sent(where: { $0.to == 3 && $0.body.snapshotChunk?.metadata == second.metadata }).isEmpty)
+    }
+
+    /// A leader whose shell can no longer send the snapshot a transfer began (it let go of
+    /// it) starts the follower over with the latest.
+    func testASnapshotTheShellLetGoOfIsReplacedByTheLatest() throws {
+        let (net, first) = try compactedGroup()
+        net.heal()
+        var stalled = true
+        net.dropRules.append { stalled && $0.body.snapshotChunk?.offset == 128 }
+        net.stabilize()
+        for i in 0..<5 {
+            try net[1].propose([bytes("more \(i)")])
+            net.stabilize()
+        }
+        let second = net.compact(1)
+        stalled = false
+        net[1].snapshotUnavailable(index: first.metadata.index)
         net.tick([1], until: { net.applied[3] == net.applied[1] }, timesMax: 20)
         XCTAssertEqual(net.installedSnapshots[3], [second])
         XCTAssertEqual(net.disks[3]?.snapshot, second)

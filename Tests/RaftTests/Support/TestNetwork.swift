@@ -22,7 +22,8 @@ final class TestNetwork {
         /// followers from memory; a recovered log starts right after the snapshot.)
         var recovered: RaftNode.RecoveredState {
             let after = snapshot?.metadata.index ?? 0
-            return RaftNode.RecoveredState(hardState: hardState, snapshot: snapshot, entries: entries.filter { $0.index > after })
+            let reference = snapshot.map { SnapshotReference(metadata: $0.metadata, bytes: TestNetwork.transfer(of: $0.data).count) }
+            return RaftNode.RecoveredState(hardState: hardState, snapshot: reference, entries: entries.filter { $0.index > after })
         }
     }
 
@@ -34,6 +35,11 @@ final class TestNetwork {
     private(set) var applied: [NodeID: [[UInt8]]] = [:]
     private(set) var readStates: [NodeID: [ReadState]] = [:]
     private(set) var installedSnapshots: [NodeID: [Snapshot]] = [:]
+    /// What each node, as a shell, has received of a snapshot being sent to it.
+    private var staged: [NodeID: [UInt8]] = [:]
+    /// Every snapshot each node took or installed, by index: a transfer goes on with the
+    /// snapshot it began after a newer one is taken.
+    private var snapshots: [NodeID: [LogIndex: Snapshot]] = [:]
 
     /// Sent and not yet delivered, oldest first.
     var queue: [Message] = []
@@ -153,6 +159,7 @@ final class TestNetwork {
     /// Stops `id`: what it has not persisted, and the messages it has not received, are lost.
     func crash(_ id: NodeID) {
         nodes[id] = nil
+        staged[id] = nil
         unpersisted[id] = nil
         queue.removeAll { $0.to == id }
     }
@@ -212,8 +219,19 @@ final class TestNetwork {
         for entry in ready.committedEntries where !disk.entries.contains(entry) {
             XCTFail("node \(id) handed out committed entry \(entry.index) before it was durable", file: file, line: line)
         }
-        if let snapshot = ready.snapshot {
-            disk.snapshot = snapshot
+        for piece in ready.snapshotPieces {
+            if piece.startsTransfer { staged[id] = [] }
+            if piece.offset != staged[id]?.count { XCTFail("node \(id) was handed snapshot bytes at \(piece.offset) out of order", file: file, line: line) }
+            staged[id, default: []] += piece.bytes
+        }
+        if let metadata = ready.snapshot {
+            let transfer = staged.removeValue(forKey: id) ?? []
+            guard transfer.first == Self.transferVersion else {
+                XCTFail("node \(id) installs a snapshot it did not receive whole", file: file, line: line)
+                return
+            }
+            disk.snapshot = Snapshot(metadata: metadata, data: Array(transfer.dropFirst()))
+            snapshots[id, default: [:]][metadata.index] = disk.snapshot
             disk.entries = []
         }
         if let first = ready.entries.first {
@@ -233,7 +251,7 @@ final class TestNetwork {
     }
 
     private func apply(_ id: NodeID, _ ready: Ready, file: StaticString, line: UInt) {
-        if let snapshot = ready.snapshot {
+        if ready.snapshot != nil, let snapshot = disks[id]?.snapshot {
             applied[id] = Self.decode(snapshot.data)
             appliedIndex[id] = snapshot.metadata.index
             installedSnapshots[id, default: []].append(snapshot)
@@ -251,9 +269,23 @@ final class TestNetwork {
         }
     }
 
+    /// Sends as a shell does: a snapshot chunk gets its bytes from the sender's snapshot.
     private func send(_ messages: [Message]) {
-        sent += messages
-        queue += messages
+        for message in messages {
+            var message = message
+            if case .snapshotChunk(let chunk) = message.body, chunk.needsBytes {
+                guard let snapshot = snapshots[message.from]?[chunk.metadata.index] ?? disks[message.from]?.snapshot,
+                    snapshot.metadata == chunk.metadata
+                else {
+                    XCTFail("node \(message.from) sends a chunk of a snapshot it does not hold: \(message)")
+                    continue
+                }
+                let transfer = Self.transfer(of: snapshot.data)
+                message.body = .snapshotChunk(chunk.filled(with: Array(transfer[chunk.offset..<chunk.offset + chunk.length])))
+            }
+            sent.append(message)
+            queue.append(message)
+        }
     }
 
     private func shouldDrop(_ m: Message) -> Bool {
@@ -321,12 +353,21 @@ final class TestNetwork {
     /// Snapshots the state machine of `id` at its applied index and compacts its log and disk.
     @discardableResult
     func compact(_ id: NodeID, retainingEntries: Int = 0) -> Snapshot {
-        let snapshot = nodes[id]!.compact(snapshotData: Self.encode(applied[id]!), retainingEntries: retainingEntries)
+        let data = Self.encode(applied[id]!)
+        let reference = nodes[id]!.compact(snapshotBytes: Self.transfer(of: data).count, retainingEntries: retainingEntries)
+        let snapshot = Snapshot(metadata: reference.metadata, data: data)
         let firstIndex = nodes[id]!.firstIndex
         disks[id]!.snapshot = snapshot
         disks[id]!.entries.removeAll { $0.index < firstIndex }
+        snapshots[id, default: [:]][snapshot.metadata.index] = snapshot
         return snapshot
     }
+
+    /// What a follower receives for a snapshot: a version byte, then the state machine's
+    /// bytes (which may be none).
+    static let transferVersion: UInt8 = 1
+
+    static func transfer(of data: [UInt8]) -> [UInt8] { [transferVersion] + data }
 
     /// The state machine's bytes: each applied payload as a u32 little-endian length and its bytes.
     static func encode(_ payloads: [[UInt8]]) -> [UInt8] {

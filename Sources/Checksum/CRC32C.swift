@@ -1,5 +1,6 @@
-/// CRC-32C (Castagnoli), table-driven: the checksum of every log record, hard state and
-/// snapshot file. Not hardware speed, but well under the cost of the fsync it guards.
+/// CRC-32C (Castagnoli), table-driven: the checksum of every log record, hard state,
+/// snapshot file and stored message. Not hardware speed, but well under the cost of the
+/// fsync it guards.
 public enum CRC32C {
     private static let table: [UInt32] = (0..<256).map { byte in
         var crc = UInt32(byte)

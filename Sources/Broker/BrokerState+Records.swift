@@ -1,0 +1,60 @@
+// The records the state refers to, as the node's store and a snapshot's transfer see them.
+extension BrokerState {
+    /// Every queue's store, with the position its next record would take.
+    public var storeCursors: [UInt64: UInt64] {
+        var cursors: [UInt64: UInt64] = [:]
+        for host in vhosts.values {
+            for queue in host.queues.values { cursors[queue.storeID] = queue.storeCursor }
+        }
+        return cursors
+    }
+
+    /// The bytes of every record the state refers to.
+    public var recordBytes: Int {
+        vhosts.values.reduce(0) { total, host in total + host.queues.values.reduce(0) { $0 + $1.recordBytes } }
+    }
+
+    /// Visits every record the state refers to, in the order of `RecordCursor`.
+    public func forEachRecord(_ body: (RecordLocation) throws -> Void) rethrows {
+        for name in allQueueNames {
+            guard let queue = queue(name) else { continue }
+            for level in 0..<queue.priorityLevels {
+                try queue.level(level).forEach { try body(queue.location(of: $0)) }
+            }
+        }
+    }
+
+    /// Walks the records a state refers to, one at a time, in a fixed order: queue by queue
+    /// (vhosts, then queues, by name), priority level by level from 0, oldest first. A
+    /// snapshot's transfer sends records in this order, so the receiver, holding the same
+    /// state, knows where each goes without being told.
+    public struct RecordCursor: Sendable {
+        private let queues: [QueueName]
+        private var queueIndex = 0
+        private var level = 0
+        private var nextID: MessageID = 0
+
+        public init(_ state: BrokerState) {
+            queues = state.allQueueNames
+        }
+
+        /// The next record, nil after the last.
+        public mutating func next(in state: BrokerState) -> RecordLocation? {
+            while queueIndex < queues.count {
+                guard let queue = state.queue(queues[queueIndex]), level < queue.priorityLevels else {
+                    queueIndex += 1
+                    level = 0
+                    nextID = 0
+                    continue
+                }
+                if let message = queue.firstMessage(priority: UInt8(level), atOrAfter: nextID) {
+                    nextID = message.id + 1
+                    return queue.location(of: message)
+                }
+                level += 1
+                nextID = 0
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,223 @@
+import Broker
+import Log
+import Raft
+
+/// What a follower behind the leader's log receives, as one run of bytes the Raft core
+/// sends in chunks:
+///
+///     magic "BSNP" | version u8 | reserved 3 | file length u64 |
+///     the snapshot's file, as the leader wrote it |
+///     every record the snapshot's state refers to, in `BrokerState.RecordCursor` order
+///
+/// No record says where it goes: the receiver decodes the state from the file first, and
+/// that tells it, record by record, which store and position comes next. Every record
+/// carries its checksum; the file its own.
+enum SnapshotTransfer {
+    static let magic: [UInt8] = Array("BSNP".utf8)
+    static let version: UInt8 = 1
+    static let headerBytes = 16
+
+    static func header(fileBytes: Int) -> [UInt8] {
+        var bytes = magic + [version, 0, 0, 0]
+        for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: UInt64(fileBytes) >> (8 * UInt64(i)))) }
+        return bytes
+    }
+
+    /// The file length a header announces, nil if it is not a header of this version.
+    static func fileBytes(inHeader bytes: ArraySlice<UInt8>) -> Int? {
+        guard bytes.count == headerBytes, Array(bytes.prefix(4)) == magic, bytes[bytes.startIndex + 4] == version else { return nil }
+        var length: UInt64 = 0
+        for i in 0..<8 { length |= UInt64(bytes[bytes.startIndex + 8 + i]) << (8 * UInt64(i)) }
+        return Int(exactly: length)
+    }
+
+    enum Failure: Error, CustomStringConvertible {
+        case badHeader
+        case fileRefused(LogError)
+        case stateRefused(BrokerCodecError)
+        case recordDamaged(RecordLocation)
+        case lengthMismatch(expected: Int, got: Int)
+
+        var description: String {
+            switch self {
+            case .badHeader: return "a snapshot transfer that does not start with its header"
+            case .fileRefused(let error): return "the snapshot file of a transfer was refused: \(error)"
+            case .stateRefused(let error): return "the state in a transferred snapshot does not decode: \(error)"
+            case .recordDamaged(let location): return "a transferred record is damaged (\(location))"
+            case .lengthMismatch(let expected, let got): return "a snapshot transfer of \(got) bytes where its state needs \(expected)"
+            }
+        }
+    }
+}
+
+/// The leader's side: the bytes of one snapshot's transfer, read on demand from the
+/// snapshot's file and the message store, for a state captured when the snapshot was taken.
+/// Reads mostly move forward (the core asks for the next chunk); one that goes back (a lost
+/// chunk, a follower that restarted) walks the records again from the start.
+final class SnapshotTransferReader {
+    let reference: SnapshotReference
+    private let header: [UInt8]
+    private let file: FileHandle
+    private let fileBytes: Int
+    private let state: BrokerState
+    private let store: MessageStore
+    private var cursor: BrokerState.RecordCursor
+    /// Where the record the cursor returned last begins in the transfer, and that record.
+    private var current: (start: Int, location: RecordLocation)?
+    /// Where the next record the cursor returns begins.
+    private var nextStart: Int
+
+    init(reference: SnapshotReference, filePath: String, fileBytes: Int, state: BrokerState, store: MessageStore) throws(LogError) {
+        precondition(reference.bytes == SnapshotTransfer.headerBytes + fileBytes + state.recordBytes, "a transfer's length is its parts'")
+        self.reference = reference
+        header = SnapshotTransfer.header(fileBytes: fileBytes)
+        file = try FileHandle(path: filePath, flags: 0)
+        self.fileBytes = fileBytes
+        self.state = state
+        self.store = store
+        cursor = BrokerState.RecordCursor(state)
+        nextStart = SnapshotTransfer.headerBytes + fileBytes
+    }
+
+    /// The `length` bytes at `offset`.
+    func read(offset: Int, length: Int) throws(LogError) -> [UInt8] {
+        precondition(offset >= 0 && length >= 0 && offset + length <= reference.bytes, "a read past the transfer's end")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(length)
+        var at = offset
+        let end = offset + length
+        if at < SnapshotTransfer.headerBytes {
+            let upTo = min(end, SnapshotTransfer.headerBytes)
+            bytes += header[at..<upTo]
+            at = upTo
+        }
+        let recordsStart = SnapshotTransfer.headerBytes + fileBytes
+        if at < end, at < recordsStart {
+            let upTo = min(end, recordsStart)
+            bytes += try file.read(count: upTo - at, at: at - SnapshotTransfer.headerBytes)
+            at = upTo
+        }
+        guard at < end else { return bytes }
+        if let current, at < current.start {
+            // Back to before the record read last: walk again from the first.
+            cursor = BrokerState.RecordCursor(state)
+            self.current = nil
+            nextStart = recordsStart
+        }
+        // The records that cover [at, end), read together; those before `at` are passed.
+        var covering: [(start: Int, location: RecordLocation)] = []
+        if let current, current.start + Int(current.location.bytes) > at { covering.append(current) }
+        while nextStart < end {
+            guard let location = cursor.next(in: state) else { break }
+            let start = nextStart
+            nextStart += Int(location.bytes)
+            current = (start, location)
+            if nextStart > at { covering.append((start, location)) }
+        }
+        let records = try store.read(covering.map { MessageStore.Extent(store: $0.location.store, position: $0.location.position, bytes: Int($0.location.bytes)) })
+        for (record, piece) in zip(records, covering) {
+            let from = max(at, piece.start) - piece.start
+            let to = min(end, piece.start + record.count) - piece.start
+            bytes += record[from..<to]
+            at = piece.start + to
+        }
+        precondition(bytes.count == length, "the records of a snapshot's transfer ran out at \(at) of \(end)")
+        return bytes
+    }
+}
+
+/// The follower's side: takes a transfer's bytes in order, keeps the file in memory and
+/// writes each record to the message store where the transferred state says it goes. Once
+/// the last byte is in, the snapshot and its state are ready to install.
+final class SnapshotTransferWriter {
+    let metadata: SnapshotMetadata
+    let totalBytes: Int
+    private let store: MessageStore
+    private let limits: BrokerLimits
+    private let filePath: String
+    private var received = 0
+    private var head: [UInt8] = []
+    private var fileBytes: Int?
+    private var file: [UInt8] = []
+    private var snapshot: EncodedSnapshot?
+    private var state: BrokerState?
+    private var cursor: BrokerState.RecordCursor?
+    private var record: (location: RecordLocation, bytes: [UInt8])?
+
+    /// `filePath`: where the snapshot's file will be, named in errors.
+    init(metadata: SnapshotMetadata, totalBytes: Int, store: MessageStore, limits: BrokerLimits, filePath: String) {
+        self.metadata = metadata
+        self.totalBytes = totalBytes
+        self.store = store
+        self.limits = limits
+        self.filePath = filePath
+    }
+
+    var isComplete: Bool { received == totalBytes }
+
+    /// Takes the next bytes of the transfer; MUST be given them in order.
+    func take(_ piece: SnapshotPiece) throws {
+        precondition(piece.metadata == metadata && piece.offset == received, "transfer bytes out of order")
+        var bytes = piece.bytes[...]
+        received += piece.bytes.count
+        if fileBytes == nil {
+            let wanted = SnapshotTransfer.headerBytes - head.count
+            head += bytes.prefix(wanted)
+            bytes = bytes.dropFirst(wanted)
+            guard head.count == SnapshotTransfer.headerBytes else { return }
+            guard let length = SnapshotTransfer.fileBytes(inHeader: head[...]) else { throw SnapshotTransfer.Failure.badHeader }
+            fileBytes = length
+            file.reserveCapacity(length)
+        }
+        if let length = fileBytes, snapshot == nil {
+            let wanted = length - file.count
+            file += bytes.prefix(wanted)
+            bytes = bytes.dropFirst(wanted)
+            guard file.count == length else { return }
+            try decodeState()
+        }
+        while !bytes.isEmpty {
+            guard var next = record ?? nextRecord() else {
+                throw SnapshotTransfer.Failure.lengthMismatch(expected: received - bytes.count, got: totalBytes)
+            }
+            let wanted = Int(next.location.bytes) - next.bytes.count
+            next.bytes += bytes.prefix(wanted)
+            bytes = bytes.dropFirst(wanted)
+            if next.bytes.count == Int(next.location.bytes) {
+                guard MessageRecord.isIntact(next.bytes) else { throw SnapshotTransfer.Failure.recordDamaged(next.location) }
+                try store.write(store: next.location.store, position: next.location.position, record: next.bytes)
+                record = nil
+            } else {
+                record = next
+            }
+        }
+        if isComplete, record != nil || nextRecord() != nil {
+            throw SnapshotTransfer.Failure.lengthMismatch(expected: totalBytes + 1, got: totalBytes)
+        }
+    }
+
+    /// The snapshot received and its state, once complete.
+    func finish() -> (snapshot: EncodedSnapshot, state: BrokerState)? {
+        guard isComplete, let snapshot, let state else { return nil }
+        return (snapshot, state)
+    }
+
+    private func decodeState() throws {
+        let encoded: EncodedSnapshot
+        do { encoded = try EncodedSnapshot(fileBytes: file, path: filePath) } catch { throw SnapshotTransfer.Failure.fileRefused(error) }
+        guard encoded.snapshot.metadata == metadata else { throw SnapshotTransfer.Failure.fileRefused(.corruptFile(path: filePath, reason: "another snapshot's file")) }
+        var restored = BrokerState(limits: limits)
+        do { try restored.restore(from: encoded.snapshot.data) } catch { throw SnapshotTransfer.Failure.stateRefused(error) }
+        let expected = SnapshotTransfer.headerBytes + file.count + restored.recordBytes
+        guard expected == totalBytes else { throw SnapshotTransfer.Failure.lengthMismatch(expected: expected, got: totalBytes) }
+        snapshot = encoded
+        state = restored
+        cursor = BrokerState.RecordCursor(restored)
+        file = []
+    }
+
+    private func nextRecord() -> (location: RecordLocation, bytes: [UInt8])? {
+        guard let state, cursor != nil, let location = cursor!.next(in: state) else { return nil }
+        return (location, [])
+    }
+}
