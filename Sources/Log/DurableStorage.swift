@@ -112,6 +112,11 @@ public final class DurableStorage: RaftStorage, Sendable {
         }
     }
 
+    /// Reads back stored entries for a follower (see `SegmentedLog.entries(in:bytesMax:)`).
+    public func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) throws(LogError) -> [Entry]? {
+        try state.withLock { (state) throws(LogError) in try state.log.entries(in: range, bytesMax: bytesMax) }
+    }
+
     public func sync() throws(LogError) {
         try state.withLock { (state) throws(LogError) in try Self.sync(&state, directory: directory) }
     }

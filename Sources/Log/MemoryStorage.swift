@@ -63,6 +63,19 @@ public final class MemoryStorage: RaftStorage {
         return note
     }
 
+    /// Reads back durable entries, as `DurableStorage.entries(in:bytesMax:)` does.
+    public func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) -> [Entry]? {
+        guard let start = entries.first?.index, range.lowerBound >= start, range.lowerBound < start + LogIndex(entries.count) else { return nil }
+        var result: [Entry] = []
+        var bytes = 0
+        for entry in entries[Int(range.lowerBound - start)...] where entry.index <= range.upperBound {
+            if !result.isEmpty, bytes + entry.payloadBytes > bytesMax { break }
+            bytes += entry.payloadBytes
+            result.append(entry)
+        }
+        return result
+    }
+
     /// What a restarting node reads back: the same shape `DurableStorage.open` returns.
     public func recover() -> RaftNode.RecoveredState {
         let after = snapshot?.metadata.index ?? 0

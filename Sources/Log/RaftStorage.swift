@@ -15,6 +15,9 @@ public protocol RaftStorage: AnyObject {
     func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError)
     /// Makes everything written so far durable: one sync for the whole batch.
     func sync() throws(LogError)
+    /// Reads back durable entries from `range.lowerBound` on (at least one, then within
+    /// `bytesMax` of payload), for a follower; nil if that one is not stored.
+    func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) throws(LogError) -> [Entry]?
     /// A clean shutdown: syncs, and writes the latest commit index too.
     func close() throws(LogError)
 }

@@ -178,6 +178,42 @@ final class SegmentedLog {
         return .entry(Entry(term: term, index: index, kind: kind, data: data), next: end)
     }
 
+    // MARK: Reading back
+
+    /// The stored entries of `range`, from its first on: at least one, then as many as fit in
+    /// `bytesMax` of payload. Nil if the first is not stored (compacted away, or not written).
+    func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) throws(LogError) -> [Entry]? {
+        guard let segment = segments.last(where: { !$0.isEmpty && $0.firstIndex <= range.lowerBound }), segment.lastIndex >= range.lowerBound
+        else { return nil }
+        let first = Int(range.lowerBound - segment.firstIndex)
+        let lastIndex = min(range.upperBound, segment.lastIndex)
+        // Read record by record up to the byte bound, in one read of the span.
+        var end = first
+        var bytes = 0
+        while end <= Int(lastIndex - segment.firstIndex) {
+            let recordEnd = end + 1 < segment.offsets.count ? segment.offsets[end + 1] : segment.size
+            let recordBytes = recordEnd - segment.offsets[end] - Self.recordHeaderBytes - Self.entryFixedBytes
+            if end > first, bytes + recordBytes > bytesMax { break }
+            bytes += recordBytes
+            end += 1
+        }
+        let start = segment.offsets[first]
+        let stop = end < segment.offsets.count ? segment.offsets[end] : segment.size
+        let span = try segment.file.read(count: stop - start, at: start)
+        var entries: [Entry] = []
+        var offset = 0
+        for slot in first..<end {
+            switch decodeRecord(span, at: offset, expectedIndex: segment.firstIndex + LogIndex(slot)) {
+            case .entry(let entry, let next):
+                entries.append(entry)
+                offset = next
+            case .invalid(let reason, _):
+                throw .corruptRecord(path: segment.path, offset: start + offset, reason: reason)
+            }
+        }
+        return entries
+    }
+
     // MARK: Writing
 
     /// Writes entries, replacing any stored from `entries.first.index` on. Not durable

@@ -409,12 +409,14 @@ final class NodeCore {
         guard !stopped else { return }
         guard readyInFlight == nil else {
             send(group.takeMessages())
+            fetch(group.takeEntryFetches())
             return
         }
         while readyInFlight == nil, let ready = group.nextReady() {
             // Messages go out as soon as they may: AppendEntries before this node's own
             // fsync, so that followers write while the leader syncs.
             send(ready.messages)
+            fetch(ready.entryFetches)
             let appliedEarly = RaftGroup<BrokerMachine>.appliesBeforePersisting(ready)
             if appliedEarly { _ = group.apply(ready) }
             let persisted: EventLoopFuture<SnapshotShell.Received?>
@@ -459,6 +461,28 @@ final class NodeCore {
         if !appliedEarly { _ = group.apply(ready) }
         group.advance(ready)
         snapshots.takeIfDue(now: clock())
+    }
+
+    /// Reads back from disk the entries a follower needs that memory no longer holds; they
+    /// go out once read.
+    private func fetch(_ fetches: [EntryFetch]) {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        for fetch in fetches {
+            persister.readEntries(fetch, on: loop).whenComplete { result in
+                let core = bound.value
+                guard !core.stopped else { return }
+                switch result {
+                case .success(let entries?) where !entries.isEmpty:
+                    core.group.entriesFetched(fetch, entries: entries)
+                case .success:
+                    core.group.entriesFetchFailed(fetch)
+                case .failure(let error):
+                    core.logger.error("reading back log entries for a follower failed", metadata: ["member": "\(fetch.member)", "error": "\(error)"])
+                    core.group.entriesFetchFailed(fetch)
+                }
+                core.scheduleFlush()
+            }
+        }
     }
 
     /// Sends messages to peers, snapshot chunks with their bytes.

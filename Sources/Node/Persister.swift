@@ -43,6 +43,11 @@ final class Persister: Sendable {
         }
     }
 
+    /// Reads back stored entries for a follower, in order with the writes.
+    func readEntries(_ fetch: EntryFetch, on loop: any EventLoop) -> EventLoopFuture<[Entry]?> {
+        logLane.runIfActive(eventLoop: loop) { [storage] in try storage.entries(in: fetch.range, bytesMax: fetch.bytesMax) }
+    }
+
     /// Makes a captured snapshot (`make`, e.g. `SnapshotCapture.snapshot`), runs
     /// `beforeWriting` (what the snapshot refers to must be durable before it is), writes its
     /// file, and drops the log segments up to `compactTo`. Succeeds with the snapshot once it

@@ -113,8 +113,8 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     public func process(send: (Message) -> Void = { _ in }, beforePersisting: () -> Void = {}) throws(LogError) -> [Entry] {
         var applied: [Entry] = []
         while let ready = nextReady() {
-            precondition(ready.snapshotPieces.isEmpty && ready.snapshot == nil,
-                         "a group that receives snapshots is driven by its node's shell, not by process()")
+            precondition(ready.snapshotPieces.isEmpty && ready.snapshot == nil && ready.entryFetches.isEmpty,
+                         "a group with followers is driven by its node's shell, not by process()")
             ready.messages.forEach(send)
             if !ready.messages.isEmpty { beforePersisting() }
             try storage.persist(ready)
@@ -133,6 +133,15 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     public func nextReady() -> Ready? {
         core.hasReady ? core.ready() : nil
     }
+
+    /// See `RaftNode.takeEntryFetches()`.
+    public func takeEntryFetches() -> [EntryFetch] { core.takeEntryFetches() }
+
+    /// See `RaftNode.entriesFetched(_:entries:)`.
+    public func entriesFetched(_ fetch: EntryFetch, entries: [Entry]) { core.entriesFetched(fetch, entries: entries) }
+
+    /// See `RaftNode.entriesFetchFailed(_:)`.
+    public func entriesFetchFailed(_ fetch: EntryFetch) { core.entriesFetchFailed(fetch) }
 
     /// See `RaftNode.snapshotUnavailable(index:)`.
     public func snapshotUnavailable(index: LogIndex) { core.snapshotUnavailable(index: index) }

@@ -37,6 +37,11 @@ public struct Config: Sendable {
     public var snapshotChunkBytesMax: Int = 1 << 20
     /// Most payload bytes of committed entries handed to the application in one Ready.
     public var applyBytesMax: Int = 16 << 20
+    /// Most payload bytes of applied entries kept in memory: older ones keep only their
+    /// term and size, and a follower that needs them is sent them from disk (the shell
+    /// reads them: `Ready.entryFetches`). What a backlog costs in memory does not grow with
+    /// the log.
+    public var entryCacheBytesMax: Int = 8 << 20
     /// Most read-index requests waiting on a leader for confirmation.
     public var pendingReadsMax: Int = 4096
 
@@ -73,6 +78,7 @@ public struct Config: Sendable {
                     "entryBytesMax must be positive and fit in one AppendEntries (appendBytesMax)")
         try require(snapshotChunkBytesMax > 0, "snapshotChunkBytesMax must be positive")
         try require(applyBytesMax > 0, "applyBytesMax must be positive")
+        try require(entryCacheBytesMax >= 0, "entryCacheBytesMax must not be negative")
         try require(pendingReadsMax > 0, "pendingReadsMax must be positive")
     }
 }

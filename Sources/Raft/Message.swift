@@ -49,6 +49,21 @@ public enum AppendResponse: Equatable, Sendable {
     case reject(rejectedIndex: LogIndex, hintIndex: LogIndex, hintTerm: Term)
 }
 
+/// Entries a leader needs to send a follower but keeps only on disk: the shell reads them
+/// (at most `bytesMax` of payload, at least one entry) and hands them back with
+/// `RaftNode.entriesFetched`, or reports `entriesFetchFailed`.
+public struct EntryFetch: Equatable, Sendable {
+    public var member: NodeID
+    public var range: ClosedRange<LogIndex>
+    public var bytesMax: Int
+
+    public init(member: NodeID, range: ClosedRange<LogIndex>, bytesMax: Int) {
+        self.member = member
+        self.range = range
+        self.bytesMax = bytesMax
+    }
+}
+
 /// One chunk of a snapshot's transfer: `length` bytes at `offset`. The core sends chunks
 /// without their bytes, which the shell keeps (`bytes` empty, `length` set): the shell MUST
 /// fill them in (`filled(with:)`) from the snapshot's transfer before the chunk leaves.

@@ -21,6 +21,8 @@ struct Progress: Sendable {
     var inflights: Inflights
     /// Heard from since the last check-quorum round.
     var recentlyActive = false
+    /// Entries from here on are being read back from disk for this follower.
+    var fetching: ClosedRange<LogIndex>?
     /// In `snapshot`, the snapshot being sent: it stays the one sent even when a newer one
     /// is taken meanwhile, or a transfer that takes longer than the time between snapshots
     /// would never end.

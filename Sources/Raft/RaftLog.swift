@@ -2,13 +2,22 @@
 /// it, and how far they are durable, committed and applied. Writes to disk leave through
 /// `Ready`; this type only keeps the bookkeeping that decides what goes there.
 ///
+/// Only the latest entries keep their data in memory: once applied, older ones drop it
+/// (`evict`), keeping their term, kind and size, and a leader sending them reads them back
+/// from disk through its shell (`RaftNode.entriesFetched`).
+///
 /// Invariants: `applied <= committed`, `applied <= persisted` once no snapshot is pending,
-/// and `entries[k].index == offsetIndex + 1 + k`.
+/// `entries[k].index == offsetIndex + 1 + k`, and every entry from `cachedFrom` on has its
+/// data, `cachedFrom <= applied + 1`.
 struct RaftLog: Sendable {
     /// The entry just before `entries` (the compaction point); (0, 0) for a new log.
     private(set) var offsetIndex: LogIndex
     private(set) var offsetTerm: Term
     private(set) var entries: [Entry] = []
+    /// The first entry that has its data in memory; the ones before it are on disk.
+    private(set) var cachedFrom: LogIndex
+    /// Data bytes of the entries from `cachedFrom` on.
+    private(set) var cachedBytes = 0
 
     private(set) var committed: LogIndex
     /// The state machine has been handed every entry up to here.
@@ -24,6 +33,7 @@ struct RaftLog: Sendable {
         committed = offsetIndex
         applied = offsetIndex
         persisted = offsetIndex
+        cachedFrom = offsetIndex + 1
     }
 
     var firstIndex: LogIndex { offsetIndex + 1 }
@@ -41,9 +51,21 @@ struct RaftLog: Sendable {
         self.term(at: index) == term
     }
 
+    /// The entry at `index` with its data; nil if it was compacted away, is past the end,
+    /// or has only its metadata in memory.
     func entry(at index: LogIndex) -> Entry? {
-        guard index > offsetIndex, index <= lastIndex else { return nil }
+        guard index >= cachedFrom, index > offsetIndex, index <= lastIndex else { return nil }
         return entries[Int(index - offsetIndex - 1)]
+    }
+
+    /// What the log holds from an index on.
+    enum Held: Equatable {
+        /// The entries, within the bounds asked (none past the end).
+        case entries([Entry])
+        /// Behind the compaction point: only a snapshot has them.
+        case compacted
+        /// On disk only, from `cachedFrom - 1` back: the shell reads them.
+        case onDisk
     }
 
     /// Raft §5.4.1: a candidate's log is at least as up to date as ours.
@@ -52,10 +74,10 @@ struct RaftLog: Sendable {
     }
 
     /// Entries from `index` on, at least one if any exist, within both bounds.
-    /// Nil when `index` is at or before the compaction point.
-    func entries(from index: LogIndex, countMax: Int, bytesMax: Int) -> [Entry]? {
-        guard index > offsetIndex else { return nil }
-        guard index <= lastIndex else { return [] }
+    func entries(from index: LogIndex, countMax: Int, bytesMax: Int) -> Held {
+        guard index > offsetIndex else { return .compacted }
+        guard index >= cachedFrom else { return .onDisk }
+        guard index <= lastIndex else { return .entries([]) }
         let start = Int(index - offsetIndex - 1)
         var end = start
         var bytes = 0
@@ -64,7 +86,13 @@ struct RaftLog: Sendable {
             if end > start, bytes > bytesMax { break }
             end += 1
         }
-        return Array(entries[start..<end])
+        return .entries(Array(entries[start..<end]))
+    }
+
+    /// The terms of the entries in `range`, to check what the shell read back from disk.
+    func terms(in range: ClosedRange<LogIndex>) -> [Term]? {
+        guard range.lowerBound > offsetIndex, range.upperBound <= lastIndex else { return nil }
+        return entries[Int(range.lowerBound - offsetIndex - 1)...Int(range.upperBound - offsetIndex - 1)].map(\.term)
     }
 
     // MARK: Appending
@@ -97,8 +125,12 @@ struct RaftLog: Sendable {
         guard let first = new.first else { return }
         precondition(first.index > committed, "cannot overwrite committed entry \(first.index) (committed=\(committed))")
         precondition(first.index <= lastIndex + 1, "gap: appending \(first.index) after \(lastIndex)")
-        entries.removeSubrange(Int(first.index - offsetIndex - 1)...)
+        let replaced = Int(first.index - offsetIndex - 1)
+        precondition(first.index >= cachedFrom, "appending over entries that dropped their data (\(first.index) < \(cachedFrom))")
+        cachedBytes -= entries[replaced...].reduce(0) { $0 + $1.payloadBytes }
+        entries.removeSubrange(replaced...)
         entries.append(contentsOf: new)
+        cachedBytes += new.reduce(0) { $0 + $1.payloadBytes }
         persisted = min(persisted, first.index - 1)
     }
 
@@ -131,7 +163,21 @@ struct RaftLog: Sendable {
     func committedEntriesToApply(bytesMax: Int) -> [Entry] {
         guard hasCommittedEntriesToApply else { return [] }
         let upTo = min(committed, persisted)
-        return entries(from: applied + 1, countMax: Int(upTo - applied), bytesMax: bytesMax) ?? []
+        guard case .entries(let toApply) = entries(from: applied + 1, countMax: Int(upTo - applied), bytesMax: bytesMax) else {
+            preconditionFailure("entries after the applied index \(applied) are not in memory")
+        }
+        return toApply
+    }
+
+    /// Drops the data of applied entries, oldest first, until at most `bytesMax` remain in
+    /// memory. They are on disk: they were applied, so persisted.
+    mutating func evict(keepingBytes bytesMax: Int) {
+        while cachedBytes > bytesMax, cachedFrom <= applied, cachedFrom <= lastIndex {
+            let slot = Int(cachedFrom - offsetIndex - 1)
+            cachedBytes -= entries[slot].payloadBytes
+            entries[slot] = entries[slot].droppingData()
+            cachedFrom += 1
+        }
     }
 
     mutating func appliedTo(_ index: LogIndex) {
@@ -161,6 +207,8 @@ struct RaftLog: Sendable {
         offsetIndex = meta.index
         offsetTerm = meta.term
         entries = []
+        cachedFrom = meta.index + 1
+        cachedBytes = 0
         committed = meta.index
         persisted = min(persisted, meta.index)
         pendingSnapshot = meta
@@ -179,8 +227,11 @@ struct RaftLog: Sendable {
         guard index > offsetIndex else { return }
         precondition(index <= applied, "compacting to \(index) past applied \(applied)")
         offsetTerm = term(at: index)!
-        entries.removeFirst(Int(index - offsetIndex))
+        let dropped = Int(index - offsetIndex)
+        cachedBytes -= entries[..<dropped].reduce(0) { $0 + ($1.index >= cachedFrom ? $1.payloadBytes : 0) }
+        entries.removeFirst(dropped)
         offsetIndex = index
+        cachedFrom = max(cachedFrom, index + 1)
     }
 
     /// Sets the state recovered from disk on restart.
@@ -190,6 +241,7 @@ struct RaftLog: Sendable {
             precondition(first.index == offsetIndex + 1, "recovered entries start at \(first.index), expected \(offsetIndex + 1)")
         }
         entries = recovered
+        cachedBytes = recovered.reduce(0) { $0 + $1.payloadBytes }
         persisted = lastIndex
         committed = max(offsetIndex, min(commit, lastIndex))
     }

@@ -119,19 +119,55 @@ extension RaftNode {
     /// carry the commit index. Returns whether anything was sent.
     @discardableResult
     mutating func sendAppend(to member: NodeID, evenIfEmpty: Bool) -> Bool {
-        guard var p = progress[member], !p.isPaused else { return false }
+        guard var p = progress[member], !p.isPaused, p.fetching == nil else { return false }
         defer { progress[member] = p }
         let prevIndex = p.next - 1
-        guard let prevTerm = log.term(at: prevIndex),
-            let entries = log.entries(from: p.next, countMax: config.appendEntriesMax, bytesMax: config.appendBytesMax)
-        else {
+        guard let prevTerm = log.term(at: prevIndex) else { return sendSnapshot(to: member, progress: &p) }
+        switch log.entries(from: p.next, countMax: config.appendEntriesMax, bytesMax: config.appendBytesMax) {
+        case .compacted:
             return sendSnapshot(to: member, progress: &p)
+        case .onDisk:
+            // Older than what memory keeps: the shell reads them, and they go out then.
+            let last = min(log.cachedFrom - 1, p.next + LogIndex(config.appendEntriesMax) - 1)
+            p.fetching = p.next...last
+            entryFetches.append(EntryFetch(member: member, range: p.next...last, bytesMax: config.appendBytesMax))
+            return false
+        case .entries(let entries):
+            if entries.isEmpty && !evenIfEmpty { return false }
+            send(entries, to: member, after: prevIndex, prevTerm: prevTerm, progress: &p)
+            return true
         }
-        if entries.isEmpty && !evenIfEmpty { return false }
+    }
+
+    private mutating func send(_ entries: [Entry], to member: NodeID, after prevIndex: LogIndex, prevTerm: Term, progress p: inout Progress) {
         let bytes = entries.reduce(0) { $0 + $1.payloadBytes }
         if let last = entries.last { p.sentEntries(lastIndex: last.index, bytes: bytes) }
         send(to: member, term: term, .append(prevIndex: prevIndex, prevTerm: prevTerm, entries: entries, commit: log.committed))
-        return true
+    }
+
+    /// The shell read back the entries of `fetch` (a prefix of its range, at least one):
+    /// they go to the follower, if it still waits for them and they are still this log's.
+    public mutating func entriesFetched(_ fetch: EntryFetch, entries: [Entry]) {
+        guard role == .leader, var p = progress[fetch.member], p.fetching == fetch.range else { return }
+        p.fetching = nil
+        defer {
+            progress[fetch.member] = p
+            // Keep the pipeline full: more from memory, or the next fetch.
+            while sendAppend(to: fetch.member, evenIfEmpty: false) {}
+        }
+        guard let first = entries.first, let last = entries.last, first.index == fetch.range.lowerBound, last.index <= fetch.range.upperBound,
+            LogIndex(entries.count) == last.index - first.index + 1, log.terms(in: first.index...last.index) == entries.map(\.term),
+            p.next == first.index, !p.isPaused, let prevTerm = log.term(at: first.index - 1)
+        else { return }
+        send(entries, to: fetch.member, after: first.index - 1, prevTerm: prevTerm, progress: &p)
+    }
+
+    /// The shell could not read back the entries of `fetch` (a snapshot was written and the
+    /// log behind it dropped meanwhile): the next heartbeat's answer sends the follower
+    /// what the log has for it then, a snapshot if need be.
+    public mutating func entriesFetchFailed(_ fetch: EntryFetch) {
+        guard role == .leader, progress[fetch.member]?.fetching == fetch.range else { return }
+        progress[fetch.member]?.fetching = nil
     }
 
     private mutating func sendSnapshot(to member: NodeID, progress p: inout Progress) -> Bool {

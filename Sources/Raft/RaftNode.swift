@@ -47,6 +47,7 @@ public struct RaftNode: Sendable {
 
     // Output gathered for the next Ready.
     var messages: [Message] = []
+    var entryFetches: [EntryFetch] = []
     var messagesAfterPersist: [Message] = []
     var readStates: [ReadState] = []
     var lastSoftState: SoftState
@@ -526,7 +527,7 @@ public struct RaftNode: Sendable {
     public var hasReady: Bool {
         if softState != lastSoftState || hardState != lastHardState { return true }
         if log.pendingSnapshot != nil || !log.unstableEntries.isEmpty || !snapshotPieces.isEmpty { return true }
-        if !messages.isEmpty || !messagesAfterPersist.isEmpty || !readStates.isEmpty { return true }
+        if !messages.isEmpty || !messagesAfterPersist.isEmpty || !readStates.isEmpty || !entryFetches.isEmpty { return true }
         return log.hasCommittedEntriesToApply
     }
 
@@ -549,6 +550,7 @@ public struct RaftNode: Sendable {
             entries: entries,
             messages: messages,
             messagesAfterPersist: messagesAfterPersist,
+            entryFetches: entryFetches,
             committedEntries: committedEntries,
             readStates: readStates,
             mustSync: !pieces.isEmpty || log.pendingSnapshot != nil || !entries.isEmpty || voteChanged || commitMustBeDurable,
@@ -558,6 +560,7 @@ public struct RaftNode: Sendable {
         if let hard = ready.hardState { lastHardState = hard }
         messages = []
         messagesAfterPersist = []
+        entryFetches = []
         readStates = []
         snapshotPieces = []
         return ready
@@ -572,6 +575,13 @@ public struct RaftNode: Sendable {
         return messages
     }
 
+    /// The entry fetches (those a Ready would carry), taken out now; MAY be invoked while a
+    /// Ready is being persisted.
+    public mutating func takeEntryFetches() -> [EntryFetch] {
+        defer { entryFetches = [] }
+        return entryFetches
+    }
+
     /// MUST be invoked once the shell has done everything `ready` asked, in the order its
     /// documentation gives.
     public mutating func advance(_ ready: Ready) {
@@ -583,6 +593,7 @@ public struct RaftNode: Sendable {
             applyMembership(entry)
         }
         if let last = ready.committedEntries.last { log.appliedTo(last.index) }
+        log.evict(keepingBytes: config.entryCacheBytesMax)
         if role == .leader {
             if progressOfSelfAdvanced() { commitAndBroadcast() }
             releaseReadsAwaitingCommit()

@@ -20,6 +20,10 @@
 ///    may be applied while step 2 runs, unless `snapshot` is set or `commitMustBeDurable`.
 /// 5. Serve the reads in `readStates` once the state machine has applied their index.
 /// 6. Call `advance`.
+///
+/// `entryFetches` ask the shell, at any time, to read back entries from its disk for a
+/// follower and hand them to `RaftNode.entriesFetched` (or `entriesFetchFailed`); they may
+/// be served at once or later, on another thread.
 public struct Ready: Sendable {
     /// Set when the role or the known leader changed since the last Ready.
     public var softState: SoftState?
@@ -33,6 +37,8 @@ public struct Ready: Sendable {
     public var entries: [Entry]
     public var messages: [Message]
     public var messagesAfterPersist: [Message]
+    /// Entries to read back from disk for a follower.
+    public var entryFetches: [EntryFetch]
     public var committedEntries: [Entry]
     public var readStates: [ReadState]
 

@@ -19,17 +19,32 @@ public struct Entry: Equatable, Sendable {
     public var term: Term
     public var index: LogIndex
     public var kind: Kind
-    public var data: [UInt8]
+    public var data: [UInt8] {
+        get { storedData }
+        set {
+            storedData = newValue
+            payloadBytes = newValue.count
+        }
+    }
+    private var storedData: [UInt8]
+    /// The size counted against the byte bounds of `Config`: the data's, kept when the
+    /// core drops the data of an entry that is on disk (`RaftLog.evict`).
+    public private(set) var payloadBytes: Int
 
     public init(term: Term, index: LogIndex, kind: Kind = .normal, data: [UInt8] = []) {
         self.term = term
         self.index = index
         self.kind = kind
-        self.data = data
+        storedData = data
+        payloadBytes = data.count
     }
 
-    /// The size counted against the byte bounds of `Config`.
-    public var payloadBytes: Int { data.count }
+    /// The entry without its data, which is on disk: what the log keeps of an old entry.
+    func droppingData() -> Entry {
+        var entry = self
+        entry.storedData = []
+        return entry
+    }
 }
 
 /// What must survive a crash besides the log: the current term, the vote cast in it,

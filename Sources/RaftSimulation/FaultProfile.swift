@@ -19,6 +19,8 @@ struct FaultProfile: CustomStringConvertible {
     /// followers hold a prefix of a batch, where old-term entries sit without the new one.
     let appendEntriesMax: Int
     let inflightAppendsMax: Int
+    /// How much of the applied log stays in memory: with little, leaders send from disk.
+    let entryCacheBytesMax: Int
 
     init(random: inout SeededGenerator) {
         var conditions = SimulatedNetwork.Conditions()
@@ -35,6 +37,7 @@ struct FaultProfile: CustomStringConvertible {
         weights = Fault.allCases.map { ($0, Int.random(in: 0...4, using: &random)) }
         appendEntriesMax = [1, 2, 8].randomElement(using: &random)!
         inflightAppendsMax = [1, 4].randomElement(using: &random)!
+        entryCacheBytesMax = [0, 64, 1 << 20].randomElement(using: &random)!
     }
 
     func faultInterval(random: inout SeededGenerator) -> SimulatedTime {
@@ -54,6 +57,6 @@ struct FaultProfile: CustomStringConvertible {
 
     var description: String {
         let mix = weights.filter { $0.1 > 0 }.map { "\($0.0)x\($0.1)" }.joined(separator: " ")
-        return "drop \(conditions.dropProbability) dup \(conditions.duplicateProbability) delay ≤\(conditions.delayMax)ms slow \(conditions.slowProbability) sync ≤\(syncLatencyMax)ms faults every ~\(faultIntervalMean)ms [\(mix)] append ≤\(appendEntriesMax) inflight ≤\(inflightAppendsMax)"
+        return "drop \(conditions.dropProbability) dup \(conditions.duplicateProbability) delay ≤\(conditions.delayMax)ms slow \(conditions.slowProbability) sync ≤\(syncLatencyMax)ms faults every ~\(faultIntervalMean)ms [\(mix)] append ≤\(appendEntriesMax) inflight ≤\(inflightAppendsMax) cache ≤\(entryCacheBytesMax)B"
     }
 }

@@ -103,6 +103,8 @@ public struct Simulation {
         config.proposalEntriesMax = 8
         config.snapshotChunkBytesMax = 256
         config.applyBytesMax = 256
+        // Little kept in memory: leaders often send followers entries read back from disk.
+        config.entryCacheBytesMax = profile.entryCacheBytesMax
         config.pendingReadsMax = 64
         return config
     }
@@ -196,6 +198,18 @@ public struct Simulation {
             guard nodes[id]?.incarnation == incarnation, nodes[id]?.core != nil else { return }
             completeReady(id)
             pump(id)
+        case .entriesRead(let id, let incarnation, let fetch):
+            guard nodes[id]?.incarnation == incarnation, nodes[id]?.core != nil else { return }
+            // What the disk holds durably now: a crash since may have taken some, a snapshot
+            // may have dropped them.
+            if let entries = nodes[id]!.disk.entries(in: fetch.range, bytesMax: fetch.bytesMax), !entries.isEmpty {
+                emit("n\(id) read back \(entries.first!.index)...\(entries.last!.index) for n\(fetch.member)")
+                nodes[id]!.core!.entriesFetched(fetch, entries: entries)
+            } else {
+                emit("n\(id) could not read back \(fetch.range) for n\(fetch.member)")
+                nodes[id]!.core!.entriesFetchFailed(fetch)
+            }
+            pump(id)
         case .clientPropose:
             guard !healed else { return }
             clientPropose()
@@ -277,6 +291,7 @@ public struct Simulation {
     private mutating func pump(_ id: NodeID) {
         if nodes[id]!.inFlightReady != nil, nodes[id]!.core != nil {
             send(nodes[id]!.core!.takeMessages())
+            read(nodes[id]!.core!.takeEntryFetches(), on: id)
         }
         while nodes[id]!.inFlightReady == nil, let core = nodes[id]!.core, core.hasReady {
             let ready = nodes[id]!.core!.ready()
@@ -285,6 +300,7 @@ public struct Simulation {
                 if soft.role == .leader { checker.observeLeader(id, core: core) }
             }
             send(ready.messages)
+            read(ready.entryFetches, on: id)
             if ready.mustSync {
                 emit("n\(id) persists" + (ready.snapshot.map { " snapshot \($0.index)" } ?? "")
                     + (ready.entries.isEmpty ? "" : " entries \(ready.entries.first!.index)...\(ready.entries.last!.index)")
@@ -323,6 +339,13 @@ public struct Simulation {
             if let hard = ready.hardState { try! nodes[id]!.disk.setHardState(hard) }
             nodes[id]!.inFlightReady = ready
             completeReady(id)
+        }
+    }
+
+    /// Has the shell read entries back from the disk, as the node's does on its log lane.
+    private mutating func read(_ fetches: [EntryFetch], on id: NodeID) {
+        for fetch in fetches {
+            schedule(after: SimulatedTime.random(in: 1...profile.syncLatencyMax, using: &random), .entriesRead(id, incarnation: nodes[id]!.incarnation, fetch))
         }
     }
 
@@ -610,6 +633,8 @@ struct ScheduledEvent: Comparable {
         case tick(NodeID, incarnation: Int)
         case deliver(Message)
         case syncDone(NodeID, incarnation: Int)
+        /// The shell read back entries a leader asked for: it hands them over.
+        case entriesRead(NodeID, incarnation: Int, EntryFetch)
         case clientPropose
         case clientRead
         case fault

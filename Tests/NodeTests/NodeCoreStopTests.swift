@@ -41,6 +41,9 @@ final class NodeCoreStopTests: XCTestCase {
             try write { () throws(LogError) in try inner.saveSnapshot(encoded, compactTo: compactTo) }
         }
         func sync() throws(LogError) { try write { () throws(LogError) in try inner.sync() } }
+        func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) throws(LogError) -> [Entry]? {
+            try inner.entries(in: range, bytesMax: bytesMax)
+        }
         func close() throws(LogError) {
             counts.withLock { $0.closed = true }
             try inner.close()

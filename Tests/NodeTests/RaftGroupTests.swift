@@ -36,6 +36,9 @@ final class RaftGroupTests: XCTestCase {
             syncs += 1
             try inner.sync()
         }
+        func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) throws(LogError) -> [Entry]? {
+            try inner.entries(in: range, bytesMax: bytesMax)
+        }
         func close() throws(LogError) { try inner.close() }
     }
 

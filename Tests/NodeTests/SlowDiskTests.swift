@@ -34,6 +34,9 @@ final class SlowDiskTests: XCTestCase {
             usleep(delay.microseconds.withLock { $0 })
             try inner.sync()
         }
+        func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) throws(LogError) -> [Entry]? {
+            try inner.entries(in: range, bytesMax: bytesMax)
+        }
         func close() throws(LogError) { try inner.close() }
     }
 

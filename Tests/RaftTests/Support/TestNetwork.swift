@@ -185,12 +185,36 @@ final class TestNetwork {
             XCTFail("node \(id) sent \(message) before persisting", file: file, line: line)
         }
         send(ready.messages)
+        serve(ready.entryFetches, on: id)
         if slowDisks.contains(id) {
             unpersisted[id] = ready
         } else {
             finish(id, ready, file: file, line: line)
         }
         return true
+    }
+
+    /// Nodes whose shells keep the fetches asked of them in `heldFetches` instead of serving.
+    var holdingFetches: Set<NodeID> = []
+    private(set) var heldFetches: [NodeID: [EntryFetch]] = [:]
+
+    /// Reads back from the disk the entries a leader asks for, as a shell does.
+    private func serve(_ fetches: [EntryFetch], on id: NodeID) {
+        if holdingFetches.contains(id) {
+            heldFetches[id, default: []] += fetches
+            return
+        }
+        for fetch in fetches {
+            let stored = disks[id]!.entries.filter { fetch.range.contains($0.index) }
+            var entries: [Entry] = []
+            var bytes = 0
+            for entry in stored.sorted(by: { $0.index < $1.index }) where entries.isEmpty || bytes + entry.payloadBytes <= fetch.bytesMax {
+                guard entry.index == (entries.last?.index ?? fetch.range.lowerBound - 1) + 1 else { break }
+                entries.append(entry)
+                bytes += entry.payloadBytes
+            }
+            if entries.isEmpty { nodes[id]!.entriesFetchFailed(fetch) } else { nodes[id]!.entriesFetched(fetch, entries: entries) }
+        }
     }
 
     /// Completes the persistence of the Ready a slow disk is holding.
