@@ -112,6 +112,10 @@ public final class DurableStorage: RaftStorage, Sendable {
         }
     }
 
+    public func compactLog(through index: LogIndex) throws(LogError) {
+        try state.withLock { (state) throws(LogError) in try state.log.removeSegments(through: index) }
+    }
+
     /// Reads back stored entries for a follower (see `SegmentedLog.entries(in:bytesMax:)`).
     public func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) throws(LogError) -> [Entry]? {
         try state.withLock { (state) throws(LogError) in try state.log.entries(in: range, bytesMax: bytesMax) }

@@ -10,6 +10,7 @@ public final class MemoryStorage: RaftStorage {
         case entries([Entry])
         case hardState(HardState, commitMustBeDurable: Bool)
         case saveSnapshot(Snapshot, compactTo: LogIndex)
+        case compact(through: LogIndex)
     }
 
     private(set) var hardState = HardState()
@@ -36,6 +37,10 @@ public final class MemoryStorage: RaftStorage {
 
     public func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) {
         unsynced.append(.saveSnapshot(encoded.snapshot, compactTo: compactTo))
+    }
+
+    public func compactLog(through index: LogIndex) throws(LogError) {
+        unsynced.append(.compact(through: index))
     }
 
     public func sync() throws(LogError) {
@@ -108,6 +113,10 @@ public final class MemoryStorage: RaftStorage {
         case .hardState(let state, let commitMustBeDurable):
             latestHardState = state
             if HardStateFile.mustWrite(state, over: hardState, commitMustBeDurable: commitMustBeDurable) { hardState = state }
+        case .compact(let index):
+            if let start = entries.first?.index, index >= start {
+                entries.removeFirst(min(entries.count, Int(index - start + 1)))
+            }
         case .saveSnapshot(let own, let compactTo):
             if let current = snapshot, current.metadata.index >= own.metadata.index { return }
             snapshot = own

@@ -13,6 +13,8 @@ public protocol RaftStorage: AnyObject {
     /// The node's own snapshot, encoded beforehand (on any thread: it needs nothing of the
     /// storage); the log up to `compactTo` is no longer needed.
     func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError)
+    /// The log up to `index` is no longer needed (a snapshot covers it).
+    func compactLog(through index: LogIndex) throws(LogError)
     /// Makes everything written so far durable: one sync for the whole batch.
     func sync() throws(LogError)
     /// Reads back durable entries from `range.lowerBound` on (at least one, then within

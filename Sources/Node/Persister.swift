@@ -49,12 +49,11 @@ final class Persister: Sendable {
     }
 
     /// Makes a captured snapshot (`make`, e.g. `SnapshotCapture.snapshot`), runs
-    /// `beforeWriting` (what the snapshot refers to must be durable before it is), writes its
-    /// file, and drops the log segments up to `compactTo`. Succeeds with the snapshot once it
-    /// is on disk.
+    /// `beforeWriting` (what the snapshot refers to must be durable before it is), and writes
+    /// its file. Succeeds with the snapshot once it is on disk; the log behind it goes later,
+    /// as far as the core lets go of it (`compactLog`).
     func saveSnapshot(
-        _ make: @escaping @Sendable () -> Snapshot, beforeWriting: @escaping @Sendable () throws -> Void, compactTo: LogIndex,
-        on loop: any EventLoop
+        _ make: @escaping @Sendable () -> Snapshot, beforeWriting: @escaping @Sendable () throws -> Void, on loop: any EventLoop
     ) -> EventLoopFuture<EncodedSnapshot> {
         snapshotLane.runIfActive(eventLoop: loop) { () throws -> EncodedSnapshot in
             let encoded = EncodedSnapshot(make())
@@ -62,9 +61,16 @@ final class Persister: Sendable {
             return encoded
         }.flatMap { [self] encoded in
             logLane.runIfActive(eventLoop: loop) { [self] in
-                try writing { () throws(LogError) in try storage.saveSnapshot(encoded, compactTo: compactTo) }
+                try writing { () throws(LogError) in try storage.saveSnapshot(encoded, compactTo: 0) }
                 return encoded
             }
+        }
+    }
+
+    /// Drops the log segments up to `index`, in order with the writes.
+    func compactLog(through index: LogIndex, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        logLane.runIfActive(eventLoop: loop) { [self] in
+            try writing { () throws(LogError) in try storage.compactLog(through: index) }
         }
     }
 

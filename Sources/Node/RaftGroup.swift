@@ -202,8 +202,6 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     public struct SnapshotCapture: Sendable {
         public var metadata: SnapshotMetadata
         public var state: Machine.Capture
-        /// The log up to here may be dropped once the snapshot is on disk.
-        public var compactTo: LogIndex
 
         /// The snapshot's bytes; slow: for the persister's thread.
         public func snapshot() -> Snapshot {
@@ -231,25 +229,25 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         let metadata = core.snapshotMetadataAtApplied
         appliedEntriesSinceSnapshot = 0
         appliedBytesSinceSnapshot = 0
-        let retained = LogIndex(options.entriesRetainedAfterSnapshot)
-        return SnapshotCapture(
-            metadata: metadata, state: machine.capture(), compactTo: metadata.index > retained ? metadata.index - retained : 0,
-            transferExtraBytes: machine.snapshotTransferExtraBytes)
+        return SnapshotCapture(metadata: metadata, state: machine.capture(), transferExtraBytes: machine.snapshotTransferExtraBytes)
     }
 
-    /// A captured snapshot is on disk: the core drops the log behind it. Returns whether it
-    /// did (see `RaftNode.compact(with:retainingEntries:)`).
+    /// A captured snapshot is on disk: the core drops the log behind it. Returns up to where
+    /// it did, for the storage to drop too, or nil if it did not (see
+    /// `RaftNode.compact(with:retainingEntries:)`).
     @discardableResult
-    public func recordSnapshot(_ snapshot: SnapshotReference) -> Bool {
-        core.compact(with: snapshot, retainingEntries: options.entriesRetainedAfterSnapshot)
+    public func recordSnapshot(_ snapshot: SnapshotReference) -> LogIndex? {
+        core.compact(with: snapshot, retainingEntries: options.entriesRetainedAfterSnapshot) ? core.firstIndex - 1 : nil
     }
 
     private func snapshotIfDue() throws(LogError) {
         guard snapshotIsDue else { return }
         let capture = captureSnapshot()
         let encoded = EncodedSnapshot(capture.snapshot())
-        try storage.saveSnapshot(encoded, compactTo: capture.compactTo)
-        recordSnapshot(capture.reference(fileBytes: encoded.fileByteCount))
+        try storage.saveSnapshot(encoded, compactTo: 0)
+        if let compacted = recordSnapshot(capture.reference(fileBytes: encoded.fileByteCount)) {
+            try storage.compactLog(through: compacted)
+        }
     }
 
     /// A founding or restarted single-voter group elects itself within two election

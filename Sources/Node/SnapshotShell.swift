@@ -91,7 +91,7 @@ final class SnapshotShell {
         let capture = group.captureSnapshot()
         let store = self.store
         let bound = NIOLoopBound(self, eventLoop: loop)
-        persister.saveSnapshot({ capture.snapshot() }, beforeWriting: { try store.sync() }, compactTo: capture.compactTo, on: loop)
+        persister.saveSnapshot({ capture.snapshot() }, beforeWriting: { try store.sync() }, on: loop)
             .whenComplete { result in
                 let shell = bound.value
                 shell.snapshotInFlight = false
@@ -99,7 +99,11 @@ final class SnapshotShell {
                 switch result {
                 case .success(let encoded):
                     let reference = capture.reference(fileBytes: encoded.fileByteCount)
-                    guard shell.group.recordSnapshot(reference) else { return }
+                    guard let compacted = shell.group.recordSnapshot(reference) else { return }
+                    shell.persister.compactLog(through: compacted, on: shell.loop).whenFailure { error in
+                        guard !bound.value.stopped else { return }
+                        fatalError("dropping the log behind a snapshot failed; a node that cannot write its log must stop: \(error)")
+                    }
                     shell.latest = Image(
                         reference: reference, filePath: SnapshotFile.path(for: reference.metadata, directory: shell.groupDirectory),
                         fileBytes: encoded.fileByteCount, state: capture.state)

@@ -352,7 +352,9 @@ extension RaftNode {
     /// `snapshotMetadataAtApplied` then) and has persisted since, and drops the log behind
     /// it but the last `retainingEntries`. Returns false, changing nothing, when the log
     /// moved past it meanwhile (a snapshot from the leader was installed, or a newer one of
-    /// our own recorded): the persisted file is then merely an older snapshot. MAY be invoked
+    /// our own recorded): the persisted file is then merely an older snapshot. The log
+    /// behind an older snapshot still being sent stays (`firstIndex` tells what went). MAY be
+    /// invoked
     /// while a Ready is being persisted: it drops only applied entries, which no Ready holds
     /// unpersisted.
     @discardableResult
@@ -364,7 +366,12 @@ extension RaftNode {
             index >= latestSnapshot?.metadata.index ?? 0
         else { return false }
         latestSnapshot = snapshot
-        let compactTo = index > LogIndex(retainingEntries) ? index - LogIndex(retainingEntries) : 0
+        var compactTo = index > LogIndex(retainingEntries) ? index - LogIndex(retainingEntries) : 0
+        // A follower receiving an older snapshot needs the entries after it once it is in:
+        // they stay, or it would need another snapshot, and might never catch up.
+        for p in progress.values {
+            if let sending = p.snapshotSending { compactTo = min(compactTo, sending.metadata.index) }
+        }
         log.compact(to: max(compactTo, log.offsetIndex))
         return true
     }

@@ -41,6 +41,7 @@ final class NodeCoreStopTests: XCTestCase {
             try write { () throws(LogError) in try inner.saveSnapshot(encoded, compactTo: compactTo) }
         }
         func sync() throws(LogError) { try write { () throws(LogError) in try inner.sync() } }
+        func compactLog(through index: LogIndex) throws(LogError) { try write { () throws(LogError) in try inner.compactLog(through: index) } }
         func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) throws(LogError) -> [Entry]? {
             try inner.entries(in: range, bytesMax: bytesMax)
         }

@@ -36,6 +36,7 @@ final class RaftGroupTests: XCTestCase {
             syncs += 1
             try inner.sync()
         }
+        func compactLog(through index: LogIndex) throws(LogError) { try inner.compactLog(through: index) }
         func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) throws(LogError) -> [Entry]? {
             try inner.entries(in: range, bytesMax: bytesMax)
         }

@@ -34,6 +34,7 @@ final class SlowDiskTests: XCTestCase {
             usleep(delay.microseconds.withLock { $0 })
             try inner.sync()
         }
+        func compactLog(through index: LogIndex) throws(LogError) { try inner.compactLog(through: index) }
         func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) throws(LogError) -> [Entry]? {
             try inner.entries(in: range, bytesMax: bytesMax)
         }
