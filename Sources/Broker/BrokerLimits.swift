@@ -33,6 +33,9 @@ public struct BrokerLimits: Equatable, Sendable {
     public var deliveriesPerDispatchMax = 4_096
     /// Consumers on one channel (RabbitMQ's `consumer_max_per_channel` is unlimited by default).
     public var consumersPerChannelMax = 65_536
+    /// Deliveries out and unacknowledged on one channel, whatever its prefetch (0 means no
+    /// limit to a client): the most a prefetch can ask for, 65,535.
+    public var unackedPerChannelMax = 65_535
     /// A queue's store is a run of segment files of this size (a larger record has a file of
     /// its own); record positions follow from it, so it is part of what replicas agree on.
     public var storeSegmentBytes = 16 << 20
@@ -50,7 +53,7 @@ public struct BrokerLimits: Equatable, Sendable {
             ("commandMessagesMax", commandMessagesMax), ("commandMessageIDsMax", commandMessageIDsMax),
             ("commandQueuesMax", commandQueuesMax), ("deadLetterHopsMax", deadLetterHopsMax),
             ("deliveriesPerDispatchMax", deliveriesPerDispatchMax), ("consumersPerChannelMax", consumersPerChannelMax),
-            ("storeSegmentBytes", storeSegmentBytes),
+            ("storeSegmentBytes", storeSegmentBytes), ("unackedPerChannelMax", unackedPerChannelMax),
         ]
         for (name, value) in positive where value <= 0 { problems.append("\(name) must be positive, is \(value)") }
         if nameBytesMax > 255 { problems.append("nameBytesMax must be at most 255 (AMQP short strings), is \(nameBytesMax)") }

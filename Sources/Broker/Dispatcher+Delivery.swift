@@ -67,8 +67,11 @@ extension Dispatcher {
     }
 
     private func hasRoom(_ key: QueueDispatch.ConsumerKey) -> Bool {
-        guard let channel = channels[key.channel], let consumer = channel.consumers[key.tag] else { return false }
+        guard !paused.contains(key.channel.connection), let channel = channels[key.channel], let consumer = channel.consumers[key.tag] else {
+            return false
+        }
         if consumer.noAck { return true }
+        if channel.unacked.count >= limits.unackedPerChannelMax { return false }
         if consumer.prefetch > 0, consumer.unacked >= Int(consumer.prefetch) { return false }
         if channel.prefetchPerChannel > 0, channel.unacked.count >= Int(channel.prefetchPerChannel) { return false }
         return true

@@ -39,6 +39,9 @@ public struct Dispatcher: Sendable {
     var queues: [QueueName: QueueDispatch] = [:]
     /// Queues that may have something to hand out.
     var dirty: Set<QueueName> = []
+    /// Connections whose sockets take no more for now: nothing goes to them until they do,
+    /// so a consumer that stops reading (a no-ack one above all) holds no growing buffer.
+    var paused: Set<String> = []
     /// Messages with smaller ids were enqueued before this leader began.
     public let redeliveredBelow: MessageID
     /// The leader's clock when it began: nothing is idle since before that.
@@ -74,6 +77,20 @@ public struct Dispatcher: Sendable {
     public func activeConsumer(_ queue: QueueName) -> ConsumerCancellation? {
         guard let first = queues[queue]?.consumers.first else { return nil }
         return ConsumerCancellation(channel: first.channel, consumerTag: first.tag, queue: queue)
+    }
+
+    // MARK: Connections
+
+    /// A connection's socket stopped taking writes, or takes them again.
+    public mutating func setWritable(connection: String, _ writable: Bool) {
+        guard writable else {
+            paused.insert(connection)
+            return
+        }
+        guard paused.remove(connection) != nil else { return }
+        for (id, channel) in channels where id.connection == connection {
+            for consumer in channel.consumers.values { dirty.insert(consumer.queue) }
+        }
     }
 
     // MARK: Consumers
@@ -157,6 +174,7 @@ public struct Dispatcher: Sendable {
         for id in channels.keys.filter({ $0.connection == connection }).sorted() {
             proposals += closeChannel(id, state: state, now: now)
         }
+        paused.remove(connection)
         if !state.queuesOwned(by: connection).isEmpty { proposals.append(.deleteQueuesOwned(by: connection)) }
         return proposals
     }

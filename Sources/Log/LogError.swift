@@ -1,3 +1,5 @@
+import Glibc
+
 /// Why the log refused to start or to write. Corruption names the file and the byte offset,
 /// so an operator can see exactly what was found, and the node never silently drops a
 /// record it had acknowledged.
@@ -7,6 +9,12 @@ public enum LogError: Error, Equatable, CustomStringConvertible {
     case corruptFile(path: String, reason: String)
     case gap(reason: String)
     case recordTooLarge(bytes: Int, max: Int)
+
+    /// A write the disk refused for want of space (ENOSPC, or EDQUOT for a quota).
+    public var isOutOfSpace: Bool {
+        if case .io(_, _, let code) = self { return code == ENOSPC || code == EDQUOT }
+        return false
+    }
 
     public var description: String {
         switch self {

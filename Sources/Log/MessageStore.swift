@@ -27,6 +27,9 @@ public final class MessageStore: Sendable {
         public var cacheBytesMax = 8 << 20
         /// The most one read covers when it takes several records that lie close together.
         public var readBytesMax = 1 << 20
+        /// Records that a full disk would not take, kept in memory to be written once there
+        /// is room: beyond this, a write fails.
+        public var unwrittenBytesMax = 64 << 20
         /// A gap between two records that a batched read reads through rather than split.
         public var readGapBytesMax = 64 << 10
         public init() {}
@@ -83,6 +86,10 @@ public final class MessageStore: Sendable {
         /// The index of the latest snapshot installed into the store: a reclaim by an older
         /// state would take what the installed one needs.
         var installedIndex: UInt64 = 0
+        /// Records the disk had no room for, in the order written, until `retryUnwritten`.
+        var unwritten: [RecordKey: [UInt8]] = [:]
+        var unwrittenOrder: [RecordKey] = []
+        var unwrittenBytes = 0
     }
 
     public let directory: String
@@ -123,21 +130,74 @@ public final class MessageStore: Sendable {
 
     // MARK: Writing
 
-    /// Writes a record at its position. Not durable until `sync()`.
+    /// Writes a record at its position. Not durable until `sync()`. On a full disk the
+    /// record waits in memory (and reads back from there) until `retryUnwritten` finds room,
+    /// as long as those waiting stay within `unwrittenBytesMax`: a record the state refers to
+    /// is never lost for want of space, and applying goes on.
     public func write(store: UInt64, position: UInt64, record: [UInt8]) throws(LogError) {
-        let (key, offset) = key(store, position)
+        let recordKey = RecordKey(store: store, position: position)
+        if state.withLock({ !$0.unwritten.isEmpty }) {
+            // Keep the order: nothing is written past what waits.
+            try keepUnwritten(recordKey, record)
+            return
+        }
+        do {
+            try writeNow(recordKey, record)
+        } catch let error where error.isOutOfSpace {
+            try keepUnwritten(recordKey, record)
+        }
+    }
+
+    private func writeNow(_ recordKey: RecordKey, _ record: [UInt8]) throws(LogError) {
+        let (key, offset) = key(recordKey.store, recordKey.position)
         let file = try handle(key, creating: true)
         try file.write(record, at: offset)
         state.withLock { state in
             // Marked after the write: a sync that takes the mark covers the write.
             state.dirty[key] = file
-            state.cache.insert(RecordKey(store: store, position: position), record, bytesMax: options.cacheBytesMax)
+            state.cache.insert(recordKey, record, bytesMax: options.cacheBytesMax)
         }
     }
 
+    private func keepUnwritten(_ key: RecordKey, _ record: [UInt8]) throws(LogError) {
+        let kept = state.withLock { state -> Bool in
+            guard state.unwrittenBytes + record.count <= options.unwrittenBytesMax else { return false }
+            if state.unwritten.updateValue(record, forKey: key) == nil { state.unwrittenOrder.append(key) }
+            state.unwrittenBytes += record.count
+            return true
+        }
+        guard kept else { throw .io(operation: "write", path: storeDirectory(key.store), errno: ENOSPC) }
+    }
+
+    /// Whether records wait for room on the disk.
+    public var hasUnwritten: Bool { state.withLock { !$0.unwritten.isEmpty } }
+
+    /// Writes what waits for room, in order, as far as the disk now takes it. Returns
+    /// whether nothing waits any more.
+    @discardableResult
+    public func retryUnwritten() throws(LogError) -> Bool {
+        while let (key, record) = state.withLock({ state -> (RecordKey, [UInt8])? in
+            state.unwrittenOrder.first.flatMap { key in state.unwritten[key].map { (key, $0) } }
+        }) {
+            do {
+                try writeNow(key, record)
+            } catch let error where error.isOutOfSpace {
+                return false
+            }
+            state.withLock { state in
+                state.unwrittenOrder.removeFirst()
+                state.unwritten[key] = nil
+                state.unwrittenBytes -= record.count
+            }
+        }
+        return true
+    }
+
     /// Makes every write so far durable: one fdatasync per segment written to, and one fsync
-    /// per directory that gained a file.
+    /// per directory that gained a file. Throws, out of space, while records wait for room:
+    /// a snapshot must not refer to them before they are on disk.
     public func sync() throws(LogError) {
+        guard try retryUnwritten() else { throw .io(operation: "write", path: directory, errno: ENOSPC) }
         let (files, directories) = state.withLock { state in
             defer {
                 state.dirty = [:]
@@ -163,7 +223,8 @@ public final class MessageStore: Sendable {
         var missing: [Int] = []
         state.withLock { state in
             for (index, extent) in extents.enumerated() {
-                if let cached = state.cache.record(RecordKey(store: extent.store, position: extent.position)), cached.count == extent.bytes {
+                let key = RecordKey(store: extent.store, position: extent.position)
+                if let cached = state.cache.record(key) ?? state.unwritten[key], cached.count == extent.bytes {
                     result[index] = cached
                 } else {
                     missing.append(index)

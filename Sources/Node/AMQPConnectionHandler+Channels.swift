@@ -8,6 +8,7 @@ extension AMQPConnectionHandler {
         switch assembled {
         case .content(.publish(let publish), let header, let body):
             try handlePublish(channel, publish, properties: header.properties, body: body)
+            publishedDuringAlarmCheck()
         case .content(let method, _, _):
             throw Refusal.commandInvalid("\(method.method.name) from a client", method: method.method.id)
         case .method(let method):
@@ -211,7 +212,8 @@ extension AMQPConnectionHandler {
     }
 
     private func acknowledge(_ channel: UInt16, tag: UInt64, multiple: Bool, kind: ChannelSession.Acknowledgement, method: MethodID) throws {
-        if channels[channel]?.transactional == true {
+        if let transaction = channels[channel]?.transaction, channels[channel]?.transactional == true {
+            try checkRoom(in: transaction, adding: 0, method: method)
             channels[channel]?.transaction.acknowledgements.append((tag, multiple, kind))
             return
         }
@@ -235,8 +237,10 @@ extension AMQPConnectionHandler {
         let message = Broker.Message(
             exchange: publish.exchange, routingKey: publish.routingKey, properties: Broker.BasicProperties(properties),
             body: Array(body.collected().readableBytesView))
-        if channels[channel]?.transactional == true {
+        if let transaction = channels[channel]?.transaction, channels[channel]?.transactional == true {
+            try checkRoom(in: transaction, adding: message.body.count, method: Method.basic(.publish(publish)).id)
             channels[channel]?.transaction.publishes.append((message, publish.mandatory))
+            channels[channel]?.transaction.publishedBytes += message.body.count
             return
         }
         var tag: UInt64 = 0
@@ -261,22 +265,30 @@ extension AMQPConnectionHandler {
         applyBackPressure()
     }
 
-    /// Past the in-flight bound the socket is no longer read, and the client is told it is
-    /// blocked; both end when half of it has drained.
+    /// Past the in-flight bound the socket is no longer read, until half of it has drained:
+    /// flow control, as RabbitMQ's, without a notice (`connection.blocked` is for alarms).
     private func applyBackPressure() {
-        guard let context else { return }
-        if !readingPaused, publishesInFlight >= settings.publishesInFlightMax {
-            readingPaused = true
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-            send(.method(channel: 0, .connection(.blocked(.init(reason: "publishes in flight")))), flush: true)
-        } else if readingPaused, publishesInFlight <= settings.publishesInFlightMax / 2 {
-            readingPaused = false
-            send(.method(channel: 0, .connection(.unblocked)), flush: true)
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        if !pausedForPublishes, publishesInFlight >= settings.publishesInFlightMax {
+            pausedForPublishes = true
+            updateReading()
+        } else if pausedForPublishes, publishesInFlight <= settings.publishesInFlightMax / 2 {
+            pausedForPublishes = false
+            updateReading()
         }
     }
 
     // MARK: tx
+
+    /// Refuses one more publish (of `bytes`) or acknowledgement past what a transaction holds.
+    private func checkRoom(in transaction: ChannelSession.Transaction, adding bytes: Int, method: MethodID) throws(Refusal) {
+        guard transaction.publishes.count + transaction.acknowledgements.count < settings.transactionMessagesMax,
+            transaction.publishedBytes + bytes <= settings.transactionBytesMax
+        else {
+            throw Refusal(
+                BrokerError(.preconditionFailed, "a transaction holds at most \(settings.transactionMessagesMax) publishes and acknowledgements, and \(settings.transactionBytesMax) bytes, until its commit"),
+                method: method)
+        }
+    }
 
     private func handleTx(_ channel: UInt16, _ method: Method.Tx, id: MethodID) throws {
         switch method {

@@ -19,6 +19,11 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
         var messageSizeMax: UInt64 = ContentAssembler.messageSizeMaxDefault
         /// Publishes awaiting their confirm before this connection stops reading.
         var publishesInFlightMax = 8_192
+        /// What one transaction may hold until its commit (publishes and acknowledgements,
+        /// and the publishes' bytes): past either, the channel closes with 406 rather than
+        /// let a client grow the node's memory.
+        var transactionMessagesMax = 65_536
+        var transactionBytesMax = 128 << 20
     }
 
     enum Phase {
@@ -56,7 +61,18 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     private var readSinceLastBeat = true
     private var missedBeats = 0
     var publishesInFlight = 0
-    var readingPaused = false
+    /// The socket is not read: too many publishes await their confirms (flow control, as
+    /// RabbitMQ's credit flow: no notice to the client).
+    var pausedForPublishes = false
+    /// A resource alarm is set on this node: the reason, while it lasts.
+    var alarm: String?
+    /// The alarm blocks this connection (it published): its socket is not read.
+    var blockedByAlarm = false
+    /// The connection published at least once: an alarm blocks it at once.
+    var hasPublished = false
+    /// Frames read while blocked (what one read already in flight brought), taken once the
+    /// block lifts: nothing a blocked connection sends is acted on.
+    var heldFrames: [Frame] = []
 
     init(core: NodeCore, users: UserStore, settings: Settings, peerIsLoopback: Bool, forwardedUser: String? = nil) {
         self.core = core
@@ -72,6 +88,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        alarm = core.watchAlarms(self)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -100,15 +117,23 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
             }
             sendStart()
         case .frame(let frame):
-            do {
-                try handle(frame)
-            } catch let error as AMQPError {
-                fail(error)
-            } catch let refusal as Refusal {
-                failConnection(refusal)
-            } catch {
-                failConnection(Refusal(code: .internalError, text: "INTERNAL_ERROR - \(error)", method: nil, closesConnection: true))
+            if blockedByAlarm {
+                heldFrames.append(frame)
+                return
             }
+            take(frame)
+        }
+    }
+
+    private func take(_ frame: Frame) {
+        do {
+            try handle(frame)
+        } catch let error as AMQPError {
+            fail(error)
+        } catch let refusal as Refusal {
+            failConnection(refusal)
+        } catch {
+            failConnection(Refusal(code: .internalError, text: "INTERNAL_ERROR - \(error)", method: nil, closesConnection: true))
         }
     }
 
@@ -118,12 +143,58 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         relay?.clientWritabilityChanged(context.channel.isWritable)
+        if relay == nil { core.connectionWritabilityChanged(connectionID, writable: context.channel.isWritable) }
         context.fireChannelWritabilityChanged()
     }
 
     /// Starts or stops reading the client's socket.
     func setReading(_ reading: Bool) {
         context?.channel.setOption(ChannelOptions.autoRead, value: reading).whenFailure { _ in }
+    }
+
+    /// Reads the socket unless publishes in flight or an alarm say not to.
+    func updateReading() {
+        setReading(!pausedForPublishes && !blockedByAlarm)
+    }
+
+    /// Whether the client said it takes `connection.blocked` (its capabilities).
+    var takesBlockedNotices: Bool {
+        guard case .table(let capabilities)? = clientProperties["capabilities"], case .bool(true)? = capabilities["connection.blocked"] else {
+            return false
+        }
+        return true
+    }
+
+    // MARK: Resource alarms
+
+    /// The node's alarms changed: a connection that publishes is blocked while one is set,
+    /// and told so if it takes the notice; one that has not published yet is blocked once it
+    /// does. Cleared, every blocked connection is read again.
+    func resourceAlarm(_ reason: String?) {
+        alarm = reason
+        if reason != nil {
+            if hasPublished { blockForAlarm() }
+        } else if blockedByAlarm {
+            blockedByAlarm = false
+            if takesBlockedNotices { send(.method(channel: 0, .connection(.unblocked)), flush: true) }
+            let held = heldFrames
+            heldFrames = []
+            for frame in held where phase != .closing || isClose(frame) { take(frame) }
+            updateReading()
+        }
+    }
+
+    /// After a publish: blocked now if an alarm is set.
+    func publishedDuringAlarmCheck() {
+        hasPublished = true
+        if alarm != nil, !blockedByAlarm { blockForAlarm() }
+    }
+
+    func blockForAlarm() {
+        guard !blockedByAlarm, let alarm else { return }
+        blockedByAlarm = true
+        updateReading()
+        if takesBlockedNotices { send(.method(channel: 0, .connection(.blocked(.init(reason: alarm)))), flush: true) }
     }
 }
 
@@ -174,6 +245,7 @@ struct ChannelSession {
 
     struct Transaction {
         var publishes: [(message: Broker.Message, mandatory: Bool)] = []
+        var publishedBytes = 0
         var acknowledgements: [(tag: UInt64, multiple: Bool, kind: Acknowledgement)] = []
         /// tx.commit waits for this many publishes to be stored.
         var publishesAwaited = 0
@@ -285,9 +357,15 @@ extension AMQPConnectionHandler {
         }
     }
 
-    /// Sends a heartbeat, and gives up on a peer silent for two intervals (the spec's rule).
+    private func isClose(_ frame: Frame) -> Bool {
+        if case .method(_, .connection) = frame { return true }
+        return false
+    }
+
+    /// Sends a heartbeat, and gives up on a peer silent for two intervals (the spec's rule);
+    /// a connection this node does not read is not silent.
     private func heartbeat() {
-        if readSinceLastBeat {
+        if readSinceLastBeat || blockedByAlarm || pausedForPublishes {
             missedBeats = 0
         } else {
             missedBeats += 1
@@ -401,6 +479,7 @@ extension AMQPConnectionHandler {
 
     /// Gives back what the connection held: its deliveries return, its exclusive queues go.
     private func teardown() {
+        core.unwatchAlarms(self)
         heartbeatTask?.cancel()
         heartbeatTask = nil
         relay?.close()

@@ -23,6 +23,8 @@ public struct NodeConfiguration: Sendable {
     public var frameSizeMax: UInt32 = 131_072
     public var channelMax: UInt16 = 2047
     public var publishesInFlightMax = 8_192
+    /// Where the memory and disk alarms go off.
+    public var resourceLimits = ResourceLimits.defaults
     public var snapshotEveryEntries = 100_000
     public var snapshotEveryBytes = 256 << 20
     /// Entries kept behind a snapshot for followers that lag a little.
@@ -179,7 +181,7 @@ public final class BerthNode: Sendable {
         let core = NodeCore(
             loop: loop, group: group, persister: Persister(storage: storage), groupDirectory: durable.directory,
             latestSnapshot: recovery.snapshot, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs,
-            logger: logger)
+            resourceLimits: configuration.resourceLimits, logger: logger)
         if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             guard let own = configuration.peers[nodeID] ?? configuration.peerAddress else { throw NodeStartError.notAPeer(nodeID) }
             guard !configuration.clusterSecret.isEmpty else { throw NodeStartError.noClusterSecret }
@@ -229,9 +231,10 @@ public final class BerthNode: Sendable {
     }
 
     /// Returns when the node is asked to stop through its HTTP API (after `POST /api/leave`),
-    /// or once it has stopped.
-    public func stopRequested() async {
-        _ = try? await loop.submit { [core] in core.value.stopRequest.futureResult }.get().get()
+    /// or once it has stopped (nil); or with the reason when it cannot go on and must stop
+    /// (it found its data lost).
+    public func stopRequested() async -> String? {
+        (try? await loop.submit { [core] in core.value.stopRequest.futureResult }.get().get()) ?? nil
     }
 
     /// The group's voters and learners as this node last applied them.

@@ -14,6 +14,8 @@ protocol CoreClient: AnyObject {
     func returnUnroutable(channel: UInt16, message: Broker.Message)
     /// A delivery, with its message as read back from the store.
     func deliver(_ delivery: Delivery, message: Broker.Message)
+    /// The node's resource alarms changed: the reason while one is set, nil once clear.
+    func resourceAlarm(_ reason: String?)
     /// The consumer's queue went away (a consumer cancel notification).
     func consumerCancelled(channel: UInt16, consumerTag: String)
     /// The node can no longer serve the connection (it stopped leading, or it is shutting
@@ -37,6 +39,12 @@ final class NodeCore {
     let persister: Persister
     /// Takes, sends and receives the group's snapshots.
     let snapshots: SnapshotShell
+    /// Raises and clears the memory and disk alarms.
+    let resources: ResourceMonitor
+    /// Connections told of alarms (every client connection, served here or relayed).
+    private var alarmWatchers: [ObjectIdentifier: any CoreClient] = [:]
+    /// A Ready's writes wait for room on a full disk, to be tried again.
+    private var persistWaitsForRoom = false
     /// The Ready being persisted: the next is taken once it is done.
     private var readyInFlight: Ready?
     private let clock: () -> Int64
@@ -48,9 +56,9 @@ final class NodeCore {
     private var replyWaiters: [LogIndex: (term: Term, reply: (Result<BrokerReply, BrokerError>) -> Void)] = [:]
     /// Peers, when the group has more than one member, and where this node listens for them.
     var transport: PeerTransport?
-    /// Succeeds when an operator asks the node to stop (after it left the cluster), or at
-    /// `stop()`.
-    let stopRequest: EventLoopPromise<Void>
+    /// Succeeds when the node is to stop: with nil when an operator asks (after it left the
+    /// cluster) or at `stop()`, with the reason when it cannot go on (its data was lost).
+    let stopRequest: EventLoopPromise<String?>
     var gossip: GossipShell?
     var peerListenAddress: PeerAddress?
     static let groupID: UInt64 = 1
@@ -84,7 +92,7 @@ final class NodeCore {
     /// `latestSnapshot`: what storage recovered, with `group.machine` as restored from it.
     init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, persister: Persister, groupDirectory: String,
          latestSnapshot: StoredSnapshot?, clock: @escaping () -> Int64, acknowledgementTimeoutMs: Int64?,
-         logger: Logger = Logger(label: "berth.node")) {
+         resourceLimits: ResourceLimits = .defaults, logger: Logger = Logger(label: "berth.node")) {
         self.logger = logger
         self.stopRequest = loop.makePromise()
         self.loop = loop
@@ -93,6 +101,7 @@ final class NodeCore {
         snapshots = SnapshotShell(
             group: group, persister: persister, loop: loop, logger: logger, groupDirectory: groupDirectory,
             latest: SnapshotShell.recovered(latestSnapshot, group: group))
+        resources = ResourceMonitor(limits: resourceLimits, dataDirectory: groupDirectory, logger: logger)
         self.clock = clock
         self.acknowledgementTimeoutMs = acknowledgementTimeoutMs
     }
@@ -119,11 +128,39 @@ final class NodeCore {
         timers.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(Self.sweepIntervalMs), delay: .milliseconds(Self.sweepIntervalMs)) { _ in
             bound.value.sweep()
         })
+        checkResources()
+        timers.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(ResourceMonitor.intervalMs), delay: .milliseconds(ResourceMonitor.intervalMs)) { _ in
+            bound.value.checkResources()
+        })
+    }
+
+    // MARK: Resources
+
+    /// Tries again the records a full disk refused, takes the readings, and tells every
+    /// connection when the alarms change.
+    private func checkResources() {
+        let store = group.machine.store
+        if store.hasUnwritten {
+            do { try store.retryUnwritten() } catch { fatalError("writing the message store failed; a node that cannot store a committed message must stop: \(error)") }
+        }
+        guard let changed = resources.check(diskRefusedWrite: persistWaitsForRoom || store.hasUnwritten) else { return }
+        for watcher in Array(alarmWatchers.values) { watcher.resourceAlarm(changed.reason) }
+    }
+
+    /// A connection that is to hear of alarms; returns the current one.
+    func watchAlarms(_ client: any CoreClient) -> String? {
+        alarmWatchers[ObjectIdentifier(client)] = client
+        return resources.alarms.reason
+    }
+
+    func unwatchAlarms(_ client: any CoreClient) {
+        alarmWatchers[ObjectIdentifier(client)] = nil
     }
 
     func stop() throws {
-        stopRequest.succeed()
+        stopRequest.succeed(nil)
         for client in clients.values { client.closeForced("this node is shutting down") }
+        alarmWatchers = [:]
         stopped = true
         snapshots.stop()
         timers.forEach { $0.cancel() }
@@ -246,6 +283,14 @@ final class NodeCore {
     func counts(of queue: QueueName) -> (messages: Int, consumers: Int) {
         guard let dispatcher else { return (0, 0) }
         return (dispatcher.readyCount(queue, state: state), dispatcher.consumerCount(queue))
+    }
+
+    /// A connection's socket stopped taking writes, or takes them again: deliveries to it
+    /// wait meanwhile.
+    func connectionWritabilityChanged(_ connection: String, writable: Bool) {
+        guard !connection.isEmpty else { return }
+        try? withDispatcher { dispatcher in dispatcher.setWritable(connection: connection, writable) }
+        if writable { scheduleFlush() }
     }
 
     func isInUse(_ queue: QueueName) -> Bool {
@@ -382,7 +427,18 @@ final class NodeCore {
     /// A Raft message from a peer; handled with whatever else arrives in this turn.
     func receive(_ message: Raft.Message) {
         group.step(message)
+        if let lost = group.core.lostData { haltForLostData(lost) }
         scheduleFlush()
+    }
+
+    /// This node lacks entries it acknowledged: it serves nothing more, and says what to do.
+    private func haltForLostData(_ lost: RaftNode.LostData) {
+        guard !stopped else { return }
+        let id = group.core.id
+        let reason = "node \(id) lost data it had acknowledged (\(lost)): its data directory was lost or replaced, and it cannot rejoin as node \(id). Remove it from the cluster (berth remove \(id), through any member), then start it with an empty data directory as a new member (berth node --join ..., without this node id)."
+        logger.critical("\(reason)")
+        for client in clients.values { client.closeForced("this node lost its data and stops") }
+        stopRequest.succeed(reason)
     }
 
     private func sweep() {
@@ -419,37 +475,53 @@ final class NodeCore {
             fetch(ready.entryFetches)
             let appliedEarly = RaftGroup<BrokerMachine>.appliesBeforePersisting(ready)
             if appliedEarly { _ = group.apply(ready) }
-            let persisted: EventLoopFuture<SnapshotShell.Received?>
-            if ready.snapshotPieces.isEmpty && ready.snapshot == nil {
-                persisted = persister.persist(ready, on: loop).map { nil }
-            } else {
-                // A snapshot's bytes are written as they come; the Ready that completes it
-                // installs it once they are durable.
-                persisted = snapshots.receive(ready, now: clock()).flatMap { [persister, loop] received in
-                    persister.persist(ready, installing: received?.snapshot, on: loop).map { received }
-                }
-            }
             guard ready.mustSync else {
                 // Nothing to wait for: a new commit index alone is written lazily.
+                _ = persister.persist(ready, on: loop)
                 finish(ready, appliedEarly: appliedEarly, installing: nil)
                 continue
             }
             readyInFlight = ready
-            let bound = NIOLoopBound(self, eventLoop: loop)
-            persisted.whenComplete { result in
-                let core = bound.value
-                core.readyInFlight = nil
-                guard !core.stopped else { return }
-                switch result {
-                case .success(let received):
-                    core.finish(ready, appliedEarly: appliedEarly, installing: received)
-                case .failure(let error):
-                    fatalError("the log failed; a node that cannot persist must stop: \(error)")
-                }
-                core.driveRaft()
-            }
+            persist(ready, appliedEarly: appliedEarly)
         }
         actOnApplied()
+    }
+
+    /// Has the persister write a Ready, and finishes it once it is durable. A full disk is
+    /// not the end: the same writes are tried again every second (with the disk alarm set
+    /// meanwhile) until they go through.
+    private func persist(_ ready: Ready, appliedEarly: Bool, again: Bool = false) {
+        let persisted: EventLoopFuture<SnapshotShell.Received?>
+        if ready.snapshotPieces.isEmpty && ready.snapshot == nil {
+            persisted = persister.persist(ready, on: loop).map { nil }
+        } else {
+            // A snapshot's bytes are written as they come; the Ready that completes it
+            // installs it once they are durable.
+            persisted = snapshots.receive(ready, now: clock(), again: again).flatMap { [persister, loop] received in
+                persister.persist(ready, installing: received?.snapshot, on: loop).map { received }
+            }
+        }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        persisted.whenComplete { result in
+            let core = bound.value
+            guard !core.stopped else { return }
+            switch result {
+            case .success(let received):
+                core.readyInFlight = nil
+                core.persistWaitsForRoom = false
+                core.finish(ready, appliedEarly: appliedEarly, installing: received)
+                core.driveRaft()
+            case .failure(let error as LogError) where error.isOutOfSpace:
+                if !core.persistWaitsForRoom {
+                    core.logger.error("the disk is full: the log cannot be written; trying again every second", metadata: ["error": "\(error)"])
+                }
+                core.persistWaitsForRoom = true
+                core.checkResources()
+                core.loop.scheduleTask(in: .seconds(1)) { bound.value.persist(ready, appliedEarly: appliedEarly, again: true) }
+            case .failure(let error):
+                fatalError("the log failed; a node that cannot persist must stop: \(error)")
+            }
+        }
     }
 
     /// A Ready's writes are durable: what waited on them leaves, its snapshot is installed

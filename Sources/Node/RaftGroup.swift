@@ -232,6 +232,11 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         return SnapshotCapture(metadata: metadata, state: machine.capture(), transferExtraBytes: machine.snapshotTransferExtraBytes)
     }
 
+    /// A captured snapshot could not be written (the disk is full): another is due at once.
+    public func snapshotFailed() {
+        appliedEntriesSinceSnapshot = max(appliedEntriesSinceSnapshot, options.snapshotEveryEntries)
+    }
+
     /// A captured snapshot is on disk: the core drops the log behind it. Returns up to where
     /// it did, for the storage to drop too, or nil if it did not (see
     /// `RaftNode.compact(with:retainingEntries:)`).

@@ -52,6 +52,9 @@ final class SnapshotShell {
     /// When the last bytes of a snapshot being received came.
     private var lastPieceAt: Int64?
     private var snapshotInFlight = false
+    /// After a snapshot failed for want of space, none is tried before this time.
+    private var snapshotRetryAt: Int64 = 0
+    static let snapshotRetryDelayMs: Int64 = 5_000
     /// Set when the node stops: nothing more is started on the persister.
     private var stopped = false
     /// The store's space waits to be reclaimed (by the latest snapshot) until no transfer of
@@ -86,7 +89,7 @@ final class SnapshotShell {
 
     /// Captures the state now, if a snapshot is due, and has the persister write it.
     func takeIfDue(now: Int64) {
-        guard !stopped, !snapshotInFlight, group.snapshotIsDue else { return }
+        guard !stopped, !snapshotInFlight, now >= snapshotRetryAt, group.snapshotIsDue else { return }
         snapshotInFlight = true
         let capture = group.captureSnapshot()
         let store = self.store
@@ -109,6 +112,11 @@ final class SnapshotShell {
                         fileBytes: encoded.fileByteCount, state: capture.state)
                     shell.reclaimPending = true
                     shell.reclaimIfFree()
+                case .failure(let error as LogError) where error.isOutOfSpace:
+                    // Taken again once there is room; the log behind it stays meanwhile.
+                    shell.logger.error("the disk is full: a snapshot could not be written", metadata: ["error": "\(error)"])
+                    shell.group.snapshotFailed()
+                    shell.snapshotRetryAt = now + Self.snapshotRetryDelayMs
                 case .failure(let error):
                     fatalError("writing a snapshot failed; a node that cannot persist must stop: \(error)")
                 }
@@ -188,8 +196,9 @@ final class SnapshotShell {
     // MARK: Receiving a snapshot
 
     /// Writes a Ready's snapshot bytes as they come; when the Ready installs the snapshot,
-    /// syncs the store and succeeds with it.
-    func receive(_ ready: Ready, now: Int64) -> EventLoopFuture<Received?> {
+    /// syncs the store and succeeds with it. `again`: the same Ready once more, after its
+    /// bytes could not all be written (a full disk): what went in is passed over.
+    func receive(_ ready: Ready, now: Int64, again: Bool) -> EventLoopFuture<Received?> {
         if !ready.snapshotPieces.isEmpty { lastPieceAt = now }
         let pieces = ready.snapshotPieces
         let installs = ready.snapshot
@@ -200,7 +209,7 @@ final class SnapshotShell {
         return persister.background(on: loop) { () throws -> Received? in
             try incoming.writer.withLock { (writer) throws -> Received? in
                 for piece in pieces {
-                    if piece.startsTransfer {
+                    if piece.startsTransfer, !again {
                         if writer != nil { store.endReceiving() }
                         store.beginReceiving()
                         writer = SnapshotTransferWriter(

@@ -155,45 +155,55 @@ final class SnapshotTransferWriter {
 
     var isComplete: Bool { received == totalBytes }
 
-    /// Takes the next bytes of the transfer; MUST be given them in order.
+    /// Takes the next bytes of the transfer; MUST be given them in order. Bytes it has
+    /// taken already are passed over: a retry after the disk was full goes on where the
+    /// failed write left off.
     func take(_ piece: SnapshotPiece) throws {
-        precondition(piece.metadata == metadata && piece.offset == received, "transfer bytes out of order")
-        var bytes = piece.bytes[...]
-        received += piece.bytes.count
-        if fileBytes == nil {
-            let wanted = SnapshotTransfer.headerBytes - head.count
-            head += bytes.prefix(wanted)
-            bytes = bytes.dropFirst(wanted)
-            guard head.count == SnapshotTransfer.headerBytes else { return }
-            guard let length = SnapshotTransfer.fileBytes(inHeader: head[...]) else { throw SnapshotTransfer.Failure.badHeader }
-            fileBytes = length
-            file.reserveCapacity(length)
-        }
-        if let length = fileBytes, snapshot == nil {
-            let wanted = length - file.count
-            file += bytes.prefix(wanted)
-            bytes = bytes.dropFirst(wanted)
-            guard file.count == length else { return }
-            try decodeState()
-        }
+        precondition(piece.metadata == metadata && piece.offset <= received, "transfer bytes out of order")
+        if let pending = record, pending.bytes.count == Int(pending.location.bytes) { try write(pending) }
+        guard piece.offset + piece.bytes.count > received else { return }
+        var bytes = piece.bytes[(received - piece.offset)...]
         while !bytes.isEmpty {
+            if fileBytes == nil {
+                let taken = bytes.prefix(SnapshotTransfer.headerBytes - head.count)
+                head += taken
+                bytes = bytes.dropFirst(taken.count)
+                received += taken.count
+                if head.count == SnapshotTransfer.headerBytes {
+                    guard let length = SnapshotTransfer.fileBytes(inHeader: head[...]) else { throw SnapshotTransfer.Failure.badHeader }
+                    fileBytes = length
+                    file.reserveCapacity(length)
+                }
+                continue
+            }
+            if snapshot == nil, let length = fileBytes {
+                let taken = bytes.prefix(length - file.count)
+                file += taken
+                bytes = bytes.dropFirst(taken.count)
+                received += taken.count
+                if file.count == length { try decodeState() }
+                continue
+            }
             guard var next = record ?? nextRecord() else {
-                throw SnapshotTransfer.Failure.lengthMismatch(expected: received - bytes.count, got: totalBytes)
+                throw SnapshotTransfer.Failure.lengthMismatch(expected: received, got: totalBytes)
             }
-            let wanted = Int(next.location.bytes) - next.bytes.count
-            next.bytes += bytes.prefix(wanted)
-            bytes = bytes.dropFirst(wanted)
-            if next.bytes.count == Int(next.location.bytes) {
-                guard MessageRecord.isIntact(next.bytes) else { throw SnapshotTransfer.Failure.recordDamaged(next.location) }
-                try store.write(store: next.location.store, position: next.location.position, record: next.bytes)
-                record = nil
-            } else {
-                record = next
-            }
+            let taken = bytes.prefix(Int(next.location.bytes) - next.bytes.count)
+            next.bytes += taken
+            bytes = bytes.dropFirst(taken.count)
+            received += taken.count
+            record = next
+            if next.bytes.count == Int(next.location.bytes) { try write(next) }
         }
         if isComplete, record != nil || nextRecord() != nil {
             throw SnapshotTransfer.Failure.lengthMismatch(expected: totalBytes + 1, got: totalBytes)
         }
+    }
+
+    /// Writes a whole record where the state puts it.
+    private func write(_ whole: (location: RecordLocation, bytes: [UInt8])) throws {
+        guard MessageRecord.isIntact(whole.bytes) else { throw SnapshotTransfer.Failure.recordDamaged(whole.location) }
+        try store.write(store: whole.location.store, position: whole.location.position, record: whole.bytes)
+        record = nil
     }
 
     /// The snapshot received and its state, once complete.

@@ -57,7 +57,7 @@ final class StatusHTTPServer: Sendable {
         router.post("/api/leave") { _, _ in
             try await reader.leave(timeout: .seconds(10))
             // Left: the process has nothing more to do in the cluster.
-            try await reader.read { $0.stopRequest.succeed() }
+            try await reader.read { $0.stopRequest.succeed(nil) }
             return try json(ActionResult(done: true, message: "left the cluster; stopping"))
         }
         router.delete("/api/members/:id") { _, context in

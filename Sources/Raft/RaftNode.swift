@@ -45,6 +45,22 @@ public struct RaftNode: Sendable {
 
     var reads = ReadIndexQueue()
 
+    /// Set once this node finds that it lacks entries it had acknowledged as durable: its
+    /// leader says they are committed on the strength of this node's word, yet its log ends
+    /// before them. Its data directory was lost or replaced. From then on it takes part in
+    /// nothing (it could vote for a log that lacks committed entries); its shell stops it.
+    public private(set) var lostData: LostData?
+
+    public struct LostData: Equatable, Sendable, CustomStringConvertible {
+        public var leader: NodeID
+        public var leaderCommit: LogIndex
+        public var lastIndex: LogIndex
+
+        public var description: String {
+            "leader \(leader) has entries up to \(leaderCommit) committed with this node's acknowledgement, but this node's log ends at \(lastIndex)"
+        }
+    }
+
     // Output gathered for the next Ready.
     var messages: [Message] = []
     var entryFetches: [EntryFetch] = []
@@ -139,6 +155,7 @@ public struct RaftNode: Sendable {
 
     /// MUST be invoked at a steady rate by the shell; all timeouts count these ticks.
     public mutating func tick() {
+        guard lostData == nil else { return }
         switch role {
         case .follower, .preCandidate, .candidate:
             tickElection()
@@ -196,7 +213,7 @@ public struct RaftNode: Sendable {
     /// timeout. Pre-vote still applies: a false report wins nothing while a majority still
     /// hears the leader, and costs no term. Gossip never makes a leader; votes do.
     public mutating func leaderReportedDead(_ node: NodeID) {
-        guard role == .follower, leader == node, isVoter else { return }
+        guard lostData == nil, role == .follower, leader == node, isVoter else { return }
         leader = nil
         electionElapsed = 0
         campaign(leadershipTransfer: false)
@@ -315,7 +332,7 @@ public struct RaftNode: Sendable {
     /// or not: the term rules and log checks make stale and repeated messages harmless.
     public mutating func step(_ message: Message) {
         precondition(message.to == id, "message for \(message.to) stepped into \(id)")
-        guard applyTermRules(message) else { return }
+        guard lostData == nil, applyTermRules(message) else { return }
         switch message.body {
         case .preVote(let lastIndex, let lastTerm):
             handleVoteRequest(message, lastIndex: lastIndex, lastTerm: lastTerm, preVote: true)
@@ -400,6 +417,12 @@ public struct RaftNode: Sendable {
         case .heartbeat(let commit, let readContext):
             electionElapsed = 0
             leader = m.from
+            // A leader tells a follower a commit index no greater than what the follower
+            // acknowledged holding durably in this term.
+            guard commit <= log.lastIndex else {
+                lostData = LostData(leader: m.from, leaderCommit: commit, lastIndex: log.lastIndex)
+                return
+            }
             log.commit(to: commit)
             send(to: m.from, term: term, .heartbeatResponse(readContext: readContext))
         case .snapshotChunk(let chunk):

@@ -71,6 +71,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("peer-address"), help: "With --join: where this node listens for peers (TCP) and gossip (UDP), as HOST:PORT.")
     var peerAddress: String?
 
+    @Option(name: .customLong("memory-high-watermark"), help: "Resident memory past which publishers are blocked: a fraction of the machine's memory (0.4) or a size (2GiB, 512MB).")
+    var memoryHighWatermark = "0.4"
+
+    @Option(name: .customLong("disk-free-limit"), help: "Free space on the data directory's file system below which publishers are blocked, as a size (2GiB, 500MB).")
+    var diskFreeLimit = "2GiB"
+
     @Flag(name: .customLong("leave-on-shutdown"), help: "On SIGTERM, leave the cluster (the leader removes this node from the voters) before stopping.")
     var leaveOnShutdown = false
 
@@ -81,6 +87,7 @@ struct NodeCommand: AsyncParsableCommand {
         guard consumerTimeoutMs >= 0 else { throw ValidationError("--consumer-timeout-ms must not be negative") }
         guard (20...60_000).contains(electionTimeoutMs) else { throw ValidationError("--election-timeout-ms must be in 20...60000") }
         guard publishesInFlightMax > 0 else { throw ValidationError("--max-in-flight must be positive") }
+        _ = try resourceLimits()
         _ = try parsedPeers()
         if !peers.isEmpty, nodeID == nil { throw ValidationError("--peer needs --node-id") }
         for seed in join { _ = try parseHostPort(seed, flag: "--join") }
@@ -89,6 +96,33 @@ struct NodeCommand: AsyncParsableCommand {
             guard let peerAddress else { throw ValidationError("--join needs --peer-address") }
             _ = try parseHostPort(peerAddress, flag: "--peer-address")
         }
+    }
+
+    private func resourceLimits() throws -> ResourceLimits {
+        var limits = ResourceLimits.defaults
+        if let fraction = Double(memoryHighWatermark), !memoryHighWatermark.contains(where: \.isLetter) {
+            guard fraction > 0, fraction <= 1 else { throw ValidationError("--memory-high-watermark as a fraction must be in (0, 1], got \(memoryHighWatermark)") }
+            limits.memoryHighWatermarkBytes = UInt64(Double(ResourceLimits.physicalMemoryBytes) * fraction)
+        } else {
+            guard let bytes = Self.parseSize(memoryHighWatermark) else { throw ValidationError("--memory-high-watermark takes a fraction or a size, got '\(memoryHighWatermark)'") }
+            limits.memoryHighWatermarkBytes = bytes
+        }
+        guard let disk = Self.parseSize(diskFreeLimit) else { throw ValidationError("--disk-free-limit takes a size such as 2GiB, got '\(diskFreeLimit)'") }
+        limits.diskFreeLimitBytes = disk
+        return limits
+    }
+
+    /// A size as RabbitMQ's configuration writes them: a number, and an optional unit (kB,
+    /// MB, GB are powers of 1000; KiB, MiB, GiB of 1024).
+    static func parseSize(_ text: String) -> UInt64? {
+        let digits = text.prefix { $0.isNumber }
+        guard let number = UInt64(digits) else { return nil }
+        let units: [String: UInt64] = [
+            "": 1, "B": 1, "kB": 1_000, "KB": 1_000, "MB": 1_000_000, "GB": 1_000_000_000, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30,
+        ]
+        guard let unit = units[String(text.dropFirst(digits.count))] else { return nil }
+        let (bytes, overflow) = number.multipliedReportingOverflow(by: unit)
+        return overflow ? nil : bytes
     }
 
     private func parseHostPort(_ text: String, flag: String) throws -> PeerAddress {
@@ -121,6 +155,7 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.acknowledgementTimeoutMs = consumerTimeoutMs == 0 ? nil : consumerTimeoutMs
         configuration.electionTimeoutMs = electionTimeoutMs
         configuration.publishesInFlightMax = publishesInFlightMax
+        configuration.resourceLimits = try resourceLimits()
         configuration.nodeID = nodeID
         configuration.peers = try parsedPeers()
         configuration.join = try join.map { try parseHostPort($0, flag: "--join") }
@@ -138,20 +173,30 @@ struct NodeCommand: AsyncParsableCommand {
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let node = try await BerthNode.start(configuration, on: group.next())
-        // Until a signal comes, or the node is asked through its HTTP API to stop (it left).
-        let (stops, stop) = AsyncStream<Int32?>.makeStream()
-        let signals = Task { stop.yield(await waitForSignal([SIGINT, SIGTERM])) }
-        Task { await node.stopRequested(); stop.yield(nil) }  // ends once the node has stopped
-        var signal: Int32?
-        for await first in stops {
-            signal = first
+        // Until a signal comes, or the node is asked through its HTTP API to stop (it left),
+        // or it cannot go on.
+        enum Stop: Sendable {
+            case signal(Int32?)
+            case requested(reason: String?)
+        }
+        let (stops, stop) = AsyncStream<Stop>.makeStream()
+        let signals = Task { stop.yield(.signal(await waitForSignal([SIGINT, SIGTERM]))) }
+        Task { stop.yield(.requested(reason: await node.stopRequested())) }  // ends once the node has stopped
+        var first: Stop = .signal(nil)
+        for await next in stops {
+            first = next
             break
         }
         signals.cancel()
-        if leaveOnShutdown, signal == SIGTERM {
+        if leaveOnShutdown, case .signal(SIGTERM) = first {
             do { try await node.leave() } catch { Logger(label: "berth.node").warning("leaving the cluster: \(error)") }
         }
         try await node.shutdown()
+        if case .requested(let reason?) = first {
+            printError("berth: \(reason)")
+            try await group.shutdownGracefully()
+            throw ExitCode(1)
+        }
         try await group.shutdownGracefully()
     }
 }

@@ -32,6 +32,7 @@ final class CatchUpTests: XCTestCase {
         let leader = try await cluster.leader(of: nodes)
         let follower = nodes.keys.sorted().first { $0 != leader }!
         try await nodes.removeValue(forKey: follower)!.shutdown()
+        let followerLast = try await nodes[leader]!.nodeStatus().lastIndex
 
         // While the follower is down: 600 messages, the first 200 consumed again, so the
         // snapshot it gets refers to only part of what was written.
@@ -39,16 +40,21 @@ final class CatchUpTests: XCTestCase {
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("bodies", durable: true)
         try await channel.confirmSelect(window: 64)
-        let bodies = (0..<600).map { "body \($0) " + String(repeating: "\($0 % 10)", count: 1_000 + $0 % 97) }
+        func body(_ n: Int) -> String { "body \(n) " + String(repeating: "\(n % 10)", count: 1_000 + n % 97) }
+        var bodies: [String] = []
         var confirmations: [PublishConfirmation] = []
-        for body in bodies {
-            confirmations.append(try await channel.publish(routingKey: "bodies", body: ByteBuffer(string: body), properties: BasicProperties(deliveryMode: 2)))
-            if confirmations.count == 64 {
-                for confirmation in confirmations { try await confirmation.confirmed() }
-                confirmations = []
+        // At least 600, and on until the leader's log starts after the follower's.
+        var compacted = false
+        while bodies.count < 600 || !compacted {
+            guard bodies.count < 20_000 else { return XCTFail("the leader never compacted its log") }
+            for _ in 0..<64 {
+                bodies.append(body(bodies.count))
+                confirmations.append(try await channel.publish(routingKey: "bodies", body: ByteBuffer(string: bodies.last!), properties: BasicProperties(deliveryMode: 2)))
             }
+            for confirmation in confirmations { try await confirmation.confirmed() }
+            confirmations = []
+            compacted = try await nodes[leader]!.nodeStatus().firstIndex > followerLast + 1
         }
-        for confirmation in confirmations { try await confirmation.confirmed() }
         for expected in bodies.prefix(200) {
             let got = try await channel.get(queue: "bodies", noAck: true)
             XCTAssertEqual(got.map { String(buffer: $0.body) }, expected)

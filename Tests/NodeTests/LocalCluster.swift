@@ -18,8 +18,9 @@ final class LocalCluster {
     /// Adjusts every node's configuration (snapshot thresholds, HTTP, gossip timing).
     private let adjust: (inout NodeConfiguration) -> Void
 
-    init(name: String, threads: Int = 1, adjust: @escaping (inout NodeConfiguration) -> Void = { _ in }) {
-        root = "/tmp/berth-\(name)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    /// `root`: where the data directories go (a fresh directory under /tmp by default).
+    init(name: String, root: String? = nil, threads: Int = 1, adjust: @escaping (inout NodeConfiguration) -> Void = { _ in }) {
+        self.root = root ?? "/tmp/berth-\(name)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         nodeLoops = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.adjust = adjust
     }
@@ -49,8 +50,19 @@ final class LocalCluster {
         configuration.amqpPort = 0
         configuration.nodeID = id
         configuration.clusterSecret = Array("a secret only this cluster knows".utf8)
+        // The tests' data is small: a machine short of disk should not block them.
+        configuration.resourceLimits.diskFreeLimitBytes = 64 << 20
         adjust(&configuration)
         return configuration
+    }
+
+    /// A node of its own, in no cluster: it elects itself.
+    func startLone() async throws -> BerthNode {
+        var configuration = NodeConfiguration(dataDirectory: "\(root)/lone")
+        configuration.amqpPort = 0
+        configuration.resourceLimits.diskFreeLimitBytes = 64 << 20
+        adjust(&configuration)
+        return try await BerthNode.start(configuration, on: nodeLoops.next())
     }
 
     /// Starts (or restarts, on its data directory) founding member `id`.
