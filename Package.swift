@@ -78,8 +78,8 @@ let package = Package(
         ),
         // Writes through a durable one-node group and reports each acknowledged entry; the
         // crash-loop test kills it at random moments.
-        .executableTarget(name: "log-crash-writer", dependencies: ["LogCrashSupport", "Node", "Log", "Raft"], swiftSettings: strict),
-        .target(name: "LogCrashSupport", dependencies: ["Node", "Log", "Raft"], swiftSettings: strict),
+        .executableTarget(name: "log-crash-writer", dependencies: ["LogCrashSupport", "Broker", "Node", "Log", "Raft"], swiftSettings: strict),
+        .target(name: "LogCrashSupport", dependencies: ["Broker", "Node", "Log", "Raft"], swiftSettings: strict),
         // Seeded deterministic simulation of whole Raft clusters, with its checkers.
         .target(
             name: "RaftSimulation",

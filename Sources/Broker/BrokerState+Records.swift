@@ -27,12 +27,16 @@ extension BrokerState {
     /// Walks the records a state refers to, one at a time, in a fixed order: queue by queue
     /// (vhosts, then queues, by name), priority level by level from 0, oldest first. A
     /// snapshot's transfer sends records in this order, so the receiver, holding the same
-    /// state, knows where each goes without being told.
+    /// state, knows where each goes without being told. It looks up a queue once per
+    /// `batchCount` records, not once per record.
     public struct RecordCursor: Sendable {
+        static let batchCount = 1_024
         private let queues: [QueueName]
         private var queueIndex = 0
         private var level = 0
         private var nextID: MessageID = 0
+        private var batch: [RecordLocation] = []
+        private var batchIndex = 0
 
         public init(_ state: BrokerState) {
             queues = state.allQueueNames
@@ -40,6 +44,10 @@ extension BrokerState {
 
         /// The next record, nil after the last.
         public mutating func next(in state: BrokerState) -> RecordLocation? {
+            if batchIndex < batch.count {
+                defer { batchIndex += 1 }
+                return batch[batchIndex]
+            }
             while queueIndex < queues.count {
                 guard let queue = state.queue(queues[queueIndex]), level < queue.priorityLevels else {
                     queueIndex += 1
@@ -47,9 +55,12 @@ extension BrokerState {
                     nextID = 0
                     continue
                 }
-                if let message = queue.firstMessage(priority: UInt8(level), atOrAfter: nextID) {
-                    nextID = message.id + 1
-                    return queue.location(of: message)
+                let messages = queue.messages(priority: UInt8(level), atOrAfter: nextID, limit: Self.batchCount)
+                if let last = messages.last {
+                    nextID = last.id + 1
+                    batch = messages.map { queue.location(of: $0) }
+                    batchIndex = 1
+                    return batch[0]
                 }
                 level += 1
                 nextID = 0

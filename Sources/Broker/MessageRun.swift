@@ -91,6 +91,25 @@ struct MessageRun: Sendable {
         return nil
     }
 
+    /// Up to `limit` live messages in id order, from the first whose id is `id` or greater.
+    func messages(atOrAfter id: MessageID, limit: Int) -> [QueuedMessage] {
+        var result: [QueuedMessage] = []
+        guard limit > 0 else { return result }
+        result.reserveCapacity(Swift.min(limit, count))
+        var index = chunkIndex(for: id) ?? 0
+        var slot = index < chunks.count ? chunks[index].lowerBound(id) : 0
+        while index < chunks.count {
+            let chunk = chunks[index]
+            for message in chunk.messages[Swift.max(slot, chunk.head)...] where !message.isHole {
+                result.append(message)
+                if result.count == limit { return result }
+            }
+            index += 1
+            slot = 0
+        }
+        return result
+    }
+
     func message(_ id: MessageID) -> QueuedMessage? {
         guard let (chunk, slot) = locate(id) else { return nil }
         return chunks[chunk].messages[slot]

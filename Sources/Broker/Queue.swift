@@ -77,6 +77,12 @@ public struct Queue: Sendable {
         return levels[Int(priority)].first(atOrAfter: id)
     }
 
+    /// Up to `limit` messages at `priority`, oldest first, from the first whose id is at least `id`.
+    public func messages(priority: UInt8, atOrAfter id: MessageID, limit: Int) -> [QueuedMessage] {
+        guard Int(priority) < levels.count else { return [] }
+        return levels[Int(priority)].messages(atOrAfter: id, limit: limit)
+    }
+
     /// The oldest message at `priority`.
     public func firstMessage(priority: UInt8) -> QueuedMessage? {
         guard Int(priority) < levels.count else { return nil }

@@ -26,7 +26,12 @@ public struct NodeConfiguration: Sendable {
     /// Where the memory and disk alarms go off.
     public var resourceLimits = ResourceLimits.defaults
     public var snapshotEveryEntries = 100_000
-    public var snapshotEveryBytes = 256 << 20
+    /// A snapshot holds no bodies, so taking one is cheap; the log since the last one is what
+    /// a restart replays, so it stays short.
+    public var snapshotEveryBytes = 64 << 20
+    /// And one at least this often while anything is applied, so that what consumers
+    /// settled is given back on disk soon after a drain.
+    public var snapshotEveryMs: Int64 = 30_000
     /// Entries kept behind a snapshot for followers that lag a little.
     public var entriesRetainedAfterSnapshot = 1_000
     /// This node's id in a cluster; nil for a lone node (it makes one up, kept in node-id).
@@ -160,6 +165,7 @@ public final class BerthNode: Sendable {
         var options = RaftGroup<BrokerMachine>.Options()
         options.snapshotEveryEntries = configuration.snapshotEveryEntries
         options.snapshotEveryBytes = configuration.snapshotEveryBytes
+        options.snapshotEveryMs = configuration.snapshotEveryMs
         options.entriesRetainedAfterSnapshot = configuration.entriesRetainedAfterSnapshot
         var raftConfig = Config(id: nodeID, randomSeed: UInt64.random(in: 1...UInt64.max))
         raftConfig.electionTimeoutTicks = configuration.electionTimeoutTicks

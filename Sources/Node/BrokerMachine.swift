@@ -68,6 +68,9 @@ public struct BrokerMachine: ReplicatedStateMachine {
     /// A follower receives, besides the snapshot's file, a header and every record the
     /// state refers to (`SnapshotTransfer`).
     public var snapshotTransferExtraBytes: Int { SnapshotTransfer.headerBytes + state.recordBytes }
+
+    /// The records a snapshot refers to are durable before it is.
+    public func makeReferencesDurable() throws(LogError) { try store.sync() }
 }
 
 /// The message store as the broker reads it: a record it refers to that cannot be read

@@ -18,6 +18,10 @@ public protocol ReplicatedStateMachine {
     mutating func restore(from data: [UInt8]) throws
     /// What a follower receives for a snapshot of the current state besides its file.
     var snapshotTransferExtraBytes: Int { get }
+    /// Makes durable what the state refers to outside its snapshot (bodies in a store of
+    /// their own); runs before a snapshot is written, since the log that could rebuild them
+    /// goes once it is.
+    func makeReferencesDurable() throws(LogError)
 }
 
 extension ReplicatedStateMachine {
@@ -27,6 +31,9 @@ extension ReplicatedStateMachine {
     /// What a follower receives for a snapshot of the current state besides its file: none,
     /// unless the state refers to data kept elsewhere.
     public var snapshotTransferExtraBytes: Int { 0 }
+
+    /// Nothing outside the snapshot: nothing to make durable.
+    public func makeReferencesDurable() throws(LogError) {}
 }
 
 /// Runs one Raft group over durable storage: the thin shell around the pure core. Each
@@ -40,6 +47,8 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         public var snapshotEveryEntries: Int = 100_000
         /// ...or once this many payload bytes were.
         public var snapshotEveryBytes: Int = 64 << 20
+        /// ...or once this long has passed with anything applied (the shell keeps the time).
+        public var snapshotEveryMs: Int64 = 30_000
         /// Entries kept behind a snapshot, so slightly lagging followers catch up from the log.
         public var entriesRetainedAfterSnapshot: Int = 1_000
         public init() {}
@@ -107,10 +116,14 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     /// Handles every pending Ready, persisting on the calling thread. `send` gets each
     /// outgoing message once it may leave; `beforePersisting` runs after the messages that
     /// may leave before the sync were given to `send`, so that the shell can put them on the
-    /// wire first (the leader replicates while its own fsync runs). Returns the application
+    /// wire first (the leader replicates while its own fsync runs); `snapshotSaved` gets each
+    /// snapshot taken once it is durable and the log behind it gone. Returns the application
     /// entries applied during this call, in order.
     @discardableResult
-    public func process(send: (Message) -> Void = { _ in }, beforePersisting: () -> Void = {}) throws(LogError) -> [Entry] {
+    public func process(
+        send: (Message) -> Void = { _ in }, beforePersisting: () -> Void = {},
+        snapshotSaved: (SnapshotCapture) throws(LogError) -> Void = { _ in }
+    ) throws(LogError) -> [Entry] {
         var applied: [Entry] = []
         while let ready = nextReady() {
             precondition(ready.snapshotPieces.isEmpty && ready.snapshot == nil && ready.entryFetches.isEmpty,
@@ -121,7 +134,7 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
             ready.messagesAfterPersist.forEach(send)
             applied += apply(ready)
             advance(ready)
-            try snapshotIfDue()
+            if let capture = try snapshotIfDue() { try snapshotSaved(capture) }
         }
         return applied
     }
@@ -174,6 +187,7 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     /// `installSnapshot`). Returns the application entries applied.
     public func apply(_ ready: Ready) -> [Entry] {
         var applied: [Entry] = []
+        machineIsAhead = !ready.committedEntries.isEmpty
         for entry in ready.committedEntries where entry.kind == .normal {
             machine.apply(entry)
             applied.append(entry)
@@ -186,7 +200,12 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     /// After `ready` is persisted and applied: advances the core.
     public func advance(_ ready: Ready) {
         core.advance(ready)
+        machineIsAhead = false
     }
+
+    /// The machine applied entries whose Ready the core has not yet advanced past: a
+    /// snapshot now would hold more than its index says.
+    public private(set) var machineIsAhead = false
 
     /// The storage this group persists to in `process`.
     public var persistentStorage: any RaftStorage { storage }
@@ -217,15 +236,18 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         let transferExtraBytes: Int
     }
 
-    /// Whether the log applied since the last snapshot has passed its threshold.
-    public var snapshotIsDue: Bool {
+    /// Whether the log applied since the last snapshot has passed its threshold, or
+    /// anything was applied and `elapsedMs` since the last snapshot passed its interval.
+    public func snapshotIsDue(elapsedMs: Int64) -> Bool {
         appliedEntriesSinceSnapshot >= options.snapshotEveryEntries || appliedBytesSinceSnapshot >= options.snapshotEveryBytes
+            || (appliedEntriesSinceSnapshot > 0 && elapsedMs >= options.snapshotEveryMs)
     }
 
     /// Captures the state as of the applied index, for the shell to persist and then hand to
     /// `recordSnapshot`. MUST be invoked between `advance` and the next `nextReady`, when the
     /// machine and the core agree on what is applied.
     public func captureSnapshot() -> SnapshotCapture {
+        precondition(!machineIsAhead, "a snapshot captured while the machine is ahead of the core's applied index")
         let metadata = core.snapshotMetadataAtApplied
         appliedEntriesSinceSnapshot = 0
         appliedBytesSinceSnapshot = 0
@@ -245,14 +267,16 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         core.compact(with: snapshot, retainingEntries: options.entriesRetainedAfterSnapshot) ? core.firstIndex - 1 : nil
     }
 
-    private func snapshotIfDue() throws(LogError) {
-        guard snapshotIsDue else { return }
+    private func snapshotIfDue() throws(LogError) -> SnapshotCapture? {
+        guard snapshotIsDue(elapsedMs: 0) else { return nil }
         let capture = captureSnapshot()
         let encoded = EncodedSnapshot(capture.snapshot())
+        try machine.makeReferencesDurable()
         try storage.saveSnapshot(encoded, compactTo: 0)
         if let compacted = recordSnapshot(capture.reference(fileBytes: encoded.fileByteCount)) {
             try storage.compactLog(through: compacted)
         }
+        return capture
     }
 
     /// A founding or restarted single-voter group elects itself within two election

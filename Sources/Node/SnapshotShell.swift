@@ -54,6 +54,8 @@ final class SnapshotShell {
     private var snapshotInFlight = false
     /// After a snapshot failed for want of space, none is tried before this time.
     private var snapshotRetryAt: Int64 = 0
+    /// When the latest snapshot was taken (or the node started).
+    private var lastSnapshotAt: Int64?
     static let snapshotRetryDelayMs: Int64 = 5_000
     /// Set when the node stops: nothing more is started on the persister.
     private var stopped = false
@@ -89,8 +91,13 @@ final class SnapshotShell {
 
     /// Captures the state now, if a snapshot is due, and has the persister write it.
     func takeIfDue(now: Int64) {
-        guard !stopped, !snapshotInFlight, now >= snapshotRetryAt, group.snapshotIsDue else { return }
+        let since = lastSnapshotAt ?? now
+        if lastSnapshotAt == nil { lastSnapshotAt = now }
+        guard !stopped, !snapshotInFlight, !group.machineIsAhead, now >= snapshotRetryAt, group.snapshotIsDue(elapsedMs: now - since) else {
+            return
+        }
         snapshotInFlight = true
+        lastSnapshotAt = now
         let capture = group.captureSnapshot()
         let store = self.store
         let bound = NIOLoopBound(self, eventLoop: loop)
@@ -251,6 +258,8 @@ final class SnapshotShell {
     /// Drops transfers idle too long, in either direction, and reclaims once free.
     func sweep(now: Int64) {
         guard !stopped else { return }
+        // An idle node advances no Ready: the time-based snapshot is taken from here.
+        takeIfDue(now: now)
         for (index, entry) in readers where now - entry.lastUse > Self.transferIdleMs {
             readers[index] = nil
         }

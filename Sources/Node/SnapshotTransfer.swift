@@ -53,8 +53,21 @@ enum SnapshotTransfer {
 /// The leader's side: the bytes of one snapshot's transfer, read on demand from the
 /// snapshot's file and the message store, for a state captured when the snapshot was taken.
 /// Reads mostly move forward (the core asks for the next chunk); one that goes back (a lost
-/// chunk, a follower that restarted) walks the records again from the start.
+/// chunk) starts again from where one of the last reads started, and only one that goes
+/// further back (a follower that restarted) walks the records again from the first.
 final class SnapshotTransferReader {
+    /// Where the walk over the records stood when a read started.
+    private struct Checkpoint {
+        var cursor: BrokerState.RecordCursor
+        var current: (start: Int, location: RecordLocation)?
+        var nextStart: Int
+
+        /// Whether a read at `offset` can go on from here.
+        func serves(_ offset: Int) -> Bool { (current?.start ?? nextStart) <= offset }
+    }
+    /// How many read starts are kept to go back to.
+    static let checkpointCount = 8
+
     let reference: SnapshotReference
     private let header: [UInt8]
     private let file: FileHandle
@@ -66,6 +79,8 @@ final class SnapshotTransferReader {
     private var current: (start: Int, location: RecordLocation)?
     /// Where the next record the cursor returns begins.
     private var nextStart: Int
+    /// The walk's state where the last reads started, the most recent last.
+    private var checkpoints: [Checkpoint] = []
 
     init(reference: SnapshotReference, filePath: String, fileBytes: Int, state: BrokerState, store: MessageStore) throws(LogError) {
         precondition(reference.bytes == SnapshotTransfer.headerBytes + fileBytes + state.recordBytes, "a transfer's length is its parts'")
@@ -99,11 +114,17 @@ final class SnapshotTransferReader {
         }
         guard at < end else { return bytes }
         if let current, at < current.start {
-            // Back to before the record read last: walk again from the first.
-            cursor = BrokerState.RecordCursor(state)
-            self.current = nil
-            nextStart = recordsStart
+            // Back to before the record read last: from the latest checkpoint before `at`,
+            // or from the first record.
+            let from = checkpoints.filter { $0.serves(at) }.max { $0.nextStart < $1.nextStart }
+                ?? Checkpoint(cursor: BrokerState.RecordCursor(state), current: nil, nextStart: recordsStart)
+            cursor = from.cursor
+            self.current = from.current
+            nextStart = from.nextStart
         }
+        checkpoints.removeAll { $0.nextStart == nextStart }
+        checkpoints.append(Checkpoint(cursor: cursor, current: current, nextStart: nextStart))
+        if checkpoints.count > Self.checkpointCount { checkpoints.removeFirst() }
         // The records that cover [at, end), read together; those before `at` are passed.
         var covering: [(start: Int, location: RecordLocation)] = []
         if let current, current.start + Int(current.location.bytes) > at { covering.append(current) }

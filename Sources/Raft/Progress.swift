@@ -27,10 +27,12 @@ struct Progress: Sendable {
     /// is taken meanwhile, or a transfer that takes longer than the time between snapshots
     /// would never end.
     var snapshotSending: SnapshotReference?
-    /// In `snapshot`, the bytes the follower last said it holds, and that figure as of the
-    /// previous heartbeat response (no change between the two means a lost chunk).
+    /// In `snapshot`, the bytes the follower last said it holds, that figure as of the
+    /// previous heartbeat response, and how many heartbeat responses in a row have come
+    /// without it moving (an election timeout's worth means a lost chunk or answer).
     var snapshotBytesAcknowledged = 0
     var snapshotAcknowledgedAtLastHeartbeat = 0
+    var snapshotStalledHeartbeats = 0
 
     init(next: LogIndex, inflightAppendsMax: Int, inflightBytesMax: Int) {
         self.next = next
@@ -74,6 +76,7 @@ struct Progress: Sendable {
         inflights.reset()
         snapshotBytesAcknowledged = 0
         snapshotAcknowledgedAtLastHeartbeat = -1
+        snapshotStalledHeartbeats = 0
     }
 
     /// Records an accepted append; false if it tells us nothing new.

@@ -302,8 +302,16 @@ extension RaftNode {
         if p.state == .replicate, p.inflights.isFull { p.inflights.freeFirst() }
         if case .snapshot = p.state, let snapshot = p.snapshotSending {
             if p.snapshotBytesAcknowledged == p.snapshotAcknowledgedAtLastHeartbeat {
-                // No progress since the last heartbeat: a chunk or its answer was lost.
-                sendSnapshotChunk(to: member, snapshot: snapshot, from: p.snapshotBytesAcknowledged)
+                // No progress for an election timeout: a chunk or its answer was lost. Not
+                // sooner: a follower writing a chunk slower than a heartbeat interval would
+                // be sent it again and again, and fall further behind for the copies.
+                p.snapshotStalledHeartbeats += 1
+                if p.snapshotStalledHeartbeats >= snapshotResendHeartbeats {
+                    p.snapshotStalledHeartbeats = 0
+                    sendSnapshotChunk(to: member, snapshot: snapshot, from: p.snapshotBytesAcknowledged)
+                }
+            } else {
+                p.snapshotStalledHeartbeats = 0
             }
             p.snapshotAcknowledgedAtLastHeartbeat = p.snapshotBytesAcknowledged
         }
@@ -313,6 +321,10 @@ extension RaftNode {
             releaseConfirmedReads(member: member, context: readContext)
         }
     }
+
+    /// Heartbeat responses without progress after which a snapshot chunk is sent again:
+    /// an election timeout's worth.
+    private var snapshotResendHeartbeats: Int { max(1, config.electionTimeoutTicks / config.heartbeatIntervalTicks) }
 
     private mutating func handleSnapshotResponse(from member: NodeID, index: LogIndex, received: Int) {
         guard var p = progress[member], case .snapshot(let sending) = p.state, sending == index,

@@ -1,3 +1,4 @@
+import Broker
 import Glibc
 import Log
 import LogCrashSupport
@@ -8,6 +9,11 @@ import Raft
 // <value>" for each one as soon as it is acknowledged (committed: durable on disk). The
 // crash-loop test kills this process at random moments and checks that every printed entry
 // survives. Usage: log-crash-writer DATA_DIR SEED
+//
+// With a third argument, `store`: a one-node broker group (`StoreCrashLoop`) publishes
+// messages whose bodies carry consecutive values to one queue and settles the oldest now
+// and then; it prints "p <value>" for each message once its publish is acknowledged and
+// "s <value>" once its settlement is.
 
 func fail(_ message: String) -> Never {
     var line = "log-crash-writer: " + message + "\n"
@@ -27,8 +33,72 @@ func emit(_ text: String) {
     }
 }
 
+/// Publishes and settles until killed (or, bounded, by itself).
+func writeMessages(directory: String, seed: UInt64) throws {
+    let (group, _) = try StoreCrashLoop.open(directory: directory, seed: seed)
+    let reclaim = { (capture: RaftGroup<BrokerMachine>.SnapshotCapture) throws(LogError) in
+        try StoreCrashLoop.reclaim(group.machine, by: capture)
+    }
+    if group.machine.state.queue(StoreCrashLoop.queue) == nil {
+        let declaration = QueueDeclaration(name: StoreCrashLoop.queue.name, owner: "crash-loop", timestamp: 0)
+        try group.propose([BrokerCommand.declareQueue(declaration).encoded()])
+        try group.process(snapshotSaved: reclaim)
+    }
+    emit("ready \(group.core.appliedIndex)\n")
+    var random = SeededGenerator(seed: seed)
+    // Values go on from the newest message stored; the queue never empties (a few always
+    // stay), so the newest is always there to say where.
+    let stored = StoreCrashLoop.queuedValues(in: group.machine)
+    guard stored.allSatisfy({ $0 != nil }) else { fail("a stored record is damaged") }
+    var next = (stored.last.flatMap { $0 } ?? 0) + 1
+    var settling: [MessageID: UInt64] = [:]
+    for _ in 0..<20_000 {
+        var commands: [[UInt8]] = []
+        let count = UInt64.random(in: 1...24, using: &random)
+        let publishes = (next..<next + count).map { value in
+            Publish(message: Message(exchange: "", routingKey: StoreCrashLoop.queue.name, body: StoreCrashLoop.body(value: value)), queues: [StoreCrashLoop.queue])
+        }
+        next += count
+        commands.append(BrokerCommand.enqueue(Enqueue(timestamp: 0, messages: publishes)).encoded())
+        if let queue = group.machine.state.queue(StoreCrashLoop.queue), queue.messages.count > 60, Int.random(in: 0..<3, using: &random) == 0 {
+            let oldest = Array(queue.messages.prefix(Int.random(in: 1...(queue.messages.count - 20), using: &random)).map(\.id))
+            let values = StoreCrashLoop.queuedValues(in: group.machine)
+            for (id, value) in zip(oldest, values) {
+                guard let value else { fail("the record of message \(id) is damaged") }
+                settling[id] = value
+            }
+            commands.append(BrokerCommand.settle(MessageBatch(queue: StoreCrashLoop.queue, ids: oldest)).encoded())
+        }
+        try group.propose(commands)
+        let applied = try group.process(snapshotSaved: reclaim)
+        var lines = ""
+        for entry in applied {
+            switch try BrokerCommand(decoding: entry.data, limits: StoreCrashLoop.limits) {
+            case .enqueue(let enqueue):
+                for publish in enqueue.messages {
+                    guard let value = StoreCrashLoop.value(inBody: publish.message.body) else { fail("entry \(entry.index) is damaged") }
+                    lines += "p \(value)\n"
+                }
+            case .settle(let batch):
+                for id in batch.ids {
+                    if let value = settling.removeValue(forKey: id) { lines += "s \(value)\n" }
+                }
+            default:
+                break
+            }
+        }
+        emit(lines)
+    }
+}
+
 let arguments = CommandLine.arguments
-guard arguments.count == 3, let seed = UInt64(arguments[2]) else { fail("usage: log-crash-writer DATA_DIR SEED") }
+guard arguments.count == 3 || (arguments.count == 4 && arguments[3] == "store"), let seed = UInt64(arguments[2]) else {
+    fail("usage: log-crash-writer DATA_DIR SEED [store]")
+}
+if arguments.count == 4 {
+    do { try writeMessages(directory: arguments[1], seed: seed) } catch { fail("\(error)") }
+    exit(0)
+}
 
 do {
     let (storage, recovery) = try DurableStorage.open(

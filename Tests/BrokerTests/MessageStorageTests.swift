@@ -67,11 +67,35 @@ final class MessageStorageTests: XCTestCase {
                     XCTAssertEqual(run.message(probe.id), probe)
                     XCTAssertEqual(run.first(atOrAfter: probe.id)?.id, probe.id)
                     XCTAssertEqual(run.first(atOrAfter: probe.id + 1)?.id, model.first { $0.id > probe.id }?.id)
+                    let limit = Int.random(in: 1...2_500, using: &random)
+                    XCTAssertEqual(run.messages(atOrAfter: probe.id, limit: limit), Array(model.drop { $0.id < probe.id }.prefix(limit)))
                 }
             }
             XCTAssertEqual(run.count, model.count)
             XCTAssertEqual(run.first, model.first)
         }
+    }
+
+    /// The cursor a snapshot's transfer follows visits every record once, in the order
+    /// `forEachRecord` gives, across queues, priority levels and batches with holes.
+    func testTheRecordCursorVisitsEveryRecordInTransferOrder() {
+        var h = Harness()
+        h.declareQueue("a")
+        h.declareQueue("b", arguments: ["x-max-priority": .int32(2)])
+        h.declareQueue("empty")
+        for n in 0..<5_000 {
+            h.publish("m\(n)", routingKey: n % 4 == 0 ? "b" : "a", properties: BasicProperties(priority: UInt8(n % 3)))
+        }
+        let ids = h.ids("a")
+        h.apply(.settle(MessageBatch(queue: q("a"), ids: stride(from: 0, to: ids.count, by: 7).map { ids[$0] })))
+        var expected: [RecordLocation] = []
+        h.state.forEachRecord { expected.append($0) }
+        var cursor = BrokerState.RecordCursor(h.state)
+        var visited: [RecordLocation] = []
+        while let location = cursor.next(in: h.state) { visited.append(location) }
+        XCTAssertEqual(visited.count, h.state.queue(q("a"))!.messageCount + h.state.queue(q("b"))!.messageCount)
+        XCTAssertEqual(visited, expected)
+        XCTAssertNil(cursor.next(in: h.state), "it stays at the end")
     }
 
     func testUpdatingAMessageChangesItsDeliveryBookkeepingOnly() {

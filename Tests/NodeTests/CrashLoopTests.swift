@@ -1,3 +1,4 @@
+import Broker
 import Glibc
 import Log
 import LogCrashSupport
@@ -34,6 +35,98 @@ final class CrashLoopTests: XCTestCase {
         print("crash loop: \(Self.cycles) kill cycles, \(acknowledged.count) acknowledged entries verified after every kill, \(killedBeforeReady) kills during recovery, \(Int(seconds * 1000)) ms")
     }
 
+    /// The message store under the same kills: a broker group publishes and settles, and
+    /// after each kill the store's bytes that no snapshot covers yet are torn (cut short or
+    /// overwritten), as a crash may leave writes that were never synced. Restarted, the group
+    /// holds every message whose publish was acknowledged and whose settlement was not,
+    /// oldest first, each record intact, and none whose settlement was acknowledged.
+    func testEveryAcknowledgedMessageSurvivesRepeatedKillsAndTornStoreWrites() throws {
+        let writer = try Self.writerExecutable()
+        let directory = "/tmp/berth-store-crash-loop-\(getpid())"
+        defer { removeTree(directory) }
+        var random = SeededGenerator(seed: 0x5709E)
+        var published: Set<UInt64> = []
+        var settled: Set<UInt64> = []
+        var tornFiles = 0
+        let start = monotonicSeconds()
+        for cycle in 0..<Self.storeCycles {
+            let delay = Double.random(in: 0.020...0.250, using: &random)
+            let run = try runUntilKilled(writer, arguments: [directory, String(cycle + 1), "store"], delayAfterReady: delay, delayAfterStart: delay)
+            published.formUnion(run.published)
+            settled.formUnion(run.settled)
+            if Int.random(in: 0..<2, using: &random) == 0 { tornFiles += try tearUnsnapshottedStore(directory: directory, random: &random) }
+            try verifyStore(directory: directory, published: published, settled: settled, cycle: cycle)
+        }
+        XCTAssertGreaterThan(settled.count, Self.storeCycles * 10, "the writer barely settled anything")
+        XCTAssertGreaterThan(tornFiles, Self.storeCycles / 4, "the store was barely torn")
+        print("store crash loop: \(Self.storeCycles) kill cycles, \(published.count) messages published, \(settled.count) settled, \(tornFiles) segment files torn, \(Int((monotonicSeconds() - start) * 1000)) ms")
+    }
+
+    static let storeCycles = 100
+
+    /// Cuts short or overwrites store bytes at or past the cursor of the latest snapshot's
+    /// state: records no snapshot refers to yet. Returns how many files it tore.
+    private func tearUnsnapshottedStore(directory: String, random: inout SeededGenerator) throws -> Int {
+        let (storage, recovery) = try DurableStorage.open(
+            dataDirectory: directory, groupID: CrashLoopSettings.groupID, options: CrashLoopSettings.storageOptions)
+        var state = BrokerState(limits: StoreCrashLoop.limits)
+        if let snapshot = recovery.snapshot?.snapshot { try state.restore(from: snapshot.data) }
+        let cursors = state.storeCursors
+        let segmentBytes = UInt64(StoreCrashLoop.limits.storeSegmentBytes)
+        let storesDirectory = MessageStore.storesDirectory(groupDirectory: storage.directory)
+        try storage.close()
+        var torn = 0
+        for storeName in try FileSystem.list(storesDirectory) {
+            guard let store = UInt64(storeName) else { continue }
+            let cursor = cursors[store] ?? 0
+            for file in try FileSystem.list(storesDirectory + "/" + storeName) {
+                guard file.hasSuffix(".seg"), let segment = UInt64(file.dropLast(4)) else { continue }
+                let path = storesDirectory + "/" + storeName + "/" + file
+                var info = stat()
+                guard stat(path, &info) == 0 else { continue }
+                let fileStart = segment * segmentBytes
+                let fileEnd = fileStart + UInt64(info.st_size)
+                guard fileEnd > cursor else { continue }
+                let from = max(cursor, fileStart) - fileStart
+                let descriptor = open(path, O_WRONLY)
+                guard descriptor >= 0 else { continue }
+                defer { close(descriptor) }
+                let span = UInt64(info.st_size) - from
+                if Bool.random(using: &random) {
+                    XCTAssertEqual(ftruncate(descriptor, off_t(from + UInt64.random(in: 0..<span, using: &random))), 0)
+                } else {
+                    let garbage = (0..<min(span, 4_096)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                    let at = from + UInt64.random(in: 0...(span - UInt64(garbage.count)), using: &random)
+                    XCTAssertEqual(pwrite(descriptor, garbage, garbage.count, off_t(at)), garbage.count)
+                }
+                torn += 1
+            }
+        }
+        return torn
+    }
+
+    private func verifyStore(directory: String, published: Set<UInt64>, settled: Set<UInt64>, cycle: Int) throws {
+        let (group, storage) = try StoreCrashLoop.open(directory: directory, seed: UInt64(cycle) + 1)
+        defer { try? storage.close() }
+        let queued = StoreCrashLoop.queuedValues(in: group.machine)
+        let values = queued.compactMap { $0 }
+        guard values.count == queued.count else { return XCTFail("cycle \(cycle): \(queued.count - values.count) queued records are damaged or missing") }
+        XCTAssertEqual(values, values.sorted(), "cycle \(cycle): messages out of order")
+        XCTAssertEqual(Set(values).count, values.count, "cycle \(cycle): a message is queued twice")
+        let present = Set(values)
+        let wronglyPresent = present.intersection(settled)
+        XCTAssertTrue(wronglyPresent.isEmpty, "cycle \(cycle): \(wronglyPresent.count) messages whose settlement was acknowledged are queued, e.g. \(wronglyPresent.min() ?? 0)")
+        // Settlements take the oldest messages, so one that was settled without being
+        // acknowledged is older than everything still queued.
+        let missing = published.subtracting(settled).subtracting(present)
+        if let newestMissing = missing.max() {
+            XCTAssertLessThan(newestMissing, values.first ?? 0, "cycle \(cycle): acknowledged message \(newestMissing) is lost (\(missing.count) missing)")
+        }
+        if let newestPublished = published.max() {
+            XCTAssertGreaterThanOrEqual(values.last ?? 0, newestPublished, "cycle \(cycle): the newest acknowledged message is lost")
+        }
+    }
+
     /// Everything acknowledged is there, at its index, with its exact bytes, values in order.
     private func verify(directory: String, acknowledged: [(index: LogIndex, value: UInt64)], cycle: Int) throws {
         let (_, recovery) = try DurableStorage.open(
@@ -66,6 +159,9 @@ final class CrashLoopTests: XCTestCase {
     private struct Run {
         var becameReady = false
         var acknowledged: [(index: LogIndex, value: UInt64)] = []
+        /// The store writer's acknowledged publishes and settlements, by value.
+        var published: [UInt64] = []
+        var settled: [UInt64] = []
     }
 
     /// Starts the writer and SIGKILLs it `delayAfterReady` seconds after it reports ready
@@ -105,6 +201,10 @@ final class CrashLoopTests: XCTestCase {
                 if fields.first == "ready" {
                     run.becameReady = true
                     if let delay = delayAfterReady { killAt = monotonicSeconds() + delay }
+                } else if fields.count == 2, fields[0] == "p", let value = UInt64(fields[1]) {
+                    run.published.append(value)
+                } else if fields.count == 2, fields[0] == "s", let value = UInt64(fields[1]) {
+                    run.settled.append(value)
                 } else if fields.count == 2, let index = LogIndex(fields[0]), let value = UInt64(fields[1]) {
                     run.acknowledged.append((index, value))
                 }

@@ -31,7 +31,12 @@ final class RaftGroupTests: XCTestCase {
             try inner.setHardState(state, commitMustBeDurable: commitMustBeDurable)
         }
         func installSnapshot(_ encoded: EncodedSnapshot) throws(LogError) { try inner.installSnapshot(encoded) }
-        func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) { try inner.saveSnapshot(encoded, compactTo: compactTo) }
+        func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) {
+            events.append("snapshot saved")
+            try inner.saveSnapshot(encoded, compactTo: compactTo)
+        }
+        /// What the storage and the machine above it did, in order.
+        var events: [String] = []
         func sync() throws(LogError) {
             syncs += 1
             try inner.sync()
@@ -105,5 +110,40 @@ final class RaftGroupTests: XCTestCase {
         }
         let names = try FileManager.default.contentsOfDirectory(atPath: directory + "/group-7")
         XCTAssertEqual(names.filter { $0.hasSuffix(".snap") }.count, 1)
+    }
+
+    /// A machine whose state refers to data outside its snapshot; it says when that data was
+    /// made durable, in the storage's record of events.
+    private struct ReferencingRuns: ReplicatedStateMachine {
+        var runs = ValueRuns()
+        let storage: CountingStorage
+        mutating func apply(_ entry: Entry) { runs.apply(entry) }
+        func capture() -> [ValueRuns.Run] { runs.capture() }
+        static func snapshotData(of capture: [ValueRuns.Run]) -> [UInt8] { ValueRuns.snapshotData(of: capture) }
+        mutating func restore(from data: [UInt8]) throws { try runs.restore(from: data) }
+        func makeReferencesDurable() throws(LogError) { storage.events.append("references durable") }
+    }
+
+    /// A snapshot taken while the group persists on the calling thread (a node replaying its
+    /// log at start-up) makes what the state refers to durable before the snapshot is
+    /// written: the log that could rebuild it goes once the snapshot is in.
+    func testReferencesAreMadeDurableBeforeEverySnapshotIsSaved() throws {
+        var options = RaftGroup<ReferencingRuns>.Options()
+        options.snapshotEveryEntries = 50
+        let (storage, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: 7)
+        let counting = CountingStorage(storage)
+        let group = try RaftGroup(
+            config: Config(id: 1, randomSeed: 42), storage: counting, recovered: recovery.state, snapshot: nil,
+            machine: ReferencingRuns(storage: counting), bootstrapVoters: [1], options: options)
+        XCTAssertTrue(try group.campaignAlone())
+        for round in UInt64(0)..<4 {
+            try group.propose((round * 40 + 1...round * 40 + 40).map(ValueRuns.payload))
+            try group.process()
+        }
+        let saved = counting.events.indices.filter { counting.events[$0] == "snapshot saved" }
+        XCTAssertGreaterThanOrEqual(saved.count, 2, "160 entries past a threshold of 50")
+        for index in saved {
+            XCTAssertEqual(counting.events[index - 1], "references durable", "at event \(index): \(counting.events)")
+        }
     }
 }

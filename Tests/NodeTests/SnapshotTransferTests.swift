@@ -96,6 +96,32 @@ final class SnapshotTransferTests: XCTestCase {
         XCTAssertEqual(received.snapshot.snapshot.metadata, reader.reference.metadata)
     }
 
+    /// A leader asked for bytes in any order (chunks lost, resent, a follower that started
+    /// over) reads the same bytes as in one pass.
+    func testReadsInAnyOrderGiveTheSameBytesAsOnePass() throws {
+        let machine = try leaderMachine()
+        let reader = try reader(for: machine)
+        let total = reader.reference.bytes
+        let whole = try reader.read(offset: 0, length: total)
+        var random = SystemRandomNumberGenerator()
+        var seed = UInt64.random(in: 0...UInt64.max, using: &random)
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        var offset = 0
+        for step in 0..<400 {
+            switch next(4) {
+            case 0: offset = next(total)  // anywhere
+            case 1: offset = max(0, offset - next(20_000))  // a little back: a resent chunk
+            default: break  // on from the last read
+            }
+            let length = min(total - offset, 1 + next(9_000))
+            XCTAssertEqual(try reader.read(offset: offset, length: length)[...], whole[offset..<(offset + length)], "step \(step) at \(offset)")
+            offset = (offset + length) % total
+        }
+    }
+
     func testADamagedRecordInTransitIsRefused() throws {
         let machine = try leaderMachine()
         let reader = try reader(for: machine)

@@ -51,8 +51,10 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(net.applied[3], net.applied[1])
     }
 
-    /// A lost chunk is sent again once heartbeats show the transfer stalled.
-    func testLostSnapshotChunkIsResent() throws {
+    /// A lost chunk is sent again once heartbeats show the transfer stalled for an election
+    /// timeout, and not before: a follower slower to write a chunk than a heartbeat interval
+    /// is not sent copies it must pass over.
+    func testLostSnapshotChunkIsResentAfterAnElectionTimeout() throws {
         let (net, snapshot) = try compactedGroup()
         net.heal()
         var lost = false
@@ -62,8 +64,11 @@ final class SnapshotTests: XCTestCase {
             return true
         }
         net.clearHistory()
-        net.tick([1], until: { net[3].appliedIndex >= snapshot.metadata.index }, timesMax: 10)
+        let timeout = net.configs[1]!.electionTimeoutTicks
+        net.tick([1], times: timeout)
         XCTAssertTrue(lost)
+        XCTAssertEqual(net.sent(where: { $0.to == 3 && $0.body.snapshotChunk?.offset == 128 }).count, 1, "not sent again within an election timeout")
+        net.tick([1], until: { net[3].appliedIndex >= snapshot.metadata.index }, timesMax: 2 * timeout)
         XCTAssertEqual(net.sent(where: { $0.to == 3 && $0.body.snapshotChunk?.offset == 128 }).count, 2)
         XCTAssertEqual(net.installedSnapshots[3], [snapshot])
         XCTAssertEqual(net.applied[3], net.applied[1])
