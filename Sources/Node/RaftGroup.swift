@@ -45,8 +45,12 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     public struct Options: Sendable {
         /// Snapshot once this many entries were applied since the last snapshot...
         public var snapshotEveryEntries: Int = 100_000
-        /// ...or once this many payload bytes were.
+        /// ...or once this many payload bytes were, or this many times the latest
+        /// snapshot's file, if more: a snapshot costs what its file holds, so for a large
+        /// state they come further apart, and their work grows with the state, not with
+        /// its square.
         public var snapshotEveryBytes: Int = 64 << 20
+        public var snapshotEveryFileMultiple: Int = 4
         /// ...or once this long has passed with anything applied (the shell keeps the time).
         public var snapshotEveryMs: Int64 = 30_000
         /// Entries kept behind a snapshot, so slightly lagging followers catch up from the log.
@@ -60,6 +64,7 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     private let options: Options
     private var appliedEntriesSinceSnapshot = 0
     private var appliedBytesSinceSnapshot = 0
+    private var latestSnapshotFileBytes = 0
 
     public enum StartError: Error {
         case invalidConfig(Config.Invalid)
@@ -239,7 +244,8 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     /// Whether the log applied since the last snapshot has passed its threshold, or
     /// anything was applied and `elapsedMs` since the last snapshot passed its interval.
     public func snapshotIsDue(elapsedMs: Int64) -> Bool {
-        appliedEntriesSinceSnapshot >= options.snapshotEveryEntries || appliedBytesSinceSnapshot >= options.snapshotEveryBytes
+        appliedEntriesSinceSnapshot >= options.snapshotEveryEntries
+            || appliedBytesSinceSnapshot >= max(options.snapshotEveryBytes, options.snapshotEveryFileMultiple * latestSnapshotFileBytes)
             || (appliedEntriesSinceSnapshot > 0 && elapsedMs >= options.snapshotEveryMs)
     }
 
@@ -263,8 +269,9 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     /// it did, for the storage to drop too, or nil if it did not (see
     /// `RaftNode.compact(with:retainingEntries:)`).
     @discardableResult
-    public func recordSnapshot(_ snapshot: SnapshotReference) -> LogIndex? {
-        core.compact(with: snapshot, retainingEntries: options.entriesRetainedAfterSnapshot) ? core.firstIndex - 1 : nil
+    public func recordSnapshot(_ snapshot: SnapshotReference, fileBytes: Int) -> LogIndex? {
+        latestSnapshotFileBytes = fileBytes
+        return core.compact(with: snapshot, retainingEntries: options.entriesRetainedAfterSnapshot) ? core.firstIndex - 1 : nil
     }
 
     private func snapshotIfDue() throws(LogError) -> SnapshotCapture? {
@@ -273,7 +280,7 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         let encoded = EncodedSnapshot(capture.snapshot())
         try machine.makeReferencesDurable()
         try storage.saveSnapshot(encoded, compactTo: 0)
-        if let compacted = recordSnapshot(capture.reference(fileBytes: encoded.fileByteCount)) {
+        if let compacted = recordSnapshot(capture.reference(fileBytes: encoded.fileByteCount), fileBytes: encoded.fileByteCount) {
             try storage.compactLog(through: compacted)
         }
         return capture

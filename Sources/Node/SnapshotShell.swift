@@ -109,7 +109,7 @@ final class SnapshotShell {
                 switch result {
                 case .success(let encoded):
                     let reference = capture.reference(fileBytes: encoded.fileByteCount)
-                    guard let compacted = shell.group.recordSnapshot(reference) else { return }
+                    guard let compacted = shell.group.recordSnapshot(reference, fileBytes: encoded.fileByteCount) else { return }
                     shell.persister.compactLog(through: compacted, on: shell.loop).whenFailure { error in
                         guard !bound.value.stopped else { return }
                         fatalError("dropping the log behind a snapshot failed; a node that cannot write its log must stop: \(error)")

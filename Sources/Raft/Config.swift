@@ -31,10 +31,14 @@ public struct Config: Sendable {
     public var proposalEntriesMax: Int = 4096
     /// Most payload bytes of one entry; must fit in one AppendEntries message.
     public var entryBytesMax: Int = 1 << 20
-    /// Bytes of snapshot data per InstallSnapshot chunk. One chunk is in flight to a
-    /// follower at a time, and the follower's shell keeps each on disk before it asks for
-    /// the next: no snapshot is ever held whole in memory, so there is no bound on its size.
+    /// Bytes of snapshot data per InstallSnapshot chunk. The follower's shell keeps each on
+    /// disk before it acknowledges it, and at most `snapshotChunksInFlightMax` chunks are
+    /// unacknowledged: no snapshot is ever held whole in memory, so there is no bound on
+    /// its size.
     public var snapshotChunkBytesMax: Int = 1 << 20
+    /// Snapshot chunks sent to a follower ahead of its acknowledgements: a transfer goes at
+    /// this many chunks per round trip, not one.
+    public var snapshotChunksInFlightMax: Int = 8
     /// Most payload bytes of committed entries handed to the application in one Ready.
     public var applyBytesMax: Int = 16 << 20
     /// Most payload bytes of applied entries kept in memory: older ones keep only their
@@ -77,6 +81,7 @@ public struct Config: Sendable {
         try require(entryBytesMax > 0 && entryBytesMax <= appendBytesMax,
                     "entryBytesMax must be positive and fit in one AppendEntries (appendBytesMax)")
         try require(snapshotChunkBytesMax > 0, "snapshotChunkBytesMax must be positive")
+        try require(snapshotChunksInFlightMax > 0, "snapshotChunksInFlightMax must be positive")
         try require(applyBytesMax > 0, "applyBytesMax must be positive")
         try require(entryCacheBytesMax >= 0, "entryCacheBytesMax must not be negative")
         try require(pendingReadsMax > 0, "pendingReadsMax must be positive")

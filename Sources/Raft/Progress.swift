@@ -32,6 +32,8 @@ struct Progress: Sendable {
     /// without it moving (an election timeout's worth means a lost chunk or answer).
     var snapshotBytesAcknowledged = 0
     var snapshotAcknowledgedAtLastHeartbeat = 0
+    /// In `snapshot`, the bytes sent so far: chunks past the acknowledged ones are in flight.
+    var snapshotBytesSent = 0
     var snapshotStalledHeartbeats = 0
 
     init(next: LogIndex, inflightAppendsMax: Int, inflightBytesMax: Int) {
@@ -76,6 +78,7 @@ struct Progress: Sendable {
         inflights.reset()
         snapshotBytesAcknowledged = 0
         snapshotAcknowledgedAtLastHeartbeat = -1
+        snapshotBytesSent = 0
         snapshotStalledHeartbeats = 0
     }
 

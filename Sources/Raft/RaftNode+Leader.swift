@@ -175,15 +175,23 @@ extension RaftNode {
             preconditionFailure("log compacted to \(log.offsetIndex) without a snapshot to send")
         }
         p.becomeSnapshot(snapshot)
-        sendSnapshotChunk(to: member, snapshot: snapshot, from: 0)
+        sendSnapshotChunks(to: member, snapshot: snapshot, progress: &p)
         return true
     }
 
-    /// The chunk at `offset`, without its bytes: the shell fills them in as it sends.
-    private mutating func sendSnapshotChunk(to member: NodeID, snapshot: SnapshotReference, from offset: Int) {
-        guard offset < snapshot.bytes else { return }
-        let length = min(snapshot.bytes - offset, config.snapshotChunkBytesMax)
-        send(to: member, term: term, .snapshotChunk(.request(metadata: snapshot.metadata, totalBytes: snapshot.bytes, offset: offset, length: length)))
+    /// The chunks after those sent, up to `snapshotChunksInFlightMax` past the acknowledged
+    /// bytes; each without its bytes, which the shell fills in as it sends. The peer link
+    /// keeps them in order; one lost all the same (a link that broke) shows as a stall, and
+    /// the chunks are sent again from the acknowledged bytes.
+    private mutating func sendSnapshotChunks(to member: NodeID, snapshot: SnapshotReference, progress p: inout Progress) {
+        let window = config.snapshotChunksInFlightMax * config.snapshotChunkBytesMax
+        let end = min(snapshot.bytes, p.snapshotBytesAcknowledged + window)
+        while p.snapshotBytesSent < end {
+            let offset = p.snapshotBytesSent
+            let length = min(snapshot.bytes - offset, config.snapshotChunkBytesMax)
+            send(to: member, term: term, .snapshotChunk(.request(metadata: snapshot.metadata, totalBytes: snapshot.bytes, offset: offset, length: length)))
+            p.snapshotBytesSent += length
+        }
     }
 
     /// The shell cannot send the snapshot at `index` any more (it no longer holds it): every
@@ -193,7 +201,7 @@ extension RaftNode {
         for member in progress.keys.sorted() {
             guard var p = progress[member], p.snapshotSending?.metadata.index == index, latest.metadata.index != index else { continue }
             p.becomeSnapshot(latest)
-            sendSnapshotChunk(to: member, snapshot: latest, from: 0)
+            sendSnapshotChunks(to: member, snapshot: latest, progress: &p)
             progress[member] = p
         }
     }
@@ -308,7 +316,8 @@ extension RaftNode {
                 p.snapshotStalledHeartbeats += 1
                 if p.snapshotStalledHeartbeats >= snapshotResendHeartbeats {
                     p.snapshotStalledHeartbeats = 0
-                    sendSnapshotChunk(to: member, snapshot: snapshot, from: p.snapshotBytesAcknowledged)
+                    p.snapshotBytesSent = p.snapshotBytesAcknowledged
+                    sendSnapshotChunks(to: member, snapshot: snapshot, progress: &p)
                 }
             } else {
                 p.snapshotStalledHeartbeats = 0
@@ -330,11 +339,11 @@ extension RaftNode {
         guard var p = progress[member], case .snapshot(let sending) = p.state, sending == index,
             let snapshot = p.snapshotSending, snapshot.metadata.index == index
         else { return }
-        // The follower's latest word is the truth, even when it went back (it restarted).
+        // The follower's latest word is the truth, even when it went back (it restarted):
+        // then what was in flight is sent again from there.
+        if received < p.snapshotBytesAcknowledged || received > p.snapshotBytesSent { p.snapshotBytesSent = received }
         p.snapshotBytesAcknowledged = received
-        if received < snapshot.bytes {
-            sendSnapshotChunk(to: member, snapshot: snapshot, from: received)
-        }
+        sendSnapshotChunks(to: member, snapshot: snapshot, progress: &p)
         progress[member] = p
     }
 

@@ -112,6 +112,41 @@ final class RaftGroupTests: XCTestCase {
         XCTAssertEqual(names.filter { $0.hasSuffix(".snap") }.count, 1)
     }
 
+    /// A machine that keeps every payload: its snapshot grows with what was applied.
+    private struct KeepingEverything: ReplicatedStateMachine {
+        var bytes: [UInt8] = []
+        mutating func apply(_ entry: Entry) { bytes += entry.data }
+        func capture() -> [UInt8] { bytes }
+        static func snapshotData(of capture: [UInt8]) -> [UInt8] { capture }
+        mutating func restore(from data: [UInt8]) throws { bytes = data }
+    }
+
+    /// For a state that keeps growing, snapshots come further apart: the log between two is
+    /// at least `snapshotEveryFileMultiple` times the earlier one's file.
+    func testSnapshotsOfALargerStateComeFurtherApart() throws {
+        var options = RaftGroup<KeepingEverything>.Options()
+        options.snapshotEveryBytes = 4 << 10
+        options.snapshotEveryFileMultiple = 4
+        options.entriesRetainedAfterSnapshot = 0
+        let (storage, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: 7)
+        let group = try RaftGroup(
+            config: Config(id: 1, randomSeed: 42), storage: storage, recovered: recovery.state, snapshot: nil,
+            machine: KeepingEverything(), bootstrapVoters: [1], options: options)
+        XCTAssertTrue(try group.campaignAlone())
+        var random = SeededGenerator(seed: 9)
+        // The state's size at each snapshot; random bytes, so a file is no smaller than its state.
+        var sizes: [Int] = [0]
+        while group.machine.bytes.count < 400 << 10 {
+            try group.propose((0..<4).map { _ in (0..<256).map { _ in UInt8.random(in: 0...255, using: &random) } })
+            try group.process(snapshotSaved: { sizes.append($0.state.count) })
+        }
+        XCTAssertGreaterThanOrEqual(sizes.count, 4, "several snapshots: \(sizes)")
+        for (earlier, later) in zip(sizes.dropFirst(), sizes.dropFirst(2)) {
+            XCTAssertGreaterThanOrEqual(later - earlier, 4 * earlier, "snapshots at \(sizes)")
+        }
+        XCTAssertLessThan(sizes[2] - sizes[1], 4 << 10 + 2_048 + 4 * sizes[1], "not later than due: \(sizes)")
+    }
+
     /// A machine whose state refers to data outside its snapshot; it says when that data was
     /// made durable, in the storage's record of events.
     private struct ReferencingRuns: ReplicatedStateMachine {

@@ -5,8 +5,11 @@ import XCTest
 /// Log compaction and InstallSnapshot (Raft §7), sent in bounded chunks.
 final class SnapshotTests: XCTestCase {
     /// A group whose leader compacted away everything node 3 (cut off meanwhile) lacks.
-    private func compactedGroup() throws -> (TestNetwork, Snapshot) {
-        let net = TestNetwork(voters: [1, 2, 3]) { $0.snapshotChunkBytesMax = 64 }
+    private func compactedGroup(chunksInFlight: Int = Config(id: 1, randomSeed: 1).snapshotChunksInFlightMax) throws -> (TestNetwork, Snapshot) {
+        let net = TestNetwork(voters: [1, 2, 3]) {
+            $0.snapshotChunkBytesMax = 64
+            $0.snapshotChunksInFlightMax = chunksInFlight
+        }
         net.elect(1)
         net.isolate(3)
         for i in 0..<20 {
@@ -31,6 +34,7 @@ final class SnapshotTests: XCTestCase {
         let chunks = net.sent(where: { $0.to == 3 }).compactMap(\.body.snapshotChunk)
         XCTAssertGreaterThan(Set(chunks.map(\.offset)).count, 4, "sent in several chunks")
         XCTAssertTrue(chunks.allSatisfy { $0.bytes.count <= 64 })
+        XCTAssertEqual(Set(chunks.map(\.offset)).count, chunks.count, "nothing sent twice on a network that loses nothing")
         XCTAssertTrue(chunks.allSatisfy { $0.metadata == snapshot.metadata && $0.totalBytes == TestNetwork.transfer(of: snapshot.data).count })
         XCTAssertEqual(net.installedSnapshots[3], [snapshot], "a Ready carried the whole snapshot")
         XCTAssertEqual(net.disks[3]?.snapshot, snapshot)
@@ -49,6 +53,29 @@ final class SnapshotTests: XCTestCase {
         net.restart(3)
         net.stabilize()
         XCTAssertEqual(net.applied[3], net.applied[1])
+    }
+
+    /// The leader sends chunks ahead of the follower's acknowledgements, never more than
+    /// `snapshotChunksInFlightMax` past them, and one more for each acknowledged.
+    func testChunksAreSentAheadUpToTheInFlightBound() throws {
+        let (net, snapshot) = try compactedGroup(chunksInFlight: 3)
+        net.heal()
+        var holdAnswers = true
+        net.dropRules.append { message in
+            guard holdAnswers, case .snapshotResponse = message.body else { return false }
+            return true
+        }
+        net.clearHistory()
+        net.tick([1], times: 3)
+        let ahead = net.sent(where: { $0.to == 3 }).compactMap(\.body.snapshotChunk)
+        XCTAssertEqual(ahead.map(\.offset), [0, 64, 128], "three chunks in flight, none acknowledged")
+        holdAnswers = false
+        net.clearHistory()
+        net.tick([1], until: { net[3].appliedIndex >= snapshot.metadata.index }, timesMax: 30)
+        let total = TestNetwork.transfer(of: snapshot.data).count
+        let offsets = net.sent(where: { $0.to == 3 }).compactMap(\.body.snapshotChunk).map(\.offset).filter { $0 >= 192 }
+        XCTAssertEqual(offsets, Array(stride(from: 192, to: total, by: 64)), "the rest in order, each once")
+        XCTAssertEqual(net.installedSnapshots[3], [snapshot])
     }
 
     /// A lost chunk is sent again once heartbeats show the transfer stalled for an election
