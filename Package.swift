@@ -32,6 +32,8 @@ let package = Package(
         ),
         // The one file-system call the Swift view of glibc lacks: punching holes.
         .target(name: "CFileSystem"),
+        // And the one allocator call: giving free memory back after a large transient use.
+        .target(name: "CMalloc"),
         // CRC-32C, the checksum of everything Berth writes to disk; pure.
         .target(name: "Checksum", swiftSettings: strict),
         // LZ4 frame format: compress and decompress with the content checksum on.
@@ -54,7 +56,7 @@ let package = Package(
         .target(
             name: "Node",
             dependencies: [
-                "Raft", "Log", "AMQP", "Broker", "PeerWire", "Gossip",
+                "Raft", "Log", "AMQP", "Broker", "PeerWire", "Gossip", "CMalloc",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -183,7 +183,7 @@ struct BerthChaos: AsyncParsableCommand {
         verdict.harnessErrors = harnessErrors
         let report = RunReport(
             seed: seed, windowCount: schedule.windows.count, workloadEndMillis: workloadEnd, replay: replay,
-            events: history.snapshot, windows: records, verdict: verdict)
+            events: history.snapshot, windows: records, verdict: verdict, snapshotsInstalled: await cluster.snapshotsInstalledFromALeader())
         try report.write(to: outDirectory)
 
         await cluster.stopAll()

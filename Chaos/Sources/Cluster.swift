@@ -51,6 +51,8 @@ actor Cluster {
     static let httpPort = 15672
     static let peerPort = 4370
     static let credentials = (user: "chaos", password: "chaos")
+    static let snapshotEveryEntries = 2_000
+    static let entriesRetainedAfterSnapshot = 200
     /// One table holds every cut, so deleting it heals them all at once.
     static let cutTable = "berth_chaos"
     static let redirectTable = "berth_chaos_redirect"
@@ -108,6 +110,9 @@ actor Cluster {
             "--cluster-secret-file", workDirectory + "/cluster-secret",
             // Clients reach the nodes from the hub's address, not loopback, where guest may not connect.
             "--user", "\(Self.credentials.user):\(Self.credentials.password)",
+            // Snapshots often, little log kept behind them: a node back from a fault is
+            // usually behind the log and catches up from a streamed snapshot.
+            "--snapshot-every-entries", "\(Self.snapshotEveryEntries)", "--snapshot-retained-entries", "\(Self.entriesRetainedAfterSnapshot)",
         ]
         if member.joined {
             command += ["--peer-address", "\(address):\(Self.peerPort)"]
@@ -179,6 +184,17 @@ actor Cluster {
         }
         guard status == 0 else { throw ClusterError.command("node \(member.nodeID) in slot \(slot) left with exit status \(status)") }
         members.removeValue(forKey: slot)
+    }
+
+    /// How many snapshots the nodes installed from a leader (streamed with the records they
+    /// refer to), as their logs say.
+    func snapshotsInstalledFromALeader() -> Int {
+        var count = 0
+        for slot in Set(topology.foundingSlots + occupiedSlots) {
+            guard let bytes = try? LogCorruption.readFile(logPath(slot)) else { continue }
+            count += String(decoding: bytes, as: UTF8.self).split(separator: "\n").filter { $0.contains("installed a snapshot from the leader") }.count
+        }
+        return count
     }
 
     /// Notes nodes that ended on their own (they are then started again by `healAll`).

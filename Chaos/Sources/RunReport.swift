@@ -9,11 +9,14 @@ struct RunReport {
     var events: [Event]
     var windows: [WindowRecord]
     var verdict: Verdict
+    /// Snapshots the nodes installed from a leader during the run.
+    var snapshotsInstalled: Int
 
     /// The table per window, the counts, each violation, the verdict line and the replay command.
     var text: String {
         var report = "seed \(seed), \(windowCount) windows over \(Checker.seconds(workloadEndMillis)) s\n\n"
         report += Checker.table(events, windows: windows) + "\n" + Checker.counts(verdict)
+        report += "snapshots installed from a leader: \(snapshotsInstalled)\n"
         for violation in verdict.violations { report += "VIOLATION: \(violation)\n" }
         report += "chaos: \(verdict.passed ? "PASS" : "FAIL") (seed \(seed); lost \(verdict.lost.count), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count), violations \(verdict.violations.count))\n"
         report += "replay: \(replay)\n"

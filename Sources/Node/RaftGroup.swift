@@ -265,12 +265,13 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         appliedEntriesSinceSnapshot = max(appliedEntriesSinceSnapshot, options.snapshotEveryEntries)
     }
 
-    /// A captured snapshot is on disk: the core drops the log behind it. Returns up to where
-    /// it did, for the storage to drop too, or nil if it did not (see
-    /// `RaftNode.compact(with:retainingEntries:)`).
+    /// A captured snapshot is on disk, its file `fileBytes` long: the core drops the log
+    /// behind it. Returns up to where it did, for the storage to drop too, or nil if it did
+    /// not (see `RaftNode.compact(with:retainingEntries:)`).
     @discardableResult
-    public func recordSnapshot(_ snapshot: SnapshotReference, fileBytes: Int) -> LogIndex? {
+    public func recordSnapshot(_ capture: SnapshotCapture, fileBytes: Int) -> LogIndex? {
         latestSnapshotFileBytes = fileBytes
+        let snapshot = capture.reference(fileBytes: fileBytes)
         return core.compact(with: snapshot, retainingEntries: options.entriesRetainedAfterSnapshot) ? core.firstIndex - 1 : nil
     }
 
@@ -280,7 +281,7 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
         let encoded = EncodedSnapshot(capture.snapshot())
         try machine.makeReferencesDurable()
         try storage.saveSnapshot(encoded, compactTo: 0)
-        if let compacted = recordSnapshot(capture.reference(fileBytes: encoded.fileByteCount), fileBytes: encoded.fileByteCount) {
+        if let compacted = recordSnapshot(capture, fileBytes: encoded.fileByteCount) {
             try storage.compactLog(through: compacted)
         }
         return capture

@@ -1,4 +1,5 @@
 import Broker
+import CMalloc
 import Log
 import Logging
 import NIOCore
@@ -109,7 +110,7 @@ final class SnapshotShell {
                 switch result {
                 case .success(let encoded):
                     let reference = capture.reference(fileBytes: encoded.fileByteCount)
-                    guard let compacted = shell.group.recordSnapshot(reference, fileBytes: encoded.fileByteCount) else { return }
+                    guard let compacted = shell.group.recordSnapshot(capture, fileBytes: encoded.fileByteCount) else { return }
                     shell.persister.compactLog(through: compacted, on: shell.loop).whenFailure { error in
                         guard !bound.value.stopped else { return }
                         fatalError("dropping the log behind a snapshot failed; a node that cannot write its log must stop: \(error)")
@@ -119,6 +120,9 @@ final class SnapshotShell {
                         fileBytes: encoded.fileByteCount, state: capture.state)
                     shell.reclaimPending = true
                     shell.reclaimIfFree()
+                    // Encoding it took memory in proportion to the state, freed now but held
+                    // by the allocator: give it back, or the node's resident size keeps the peak.
+                    _ = shell.persister.background(on: shell.loop) { _ = berth_release_free_memory() }
                 case .failure(let error as LogError) where error.isOutOfSpace:
                     // Taken again once there is room; the log behind it stays meanwhile.
                     shell.logger.error("the disk is full: a snapshot could not be written", metadata: ["error": "\(error)"])
@@ -181,7 +185,8 @@ final class SnapshotShell {
             guard let latest, latest.reference.metadata == chunk.metadata, latest.reference.bytes == chunk.totalBytes else { return nil }
             do {
                 let reader = try SnapshotTransferReader(
-                    reference: latest.reference, filePath: latest.filePath, fileBytes: latest.fileBytes, state: latest.state, store: store)
+                    reference: latest.reference, filePath: latest.filePath, fileBytes: latest.fileBytes, state: latest.state, store: store,
+                    chunksInFlight: group.core.config.snapshotChunksInFlightMax)
                 readers[index] = (reader, now)
                 logger.info("sending a snapshot", metadata: ["index": "\(index)", "bytes": "\(chunk.totalBytes)"])
             } catch {

@@ -52,9 +52,11 @@ enum SnapshotTransfer {
 
 /// The leader's side: the bytes of one snapshot's transfer, read on demand from the
 /// snapshot's file and the message store, for a state captured when the snapshot was taken.
-/// Reads mostly move forward (the core asks for the next chunk); one that goes back (a lost
-/// chunk) starts again from where one of the last reads started, and only one that goes
-/// further back (a follower that restarted) walks the records again from the first.
+/// Reads mostly move forward (the core asks for the next chunks); one that goes back (the
+/// chunks in flight sent again) starts again from where one of the last reads started, and
+/// only one that goes further back walks the records again from the first: a walk that
+/// blocks the loop for seconds at gigabytes, so the reads remembered MUST outnumber the
+/// chunks in flight.
 final class SnapshotTransferReader {
     /// Where the walk over the records stood when a read started.
     private struct Checkpoint {
@@ -66,7 +68,7 @@ final class SnapshotTransferReader {
         func serves(_ offset: Int) -> Bool { (current?.start ?? nextStart) <= offset }
     }
     /// How many read starts are kept to go back to.
-    static let checkpointCount = 8
+    private let checkpointsKept: Int
 
     let reference: SnapshotReference
     private let header: [UInt8]
@@ -79,11 +81,18 @@ final class SnapshotTransferReader {
     private var current: (start: Int, location: RecordLocation)?
     /// Where the next record the cursor returns begins.
     private var nextStart: Int
+    /// Records the walk has stepped over, counting each again when it goes back over it.
+    private(set) var recordsWalked = 0
     /// The walk's state where the last reads started, the most recent last.
     private var checkpoints: [Checkpoint] = []
 
-    init(reference: SnapshotReference, filePath: String, fileBytes: Int, state: BrokerState, store: MessageStore) throws(LogError) {
+    /// `chunksInFlight`: how many chunks the core sends ahead of the follower's
+    /// acknowledgements (`Config.snapshotChunksInFlightMax`).
+    init(
+        reference: SnapshotReference, filePath: String, fileBytes: Int, state: BrokerState, store: MessageStore, chunksInFlight: Int
+    ) throws(LogError) {
         precondition(reference.bytes == SnapshotTransfer.headerBytes + fileBytes + state.recordBytes, "a transfer's length is its parts'")
+        checkpointsKept = 4 * chunksInFlight
         self.reference = reference
         header = SnapshotTransfer.header(fileBytes: fileBytes)
         file = try FileHandle(path: filePath, flags: 0)
@@ -124,12 +133,13 @@ final class SnapshotTransferReader {
         }
         checkpoints.removeAll { $0.nextStart == nextStart }
         checkpoints.append(Checkpoint(cursor: cursor, current: current, nextStart: nextStart))
-        if checkpoints.count > Self.checkpointCount { checkpoints.removeFirst() }
+        if checkpoints.count > checkpointsKept { checkpoints.removeFirst() }
         // The records that cover [at, end), read together; those before `at` are passed.
         var covering: [(start: Int, location: RecordLocation)] = []
         if let current, current.start + Int(current.location.bytes) > at { covering.append(current) }
         while nextStart < end {
             guard let location = cursor.next(in: state) else { break }
+            recordsWalked += 1
             let start = nextStart
             nextStart += Int(location.bytes)
             current = (start, location)

@@ -78,16 +78,24 @@ struct BacklogBench: AsyncParsableCommand {
         let residentBefore = nodes.map(\.residentBytes)
         let diskBefore = nodes.map(\.dataBytes)
         say("filling \(count) messages of \(size) bytes, \(clients) publishers...")
-        let fill = try await publish(count: count, group: group)
+        // Resident memory half-way too: what the second half added is the cost of a message
+        // beyond the base (caches, buffers, the allocator's own) that the first half filled.
+        let half = count / 2
+        var fill = try await publish(count: half, group: group)
+        try await Task.sleep(for: .seconds(5))
+        let residentHalf = nodes.map(\.residentBytes)
+        fill += try await publish(count: count - half, group: group)
         try await Task.sleep(for: .seconds(5))
         let resident = nodes.map(\.residentBytes)
         let disk = nodes.map(\.dataBytes)
         say(String(format: "fill: %.0f confirmed/s (%d in %.1f s)", Double(count) / fill, count, fill))
         for (index, node) in nodes.enumerated() {
             let grown = Double(resident[index]) - Double(residentBefore[index])
+            let grownInSecondHalf = Double(resident[index]) - Double(residentHalf[index])
             say(String(
-                format: "node %d: resident %d MiB (%+.0f B per message), data %d MiB (%+.0f B per message)", node.number,
-                resident[index] >> 20, grown / Double(count), disk[index] >> 20, Double(disk[index] - diskBefore[index]) / Double(count)))
+                format: "node %d: resident %d MiB (%+.0f B per message; %+.0f B per message of the second half), data %d MiB (%+.0f B per message)",
+                node.number, resident[index] >> 20, grown / Double(count), grownInSecondHalf / Double(count - half),
+                disk[index] >> 20, Double(disk[index] - diskBefore[index]) / Double(count)))
         }
         try await reportElections(since: termBefore, during: "the fill", group: group)
         if catchUp > 0 { try await measureCatchUp(group: group) }
@@ -161,26 +169,36 @@ struct BacklogBench: AsyncParsableCommand {
     private func drain(_ total: Int, group: any EventLoopGroup) async throws -> Double {
         let start = ContinuousClock.now
         let counter = DrainCounter(total: total)
+        let connections = OpenConnections()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for client in 0..<clients {
                 let hosts = addresses(startingAt: client)
                 tasks.addTask { [self] in
                     let connection = try await AMQPConnection.connect(hosts: hosts, on: group)
-                    let channel = try await connection.openChannel()
-                    try await channel.qos(prefetchCount: UInt16(clamping: prefetch))
-                    var sinceAck = 0
-                    for try await delivery in try await channel.consume(queue: queue) {
-                        sinceAck += 1
-                        let done = counter.take()
-                        if sinceAck >= prefetch / 4 || done {
-                            try await channel.ack(deliveryTag: delivery.deliveryTag, multiple: true)
-                            sinceAck = 0
+                    connections.add(connection)
+                    do {
+                        let channel = try await connection.openChannel()
+                        try await channel.qos(prefetchCount: UInt16(clamping: prefetch))
+                        var sinceAck = 0
+                        for try await delivery in try await channel.consume(queue: queue) {
+                            sinceAck += 1
+                            let done = counter.take()
+                            if sinceAck >= prefetch / 4 || done {
+                                try await channel.ack(deliveryTag: delivery.deliveryTag, multiple: true)
+                                sinceAck = 0
+                            }
+                            if done { break }
                         }
-                        if done { break }
+                    } catch where counter.isDone {
+                        // Another consumer took the last message and closed this connection.
                     }
                     await connection.close()
                 }
             }
+            // The consumer that takes the last message ends first; the others wait on an
+            // empty queue until their connections are closed.
+            try await tasks.next()
+            await connections.closeAll()
             try await tasks.waitForAll()
         }
         let elapsed = seconds(since: start)
@@ -292,11 +310,24 @@ private struct LocalNode {
     }
 }
 
+/// The drain's consumer connections, for the one that finishes to close the others.
+private final class OpenConnections: Sendable {
+    private let connections = Synchronization.Mutex<[AMQPConnection]>([])
+
+    func add(_ connection: AMQPConnection) { connections.withLock { $0.append(connection) } }
+
+    func closeAll() async {
+        for connection in connections.withLock({ $0 }) { await connection.close() }
+    }
+}
+
 /// Counts deliveries down across consumers.
 private final class DrainCounter: Sendable {
     private let left: Synchronization.Mutex<Int>
 
     init(total: Int) { left = Synchronization.Mutex(total) }
+
+    var isDone: Bool { left.withLock { $0 <= 0 } }
 
     /// Counts one; true for the last.
     func take() -> Bool {

@@ -77,6 +77,15 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("disk-free-limit"), help: "Free space on the data directory's file system below which publishers are blocked, as a size (2GiB, 500MB).")
     var diskFreeLimit = "2GiB"
 
+    @Option(name: .customLong("snapshot-every-entries"), help: "Take a snapshot once this many log entries were applied since the last one.")
+    var snapshotEveryEntries = NodeConfiguration(dataDirectory: "").snapshotEveryEntries
+
+    @Option(name: .customLong("snapshot-every-bytes"), help: "Take a snapshot once this much log was applied since the last one (or four times the last snapshot's file, if more), as a size.")
+    var snapshotEveryBytes = "\(NodeConfiguration(dataDirectory: "").snapshotEveryBytes >> 20)MiB"
+
+    @Option(name: .customLong("snapshot-retained-entries"), help: "Log entries kept behind a snapshot, so that a follower a little behind catches up from the log rather than a whole snapshot.")
+    var entriesRetainedAfterSnapshot = NodeConfiguration(dataDirectory: "").entriesRetainedAfterSnapshot
+
     @Flag(name: .customLong("leave-on-shutdown"), help: "On SIGTERM, leave the cluster (the leader removes this node from the voters) before stopping.")
     var leaveOnShutdown = false
 
@@ -87,6 +96,11 @@ struct NodeCommand: AsyncParsableCommand {
         guard consumerTimeoutMs >= 0 else { throw ValidationError("--consumer-timeout-ms must not be negative") }
         guard (20...60_000).contains(electionTimeoutMs) else { throw ValidationError("--election-timeout-ms must be in 20...60000") }
         guard publishesInFlightMax > 0 else { throw ValidationError("--max-in-flight must be positive") }
+        guard snapshotEveryEntries > 0 else { throw ValidationError("--snapshot-every-entries must be positive") }
+        guard let bytes = Self.parseSize(snapshotEveryBytes), bytes > 0, bytes <= Int.max else {
+            throw ValidationError("--snapshot-every-bytes takes a positive size such as 64MiB, got '\(snapshotEveryBytes)'")
+        }
+        guard entriesRetainedAfterSnapshot >= 0 else { throw ValidationError("--snapshot-retained-entries must not be negative") }
         _ = try resourceLimits()
         _ = try parsedPeers()
         if !peers.isEmpty, nodeID == nil { throw ValidationError("--peer needs --node-id") }
@@ -155,6 +169,9 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.acknowledgementTimeoutMs = consumerTimeoutMs == 0 ? nil : consumerTimeoutMs
         configuration.electionTimeoutMs = electionTimeoutMs
         configuration.publishesInFlightMax = publishesInFlightMax
+        configuration.snapshotEveryEntries = snapshotEveryEntries
+        configuration.snapshotEveryBytes = Int(Self.parseSize(snapshotEveryBytes)!)
+        configuration.entriesRetainedAfterSnapshot = entriesRetainedAfterSnapshot
         configuration.resourceLimits = try resourceLimits()
         configuration.nodeID = nodeID
         configuration.peers = try parsedPeers()

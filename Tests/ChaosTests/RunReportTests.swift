@@ -6,7 +6,7 @@ final class RunReportTests: XCTestCase {
     func report(_ history: HandMadeHistory) -> RunReport {
         RunReport(
             seed: 99, windowCount: 0, workloadEndMillis: 12_345, replay: "Chaos/run --preset ci --seed 99",
-            events: history.events, windows: [], verdict: history.verdict)
+            events: history.events, windows: [], verdict: history.verdict, snapshotsInstalled: 3)
     }
 
     func testReportOfALostMessageFailsAndSaysHowToReplay() {
@@ -27,6 +27,7 @@ final class RunReportTests: XCTestCase {
         history.deliver(1, 0)
         let text = report(history).text
         XCTAssertFalse(text.contains("VIOLATION"), text)
+        XCTAssertTrue(text.contains("snapshots installed from a leader: 3\n"), text)
         XCTAssertTrue(text.contains("chaos: PASS (seed 99; lost 0, unexpected 0, order 0, violations 0)\n"), text)
     }
 }

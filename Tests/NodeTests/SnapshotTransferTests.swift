@@ -62,7 +62,8 @@ final class SnapshotTransferTests: XCTestCase {
         try FileSystem.writeAtomically(encoded.file, to: path, directory: root + "/leader")
         let reference = SnapshotReference(metadata: metadata, bytes: encoded.fileByteCount + machine.snapshotTransferExtraBytes)
         return try SnapshotTransferReader(
-            reference: reference, filePath: path, fileBytes: encoded.fileByteCount, state: machine.state, store: machine.store)
+            reference: reference, filePath: path, fileBytes: encoded.fileByteCount, state: machine.state, store: machine.store,
+            chunksInFlight: 2)
     }
 
     private func records(of state: BrokerState, in store: MessageStore) throws -> [[UInt8]] {
@@ -120,6 +121,29 @@ final class SnapshotTransferTests: XCTestCase {
             XCTAssertEqual(try reader.read(offset: offset, length: length)[...], whole[offset..<(offset + length)], "step \(step) at \(offset)")
             offset = (offset + length) % total
         }
+    }
+
+    /// The chunks in flight sent again (a stall) are read from a remembered start, not by
+    /// walking every record from the first: at gigabytes that walk blocks the node.
+    func testResendingTheChunksInFlightDoesNotWalkFromTheFirstRecord() throws {
+        let machine = try leaderMachine()
+        let reader = try reader(for: machine)
+        let total = reader.reference.bytes
+        let chunk = 2_000
+        var offset = 0
+        while offset + 10 * chunk < total {
+            _ = try reader.read(offset: offset, length: chunk)
+            offset += chunk
+        }
+        let walkedForward = reader.recordsWalked
+        // Two chunks in flight (as the reader was told), sent again from the older one.
+        let resent = offset - 2 * chunk
+        XCTAssertEqual(try reader.read(offset: resent, length: 2 * chunk)[...], try reader.read(offset: 0, length: total)[resent..<offset])
+        let wholeWalk = reader.recordsWalked - walkedForward
+        let before = reader.recordsWalked
+        _ = try reader.read(offset: offset, length: chunk)
+        _ = try reader.read(offset: resent, length: 2 * chunk)
+        XCTAssertLessThan(reader.recordsWalked - before, wholeWalk / 4, "a resend walked \(reader.recordsWalked - before) records of \(wholeWalk)")
     }
 
     func testADamagedRecordInTransitIsRefused() throws {
