@@ -212,6 +212,11 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     /// snapshot now would hold more than its index says.
     public private(set) var machineIsAhead = false
 
+    /// Whether a snapshot may be captured now: no Ready is outstanding (one may be
+    /// installing a snapshot from the leader, its log already moved past what is applied)
+    /// and the machine has applied nothing the core has not advanced past.
+    public var mayCaptureSnapshot: Bool { !core.readyOutstanding && !machineIsAhead }
+
     /// The storage this group persists to in `process`.
     public var persistentStorage: any RaftStorage { storage }
 
@@ -253,7 +258,7 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     /// `recordSnapshot`. MUST be invoked between `advance` and the next `nextReady`, when the
     /// machine and the core agree on what is applied.
     public func captureSnapshot() -> SnapshotCapture {
-        precondition(!machineIsAhead, "a snapshot captured while the machine is ahead of the core's applied index")
+        precondition(mayCaptureSnapshot, "a snapshot captured while a Ready is outstanding or the machine is ahead of the core")
         let metadata = core.snapshotMetadataAtApplied
         appliedEntriesSinceSnapshot = 0
         appliedBytesSinceSnapshot = 0

@@ -94,7 +94,7 @@ final class SnapshotShell {
     func takeIfDue(now: Int64) {
         let since = lastSnapshotAt ?? now
         if lastSnapshotAt == nil { lastSnapshotAt = now }
-        guard !stopped, !snapshotInFlight, !group.machineIsAhead, now >= snapshotRetryAt, group.snapshotIsDue(elapsedMs: now - since) else {
+        guard !stopped, !snapshotInFlight, group.mayCaptureSnapshot, now >= snapshotRetryAt, group.snapshotIsDue(elapsedMs: now - since) else {
             return
         }
         snapshotInFlight = true
@@ -263,7 +263,8 @@ final class SnapshotShell {
     /// Drops transfers idle too long, in either direction, and reclaims once free.
     func sweep(now: Int64) {
         guard !stopped else { return }
-        // An idle node advances no Ready: the time-based snapshot is taken from here.
+        // An idle node advances no Ready: the time-based snapshot is taken from here (not
+        // while a Ready is being persisted, which `takeIfDue` checks).
         takeIfDue(now: now)
         for (index, entry) in readers where now - entry.lastUse > Self.transferIdleMs {
             readers[index] = nil

@@ -68,7 +68,9 @@ public struct RaftNode: Sendable {
     var readStates: [ReadState] = []
     var lastSoftState: SoftState
     var lastHardState: HardState
-    var readyOutstanding = false
+    /// A Ready was taken and not yet advanced past: the log may already hold what it
+    /// installs, so nothing may be read of it as applied state until `advance`.
+    public internal(set) var readyOutstanding = false
 
     struct IncomingSnapshot: Sendable {
         var metadata: SnapshotMetadata

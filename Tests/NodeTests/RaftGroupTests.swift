@@ -112,6 +112,22 @@ final class RaftGroupTests: XCTestCase {
         XCTAssertEqual(names.filter { $0.hasSuffix(".snap") }.count, 1)
     }
 
+    /// No snapshot may be captured while a Ready is outstanding: a shell's timer (the
+    /// time-based snapshot) could otherwise capture one while a Ready installs a snapshot
+    /// from the leader, its log already past what the machine applied.
+    func testASnapshotMayBeCapturedOnlyBetweenAdvanceAndTheNextReady() throws {
+        let (group, storage) = try openGroup()
+        XCTAssertTrue(group.mayCaptureSnapshot)
+        try proposeValues(group, count: 3)
+        let ready = try XCTUnwrap(group.nextReady())
+        XCTAssertFalse(group.mayCaptureSnapshot, "a Ready is outstanding")
+        try storage.persist(ready)
+        _ = group.apply(ready)
+        XCTAssertFalse(group.mayCaptureSnapshot, "applied, not yet advanced")
+        group.advance(ready)
+        XCTAssertTrue(group.mayCaptureSnapshot)
+    }
+
     /// A machine that keeps every payload: its snapshot grows with what was applied.
     private struct KeepingEverything: ReplicatedStateMachine {
         var bytes: [UInt8] = []
