@@ -23,23 +23,14 @@ public enum StoreCrashLoop {
         return options
     }
 
-    /// A message's body: the value, then a filler derived from it (of a length that varies
-    /// with it), so that any damaged byte shows.
-    public static func body(value: UInt64) -> [UInt8] {
-        var bytes: [UInt8] = (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
-        let filler = Int((value &* 131) % 3_000)
-        bytes.reserveCapacity(8 + filler)
-        for i in 0..<filler { bytes.append(UInt8(truncatingIfNeeded: value &* 17 &+ UInt64(i))) }
-        return bytes
-    }
+    /// A message's body: the value, then a filler derived from it, up to 3,000 bytes long so
+    /// that records of many sizes fill the small segments (`ValueRuns.payload`).
+    public static func body(value: UInt64) -> [UInt8] { ValueRuns.payload(value: value, fillerBytesBound: bodyFillerBytesBound) }
 
     /// The value an intact body carries; nil if any byte is wrong.
-    public static func value(inBody body: [UInt8]) -> UInt64? {
-        guard body.count >= 8 else { return nil }
-        var value: UInt64 = 0
-        for i in 0..<8 { value |= UInt64(body[i]) << (8 * i) }
-        return body == Self.body(value: value) ? value : nil
-    }
+    public static func value(inBody body: [UInt8]) -> UInt64? { ValueRuns.value(in: body, fillerBytesBound: bodyFillerBytesBound) }
+
+    private static let bodyFillerBytesBound: UInt64 = 3_000
 
     /// A group of one that did not elect itself.
     public struct NotElected: Error {}

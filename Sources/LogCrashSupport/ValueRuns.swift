@@ -30,22 +30,22 @@ public struct ValueRuns: ReplicatedStateMachine, Equatable, Sendable {
         return runs[low].firstIndex + (value - runs[low].firstValue)
     }
 
-    /// An entry's payload: the value, then a filler derived from it, so that any damaged
-    /// byte shows.
-    public static func payload(value: UInt64) -> [UInt8] {
+    /// An entry's payload: the value, then a filler derived from it (shorter than
+    /// `fillerBytesBound`, its length varying with the value), so that any damaged byte shows.
+    public static func payload(value: UInt64, fillerBytesBound: UInt64 = 509) -> [UInt8] {
         var bytes: [UInt8] = (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
-        let filler = Int(value % 509)
+        let filler = Int(value % fillerBytesBound)
         bytes.reserveCapacity(8 + filler)
         for i in 0..<filler { bytes.append(UInt8(truncatingIfNeeded: value &* 31 &+ UInt64(i))) }
         return bytes
     }
 
     /// The value an intact payload carries; nil if any byte is wrong.
-    public static func value(in payload: [UInt8]) -> UInt64? {
+    public static func value(in payload: [UInt8], fillerBytesBound: UInt64 = 509) -> UInt64? {
         guard payload.count >= 8 else { return nil }
         var value: UInt64 = 0
         for i in 0..<8 { value |= UInt64(payload[i]) << (8 * i) }
-        return payload == Self.payload(value: value) ? value : nil
+        return payload == Self.payload(value: value, fillerBytesBound: fillerBytesBound) ? value : nil
     }
 
     public mutating func apply(_ entry: Entry) {

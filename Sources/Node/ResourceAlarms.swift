@@ -59,16 +59,17 @@ public struct ResourceLimits: Equatable, Sendable {
 
 /// What the alarms judge: this process's resident memory and the free space where it keeps
 /// its data.
-enum ResourceReadings {
-    static func residentBytes() -> UInt64 {
-        guard let text = smallFile("/proc/self/statm") else { return 0 }
+public enum ResourceReadings {
+    /// The resident memory of a process (`self`, or a pid); 0 if it cannot be read.
+    public static func residentBytes(process: String = "self") -> UInt64 {
+        guard let text = smallFile("/proc/\(process)/statm") else { return 0 }
         let fields = text.split(separator: " ")
         guard fields.count > 1, let pages = UInt64(fields[1]) else { return 0 }
         return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     /// A file of the kernel's (which reports no size), read whole.
-    static func smallFile(_ path: String) -> String? {
+    public static func smallFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

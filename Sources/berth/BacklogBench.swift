@@ -284,14 +284,13 @@ private struct LocalNode {
     func id(_ group: any EventLoopGroup) -> UInt64 { UInt64(number) }
 
     var pid: pid_t? {
-        guard let text = ResourceFiles.read(cluster + "/data/node-\(number).pid") else { return nil }
+        guard let text = ResourceReadings.smallFile(cluster + "/data/node-\(number).pid") else { return nil }
         return pid_t(text.filter(\.isNumber))
     }
 
     var residentBytes: UInt64 {
-        guard let pid, let text = ResourceFiles.read("/proc/\(pid)/statm") else { return 0 }
-        let fields = text.split(separator: " ")
-        return fields.count > 1 ? (UInt64(fields[1]) ?? 0) * UInt64(sysconf(Int32(_SC_PAGESIZE))) : 0
+        guard let pid else { return 0 }
+        return ResourceReadings.residentBytes(process: "\(pid)")
     }
 
     /// The bytes its data directory takes on disk (blocks in use, holes excluded).
@@ -339,15 +338,6 @@ private final class DrainCounter: Sendable {
 }
 
 private enum ResourceFiles {
-    static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4_096)
-        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : nil
-    }
-
     /// Blocks in use below a directory, one level of subdirectories deep at most three.
     static func diskUsage(_ path: String, depth: Int = 0) -> Int {
         var info = stat()

@@ -113,7 +113,7 @@ do {
     for _ in 0..<20_000 {
         let next = group.machine.lastValue + 1
         let count = UInt64.random(in: 1...64, using: &random)
-        try group.propose((next..<next + count).map(ValueRuns.payload))
+        try group.propose((next..<next + count).map { ValueRuns.payload(value: $0) })
         let applied = try group.process()
         emit(applied.map { "\($0.index) \(ValueRuns.value(in: $0.data)!)\n" }.joined())
     }

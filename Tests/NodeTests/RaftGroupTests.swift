@@ -60,7 +60,7 @@ final class RaftGroupTests: XCTestCase {
 
     private func proposeValues(_ group: RaftGroup<ValueRuns>, count: UInt64) throws {
         let next = group.machine.lastValue + 1
-        try group.propose((next..<next + count).map(ValueRuns.payload))
+        try group.propose((next..<next + count).map { ValueRuns.payload(value: $0) })
     }
 
     func testProposalsMadeTogetherShareOneSync() throws {
@@ -68,7 +68,7 @@ final class RaftGroupTests: XCTestCase {
         let syncsBefore = storage.syncs
         for batch in UInt64(0)..<10 {
             // Not yet applied: the values follow on from what was proposed.
-            try group.propose((batch * 50 + 1...batch * 50 + 50).map(ValueRuns.payload))
+            try group.propose((batch * 50 + 1...batch * 50 + 50).map { ValueRuns.payload(value: $0) })
         }
         let applied = try group.process()
         XCTAssertEqual(applied.count, 500)
@@ -188,7 +188,7 @@ final class RaftGroupTests: XCTestCase {
             machine: ReferencingRuns(storage: counting), bootstrapVoters: [1], options: options)
         XCTAssertTrue(try group.campaignAlone())
         for round in UInt64(0)..<4 {
-            try group.propose((round * 40 + 1...round * 40 + 40).map(ValueRuns.payload))
+            try group.propose((round * 40 + 1...round * 40 + 40).map { ValueRuns.payload(value: $0) })
             try group.process()
         }
         let saved = counting.events.indices.filter { counting.events[$0] == "snapshot saved" }
