@@ -86,7 +86,8 @@ final class CrashLoopTests: XCTestCase {
                 guard stat(path, &info) == 0 else { continue }
                 let fileStart = segment * segmentBytes
                 let fileEnd = fileStart + UInt64(info.st_size)
-                guard fileEnd > cursor else { continue }
+                // Only bytes at or past the cursor; a file cut to nothing has none.
+                guard fileEnd > max(cursor, fileStart) else { continue }
                 let from = max(cursor, fileStart) - fileStart
                 let descriptor = open(path, O_WRONLY)
                 guard descriptor >= 0 else { continue }
