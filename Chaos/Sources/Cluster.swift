@@ -198,9 +198,20 @@ actor Cluster {
             if let status = Processes.exitStatusIfEnded(pid) {
                 pids.removeValue(forKey: slot)
                 paused.remove(slot)
-                unexpectedExits.append("node in slot \(slot) exited with status \(status) (\(moment)); see its log")
+                let cause = lastCrashLine(slot).map { ": \($0)" } ?? "; see its log"
+                unexpectedExits.append("node in slot \(slot) exited with status \(status) (\(moment))\(cause)")
             }
         }
+    }
+
+    /// The runtime's last word in a slot's log (a failed precondition or a crash), so that a
+    /// report read from CI alone says why a node died.
+    private func lastCrashLine(_ slot: Int) -> String? {
+        guard let bytes = try? LogCorruption.readFile(logPath(slot)) else { return nil }
+        let markers = ["Fatal error", "Precondition failed", "Assertion failed", "Program crashed"]
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+            .last { line in markers.contains { line.contains($0) } }
+            .map { String($0.prefix(400)) }
     }
 
     /// SIGTERM to every node, SIGKILL to any still running after `grace`.

@@ -212,10 +212,10 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     /// snapshot now would hold more than its index says.
     public private(set) var machineIsAhead = false
 
-    /// Whether a snapshot may be captured now: no Ready is outstanding (one may be
-    /// installing a snapshot from the leader, its log already moved past what is applied)
-    /// and the machine has applied nothing the core has not advanced past.
-    public var mayCaptureSnapshot: Bool { !core.readyOutstanding && !machineIsAhead }
+    /// Whether a snapshot may be captured now: no Ready is outstanding, no snapshot from the
+    /// leader waits to be installed (either way the log may have moved past what is
+    /// applied), and the machine has applied nothing the core has not advanced past.
+    public var mayCaptureSnapshot: Bool { !core.readyOutstanding && !core.snapshotAwaitsInstall && !machineIsAhead }
 
     /// The storage this group persists to in `process`.
     public var persistentStorage: any RaftStorage { storage }
@@ -255,10 +255,10 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     }
 
     /// Captures the state as of the applied index, for the shell to persist and then hand to
-    /// `recordSnapshot`. MUST be invoked between `advance` and the next `nextReady`, when the
-    /// machine and the core agree on what is applied.
+    /// `recordSnapshot`. MUST be invoked only when `mayCaptureSnapshot`: the machine and the
+    /// core then agree on what is applied.
     public func captureSnapshot() -> SnapshotCapture {
-        precondition(mayCaptureSnapshot, "a snapshot captured while a Ready is outstanding or the machine is ahead of the core")
+        precondition(mayCaptureSnapshot, "a snapshot captured while a Ready is outstanding, a snapshot awaits install, or the machine is ahead of the core")
         let metadata = core.snapshotMetadataAtApplied
         appliedEntriesSinceSnapshot = 0
         appliedBytesSinceSnapshot = 0
@@ -281,7 +281,7 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     }
 
     private func snapshotIfDue() throws(LogError) -> SnapshotCapture? {
-        guard snapshotIsDue(elapsedMs: 0) else { return nil }
+        guard mayCaptureSnapshot, snapshotIsDue(elapsedMs: 0) else { return nil }
         let capture = captureSnapshot()
         let encoded = EncodedSnapshot(capture.snapshot())
         try machine.makeReferencesDurable()

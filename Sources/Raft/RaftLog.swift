@@ -214,10 +214,10 @@ struct RaftLog: Sendable {
         pendingSnapshot = meta
     }
 
-    /// The shell persisted the pending snapshot and restored its state machine from it.
-    mutating func snapshotInstalled() {
-        guard let snapshot = pendingSnapshot else { return }
-        pendingSnapshot = nil
+    /// The shell persisted `snapshot` (a Ready's) and restored its state machine from it.
+    /// A newer snapshot restored meanwhile stays pending, for the next Ready to install.
+    mutating func snapshotInstalled(_ snapshot: SnapshotMetadata) {
+        if pendingSnapshot == snapshot { pendingSnapshot = nil }
         persisted = max(persisted, snapshot.index)
         applied = max(applied, snapshot.index)
     }

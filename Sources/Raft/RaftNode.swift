@@ -71,6 +71,9 @@ public struct RaftNode: Sendable {
     /// A Ready was taken and not yet advanced past: the log may already hold what it
     /// installs, so nothing may be read of it as applied state until `advance`.
     public internal(set) var readyOutstanding = false
+    /// A snapshot from the leader replaced the log and waits for the Ready that installs it:
+    /// until that Ready is advanced, the log holds nothing of what the machine applied.
+    public var snapshotAwaitsInstall: Bool { log.pendingSnapshot != nil }
 
     struct IncomingSnapshot: Sendable {
         var metadata: SnapshotMetadata
@@ -612,9 +615,12 @@ public struct RaftNode: Sendable {
     public mutating func advance(_ ready: Ready) {
         precondition(readyOutstanding, "advance() without ready()")
         readyOutstanding = false
-        if ready.snapshot != nil { log.snapshotInstalled() }
+        if let installed = ready.snapshot { log.snapshotInstalled(installed) }
         if let last = ready.entries.last { log.stableTo(index: last.index, term: last.term) }
-        for entry in ready.committedEntries where entry.kind == .membershipChange {
+        // A snapshot restored while this Ready was out brought the membership as of its
+        // index: the Ready's older changes must not take it back.
+        let supersededThrough = log.pendingSnapshot?.index ?? 0
+        for entry in ready.committedEntries where entry.kind == .membershipChange && entry.index > supersededThrough {
             applyMembership(entry)
         }
         if let last = ready.committedEntries.last { log.appliedTo(last.index) }

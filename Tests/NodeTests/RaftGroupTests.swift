@@ -128,6 +128,34 @@ final class RaftGroupTests: XCTestCase {
         XCTAssertTrue(group.mayCaptureSnapshot)
     }
 
+    /// Nor while a snapshot from the leader, received whole while a Ready was out, waits
+    /// for the Ready that installs it: the log then starts past what the machine applied.
+    func testNoSnapshotIsCapturedWhileOneFromTheLeaderAwaitsInstall() throws {
+        let (storage, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: 7)
+        let group = try RaftGroup(
+            config: Config(id: 3, randomSeed: 3), storage: storage, recovered: recovery.state, snapshot: nil, machine: ValueRuns())
+        let entries = [Entry(term: 2, index: 1, kind: .membershipChange, data: Membership(voters: [1, 2, 3]).encoded())]
+        group.step(Message(from: 1, to: 3, term: 2, body: .append(prevIndex: 0, prevTerm: 0, entries: entries, commit: 1)))
+        let appended = try XCTUnwrap(group.nextReady())
+        try storage.persist(appended)
+        group.advance(appended)
+        let out = try XCTUnwrap(group.nextReady())
+        XCTAssertEqual(out.committedEntries.map(\.index), [1])
+        let snapshot = SnapshotMetadata(index: 50, term: 2, membership: Membership(voters: [1, 2, 3]))
+        group.step(Message(from: 1, to: 3, term: 2, body: .snapshotChunk(SnapshotChunk(metadata: snapshot, totalBytes: 3, offset: 0, bytes: [1, 2, 3]))))
+        try storage.persist(out)
+        _ = group.apply(out)
+        group.advance(out)
+        XCTAssertFalse(group.mayCaptureSnapshot, "the snapshot from the leader is not installed yet")
+
+        let installing = try XCTUnwrap(group.nextReady())
+        XCTAssertEqual(installing.snapshot, snapshot)
+        group.installSnapshot { $0 = ValueRuns() }
+        group.advance(installing)
+        XCTAssertTrue(group.mayCaptureSnapshot)
+        XCTAssertEqual(group.captureSnapshot().metadata, snapshot)
+    }
+
     /// A machine that keeps every payload: its snapshot grows with what was applied.
     private struct KeepingEverything: ReplicatedStateMachine {
         var bytes: [UInt8] = []

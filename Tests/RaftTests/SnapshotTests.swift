@@ -165,4 +165,68 @@ extension SnapshotTests {
         XCTAssertEqual(net.installedSnapshots[3], [second])
         XCTAssertEqual(net.disks[3]?.snapshot, second)
     }
+
+    // MARK: A snapshot that completes while a Ready is out
+
+    /// A fresh follower of leader 1 in term 2 that holds the founding membership entry and
+    /// one more, both committed and durable.
+    private func followerWithCommittedEntries() throws -> RaftNode {
+        var node = try RaftNode(config: Config(id: 3, randomSeed: 3), recovered: RaftNode.RecoveredState(hardState: HardState(), snapshot: nil, entries: []))
+        node.step(Message(from: 1, to: 3, term: 2, body: .append(prevIndex: 0, prevTerm: 0, entries: TestNetwork.log(voters: [1, 2, 3], terms: [2]), commit: 2)))
+        node.advance(node.ready())
+        return node
+    }
+
+    /// The whole of a snapshot, in one chunk.
+    private func deliverSnapshot(_ metadata: SnapshotMetadata, to node: inout RaftNode) {
+        let bytes: [UInt8] = [1, 2, 3]
+        node.step(Message(from: 1, to: 3, term: 2, body: .snapshotChunk(SnapshotChunk(metadata: metadata, totalBytes: bytes.count, offset: 0, bytes: bytes))))
+    }
+
+    /// A snapshot received whole while a Ready is being persisted waits for the next Ready:
+    /// advancing the Ready that was out takes back neither the membership the snapshot
+    /// brought (its older membership entry is superseded) nor makes anything of the
+    /// snapshot count as applied, until the Ready that installs it is advanced.
+    func testASnapshotReceivedWhileAReadyIsOutWaitsForItsOwnReady() throws {
+        var node = try followerWithCommittedEntries()
+        let out = node.ready()
+        XCTAssertEqual(out.committedEntries.map(\.index), [1, 2], "the founding membership entry among them")
+        let snapshot = SnapshotMetadata(index: 10, term: 2, membership: Membership(voters: [1, 2, 3], learners: [4]))
+        deliverSnapshot(snapshot, to: &node)
+        XCTAssertTrue(node.snapshotAwaitsInstall)
+
+        node.advance(out)
+        XCTAssertEqual(node.membership, snapshot.membership, "not taken back by the older entry")
+        XCTAssertTrue(node.snapshotAwaitsInstall, "installed only by a Ready that carries it")
+        XCTAssertEqual(node.appliedIndex, 2)
+
+        let installing = node.ready()
+        XCTAssertEqual(installing.snapshot, snapshot)
+        node.advance(installing)
+        XCTAssertFalse(node.snapshotAwaitsInstall)
+        XCTAssertEqual(node.appliedIndex, 10)
+        XCTAssertEqual(node.membership, snapshot.membership)
+    }
+
+    /// A newer snapshot received whole while the Ready installing an older one is out stays
+    /// pending: advancing that Ready counts only the older one as applied.
+    func testANewerSnapshotReceivedWhileAnOlderIsBeingInstalledStaysPending() throws {
+        var node = try followerWithCommittedEntries()
+        node.advance(node.ready())
+        let older = SnapshotMetadata(index: 10, term: 2, membership: Membership(voters: [1, 2, 3]))
+        deliverSnapshot(older, to: &node)
+        let installingOlder = node.ready()
+        XCTAssertEqual(installingOlder.snapshot, older)
+        let newer = SnapshotMetadata(index: 20, term: 2, membership: Membership(voters: [1, 2, 3]))
+        deliverSnapshot(newer, to: &node)
+
+        node.advance(installingOlder)
+        XCTAssertEqual(node.appliedIndex, 10, "the machine holds the older snapshot only")
+        XCTAssertTrue(node.snapshotAwaitsInstall)
+        let installingNewer = node.ready()
+        XCTAssertEqual(installingNewer.snapshot, newer)
+        node.advance(installingNewer)
+        XCTAssertEqual(node.appliedIndex, 20)
+        XCTAssertFalse(node.snapshotAwaitsInstall)
+    }
 }
