@@ -51,6 +51,8 @@ actor Cluster {
     static let httpPort = 15672
     static let peerPort = 4370
     static let credentials = (user: "chaos", password: "chaos")
+    static let snapshotEveryEntries = 2_000
+    static let entriesRetainedAfterSnapshot = 200
     /// One table holds every cut, so deleting it heals them all at once.
     static let cutTable = "berth_chaos"
     static let redirectTable = "berth_chaos_redirect"
@@ -108,6 +110,9 @@ actor Cluster {
             "--cluster-secret-file", workDirectory + "/cluster-secret",
             // Clients reach the nodes from the hub's address, not loopback, where guest may not connect.
             "--user", "\(Self.credentials.user):\(Self.credentials.password)",
+            // Snapshots often, little log kept behind them: a node back from a fault is
+            // usually behind the log and catches up from a streamed snapshot.
+            "--snapshot-every-entries", "\(Self.snapshotEveryEntries)", "--snapshot-retained-entries", "\(Self.entriesRetainedAfterSnapshot)",
         ]
         if member.joined {
             command += ["--peer-address", "\(address):\(Self.peerPort)"]

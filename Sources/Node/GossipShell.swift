@@ -70,12 +70,16 @@ public final class GossipShell {
         /// Received over `datagramBytesMax`: dropped unread.
         public var datagramsTooLong = 0
         /// Not sent: the send queue was full, the address had no address of the socket's
-        /// family, or the message was over `datagramBytesMax`.
+        /// family, the message was over `datagramBytesMax`, or the socket was being bound
+        /// again.
         public var sendsDropped = 0
         /// The socket refused the write.
         public var sendsFailed = 0
         /// Not scheduled, because too many were pending; the instance copes with a lost one.
         public var timeoutsDropped = 0
+        /// Times the socket closed under the shell and was bound again (NIO closes a datagram
+        /// channel on most send errors, e.g. a firewall's EPERM or a lost route).
+        public var socketReopens = 0
     }
 
     private enum State {
@@ -92,6 +96,10 @@ public final class GossipShell {
     private var resolver: GossipAddressResolver?
     private var ticker: RepeatedTask?
     private var lingering: Scheduled<Void>?
+    /// The socket being bound again after it closed under the shell, and the next try.
+    private var reopening: EventLoopFuture<any Channel>?
+    private var reopenRetry: Scheduled<Void>?
+    private var lastReopenWarning: NIODeadline?
     private var timeouts: [SWIM.SequenceNumber: Scheduled<Void>] = [:]
     /// Made by `start()`; completes once the socket is closed.
     private var closed: EventLoopPromise<Void>?
@@ -160,19 +168,7 @@ public final class GossipShell {
         state = .binding
         closed = loop.makePromise()
         let bound = NIOLoopBound(self, eventLoop: loop)
-        let limit = configuration.datagramBytesMax
-        let queueMax = configuration.sendQueueBytesMax
-        return DatagramBootstrap(group: loop)
-            // One byte more than the limit, so that a longer datagram shows (the kernel
-            // truncates what does not fit).
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: limit + 1))
-            .channelOption(.writeBufferWaterMark, value: .init(low: queueMax / 2, high: queueMax))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(GossipDatagramHandler(shell: bound.value))
-                }
-            }
-            .bind(host: configuration.bind.host, port: Int(configuration.bind.port))
+        return openSocket(port: Int(configuration.bind.port))
             .assumeIsolated()
             .flatMapErrorThrowing { error in
                 bound.value.bindFailed()
@@ -194,6 +190,8 @@ public final class GossipShell {
         ticker = nil
         lingering?.cancel()
         lingering = nil
+        reopenRetry?.cancel()
+        reopenRetry = nil
         for timeout in timeouts.values { timeout.cancel() }
         timeouts = [:]
         resolver?.stop()
@@ -201,6 +199,8 @@ public final class GossipShell {
             self.channel = nil
             let closed = self.closed
             channel.close().whenComplete { _ in closed?.succeed() }
+        } else if reopening != nil {
+            // `reopen` closes the socket being bound again once it arrives.
         } else if !wasBinding {
             closed?.succeed()
         }
@@ -228,6 +228,57 @@ public final class GossipShell {
     }
 
     // MARK: Binding
+
+    private func openSocket(port: Int) -> EventLoopFuture<any Channel> {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let limit = configuration.datagramBytesMax
+        let queueMax = configuration.sendQueueBytesMax
+        return DatagramBootstrap(group: loop)
+            // One byte more than the limit, so that a longer datagram shows (the kernel
+            // truncates what does not fit).
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: limit + 1))
+            .channelOption(.writeBufferWaterMark, value: .init(low: queueMax / 2, high: queueMax))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(GossipDatagramHandler(shell: bound.value))
+                }
+            }
+            .bind(host: configuration.bind.host, port: port)
+    }
+
+    /// Binds the same port again after the socket closed under a running shell: the
+    /// instance, its timers and its view carry on, and what it sends meanwhile is dropped
+    /// (to the others, a short loss). Tried again every `reopenRetryInterval` until it binds.
+    private func reopen() {
+        guard state == .running || state == .leaving, let port = localAddress?.port else { return }
+        reopenRetry = nil
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let opened = openSocket(port: port)
+        reopening = opened
+        opened.assumeIsolated().whenComplete { result in
+            let shell = bound.value
+            shell.reopening = nil
+            let stillRunning = shell.state == .running || shell.state == .leaving
+            switch result {
+            case .success(let channel) where stillRunning:
+                shell.channel = channel
+                shell.logger.debug("gossip socket bound again", metadata: ["node": "\(shell.configuration.nodeID)"])
+            case .success(let channel):
+                // Stopped meanwhile: `stop()` left the close to this.
+                let closed = shell.closed
+                channel.close().whenComplete { _ in closed?.succeed() }
+            case .failure(let error) where stillRunning:
+                shell.logger.debug("binding the gossip socket again failed", metadata: ["error": "\(error)"])
+                shell.reopenRetry = shell.loop.assumeIsolated().scheduleTask(in: Self.reopenRetryInterval) { bound.value.reopen() }
+            case .failure:
+                shell.closed?.succeed()
+            }
+        }
+    }
+
+    private static let reopenRetryInterval = TimeAmount.seconds(1)
+    /// A cut that refuses every send closes the socket again and again: one warning a minute.
+    private static let reopenWarningInterval = TimeAmount.minutes(1)
 
     private static func makeInstance(_ configuration: Configuration, peerPort: UInt16) throws(ConfigurationError) -> SWIMInstance {
         let peer = SWIM.HostPort(host: configuration.advertisedHost ?? configuration.bind.host, port: peerPort)
@@ -361,8 +412,8 @@ public final class GossipShell {
     }
 
     private func write(_ bytes: [UInt8], to address: SocketAddress) {
-        guard state == .running || state == .leaving, let channel else { return }
-        guard channel.isWritable else {
+        guard state == .running || state == .leaving else { return }
+        guard let channel, channel.isWritable else {
             counters.sendsDropped += 1
             return
         }
@@ -389,10 +440,18 @@ public final class GossipShell {
         logger.debug("gossip socket error", metadata: ["error": "\(error)"])
     }
 
-    fileprivate func socketClosed() {
-        guard state != .stopped else { return }
-        logger.warning("gossip socket closed unexpectedly", metadata: ["node": "\(configuration.nodeID)"])
-        stop()
+    fileprivate func socketClosed(_ socket: any Channel) {
+        guard state == .running || state == .leaving, socket === channel else { return }
+        channel = nil
+        counters.socketReopens += 1
+        let now = NIODeadline.now()
+        if lastReopenWarning.map({ now - $0 >= Self.reopenWarningInterval }) ?? true {
+            lastReopenWarning = now
+            logger.warning("gossip socket closed under the shell (a refused send); binding it again", metadata: [
+                "node": "\(configuration.nodeID)", "times": "\(counters.socketReopens)",
+            ])
+        }
+        reopen()
     }
 }
 
@@ -415,7 +474,7 @@ private final class GossipDatagramHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        shell.socketClosed()
+        shell.socketClosed(context.channel)
         context.fireChannelInactive()
     }
 }

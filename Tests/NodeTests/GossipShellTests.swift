@@ -128,6 +128,27 @@ final class GossipShellTests: XCTestCase {
         XCTAssertGreaterThan(counters.datagramsReceived, garbage.count, "the joiner's messages came after")
     }
 
+    /// A send the kernel refuses (here one to the broadcast address, which needs
+    /// SO_BROADCAST; a firewall's drop or a lost route does the same) makes NIO close a
+    /// datagram socket: the shell binds the same port again, and gossip goes on through it.
+    func testASocketClosedByARefusedSendIsBoundAgainAndGossipGoesOn() async throws {
+        let cluster = try await startCluster()
+        try await waitUntilAllAlive(cluster)
+        let unreachable = SWIM.HostPort(host: "255.255.255.255", port: 9)
+        let relay = SWIM.Message(from: 9, sequence: 1, body: .pingRequest(target: 8, targetAddress: unreachable, updates: [])).encoded()
+        try await sendDatagrams([relay], to: cluster[0].peer)
+        try await waitUntil("the refused send closed node 1's socket") {
+            try await cluster[0].counters().socketReopens == 1
+        }
+
+        let joiner = try await start(4, seeds: [cluster[0].peer])
+        try await waitUntilAllAlive(cluster + [joiner])
+        let isJoined = try await joiner.isJoined()
+        XCTAssertTrue(isJoined, "joined through node 1's address, bound again")
+        let reopens = try await cluster[0].counters().socketReopens
+        XCTAssertEqual(reopens, 1)
+    }
+
     /// The joiner starts before its seed: it asks again and again, less and less often,
     /// until the seed is there to answer.
     func testAJoinerRetriesWithBackoffUntilItsSeedAnswers() async throws {
