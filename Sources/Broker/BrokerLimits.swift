@@ -3,8 +3,11 @@
 public struct BrokerLimits: Equatable, Sendable {
     /// Names of vhosts, exchanges, queues, routing keys and consumer tags (AMQP short strings).
     public var nameBytesMax = 255
-    /// How deep tables and arrays may nest inside arguments and headers.
-    public var argumentDepthMax = 16
+    /// How deep tables and arrays may nest inside arguments and headers, the outermost
+    /// table counted: a node sets it to what its AMQP codec decodes
+    /// (`FieldTable.nestingDepthMax`), so that whatever a client can send is decided on,
+    /// never committed and then found undecodable.
+    public var argumentDepthMax = 32
     /// Entries of one argument table or array.
     public var argumentEntriesMax = 4_096
     /// A message body (RabbitMQ's default `max_message_size` is 16 MiB).

@@ -119,6 +119,19 @@ public struct BrokerState: Sendable {
     /// `expiration` property, and that the exchange exists and is not internal. It also
     /// refuses whatever the log format would refuse (names, short strings and headers past
     /// `limits`), so that one bad publish cannot spoil the batch proposed with it.
+    /// Refuses, before it is proposed, a metadata command whose arguments `apply` would
+    /// refuse or the command's codec could not carry (too deep, too many entries).
+    public func validate(_ command: BrokerCommand) throws(BrokerError) {
+        switch command {
+        case .declareExchange(let declaration): try checkArguments(declaration.arguments)
+        case .declareQueue(let declaration): try checkArguments(declaration.arguments)
+        case .bind(let change), .unbind(let change): try checkArguments(change.binding.arguments)
+        case .declareVHost, .deleteVHost, .deleteExchange, .deleteQueue, .purge, .enqueue, .settle, .requeue, .reject, .expire,
+            .deleteQueuesOwned:
+            break
+        }
+    }
+
     public func validatePublish(vhost: String, message: Message) throws(BrokerError) {
         if message.body.count > limits.messageBodyBytesMax {
             throw BrokerError(

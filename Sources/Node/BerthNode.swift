@@ -177,7 +177,8 @@ public final class BerthNode: Sendable {
         // A founding member knows the first voters; a joining node waits to be taken in.
         let voters: Set<NodeID>? = configuration.peers.isEmpty
             ? (configuration.join.isEmpty ? [nodeID] : nil) : Set(configuration.peers.keys).union([nodeID])
-        let limits = BrokerLimits()
+        var limits = BrokerLimits()
+        limits.argumentDepthMax = FieldTable.nestingDepthMax
         var storeOptions = MessageStore.Options()
         storeOptions.segmentBytes = limits.storeSegmentBytes
         let store = try MessageStore.open(groupDirectory: durable.directory, options: storeOptions)

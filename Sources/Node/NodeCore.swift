@@ -194,6 +194,12 @@ final class NodeCore {
 
     /// Proposes a metadata command; `reply` gets its outcome once it is applied.
     func execute(_ command: BrokerCommand, reply: @escaping (Result<BrokerReply, BrokerError>) -> Void) {
+        do throws(BrokerError) {
+            try state.validate(command)
+        } catch {
+            reply(.failure(error))
+            return
+        }
         do {
             let (term, indexes) = try group.propose([command.encoded()])
             replyWaiters[indexes.lowerBound] = (term, reply)

@@ -86,11 +86,11 @@ final class CodecTests: XCTestCase {
         XCTAssertNotNil(error([1, 11, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]))
         // Nesting beyond the limit.
         var deep: ArgumentValue = .int64(1)
-        for _ in 0..<20 { deep = .array([deep]) }
+        for _ in 0..<40 { deep = .array([deep]) }
         let nested = BrokerCommand.declareExchange(ExchangeDeclaration(name: "x", type: .direct, arguments: ["deep": deep])).encoded()
         guard case .limitExceeded? = error(nested) else { return XCTFail("deep nesting accepted") }
         var limits = BrokerLimits()
-        limits.argumentDepthMax = 32
+        limits.argumentDepthMax = 48
         XCTAssertNil(error(nested, limits: limits))
         // A body over the limit.
         limits = BrokerLimits()
@@ -133,5 +133,26 @@ final class CodecTests: XCTestCase {
         XCTAssertThrowsError(try state.apply(encoded: [1, 200, 3], at: 1, reader: records))
         XCTAssertEqual(state.appliedIndex, 0)
         XCTAssertEqual(try state.apply(encoded: BrokerCommand.declareVHost(name: "v").encoded(), at: 1, reader: records), [.reply(.vhostDeclared)])
+    }
+
+    /// What the depth bound lets through, the command codec carries: a declare whose
+    /// arguments nest right up to `argumentDepthMax` passes `validate` and decodes back;
+    /// one level more is refused with 406 before it could be proposed.
+    func testArgumentsWithinTheDepthBoundAreValidatedAndDecodedAndDeeperOnesRefused() throws {
+        let limits = BrokerLimits()
+        let state = BrokerState(limits: limits)
+        for levels in 1...(limits.argumentDepthMax + 2) {
+            var arguments: ArgumentTable = ["leaf": .int64(1)]
+            for _ in 1..<levels { arguments = ["nested": .table(arguments)] }
+            let command = BrokerCommand.declareExchange(ExchangeDeclaration(name: "x", type: .direct, arguments: arguments))
+            if levels <= limits.argumentDepthMax {
+                XCTAssertNoThrow(try state.validate(command), "\(levels) levels")
+                XCTAssertEqual(try BrokerCommand(decoding: command.encoded(), limits: limits), command, "\(levels) levels")
+            } else {
+                XCTAssertThrowsError(try state.validate(command), "\(levels) levels") { error in
+                    XCTAssertEqual((error as? BrokerError)?.code, .preconditionFailed)
+                }
+            }
+        }
     }
 }

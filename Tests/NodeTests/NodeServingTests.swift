@@ -172,6 +172,22 @@ final class NodeServingTests: XCTestCase {
         try await node.shutdown()
     }
 
+    /// Arguments nested as deep as the AMQP codec decodes are what the broker accepts too:
+    /// declared, not committed and then found undecodable by the replicas.
+    func testArgumentsNestedAsDeepAsTheCodecDecodesAreDeclared() async throws {
+        let node = try await startNode()
+        let connection = try await connect(node)
+        let channel = try await connection.openChannel()
+        var arguments: FieldTable = ["leaf": .int32(1)]
+        for _ in 1..<FieldTable.nestingDepthMax { arguments = ["nested": .table(arguments)] }
+        let declared = try await channel.queueDeclare("deep-arguments", arguments: arguments)
+        XCTAssertEqual(declared.queue, "deep-arguments")
+        let again = try await channel.queueDeclare("deep-arguments", arguments: arguments)
+        XCTAssertEqual(again.queue, "deep-arguments", "the same arguments, as stored, match")
+        await connection.close()
+        try await node.shutdown()
+    }
+
     func testAWrongProtocolHeaderGetsTheRightOneBackAndTheConnectionCloses() async throws {
         let node = try await startNode()
         let reply = try rawExchange(port: node.amqpAddress.port!, send: Array("GET / HTTP/1.1\r\n\r\n".utf8))
