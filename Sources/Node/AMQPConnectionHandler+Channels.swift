@@ -142,8 +142,10 @@ extension AMQPConnectionHandler {
     /// Proposes a metadata command and answers with `answer(reply)` once it is applied, or
     /// closes the channel with the broker's error.
     private func execute(_ channel: UInt16, _ command: BrokerCommand, method: MethodID, noWait: Bool, answer: @escaping (BrokerReply) -> Method?) {
+        channels[channel]?.commandsUnanswered += 1
         core.execute(command) { result in
             guard let session = self.channels[channel], !session.closing else { return }
+            defer { self.commandAnswered(channel) }
             switch result {
             case .success(let reply):
                 if !noWait, let method = answer(reply) { self.send(.method(channel: channel, method), flush: false) }
@@ -229,6 +231,11 @@ extension AMQPConnectionHandler {
     // MARK: Publishing
 
     private func handlePublish(_ channel: UInt16, _ publish: Method.Basic.Publish, properties: AMQP.BasicProperties, body: MessageBody) throws {
+        // As RabbitMQ since 3.0: immediate delivery is not offered, and asking closes the
+        // connection.
+        if publish.immediate {
+            throw Refusal(BrokerError(.notImplemented, "immediate=true"), method: Method.basic(.publish(publish)).id)
+        }
         // As RabbitMQ: a user-id property must name the user who authenticated.
         if let claimed = properties.userID, claimed != user {
             throw Refusal(BrokerError(.preconditionFailed, "user_id property set to '\(claimed)' but authenticated user was '\(user)'"),
@@ -256,10 +263,12 @@ extension AMQPConnectionHandler {
     /// that the core's answer also counts it out of the in-flight bound; tag 0 wants no confirm.
     private func submit(_ channel: UInt16, _ message: Broker.Message, mandatory: Bool, confirmTag: UInt64, method: MethodID) throws {
         publishesInFlight += 1
+        channels[channel]?.publishesUnanswered += 1
         do throws(BrokerError) {
             try core.publish(vhost: vhost, message: message, mandatory: mandatory, origin: (connectionID, channel), confirmTag: confirmTag)
         } catch {
             publishesInFlight -= 1
+            channels[channel]?.publishesUnanswered -= 1
             throw Refusal(error, method: method)
         }
         applyBackPressure()
@@ -343,6 +352,8 @@ extension AMQPConnectionHandler {
     func confirm(channel: UInt16, deliveryTag: UInt64, ack: Bool) {
         publishesInFlight -= 1
         applyBackPressure()
+        // What the channel held behind this publish goes after its confirm.
+        defer { publishAnswered(channel) }
         guard deliveryTag != 0, channels[channel] != nil else { return }
         if deliveryTag == Self.transactionTag {
             channels[channel]?.transaction.publishesAwaited -= 1

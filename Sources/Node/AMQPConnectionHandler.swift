@@ -1,5 +1,6 @@
 import AMQP
 import Broker
+import DequeModule
 import NIOCore
 
 /// One client connection: the AMQP 0-9-1 handshake, channels, and the translation of each
@@ -24,6 +25,9 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
         /// let a client grow the node's memory.
         var transactionMessagesMax = 65_536
         var transactionBytesMax = 128 << 20
+        /// Methods held back until what their channel sent before is applied (see
+        /// `order`), over all channels, before this connection stops reading.
+        var heldMethodsMax = 4_096
     }
 
     enum Phase {
@@ -64,6 +68,9 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     /// The socket is not read: too many publishes await their confirms (flow control, as
     /// RabbitMQ's credit flow: no notice to the client).
     var pausedForPublishes = false
+    var heldMethods = 0
+    var pausedForHeldMethods = false
+    var releasingHeld = false
     /// A resource alarm is set on this node: the reason, while it lasts.
     var alarm: String?
     /// The alarm blocks this connection (it published): its socket is not read.
@@ -154,7 +161,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
 
     /// Reads the socket unless publishes in flight or an alarm say not to.
     func updateReading() {
-        setReading(!pausedForPublishes && !blockedByAlarm)
+        setReading(!pausedForPublishes && !pausedForHeldMethods && !blockedByAlarm)
     }
 
     /// Whether the client said it takes `connection.blocked` (its capabilities).
@@ -242,6 +249,11 @@ struct ChannelSession {
     var transaction = Transaction()
     /// The queue last declared on this channel: an empty queue name means this one.
     var lastQueue = ""
+    /// Publishes handed to the core and metadata commands proposed, not yet answered, and
+    /// the methods held until they are (see `AMQPConnectionHandler.order`).
+    var publishesUnanswered = 0
+    var commandsUnanswered = 0
+    var held = Deque<AssembledMethod>()
 
     struct Transaction {
         var publishes: [(message: Broker.Message, mandatory: Bool)] = []
@@ -365,7 +377,7 @@ extension AMQPConnectionHandler {
     /// Sends a heartbeat, and gives up on a peer silent for two intervals (the spec's rule);
     /// a connection this node does not read is not silent.
     private func heartbeat() {
-        if readSinceLastBeat || blockedByAlarm || pausedForPublishes {
+        if readSinceLastBeat || blockedByAlarm || pausedForPublishes || pausedForHeldMethods {
             missedBeats = 0
         } else {
             missedBeats += 1
@@ -415,12 +427,7 @@ extension AMQPConnectionHandler {
             return
         }
         channels[channel] = session
-        do {
-            try handleChannel(channel, assembled)
-        } catch let refusal as Refusal {
-            guard !refusal.closesConnection else { throw refusal }
-            closeChannel(channel, refusal)
-        }
+        try order(channel, assembled)
     }
 
     private func handleConnectionMethod(_ method: Method.Connection) throws {
@@ -471,6 +478,7 @@ extension AMQPConnectionHandler {
         session.closing = true
         session.assembler.reset()
         channels[channel] = session
+        dropHeld(channel)
         core.closeChannel(ChannelID(connection: connectionID, number: channel))
         let close = Method.Channel.Close(replyCode: refusal.code, replyText: refusal.text,
                                          classID: refusal.method?.classID ?? 0, methodID: refusal.method?.methodID ?? 0)

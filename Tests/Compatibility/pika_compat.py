@@ -611,6 +611,39 @@ def basic_ack_removes_only_acked_messages(s):
 
 
 @check
+def a_channels_methods_see_what_it_just_published(s):
+    # No confirms, nothing awaited: a channel's commands take effect in the order sent.
+    c, ch = s.channel()
+    q = s.queue(ch)
+    for i in range(100):
+        publish(ch, "", q, f"m{i}")
+        method, _, body = ch.basic_get(q, auto_ack=True)
+        expect(method is not None, f"basic.get right after publish {i} answered get-empty")
+        expect(body == f"m{i}".encode(), f"basic.get after publish {i} gave {body!r}")
+    for i in range(30):
+        publish(ch, "", q, f"p{i}")
+    declared = ch.queue_declare(q, passive=True).method.message_count
+    expect(declared == 30, f"declare-ok right after 30 publishes counts {declared}")
+    purged = ch.queue_purge(q).method.message_count
+    expect(purged == 30, f"purge-ok right after 30 publishes counts {purged}")
+
+
+@check
+def publish_with_immediate_closes_the_connection_with_540(s):
+    # As RabbitMQ since 3.0; pika 1.x offers no immediate flag, so the method is built here.
+    c, ch = s.channel()
+    q = s.queue(ch)
+    try:
+        ch._impl._send_method(pika.spec.Basic.Publish(exchange="", routing_key=q, immediate=True), (pika.BasicProperties(), b"now"))
+        wait_until(c, lambda: False, 5, "the connection to close")
+    except pex.ConnectionClosedByBroker as error:
+        expect(error.reply_code == 540, f"closed with {error.reply_code} {error.reply_text}")
+        expect("immediate=true" in error.reply_text, f"reply text {error.reply_text!r}")
+        return
+    fail("publish with immediate=true was accepted")
+
+
+@check
 def basic_nack_with_requeue_redelivers_flagged_redelivered(s):
     c, ch = s.channel()
     ch.confirm_delivery()
