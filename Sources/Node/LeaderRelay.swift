@@ -139,9 +139,8 @@ final class LeaderRelay {
                 channels[number] = RelayedChannel()
             }
             guard var channel = channels[number] else { return }
-            if channel.incoming != nil {
-                throw Refusal(code: .unexpectedFrame, text: "UNEXPECTED_FRAME - a method inside a content on channel \(number)",
-                              method: method.id, closesConnection: true)
+            if channel.incoming != nil, channel.closing == nil {
+                throw Refusal(AMQPError.unexpectedFrame(.methodDuringContent(method.id), channel: number))
             }
             switch channel.closing {
             case .locally?, .byServer?:
@@ -158,6 +157,9 @@ final class LeaderRelay {
             case .basic(.publish):
                 channel.incoming = GatheredContent(method: frame)
                 channels[number] = channel
+            case _ where method.contentMethod != nil:
+                // As the leader answers it: only publish carries content from a client.
+                throw Refusal.commandInvalid("\(method.name) from a client", method: method.id)
             case .channel(.close):
                 channel.closing = .byClient
                 channels[number] = channel
@@ -172,16 +174,23 @@ final class LeaderRelay {
                 relay([frame])
             }
         case .header, .body:
+            // After a channel.close, sent or received, the channel's content is dropped
+            // unread, as the leader drops it.
+            if let closing = channels[number]?.closing, closing != .byClient { return }
             if case .header(_, let header) = frame, header.bodySize > settings.messageSizeMax {
                 // Gathered before it travels, a message must fit in memory: the bound the
                 // leader would apply, checked before any of it is held.
                 throw Refusal(code: .frameError, text: "FRAME_ERROR - a message of \(header.bodySize) bytes is over the \(settings.messageSizeMax) allowed",
                               method: nil, closesConnection: true)
             }
-            guard var channel = channels[number], var content = channel.incoming, content.add(frame) else {
-                throw Refusal(code: .unexpectedFrame, text: "UNEXPECTED_FRAME - a content frame out of place on channel \(number)",
-                              method: nil, closesConnection: true)
+            guard var channel = channels[number] else {
+                throw Refusal(code: .channelError, text: "CHANNEL_ERROR - expected 'channel.open'", method: nil, closesConnection: true)
             }
+            guard var content = channel.incoming else {
+                let misplaced: AMQPError.UnexpectedFrame = if case .header = frame { .contentHeaderWithoutMethod } else { .contentBodyWithoutHeader }
+                throw Refusal(AMQPError.unexpectedFrame(misplaced, channel: number))
+            }
+            do { try content.add(frame) } catch { throw Refusal(error) }
             channel.incoming = content
             channels[number] = channel
             if content.isComplete { completeIncoming(number) }
@@ -338,7 +347,7 @@ final class LeaderRelay {
             channels[number] = channel
             client?.send(frame, flush: false)
         case .header, .body:
-            guard var content = channel.outgoing, content.add(frame) else { return sessionFailed("a content frame out of place") }
+            guard var content = channel.outgoing, (try? content.add(frame)) != nil else { return sessionFailed("a content frame out of place") }
             channel.outgoing = content
             channels[number] = channel
             if content.isComplete { completeOutgoing(number) }
@@ -673,27 +682,36 @@ private struct RelayedChannel {
 private struct GatheredContent {
     private(set) var frames: [Frame]
     /// Nil until the header comes.
-    private var bodyBytesLeft: UInt64?
+    private var bodySize: UInt64?
+    private var bodyBytes: UInt64 = 0
 
     init(method: Frame) {
         frames = [method]
     }
 
-    var isComplete: Bool { bodyBytesLeft == 0 }
+    var isComplete: Bool { bodySize == bodyBytes }
 
-    /// Takes the header, then body frames up to the size it announced; false for a frame
-    /// out of place.
-    mutating func add(_ frame: Frame) -> Bool {
-        switch (frame, bodyBytesLeft) {
-        case (.header(_, let header), nil):
-            bodyBytesLeft = header.bodySize
-        case (.body(_, let body), let left?) where UInt64(body.readableBytes) <= left && left > 0:
-            bodyBytesLeft = left - UInt64(body.readableBytes)
-        default:
-            return false
+    /// Takes the header, then body frames up to the size it announced; a frame out of place
+    /// is the error the content assembler gives for it.
+    mutating func add(_ frame: Frame) throws(AMQPError) {
+        switch (frame, bodySize) {
+        case (.header, nil):
+            guard case .header(_, let header) = frame else { return }
+            bodySize = header.bodySize
+        case (.header(let channel, _), _?):
+            throw .unexpectedFrame(.contentHeaderDuringBody, channel: channel)
+        case (.body(let channel, _), nil):
+            throw .unexpectedFrame(.contentBodyWithoutHeader, channel: channel)
+        case (.body(let channel, let body), let declared?):
+            let received = bodyBytes + UInt64(body.readableBytes)
+            guard received <= declared else { throw .bodyExceedsDeclaredSize(channel: channel, bodySize: declared, received: received) }
+            bodyBytes = received
+        case (.method(let channel, let method), _):
+            throw .unexpectedFrame(.methodDuringContent(method.id), channel: channel)
+        case (.heartbeat, _):
+            return
         }
         frames.append(frame)
-        return true
     }
 }
 

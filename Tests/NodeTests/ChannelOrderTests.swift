@@ -50,3 +50,66 @@ final class ChannelOrderTests: XCTestCase {
         for node in nodes.values { try await node.shutdown() }
     }
 }
+
+/// The same malformed or out-of-place input, sent to the leader and to a follower, gets the
+/// same answer: methods, reply codes and texts.
+final class LeaderFollowerAnswerTests: XCTestCase {
+    private var cluster: LocalCluster!
+
+    override func setUp() {
+        cluster = LocalCluster(name: "answers")
+    }
+
+    override func tearDown() async throws {
+        try await cluster.tearDown()
+    }
+
+    /// A script's answers, from a new connection to `port`.
+    private typealias Script = @Sendable (RawAMQPSession) throws -> [String]
+
+    private static let scripts: [(name: String, run: Script)] = [
+        ("content after the server closed the channel", { session in
+            try session.send([.method(channel: 1, .channel(.open(.init())))])
+            var answers = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }.map(\.answer)
+            // Refused (no such exchange): the node closes the channel...
+            try session.send(RawAMQPSession.publish(channel: 1, exchange: "no-such-exchange", routingKey: "k", body: [1]))
+            answers += try session.frames { if case .method(_, .channel(.close)) = $0 { true } else { false } }.map(\.answer)
+            // ...while the client, not yet aware of it, publishes again; then it answers.
+            try session.send(RawAMQPSession.publish(channel: 1, exchange: "", routingKey: "k", body: [2]))
+            try session.send([.method(channel: 1, .channel(.closeOk)), .method(channel: 2, .channel(.open(.init())))])
+            answers += try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }.map(\.answer)
+            return answers
+        }),
+        ("more body bytes than the header declared", { session in
+            try session.send([.method(channel: 1, .channel(.open(.init())))])
+            _ = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }
+            try session.send(RawAMQPSession.publish(channel: 1, exchange: "", routingKey: "k", body: [1, 2], declaredSize: 1))
+            return try session.frames { if case .method(_, .connection(.close)) = $0 { true } else { false } }.map(\.answer)
+        }),
+        ("basic.deliver from a client", { session in
+            try session.send([.method(channel: 1, .channel(.open(.init())))])
+            _ = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }
+            try session.send([
+                .method(channel: 1, .basic(.deliver(.init(consumerTag: "c", deliveryTag: 1, redelivered: false, exchange: "", routingKey: "k")))),
+                .header(channel: 1, ContentHeader(bodySize: 1)), .body(channel: 1, ByteBuffer(bytes: [1])),
+            ])
+            return try session.frames { if case .method(_, .connection(.close)) = $0 { true } else { false } }.map(\.answer)
+        }),
+    ]
+
+    func testALeaderAndAFollowerAnswerTheSameToOutOfPlaceInput() async throws {
+        let nodes = try await cluster.start(size: 3)
+        let leader = try await cluster.leader(of: nodes)
+        let follower = nodes.keys.sorted().first { $0 != leader }!
+        for script in Self.scripts {
+            var answers: [String: [String]] = [:]
+            for id in [leader, follower] {
+                let session = try RawAMQPSession(port: nodes[id]!.amqpAddress.port!)
+                answers[id == leader ? "leader" : "follower"] = try script.run(session)
+            }
+            XCTAssertEqual(answers["follower"], answers["leader"], script.name)
+            XCTAssertFalse(answers["leader"]?.isEmpty ?? true, script.name)
+        }
+        for node in nodes.values { try await node.shutdown() }
+    }
+}
