@@ -10,8 +10,10 @@ public struct BrokerLimits: Equatable, Sendable {
     public var argumentDepthMax = 32
     /// Entries of one argument table or array.
     public var argumentEntriesMax = 4_096
-    /// A message body (RabbitMQ's default `max_message_size` is 16 MiB).
-    public var messageBodyBytesMax = 16 << 20
+    /// A message body a command may carry: RabbitMQ's ceiling for `max_message_size`,
+    /// 512 MiB. A node takes less from its clients (`NodeConfiguration.messageSizeMax`),
+    /// but every replica decodes what any leader may have taken.
+    public var messageBodyBytesMax = 512 << 20
     public var vhostsMax = 1_024
     /// Exchanges, over all vhosts.
     public var exchangesMax = 65_536

@@ -422,7 +422,17 @@ extension AMQPConnectionHandler {
             if case .method(_, .channel(.closeOk)) = frame { channels[channel] = nil }
             return
         }
-        guard let assembled = try session.assembler.receive(frame) else {
+        let assembled: AssembledMethod?
+        do {
+            assembled = try session.assembler.receive(frame)
+        } catch {
+            guard !error.isHardError else { throw error }
+            // A message over the size limit (406): the channel closes, the connection stays.
+            channels[channel] = session
+            closeChannel(channel, Refusal(error))
+            return
+        }
+        guard let assembled else {
             channels[channel] = session
             return
         }

@@ -23,6 +23,14 @@ public struct NodeConfiguration: Sendable {
     public var frameSizeMax: UInt32 = 131_072
     public var channelMax: UInt16 = 2047
     public var publishesInFlightMax = 8_192
+    /// The largest message body a client may publish (RabbitMQ's `max_message_size`): a
+    /// larger one closes its channel with 406. 128 MiB, RabbitMQ 3's default, so that what
+    /// applications sent there is taken here too (RabbitMQ 4 lowered it to 16 MiB: every
+    /// member holds such a message in one Raft entry, and a large one delays the others).
+    /// At most `messageSizeCeiling`; every member should use the same.
+    public var messageSizeMax = 128 << 20
+    /// The largest `messageSizeMax`: what every replica decodes.
+    public static let messageSizeCeiling = BrokerLimits().messageBodyBytesMax
     /// Where the memory and disk alarms go off.
     public var resourceLimits = ResourceLimits.defaults
     public var snapshotEveryEntries = 100_000
@@ -95,7 +103,7 @@ public final class BerthNode: Sendable {
     public static func start(_ configuration: NodeConfiguration, on loop: any EventLoop, logger: Logger = Logger(label: "berth.node")) async throws -> BerthNode {
         let settings = AMQPConnectionHandler.Settings(
             channelMax: configuration.channelMax, frameSizeMax: configuration.frameSizeMax, heartbeatSeconds: configuration.heartbeatSeconds,
-            publishesInFlightMax: configuration.publishesInFlightMax)
+            messageSizeMax: UInt64(configuration.messageSizeMax), publishesInFlightMax: configuration.publishesInFlightMax)
         let users = configuration.users
         let core = try await loop.flatSubmit { () -> EventLoopFuture<NIOLoopBound<NodeCore>> in
             do {
@@ -159,7 +167,10 @@ public final class BerthNode: Sendable {
 
     private static func makeCore(_ configuration: NodeConfiguration, loop: any EventLoop, logger: Logger) throws -> NodeCore {
         let nodeID = try configuration.nodeID ?? NodeIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory)
-        let (durable, recovery) = try DurableStorage.open(dataDirectory: configuration.dataDirectory, groupID: 1)
+        // Whatever this node's own message size, it stores what any member may propose.
+        var storageOptions = DurableStorage.Options()
+        storageOptions.entryBytesMax = NodeCore.entryBytesMax(messageSizeMax: NodeConfiguration.messageSizeCeiling)
+        let (durable, recovery) = try DurableStorage.open(dataDirectory: configuration.dataDirectory, groupID: 1, options: storageOptions)
         for warning in recovery.warnings { logger.warning("\(warning)") }
         let storage = configuration.wrapStorage?(durable) ?? durable
         var options = RaftGroup<BrokerMachine>.Options()
@@ -169,11 +180,12 @@ public final class BerthNode: Sendable {
         options.entriesRetainedAfterSnapshot = configuration.entriesRetainedAfterSnapshot
         var raftConfig = Config(id: nodeID, randomSeed: UInt64.random(in: 1...UInt64.max))
         raftConfig.electionTimeoutTicks = configuration.electionTimeoutTicks
-        // One entry carries a whole message (16 MiB at most) with its command around it.
-        raftConfig.entryBytesMax = NodeCore.entryBytesMax
-        raftConfig.appendBytesMax = NodeCore.entryBytesMax
-        raftConfig.inflightBytesMax = 4 * NodeCore.entryBytesMax
-        raftConfig.uncommittedBytesMax = 8 * NodeCore.entryBytesMax
+        // One entry carries a whole message with its command around it.
+        let entryBytesMax = NodeCore.entryBytesMax(messageSizeMax: configuration.messageSizeMax)
+        raftConfig.entryBytesMax = entryBytesMax
+        raftConfig.appendBytesMax = entryBytesMax
+        raftConfig.inflightBytesMax = 4 * entryBytesMax
+        raftConfig.uncommittedBytesMax = 8 * entryBytesMax
         // A founding member knows the first voters; a joining node waits to be taken in.
         let voters: Set<NodeID>? = configuration.peers.isEmpty
             ? (configuration.join.isEmpty ? [nodeID] : nil) : Set(configuration.peers.keys).union([nodeID])
@@ -194,8 +206,11 @@ public final class BerthNode: Sendable {
             guard !configuration.clusterSecret.isEmpty else { throw NodeStartError.noClusterSecret }
             var peers = configuration.peers
             peers[nodeID] = own
+            var transportSettings = PeerTransport.Settings()
+            transportSettings.limits.entryBytesMax = entryBytesMax
+            transportSettings.limits.frameBytesMax = max(transportSettings.limits.frameBytesMax, entryBytesMax + (1 << 20))
             let transport = PeerTransport(
-                nodeID: nodeID, secret: configuration.clusterSecret, peers: peers, loop: loop, logger: logger
+                nodeID: nodeID, secret: configuration.clusterSecret, peers: peers, loop: loop, settings: transportSettings, logger: logger
             ) { [weak core] message in core?.receive(message) }
             core.transport = transport
             core.peerListenAddress = own

@@ -177,11 +177,13 @@ final class LeaderRelay {
             // After a channel.close, sent or received, the channel's content is dropped
             // unread, as the leader drops it.
             if let closing = channels[number]?.closing, closing != .byClient { return }
-            if case .header(_, let header) = frame, header.bodySize > settings.messageSizeMax {
-                // Gathered before it travels, a message must fit in memory: the bound the
-                // leader would apply, checked before any of it is held.
-                throw Refusal(code: .frameError, text: "FRAME_ERROR - a message of \(header.bodySize) bytes is over the \(settings.messageSizeMax) allowed",
-                              method: nil, closesConnection: true)
+            if case .body(_, let body) = frame, let left = channels[number]?.oversizedBodyBytesLeft, left > 0 {
+                let bytes = UInt64(body.readableBytes)
+                guard bytes <= left else {
+                    throw Refusal(AMQPError.bodyExceedsDeclaredSize(channel: number, bodySize: left, received: bytes))
+                }
+                channels[number]?.oversizedBodyBytesLeft = left - bytes
+                return
             }
             guard var channel = channels[number] else {
                 throw Refusal(code: .channelError, text: "CHANNEL_ERROR - expected 'channel.open'", method: nil, closesConnection: true)
@@ -193,6 +195,14 @@ final class LeaderRelay {
             do { try content.add(frame) } catch { throw Refusal(error) }
             channel.incoming = content
             channels[number] = channel
+            if case .header(_, let header) = frame, header.bodySize > settings.messageSizeMax {
+                // Over the size limit: the leader refuses it from its header (closing the
+                // channel, as RabbitMQ), and its body is not held here meanwhile.
+                channels[number]?.incoming = nil
+                channels[number]?.oversizedBodyBytesLeft = header.bodySize
+                relay(content.frames)
+                return
+            }
             if content.isComplete { completeIncoming(number) }
         case .heartbeat:
             break
@@ -627,6 +637,8 @@ private struct RelayedChannel {
     var awaiting: Method?
     /// Replies to the methods that restored the channel: not the client's.
     var repliesToSwallow = 0
+    /// Body bytes still to come of a message over the size limit, dropped as they arrive.
+    var oversizedBodyBytesLeft: UInt64 = 0
 
     /// Client delivery tag = offset + the session's; the offset is the last tag the client
     /// saw before the session began.

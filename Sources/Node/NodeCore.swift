@@ -80,8 +80,9 @@ final class NodeCore {
     private var ticksSinceReconcile = 0
 
     static let tickIntervalMs: Int64 = 10
-    /// The largest log entry: the broker's largest message with room for its command.
-    static let entryBytesMax = 17 << 20
+    /// The largest log entry of a node that takes bodies of up to `messageSizeMax`: the body
+    /// with room for its command around it (names, properties, the publisher's token).
+    static func entryBytesMax(messageSizeMax: Int) -> Int { messageSizeMax + (1 << 20) }
     /// Publishes go into one enqueue entry until it holds this many body bytes: big enough
     /// to amortise the append, small enough that one entry never nears `entryBytesMax`.
     static let enqueueBatchBytesTarget = 1 << 20

@@ -53,6 +53,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("election-timeout-ms"), help: "Raft's election timeout (20...60000): how long a follower waits for its leader before it campaigns, drawn between this and twice it. Keep it well above the round trip between members; every member of a cluster should use the same.")
     var electionTimeoutMs = 100
 
+    @Option(name: .customLong("max-message-size"), help: "The largest message body a client may publish, as RabbitMQ's max_message_size: a size such as 16MiB, at most 512MiB. A larger one closes its channel with 406. Every member should use the same.")
+    var messageSizeMax = "\(NodeConfiguration(dataDirectory: "").messageSizeMax >> 20)MiB"
+
     @Option(name: .customLong("max-in-flight"), help: "Publishes a connection may have awaiting storage before it is blocked.")
     var publishesInFlightMax = 8_192
 
@@ -96,6 +99,9 @@ struct NodeCommand: AsyncParsableCommand {
         guard consumerTimeoutMs >= 0 else { throw ValidationError("--consumer-timeout-ms must not be negative") }
         guard (20...60_000).contains(electionTimeoutMs) else { throw ValidationError("--election-timeout-ms must be in 20...60000") }
         guard publishesInFlightMax > 0 else { throw ValidationError("--max-in-flight must be positive") }
+        guard let size = Self.parseSize(messageSizeMax), (1...UInt64(NodeConfiguration.messageSizeCeiling)).contains(size) else {
+            throw ValidationError("--max-message-size takes a size from 1 byte to 512MiB, such as 16MiB, got '\(messageSizeMax)'")
+        }
         guard snapshotEveryEntries > 0 else { throw ValidationError("--snapshot-every-entries must be positive") }
         guard let bytes = Self.parseSize(snapshotEveryBytes), bytes > 0, bytes <= Int.max else {
             throw ValidationError("--snapshot-every-bytes takes a positive size such as 64MiB, got '\(snapshotEveryBytes)'")
@@ -169,6 +175,7 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.acknowledgementTimeoutMs = consumerTimeoutMs == 0 ? nil : consumerTimeoutMs
         configuration.electionTimeoutMs = electionTimeoutMs
         configuration.publishesInFlightMax = publishesInFlightMax
+        configuration.messageSizeMax = Int(Self.parseSize(messageSizeMax)!)
         configuration.snapshotEveryEntries = snapshotEveryEntries
         configuration.snapshotEveryBytes = Int(Self.parseSize(snapshotEveryBytes)!)
         configuration.entriesRetainedAfterSnapshot = entriesRetainedAfterSnapshot

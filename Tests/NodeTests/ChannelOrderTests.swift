@@ -56,8 +56,10 @@ final class ChannelOrderTests: XCTestCase {
 final class LeaderFollowerAnswerTests: XCTestCase {
     private var cluster: LocalCluster!
 
+    static let messageSizeMax = 1 << 20
+
     override func setUp() {
-        cluster = LocalCluster(name: "answers")
+        cluster = LocalCluster(name: "answers") { $0.messageSizeMax = Self.messageSizeMax }
     }
 
     override func tearDown() async throws {
@@ -86,6 +88,17 @@ final class LeaderFollowerAnswerTests: XCTestCase {
             try session.send(RawAMQPSession.publish(channel: 1, exchange: "", routingKey: "k", body: [1, 2], declaredSize: 1))
             return try session.frames { if case .method(_, .connection(.close)) = $0 { true } else { false } }.map(\.answer)
         }),
+        ("a message over the size limit", { session in
+            try session.send([.method(channel: 1, .channel(.open(.init())))])
+            var answers = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }.map(\.answer)
+            let body = [UInt8](repeating: 7, count: 2 * LeaderFollowerAnswerTests.messageSizeMax)
+            try session.send(RawAMQPSession.publish(channel: 1, exchange: "", routingKey: "k", body: body))
+            answers += try session.frames { if case .method(_, .channel(.close)) = $0 { true } else { false } }.map(\.answer)
+            // Only the channel closed: the connection takes another.
+            try session.send([.method(channel: 1, .channel(.closeOk)), .method(channel: 2, .channel(.open(.init())))])
+            answers += try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }.map(\.answer)
+            return answers
+        }),
         ("basic.deliver from a client", { session in
             try session.send([.method(channel: 1, .channel(.open(.init())))])
             _ = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }
@@ -109,6 +122,10 @@ final class LeaderFollowerAnswerTests: XCTestCase {
             }
             XCTAssertEqual(answers["follower"], answers["leader"], script.name)
             XCTAssertFalse(answers["leader"]?.isEmpty ?? true, script.name)
+            if script.name == "a message over the size limit" {
+                let refusal = "1 channel.close 406 PRECONDITION_FAILED - message size \(2 * Self.messageSizeMax) is larger than configured max size \(Self.messageSizeMax)"
+                XCTAssertEqual(answers["leader"], ["1 channel.open-ok", refusal, "2 channel.open-ok"], "as RabbitMQ: the channel closes, not the connection")
+            }
         }
         for node in nodes.values { try await node.shutdown() }
     }

@@ -52,8 +52,7 @@ final class RawAMQPSession {
         [
             .method(channel: channel, .basic(.publish(.init(exchange: exchange, routingKey: routingKey)))),
             .header(channel: channel, ContentHeader(bodySize: declaredSize ?? UInt64(body.count))),
-            .body(channel: channel, ByteBuffer(bytes: body)),
-        ]
+        ] + FrameWriter.bodyFrames(channel: channel, body: ByteBuffer(bytes: body), frameSizeMax: 131_072)
     }
 
     /// The node's frames up to the first that `isLast` picks, that one included; what the
