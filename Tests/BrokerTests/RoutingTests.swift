@@ -156,7 +156,7 @@ final class RoutingTests: XCTestCase {
             XCTAssertEqual((error as? BrokerError)?.message, "routing key name is longer than 255 bytes")
         }
         var deep: ArgumentValue = .int64(1)
-        for _ in 0..<20 { deep = .array([deep]) }
+        for _ in 0..<BrokerLimits().argumentDepthMax { deep = .array([deep]) }
         let deepHeaders = Message(exchange: "", routingKey: "q", properties: BasicProperties(headers: ["deep": deep]), body: [])
         XCTAssertThrowsError(try h.state.validatePublish(vhost: "/", message: deepHeaders), "the log format would refuse it")
         var limits = BrokerLimits()
