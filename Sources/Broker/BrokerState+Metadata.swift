@@ -255,7 +255,7 @@ extension BrokerState {
     mutating func unbind(_ change: BindingChange, _ log: inout EffectLog) {
         do throws(BrokerError) {
             let binding = change.binding
-            guard try checkBinding(change).contains(binding) else { return log.reply(.unbound) }
+            guard let source = try unbindingSource(change), source.contains(binding) else { return log.reply(.unbound) }
             log.reply(.unbound)
             let removed = vhosts[change.vhost]?.exchanges[binding.source]?.removeBindings { $0 == binding } ?? []
             bindingCount -= removed.count
@@ -264,6 +264,18 @@ extension BrokerState {
             }
         } catch {
             log.fail(error)
+        }
+    }
+
+    /// The source of an unbind, or nil where RabbitMQ answers unbind-ok all the same: its
+    /// source or destination does not exist (a client tidying up after an auto-delete queue
+    /// that already went).
+    private func unbindingSource(_ change: BindingChange) throws(BrokerError) -> Exchange? {
+        do {
+            return try checkBinding(change)
+        } catch {
+            if error.code == .notFound { return nil }
+            throw error
         }
     }
 

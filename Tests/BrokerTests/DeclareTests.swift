@@ -214,6 +214,18 @@ final class DeclareTests: XCTestCase {
         XCTAssertNil(bind("amq.direct", .queue("q")), "binding twice is fine")
         XCTAssertEqual(h.state.bindings(in: "/").count, 1)
         XCTAssertEqual(reply(h.apply(.unbind(BindingChange(binding: Binding(source: "amq.direct", destination: .queue("q"), routingKey: "other"))))), .unbound)
+        // As RabbitMQ: unbinding from or to what does not exist succeeds; the default
+        // exchange is still refused.
+        func unbind(_ source: String, _ destination: BindingDestination) -> BrokerEffect? {
+            h.apply(.unbind(BindingChange(binding: Binding(source: source, destination: destination, routingKey: "k")))).first
+        }
+        XCTAssertEqual(unbind("missing", .queue("q")), .reply(.unbound))
+        XCTAssertEqual(unbind("amq.direct", .queue("missing")), .reply(.unbound))
+        XCTAssertEqual(unbind("amq.direct", .exchange("missing")), .reply(.unbound))
+        XCTAssertEqual(unbind("missing", .queue("missing")), .reply(.unbound))
+        guard case .failed(let refused)? = unbind("", .queue("q")) else { return XCTFail("an unbind from the default exchange was taken") }
+        XCTAssertEqual(refused.replyText, "ACCESS_REFUSED - operation not permitted on the default exchange")
+        XCTAssertEqual(h.state.bindings(in: "/").count, 1, "nothing changed")
     }
 
     func testVirtualHostsAreSeparate() throws {

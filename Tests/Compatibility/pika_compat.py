@@ -642,6 +642,25 @@ def a_20_mb_message_is_confirmed_and_got_back_whole(s):
 
 
 @check
+def tidying_up_after_an_auto_delete_queue_went_succeeds(s):
+    # aio-pika's RPC pattern closes this way: the reply queue (auto-delete) goes with its
+    # consumer, taking its shared auto-delete exchange's last binding and so the exchange;
+    # the unbind and the delete that follow still succeed, as on RabbitMQ.
+    c, ch = s.channel()
+    x = s.exchange(ch, "headers", auto_delete=True)
+    q = ch.queue_declare("", auto_delete=True).method.queue
+    arguments = {"From": q, "x-match": "any"}
+    ch.queue_bind(q, x, "", arguments=arguments)
+    tag = ch.basic_consume(q, lambda *_: None, auto_ack=True)
+    ch.basic_cancel(tag)
+    expect_channel_closed(lambda: c.channel().exchange_declare(x, passive=True), 404,
+                          "the auto-delete exchange after its last binding went")
+    ch.queue_unbind(q, x, "", arguments=arguments)
+    deleted = ch.queue_delete(q).method.message_count
+    expect(deleted == 0, f"delete-ok of a queue already gone counts {deleted}")
+
+
+@check
 def publish_with_immediate_closes_the_connection_with_540(s):
     # As RabbitMQ since 3.0; pika 1.x offers no immediate flag, so the method is built here.
     c, ch = s.channel()
