@@ -48,7 +48,8 @@ public struct AMQPFrameDecoder: ByteToMessageDecoder {
     ) {
         self.role = role
         self.state = role == .server ? .awaitingProtocolHeader : .parsingFrames
-        self.parser = FrameParser(frameSizeMax: frameSizeMax, channelMax: channelMax)
+        self.parser = FrameParser(
+            frameSizeMax: frameSizeMax, channelMax: channelMax, oversizeAllowance: role == .server ? UInt32(Frame.overheadSize) : 0)
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {

@@ -50,6 +50,11 @@ public struct FrameParser: Sendable {
         }
     }
 
+    /// Bytes a frame may run over `frameSizeMax` and still be taken. A server is lenient by
+    /// an empty frame's size (`Frame.overheadSize`), as RabbitMQ is: many clients count
+    /// frame-max as the payload's bound, not the whole frame's.
+    public let oversizeAllowance: UInt32
+
     /// The highest channel number accepted (channel 0 is always accepted). A negotiated
     /// channel-max of 0 means "no limit": pass `UInt16.max`. Adjust after
     /// `connection.tune-ok`.
@@ -59,11 +64,13 @@ public struct FrameParser: Sendable {
 
     public init(
         frameSizeMax: UInt32 = FrameParser.frameSizeMaxDefault,
-        channelMax: UInt16 = FrameParser.channelMaxDefault
+        channelMax: UInt16 = FrameParser.channelMaxDefault,
+        oversizeAllowance: UInt32 = 0
     ) {
         precondition(frameSizeMax >= Frame.sizeMin, "frame-max \(frameSizeMax) < \(Frame.sizeMin)")
         self.frameSizeMax = frameSizeMax
         self.channelMax = channelMax
+        self.oversizeAllowance = oversizeAllowance
     }
 
     /// Lowers the limits to those negotiated in `connection.tune-ok` (the server's parser)
@@ -113,7 +120,7 @@ public struct FrameParser: Sendable {
         guard let type = FrameType(rawValue: typeOctet) else {
             throw self.fail(.frameTypeUnknown(typeOctet))
         }
-        guard UInt64(payloadSize) + UInt64(Frame.overheadSize) <= UInt64(self.frameSizeMax) else {
+        guard UInt64(payloadSize) + UInt64(Frame.overheadSize) <= UInt64(self.frameSizeMax) + UInt64(self.oversizeAllowance) else {
             throw self.fail(.frameTooLarge(payloadSize: payloadSize, frameSizeMax: self.frameSizeMax))
         }
         guard channel <= self.channelMax else {

@@ -69,6 +69,9 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     /// RabbitMQ's credit flow: no notice to the client).
     var pausedForPublishes = false
     var heldMethods = 0
+    /// Channels whose close crossed the client's: the close-ok the client may still send
+    /// for ours is not an error.
+    var crossedCloses: Set<UInt16> = []
     var pausedForHeldMethods = false
     var releasingHeld = false
     /// A resource alarm is set on this node: the reason, while it lasts.
@@ -412,14 +415,27 @@ extension AMQPConnectionHandler {
         }
         guard var session = channels[channel] else {
             if case .method(_, .channel(.open)) = frame {
+                crossedCloses.remove(channel)
                 channels[channel] = ChannelSession(number: channel, messageSizeMax: settings.messageSizeMax)
                 send(.method(channel: channel, .channel(.openOk(.init()))), flush: false)
                 return
             }
+            if case .method(_, .channel(.closeOk)) = frame, crossedCloses.remove(channel) != nil { return }
             throw Refusal(code: .channelError, text: "CHANNEL_ERROR - expected 'channel.open'", method: nil, closesConnection: true)
         }
         if session.closing {
-            if case .method(_, .channel(.closeOk)) = frame { channels[channel] = nil }
+            switch frame {
+            case .method(_, .channel(.closeOk)):
+                channels[channel] = nil
+            case .method(_, .channel(.close)):
+                // Both sides closed at once: each answers the other's close, as RabbitMQ
+                // does; the close-ok still owed for ours may follow.
+                channels[channel] = nil
+                crossedCloses.insert(channel)
+                send(.method(channel: channel, .channel(.closeOk)), flush: true)
+            default:
+                break
+            }
             return
         }
         let assembled: AssembledMethod?

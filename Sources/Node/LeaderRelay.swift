@@ -80,6 +80,8 @@ final class LeaderRelay {
     private var pending: Deque<Unit> = []
     private var pendingBytes = 0
     private var channels: [UInt16: RelayedChannel] = [:]
+    /// Channels whose close crossed the client's (see `AMQPConnectionHandler.crossedCloses`).
+    private var crossedCloses: Set<UInt16> = []
     private var clientReadingPaused = false
     private var closed = false
 
@@ -133,9 +135,11 @@ final class LeaderRelay {
         switch frame {
         case .method(_, let method):
             if channels[number] == nil {
+                if case .channel(.closeOk) = method, crossedCloses.remove(number) != nil { return }
                 guard case .channel(.open) = method else {
                     throw Refusal(code: .channelError, text: "CHANNEL_ERROR - expected 'channel.open'", method: nil, closesConnection: true)
                 }
+                crossedCloses.remove(number)
                 channels[number] = RelayedChannel()
             }
             guard var channel = channels[number] else { return }
@@ -144,11 +148,23 @@ final class LeaderRelay {
             }
             switch channel.closing {
             case .locally?, .byServer?:
-                // Only the close-ok the client owes matters now.
-                guard case .channel(.closeOk) = method else { return }
+                // Only the close-ok the client owes matters now, or its own close, crossing ours.
                 let forward = channel.closing == .byServer && channel.openedUpstream
-                channels[number] = nil
-                if forward { relay([frame]) }
+                switch method {
+                case .channel(.closeOk):
+                    channels[number] = nil
+                    if forward { relay([frame]) }
+                case .channel(.close):
+                    // As the leader answers a crossed close: close-ok, and the close-ok the
+                    // client may still send for ours is not an error. The leader gets the
+                    // close-ok it is owed.
+                    channels[number] = nil
+                    crossedCloses.insert(number)
+                    if forward { relay([.method(channel: number, .channel(.closeOk))]) }
+                    client?.send(.method(channel: number, .channel(.closeOk)), flush: true)
+                default:
+                    break
+                }
                 return
             case .byClient?, nil:
                 break

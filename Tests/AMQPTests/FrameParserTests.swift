@@ -156,6 +156,23 @@ final class FrameParserTests: XCTestCase {
         }
     }
 
+    /// A server takes a payload of frame-max bytes (the frame 8 over), as RabbitMQ does for
+    /// the many clients that count frame-max as the payload's bound; one byte more is
+    /// refused. A client's parser (no allowance) stays strict.
+    func testAServerAllowsAFrameOverFrameMaxByAnEmptyFramesSize() throws {
+        let lenient = FrameParser(frameSizeMax: 4096, oversizeAllowance: UInt32(Frame.overheadSize))
+        let body = ByteBuffer(repeating: 7, count: 4096)
+        XCTAssertEqual(try parseAll(encoded(.body(channel: 1, body)), parser: lenient), [.body(channel: 1, body)])
+        var tooLong = lenient
+        var header = ByteBuffer(hex: "03 0001 00001001")  // 4097 + 8 > 4096 + 8.
+        XCTAssertThrowsError(try tooLong.parseFrame(from: &header)) { error in
+            XCTAssertEqual(error as? AMQPError, .frameTooLarge(payloadSize: 4097, frameSizeMax: 4096))
+        }
+        var strict = FrameParser(frameSizeMax: 4096)
+        var overByOne = ByteBuffer(hex: "03 0001 00000ff9")
+        XCTAssertThrowsError(try strict.parseFrame(from: &overByOne))
+    }
+
     func testChannelAboveChannelMaxIsRejectedFromTheHeaderAlone() {
         var parser = FrameParser(channelMax: 10)
         var header = ByteBuffer(hex: "01 000b 00000004")
