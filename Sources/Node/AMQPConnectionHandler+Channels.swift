@@ -204,8 +204,10 @@ extension AMQPConnectionHandler {
         case .recover(let r):
             try brokerCall(id) { () throws(BrokerError) in try core.recover(channel: here, requeue: r.requeue) }
             send(.method(channel: channel, .basic(.recoverOk)), flush: false)
+            awaitProposals(channel)
         case .recoverAsync(let r):
             try brokerCall(id) { () throws(BrokerError) in try core.recover(channel: here, requeue: r.requeue) }
+            awaitProposals(channel)
         case .publish:
             throw Refusal.commandInvalid("basic.publish without content", method: id)
         case .qosOk, .consumeOk, .cancelOk, .return, .deliver, .getOk, .getEmpty, .recoverOk:
@@ -226,6 +228,14 @@ extension AMQPConnectionHandler {
             case .nack(let requeue): try core.nack(channel: here, deliveryTag: tag, multiple: multiple, requeue: requeue)
             }
         }
+        if case .nack(requeue: true) = kind { awaitProposals(channel) }
+    }
+
+    /// What the channel just had proposed (a requeue) is to be seen by what it does next:
+    /// it counts as a command not yet answered until it is applied.
+    private func awaitProposals(_ channel: UInt16) {
+        channels[channel]?.commandsUnanswered += 1
+        core.whenProposalsApplied { [weak self] in self?.commandAnswered(channel) }
     }
 
     // MARK: Publishing

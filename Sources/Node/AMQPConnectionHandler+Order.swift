@@ -4,7 +4,8 @@ import AMQP
 /// `basic.get` after a `basic.publish` sees the message, a purge or a delete counts it, a
 /// publish after a `queue.bind` is routed by it. Publishes are stored and metadata commands
 /// decided through Raft, so their effect comes a commit later; a method that could observe
-/// them is held until they are applied, and every later method of the channel behind it.
+/// them is held until they are applied, and every later method of the channel behind it;
+/// so is one after a requeue (a nack, a reject, a recover), which a get must see.
 /// Publishes after publishes, and acknowledgements, go on at once: their order in the log
 /// is their order on the channel.
 extension ChannelSession {

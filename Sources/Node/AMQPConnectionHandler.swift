@@ -252,8 +252,8 @@ struct ChannelSession {
     var transaction = Transaction()
     /// The queue last declared on this channel: an empty queue name means this one.
     var lastQueue = ""
-    /// Publishes handed to the core and metadata commands proposed, not yet answered, and
-    /// the methods held until they are (see `AMQPConnectionHandler.order`).
+    /// Publishes handed to the core, and metadata commands and requeues proposed, not yet
+    /// answered; and the methods held until they are (see `AMQPConnectionHandler.order`).
     var publishesUnanswered = 0
     var commandsUnanswered = 0
     var held = Deque<AssembledMethod>()

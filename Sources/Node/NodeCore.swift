@@ -64,6 +64,10 @@ final class NodeCore {
     static let groupID: UInt64 = 1
     private var publishBatch: [Publish] = []
     private var proposalsPending: [BrokerCommand] = []
+    /// Callers of `whenProposalsApplied`: those waiting for the next flush to know the index
+    /// they wait for, and those waiting for an index to be applied.
+    private var barriersAwaitingFlush: [() -> Void] = []
+    private var barriers: [(index: LogIndex, body: () -> Void)] = []
     private var flushScheduled = false
     /// Set by `stop()`: the log is closed, and work already queued on the loop (a flush, a
     /// peer's message) must not reach it.
@@ -280,6 +284,14 @@ final class NodeCore {
         return outcome
     }
 
+    /// Runs `body` once every command proposed here so far (a requeue, a settlement) is
+    /// applied, or at once when this node stops leading: what a channel did before is then
+    /// seen by what it does next.
+    func whenProposalsApplied(_ body: @escaping () -> Void) {
+        barriersAwaitingFlush.append(body)
+        scheduleFlush()
+    }
+
     func closeChannel(_ channel: ChannelID) {
         let commands = (try? withDispatcher { dispatcher in dispatcher.closeChannel(channel, state: state, now: clock()) }) ?? []
         commands.forEach(propose)
@@ -394,6 +406,11 @@ final class NodeCore {
                 // A dispatcher command must not be lost: its messages stay out until applied.
                 proposalsPending.append(command)
             }
+        }
+        if proposalsPending.isEmpty, !barriersAwaitingFlush.isEmpty {
+            let index = group.core.lastIndex
+            barriers += barriersAwaitingFlush.map { (index, $0) }
+            barriersAwaitingFlush = []
         }
         driveRaft()
         if !publishBatch.isEmpty {
@@ -589,7 +606,9 @@ final class NodeCore {
         }
         let applied = group.withMachine { $0.takeEffects() }
         var observed: [BrokerEffect] = []
+        var appliedThrough = group.core.appliedIndex
         for (index, term, effects) in applied {
+            appliedThrough = max(appliedThrough, index)
             if let waiter = replyWaiters.removeValue(forKey: index) {
                 switch effects.first {
                 case _ where waiter.term != term:
@@ -621,6 +640,16 @@ final class NodeCore {
         }
         self.dispatcher = dispatcher
         if !proposalsPending.isEmpty { scheduleFlush() }
+        releaseBarriers(appliedThrough: appliedThrough)
+    }
+
+    /// Runs the `whenProposalsApplied` callers whose commands are applied (all of them once
+    /// this node no longer leads: their connections are closing).
+    private func releaseBarriers(appliedThrough index: LogIndex) {
+        guard !barriers.isEmpty else { return }
+        let due = barriers.filter { $0.index <= index }
+        barriers.removeAll { $0.index <= index }
+        for barrier in due { barrier.body() }
     }
 
     /// No longer leading: the dispatcher's state is gone with the office, so every client
@@ -631,6 +660,10 @@ final class NodeCore {
         replyWaiters = [:]
         for waiter in waiters.values { waiter.reply(.failure(BrokerError(.internalError, "this node stopped leading; retry"))) }
         for client in clients.values { client.closeForced("this node stopped leading the cluster; reconnect") }
+        let barriersLeft = barriersAwaitingFlush + barriers.map(\.body)
+        barriersAwaitingFlush = []
+        barriers = []
+        for body in barriersLeft { body() }
     }
 
     /// The messages of deliveries as their clients see them, read back from the store

@@ -42,6 +42,20 @@ final class ChannelOrderTests: XCTestCase {
             let purged = try await channel.queuePurge(queue)
             XCTAssertEqual(purged, 50, "through the \(role): purge-ok counts it")
 
+            // A requeue is seen by the get right after it.
+            try await channel.publish(routingKey: queue, body: ByteBuffer(string: "r"))
+            for round in 0..<10 {
+                let got = try await channel.get(queue: queue)
+                XCTAssertEqual(got.map { String(buffer: $0.body) }, "r", "through the \(role): the get after requeue \(round)")
+                guard let tag = got?.deliveryTag else { break }
+                if round.isMultiple(of: 2) {
+                    try await channel.reject(deliveryTag: tag, requeue: true)
+                } else {
+                    try await channel.nack(deliveryTag: tag, requeue: true)
+                }
+            }
+            _ = try await channel.queuePurge(queue)
+
             for i in 0..<20 { try await channel.publish(routingKey: queue, body: ByteBuffer(string: "d\(i)")) }
             let deleted = try await channel.queueDelete(queue)
             XCTAssertEqual(deleted, 20, "through the \(role): delete-ok counts it")
