@@ -79,7 +79,7 @@ struct FaultSchedule: Sendable {
     static let holdSeconds = 6...12
     static let recoverySeconds = 6...9
     static let lossPercent = 5...30
-    // One way; the round trip stays within the default election timeout (100 ms), which a
+    // One way; the round trip stays within the default election timeout (300 ms), which a
     // slower link needs raised (berth node --election-timeout-ms).
     static let latencyMillis = 10...60
 

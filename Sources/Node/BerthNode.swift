@@ -64,7 +64,7 @@ public struct NodeConfiguration: Sendable {
     /// (drawn anew between it and twice it) campaigns, and a leader that hears from no
     /// majority for this long steps down. It must stay well above the round trip between
     /// members, or every delay starts an election; the default suits one data centre.
-    public var electionTimeoutMs = 100
+    public var electionTimeoutMs = 300
     /// Stands between the node and its storage: tests give it a disk that misbehaves.
     var wrapStorage: (@Sendable (DurableStorage) -> any RaftStorage & Sendable)?
 

@@ -167,7 +167,12 @@ final class PeerTransport {
             .whenComplete { result in
                 let transport = bound.value
                 transport.dialing.remove(peer)
-                if case .failure = result { transport.scheduleRedial(peer) }
+                switch result {
+                case .failure: transport.scheduleRedial(peer)
+                // A dial that was under way when the transport stopped is closed, not kept.
+                case .success(let channel) where transport.stopped: channel.close(promise: nil)
+                case .success: break
+                }
             }
     }
 
@@ -268,6 +273,10 @@ final class PeerTransport {
     }
 
     func linkAuthenticated(_ link: PeerLinkHandler, peer: NodeID) {
+        guard !stopped else {
+            link.close()
+            return
+        }
         guard peers[peer] != nil else {
             logger.warning("refused a peer that is not in the cluster", metadata: ["peer": "\(peer)"])
             link.close()

@@ -51,7 +51,7 @@ struct NodeCommand: AsyncParsableCommand {
     var consumerTimeoutMs: Int64 = 30 * 60 * 1000
 
     @Option(name: .customLong("election-timeout-ms"), help: "Raft's election timeout (20...60000): how long a follower waits for its leader before it campaigns, drawn between this and twice it. Keep it well above the round trip between members; every member of a cluster should use the same.")
-    var electionTimeoutMs = 100
+    var electionTimeoutMs = NodeConfiguration(dataDirectory: "").electionTimeoutMs
 
     @Option(name: .customLong("max-message-size"), help: "The largest message body a client may publish, as RabbitMQ's max_message_size: a size such as 16MiB, at most 512MiB. A larger one closes its channel with 406. Every member should use the same.")
     var messageSizeMax = "\(NodeConfiguration(dataDirectory: "").messageSizeMax >> 20)MiB"

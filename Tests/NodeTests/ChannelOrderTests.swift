@@ -113,6 +113,20 @@ final class LeaderFollowerAnswerTests: XCTestCase {
             answers += try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }.map(\.answer)
             return answers
         }),
+        ("a client's close crossing the node's", { session in
+            try session.send([.method(channel: 1, .channel(.open(.init())))])
+            var answers = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }.map(\.answer)
+            try session.send(RawAMQPSession.publish(channel: 1, exchange: "no-such-exchange", routingKey: "k", body: [1]))
+            answers += try session.frames { if case .method(_, .channel(.close)) = $0 { true } else { false } }.map(\.answer)
+            // The client closes too instead of answering; then answers after all, and opens
+            // the channel again.
+            let close = Method.Channel.Close(replyCode: .replySuccess, replyText: "bye", classID: 0, methodID: 0)
+            try session.send([.method(channel: 1, .channel(.close(close)))])
+            answers += try session.frames { if case .method(_, .channel(.closeOk)) = $0 { true } else { false } }.map(\.answer)
+            try session.send([.method(channel: 1, .channel(.closeOk)), .method(channel: 1, .channel(.open(.init())))])
+            answers += try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }.map(\.answer)
+            return answers
+        }),
         ("basic.deliver from a client", { session in
             try session.send([.method(channel: 1, .channel(.open(.init())))])
             _ = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }
@@ -136,6 +150,9 @@ final class LeaderFollowerAnswerTests: XCTestCase {
             }
             XCTAssertEqual(answers["follower"], answers["leader"], script.name)
             XCTAssertFalse(answers["leader"]?.isEmpty ?? true, script.name)
+            if script.name == "a client's close crossing the node's" {
+                XCTAssertEqual(answers["leader"]?.suffix(2), ["1 channel.close-ok", "1 channel.open-ok"], "the crossed close answered, the channel usable again")
+            }
             if script.name == "a message over the size limit" {
                 let refusal = "1 channel.close 406 PRECONDITION_FAILED - message size \(2 * Self.messageSizeMax) is larger than configured max size \(Self.messageSizeMax)"
                 XCTAssertEqual(answers["leader"], ["1 channel.open-ok", refusal, "2 channel.open-ok"], "as RabbitMQ: the channel closes, not the connection")

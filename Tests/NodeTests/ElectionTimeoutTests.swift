@@ -7,7 +7,7 @@ import XCTest
 final class ElectionTimeoutTests: XCTestCase {
     func testTimeoutInTicksRoundsUpAndKeepsTwoTicksAtLeast() {
         var configuration = NodeConfiguration(dataDirectory: "/nonexistent")
-        XCTAssertEqual(configuration.electionTimeoutTicks, 10, "the default: 100 ms of 10 ms ticks")
+        XCTAssertEqual(configuration.electionTimeoutTicks, 30, "the default: 300 ms of 10 ms ticks")
         configuration.electionTimeoutMs = 1_000
         XCTAssertEqual(configuration.electionTimeoutTicks, 100)
         configuration.electionTimeoutMs = 15

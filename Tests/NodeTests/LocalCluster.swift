@@ -40,7 +40,15 @@ final class LocalCluster {
     func start(size: Int) async throws -> [NodeID: BerthNode] {
         try addPeers(size)
         var nodes: [NodeID: BerthNode] = [:]
-        for id in peers.keys.sorted() { nodes[id] = try await startNode(id) }
+        do {
+            for id in peers.keys.sorted() { nodes[id] = try await startNode(id) }
+        } catch {
+            // Nothing left running behind a start that failed (a port taken meanwhile): the
+            // test's cleanup may take its disk away, and a node that cannot write stops the
+            // whole test process.
+            for node in nodes.values { try? await node.shutdown() }
+            throw error
+        }
         return nodes
     }
 

@@ -124,15 +124,17 @@ final class PeerLinkWatchdogTests: XCTestCase {
             }
             .bind(host: "127.0.0.1", port: 0).get()
         let transport = try await startTransport()
-        try await waitUntil(seconds: 10) { accepted.channels.withLock { !$0.isEmpty } }
-        let link = try XCTUnwrap(accepted.channels.withLock { $0.first })
         // The leader's heartbeats, as the node would send them.
         let heartbeats = loop.scheduleRepeatedTask(initialDelay: .milliseconds(20), delay: .milliseconds(20)) { _ in
             transport.value.send([Message(from: 1, to: 2, term: 1, body: .heartbeat(commit: 0, readContext: 0))], group: 1)
         }
+        // The link is the connection the Raft frames came on (not, say, a stray dial that
+        // an earlier test's transport made to a port now reused, and closed at once).
+        try await waitUntil(seconds: 10) { raftFrames.link.withLock { $0 != nil } }
+        let link = try XCTUnwrap(raftFrames.link.withLock { $0 })
         try await waitUntil(seconds: 10) { !link.isActive }
         heartbeats.cancel()
-        XCTAssertGreaterThan(raftFrames.count.withLock { $0 }, 0, "the handshake succeeded: Raft frames came before the close")
+        XCTAssertGreaterThan(raftFrames.count.withLock { $0 }, 0)
         try await loop.submit { transport.value.stop() }.get()
     }
 }
@@ -151,7 +153,11 @@ private final class HandshakeThenSilence: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        if case .raft = frame { raftFrames.count.withLock { $0 += 1 } }
+        if case .raft = frame {
+            raftFrames.count.withLock { $0 += 1 }
+            let channel = context.channel
+            raftFrames.link.withLock { $0 = $0 ?? channel }
+        }
         guard case .hello(_, let nonce, _) = frame else { return }
         let transport = prover.value
         for frame in [PeerFrame.hello(node: 2, nonce: transport.nonce, purpose: .raft),
@@ -169,4 +175,6 @@ private final class AcceptedChannels: Sendable {
 
 private final class RaftFrameCount: Sendable {
     let count = Mutex(0)
+    /// The connection the first Raft frame came on.
+    let link = Mutex<(any Channel)?>(nil)
 }
