@@ -115,10 +115,6 @@ public struct BrokerState: Sendable {
 
     // MARK: Publishing (on the leader, before proposing)
 
-    /// Checks a publish the way RabbitMQ's channel does before routing: the body's size, the
-    /// `expiration` property, and that the exchange exists and is not internal. It also
-    /// refuses whatever the log format would refuse (names, short strings and headers past
-    /// `limits`), so that one bad publish cannot spoil the batch proposed with it.
     /// Refuses, before it is proposed, a metadata command whose arguments `apply` would
     /// refuse or the command's codec could not carry (too deep, too many entries).
     public func validate(_ command: BrokerCommand) throws(BrokerError) {
@@ -132,6 +128,10 @@ public struct BrokerState: Sendable {
         }
     }
 
+    /// Checks a publish the way RabbitMQ's channel does before routing: the body's size, the
+    /// `expiration` property, and that the exchange exists and is not internal. It also
+    /// refuses whatever the log format would refuse (names, short strings and headers past
+    /// `limits`), so that one bad publish cannot spoil the batch proposed with it.
     public func validatePublish(vhost: String, message: Message) throws(BrokerError) {
         if message.body.count > limits.messageBodyBytesMax {
             throw BrokerError(

@@ -142,6 +142,7 @@ final class LeaderRelay {
                 crossedCloses.remove(number)
                 channels[number] = RelayedChannel()
             }
+            channels[number]?.droppingOversizedBody = false
             guard var channel = channels[number] else { return }
             if channel.incoming != nil, channel.closing == nil {
                 throw Refusal(AMQPError.unexpectedFrame(.methodDuringContent(method.id), channel: number))
@@ -193,14 +194,8 @@ final class LeaderRelay {
             // After a channel.close, sent or received, the channel's content is dropped
             // unread, as the leader drops it.
             if let closing = channels[number]?.closing, closing != .byClient { return }
-            if case .body(_, let body) = frame, let left = channels[number]?.oversizedBodyBytesLeft, left > 0 {
-                let bytes = UInt64(body.readableBytes)
-                guard bytes <= left else {
-                    throw Refusal(AMQPError.bodyExceedsDeclaredSize(channel: number, bodySize: left, received: bytes))
-                }
-                channels[number]?.oversizedBodyBytesLeft = left - bytes
-                return
-            }
+            // The leader refused the message from its header and drops its body unread.
+            if case .body = frame, channels[number]?.droppingOversizedBody == true { return }
             guard var channel = channels[number] else {
                 throw Refusal(code: .channelError, text: "CHANNEL_ERROR - expected 'channel.open'", method: nil, closesConnection: true)
             }
@@ -215,7 +210,7 @@ final class LeaderRelay {
                 // Over the size limit: the leader refuses it from its header (closing the
                 // channel, as RabbitMQ), and its body is not held here meanwhile.
                 channels[number]?.incoming = nil
-                channels[number]?.oversizedBodyBytesLeft = header.bodySize
+                channels[number]?.droppingOversizedBody = true
                 relay(content.frames)
                 return
             }
@@ -653,8 +648,9 @@ private struct RelayedChannel {
     var awaiting: Method?
     /// Replies to the methods that restored the channel: not the client's.
     var repliesToSwallow = 0
-    /// Body bytes still to come of a message over the size limit, dropped as they arrive.
-    var oversizedBodyBytesLeft: UInt64 = 0
+    /// A message over the size limit went to the leader without its body: body frames are
+    /// dropped until the next method (the leader closes the channel meanwhile).
+    var droppingOversizedBody = false
 
     /// Client delivery tag = offset + the session's; the offset is the last tag the client
     /// saw before the session began.
@@ -723,8 +719,7 @@ private struct GatheredContent {
     /// is the error the content assembler gives for it.
     mutating func add(_ frame: Frame) throws(AMQPError) {
         switch (frame, bodySize) {
-        case (.header, nil):
-            guard case .header(_, let header) = frame else { return }
+        case (.header(_, let header), nil):
             bodySize = header.bodySize
         case (.header(let channel, _), _?):
             throw .unexpectedFrame(.contentHeaderDuringBody, channel: channel)

@@ -85,8 +85,7 @@ final class LeaderFollowerAnswerTests: XCTestCase {
 
     private static let scripts: [(name: String, run: Script)] = [
         ("content after the server closed the channel", { session in
-            try session.send([.method(channel: 1, .channel(.open(.init())))])
-            var answers = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }.map(\.answer)
+            var answers = try session.openChannel(1)
             // Refused (no such exchange): the node closes the channel...
             try session.send(RawAMQPSession.publish(channel: 1, exchange: "no-such-exchange", routingKey: "k", body: [1]))
             answers += try session.frames { if case .method(_, .channel(.close)) = $0 { true } else { false } }.map(\.answer)
@@ -97,14 +96,12 @@ final class LeaderFollowerAnswerTests: XCTestCase {
             return answers
         }),
         ("more body bytes than the header declared", { session in
-            try session.send([.method(channel: 1, .channel(.open(.init())))])
-            _ = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }
+            _ = try session.openChannel(1)
             try session.send(RawAMQPSession.publish(channel: 1, exchange: "", routingKey: "k", body: [1, 2], declaredSize: 1))
             return try session.frames { if case .method(_, .connection(.close)) = $0 { true } else { false } }.map(\.answer)
         }),
         ("a message over the size limit", { session in
-            try session.send([.method(channel: 1, .channel(.open(.init())))])
-            var answers = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }.map(\.answer)
+            var answers = try session.openChannel(1)
             let body = [UInt8](repeating: 7, count: 2 * LeaderFollowerAnswerTests.messageSizeMax)
             try session.send(RawAMQPSession.publish(channel: 1, exchange: "", routingKey: "k", body: body))
             answers += try session.frames { if case .method(_, .channel(.close)) = $0 { true } else { false } }.map(\.answer)
@@ -114,8 +111,7 @@ final class LeaderFollowerAnswerTests: XCTestCase {
             return answers
         }),
         ("a client's close crossing the node's", { session in
-            try session.send([.method(channel: 1, .channel(.open(.init())))])
-            var answers = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }.map(\.answer)
+            var answers = try session.openChannel(1)
             try session.send(RawAMQPSession.publish(channel: 1, exchange: "no-such-exchange", routingKey: "k", body: [1]))
             answers += try session.frames { if case .method(_, .channel(.close)) = $0 { true } else { false } }.map(\.answer)
             // The client closes too instead of answering; then answers after all, and opens
@@ -128,8 +124,7 @@ final class LeaderFollowerAnswerTests: XCTestCase {
             return answers
         }),
         ("basic.deliver from a client", { session in
-            try session.send([.method(channel: 1, .channel(.open(.init())))])
-            _ = try session.frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }
+            _ = try session.openChannel(1)
             try session.send([
                 .method(channel: 1, .basic(.deliver(.init(consumerTag: "c", deliveryTag: 1, redelivered: false, exchange: "", routingKey: "k")))),
                 .header(channel: 1, ContentHeader(bodySize: 1)), .body(channel: 1, ByteBuffer(bytes: [1])),

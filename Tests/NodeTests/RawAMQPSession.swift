@@ -12,21 +12,7 @@ final class RawAMQPSession {
 
     /// Connects to `port` on loopback and opens the connection as guest.
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(fd)
-            throw POSIXError(.ECONNREFUSED)
-        }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        fd = try Self.connectToLoopback(port: port)
         try write([UInt8]("AMQP".utf8) + [0, 0, 9, 1])
         _ = try next { if case .method(_, .connection(.start)) = $0 { true } else { false } }
         let response = [0] + Array("guest".utf8) + [0] + Array("guest".utf8)
@@ -41,10 +27,36 @@ final class RawAMQPSession {
 
     deinit { close(fd) }
 
+    /// A blocking TCP socket connected to `port` on 127.0.0.1, whose reads time out after 5 s.
+    static func connectToLoopback(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
     func send(_ frames: [Frame]) throws {
         var buffer = ByteBuffer()
         for frame in frames { try FrameWriter.writeFrame(frame, into: &buffer) }
         try write(Array(buffer.readableBytesView))
+    }
+
+    /// Opens channel `number`; the node's answers up to its open-ok.
+    func openChannel(_ number: UInt16) throws -> [String] {
+        try send([.method(channel: number, .channel(.open(.init())))])
+        return try frames { if case .method(_, .channel(.openOk)) = $0 { true } else { false } }.map(\.answer)
     }
 
     /// A publish of `body` with a header that declares `declaredSize` bytes.
