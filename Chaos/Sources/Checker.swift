@@ -52,14 +52,18 @@ struct Verdict: Sendable {
 
 enum Checker {
     /// Reads the history: every confirmed message delivered, nothing delivered that was not
-    /// published (to that queue), and no consumer getting a message for the first time after
-    /// a later one from the same publisher and queue that was published only once the first
-    /// was confirmed (the broker had it first, so FIFO must hand it out first).
+    /// published (to that queue), and no consumer getting a confirmed publish for the first
+    /// time after a later message from the same publisher and queue that was published only
+    /// once the first was confirmed (the broker had it first, so FIFO must hand it out first).
+    /// The order holds per attempt: an earlier attempt whose confirm never came may reach the
+    /// queue late (held by a paused node) and is then a duplicate, not a reorder.
     static func check(_ events: [Event], deadLetterQueue: Int) -> Verdict {
         var verdict = Verdict()
         var publishedQueue: [MessageID: Int] = [:]
-        var confirmWatermark: [MessageID: Int] = [:]
+        var confirmWatermark: [AttemptID: Int] = [:]
+        var confirmedMessages: Set<MessageID> = []
         var deliveryCount: [MessageID: Int] = [:]
+        var attemptDelivered: Set<AttemptID> = []
         var freshDeliveryCount: [MessageID: Int] = [:]
         /// Per consumer, publisher and queue: the highest sequence number first delivered so far.
         struct StreamKey: Hashable {
@@ -74,12 +78,14 @@ enum Checker {
         var awaitingAfterReject: Set<MessageID> = []
         for event in events {
             let id = MessageID(publisher: event.publisher, sequence: event.sequence)
+            let attempt = AttemptID(id: id, attempt: event.attempt)
             switch event.kind {
             case .publish:
                 verdict.publishAttempts += 1
                 publishedQueue[id] = event.queue
             case .confirm:
-                if confirmWatermark[id] == nil { confirmWatermark[id] = event.watermark }
+                confirmedMessages.insert(id)
+                if confirmWatermark[attempt] == nil { confirmWatermark[attempt] = event.watermark }
             case .nack:
                 verdict.nacks += 1
             case .indeterminate:
@@ -111,14 +117,14 @@ enum Checker {
                     verdict.unexpected.append("\(event.actor) at \(event.millis) ms: \(event.sequence >= 0 ? "\(id.publisher)/\(id.sequence)" : "") \(event.detail.isEmpty ? "never published" : event.detail)")
                     continue
                 }
-                let isFirst = deliveryCount[id, default: 0] == 0
+                let isFirst = attemptDelivered.insert(attempt).inserted
                 deliveryCount[id, default: 0] += 1
                 if !event.redelivered { freshDeliveryCount[id, default: 0] += 1 }
                 guard isFirst, !event.redelivered else { continue }
                 let key = StreamKey(actor: event.actor, publisher: id.publisher, queue: queue)
-                if let watermark = confirmWatermark[id], let highest = highestFresh[key], highest >= watermark {
+                if let watermark = confirmWatermark[attempt], let highest = highestFresh[key], highest >= watermark {
                     verdict.orderViolations.append(
-                        "\(event.actor) got \(id.publisher)/\(id.sequence) at \(event.millis) ms after \(id.publisher)/\(highest), which was published after it was confirmed")
+                        "\(event.actor) got \(id.publisher)/\(id.sequence) (attempt \(event.attempt)) at \(event.millis) ms after \(id.publisher)/\(highest), which was published after it was confirmed")
                 }
                 highestFresh[key] = max(highestFresh[key] ?? -1, id.sequence)
             case .unsent, .ack, .fault, .heal, .connect, .disconnect:
@@ -126,11 +132,11 @@ enum Checker {
             }
         }
         verdict.messages = publishedQueue.count
-        verdict.confirmed = confirmWatermark.count
-        verdict.lost = Set(confirmWatermark.keys.filter { deliveryCount[$0] == nil }).union(awaitingAfterReject).sorted()
+        verdict.confirmed = confirmedMessages.count
+        verdict.lost = confirmedMessages.filter { deliveryCount[$0] == nil }.union(awaitingAfterReject).sorted()
         verdict.lostInTheMiddle = inTheMiddle(verdict.lost, delivered: Array(deliveryCount.keys), publishedQueue: publishedQueue)
-        verdict.recovered = deliveryCount.keys.filter { confirmWatermark[$0] == nil }.count
-        verdict.unconfirmedNotDelivered = publishedQueue.keys.filter { confirmWatermark[$0] == nil && deliveryCount[$0] == nil }.count
+        verdict.recovered = deliveryCount.keys.filter { !confirmedMessages.contains($0) }.count
+        verdict.unconfirmedNotDelivered = publishedQueue.keys.filter { !confirmedMessages.contains($0) && deliveryCount[$0] == nil }.count
         verdict.duplicated = freshDeliveryCount.values.filter { $0 > 1 }.count
         return verdict
     }

@@ -37,6 +37,9 @@ struct Event: Sendable {
     var actor: String
     var publisher = 0
     var sequence = -1
+    /// Which publish of the message (1 for the first, counting republishes after a nack or an
+    /// indeterminate confirm); on a delivery, the attempt its body carries.
+    var attempt = 0
     var queue = -1
     var node = 0
     var redelivered = false
@@ -49,6 +52,7 @@ struct Event: Sendable {
     var jsonLine: String {
         var fields = ["\"t\":\(millis)", "\"kind\":\"\(kind.rawValue)\"", "\"actor\":\"\(actor)\""]
         if sequence >= 0 { fields += ["\"publisher\":\(publisher)", "\"seq\":\(sequence)"] }
+        if attempt > 0 { fields.append("\"attempt\":\(attempt)") }
         if queue >= 0 { fields.append("\"queue\":\(queue)") }
         if node > 0 { fields.append("\"node\":\(node)") }
         if kind == .deliver { fields.append("\"redelivered\":\(redelivered)") }
@@ -98,7 +102,8 @@ func jsonEscaped(_ text: String) -> String {
     return out
 }
 
-/// What a message body carries: its unique id and the queue it was published to.
+/// A message's unique id; its body also carries the queue it was published to and which
+/// publish of it this copy is (`MessageID.body`).
 struct MessageID: Hashable, Sendable, Comparable {
     var publisher: Int
     var sequence: Int
@@ -107,12 +112,21 @@ struct MessageID: Hashable, Sendable, Comparable {
         (lhs.publisher, lhs.sequence) < (rhs.publisher, rhs.sequence)
     }
 
-    func body(queue: Int) -> String { "\(publisher)/\(queue)/\(sequence)" }
+    /// "publisher/queue/sequence/attempt".
+    func body(queue: Int, attempt: Int) -> String { "\(publisher)/\(queue)/\(sequence)/\(attempt)" }
 
-    /// The id and queue of a body made by `body(queue:)`; nil for anything else.
-    static func parse(_ body: String) -> (id: MessageID, queue: Int)? {
+    /// What a body made by `body(queue:attempt:)` carries; nil for anything else.
+    static func parse(_ body: String) -> (id: MessageID, queue: Int, attempt: Int)? {
         let parts = body.split(separator: "/")
-        guard parts.count == 3, let publisher = Int(parts[0]), let queue = Int(parts[1]), let sequence = Int(parts[2]) else { return nil }
-        return (MessageID(publisher: publisher, sequence: sequence), queue)
+        guard parts.count == 4, let publisher = Int(parts[0]), let queue = Int(parts[1]), let sequence = Int(parts[2]),
+              let attempt = Int(parts[3]), attempt > 0
+        else { return nil }
+        return (MessageID(publisher: publisher, sequence: sequence), queue, attempt)
     }
+}
+
+/// One publish of a message: two attempts of one message are two copies the broker may hold.
+struct AttemptID: Hashable, Sendable {
+    var id: MessageID
+    var attempt: Int
 }

@@ -117,6 +117,8 @@ final class Workload: Sendable {
     private struct Pending {
         var sequence: Int
         var queue: Int
+        /// How many times it was published so far.
+        var attempts = 0
     }
 
     func runPublisher(_ number: Int) async {
@@ -159,22 +161,24 @@ final class Workload: Sendable {
             }
             var sent: [(Pending, PublishConfirmation)] = []
             var broken = false
-            for message in batch {
+            for var message in batch {
                 let id = MessageID(publisher: number, sequence: message.sequence)
                 if broken {
                     unconfirmed.append(message)
                     continue
                 }
-                history.record(.publish, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.queue = message.queue; $0.node = node }
+                message.attempts += 1
+                let attempt = message.attempts
+                history.record(.publish, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.attempt = attempt; $0.queue = message.queue; $0.node = node }
                 do {
                     let confirmation = try await channel.publish(
                         routingKey: queueName(message.queue),
-                        body: ByteBuffer(string: id.body(queue: message.queue)),
+                        body: ByteBuffer(string: id.body(queue: message.queue, attempt: attempt)),
                         properties: BasicProperties(deliveryMode: 2)
                     )
                     sent.append((message, confirmation))
                 } catch {
-                    history.record(.unsent, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.queue = message.queue; $0.detail = "\(error)" }
+                    history.record(.unsent, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.attempt = attempt; $0.queue = message.queue; $0.detail = "\(error)" }
                     unconfirmed.append(message)
                     broken = true
                 }
@@ -183,12 +187,12 @@ final class Workload: Sendable {
                 do {
                     try await confirmation.confirmed()
                     let watermark = nextSequence
-                    history.record(.confirm, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.queue = message.queue; $0.node = node; $0.watermark = watermark }
+                    history.record(.confirm, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.attempt = message.attempts; $0.queue = message.queue; $0.node = node; $0.watermark = watermark }
                 } catch ClientError.confirmNacked {
-                    history.record(.nack, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.queue = message.queue; $0.node = node }
+                    history.record(.nack, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.attempt = message.attempts; $0.queue = message.queue; $0.node = node }
                     unconfirmed.append(message)
                 } catch {
-                    history.record(.indeterminate, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.queue = message.queue; $0.node = node; $0.detail = "\(error)" }
+                    history.record(.indeterminate, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.attempt = message.attempts; $0.queue = message.queue; $0.node = node; $0.detail = "\(error)" }
                     unconfirmed.append(message)
                     // Lost, or stuck on a node that cannot confirm: go to another node.
                     broken = true
@@ -293,10 +297,11 @@ final class Workload: Sendable {
         return nil
     }
 
-    private func fill(_ event: inout Event, _ parsed: (id: MessageID, queue: Int)?, queue: Int, node: Int) {
+    private func fill(_ event: inout Event, _ parsed: (id: MessageID, queue: Int, attempt: Int)?, queue: Int, node: Int) {
         if let parsed {
             event.publisher = parsed.id.publisher
             event.sequence = parsed.id.sequence
+            event.attempt = parsed.attempt
         }
         event.queue = queue
         event.node = node

@@ -100,6 +100,59 @@ final class CheckerTests: XCTestCase {
         XCTAssertEqual(history.verdict.orderViolations, [])
     }
 
+    /// A publish whose confirm never came (its node was paused) reaches the queue when the node
+    /// resumes, after the publisher's second attempt was confirmed and later messages were
+    /// delivered: that copy is a duplicate, not a reorder.
+    func testLateEarlierAttemptIsADuplicateNotAReorder() {
+        var history = HandMadeHistory()
+        history.publish(1, 0, attempt: 1)
+        history.indeterminate(1, 0, attempt: 1)
+        history.publish(1, 0, attempt: 2)
+        history.confirm(1, 0, attempt: 2, watermark: 1)
+        history.publishConfirmed(1, 1)
+        history.deliver(1, 1, to: "c2")
+        history.deliver(1, 0, attempt: 1, to: "c2")
+        // The second attempt went to a consumer that left; the queue gives it out again.
+        history.deliver(1, 0, attempt: 2, to: "c2", redelivered: true)
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.orderViolations, [])
+        XCTAssertEqual(verdict.duplicated, 0, "one fresh delivery, one redelivery")
+        XCTAssertEqual(verdict.lost, [])
+        XCTAssertEqual(verdict.confirmed, 2)
+        XCTAssertEqual(verdict.publishAttempts, 3)
+        XCTAssertTrue(verdict.passed, "\(verdict.violations)")
+    }
+
+    /// The confirmed attempt is held to the order even when an earlier attempt of the same
+    /// message was delivered first.
+    func testConfirmedAttemptFirstDeliveredAfterALaterMessageIsAReorder() {
+        var history = HandMadeHistory()
+        history.publish(1, 0, attempt: 1)
+        history.indeterminate(1, 0, attempt: 1)
+        history.publish(1, 0, attempt: 2)
+        history.confirm(1, 0, attempt: 2, watermark: 1)
+        history.publishConfirmed(1, 1)
+        history.deliver(1, 0, attempt: 1, to: "c1")
+        history.deliver(1, 1, to: "c2")
+        history.deliver(1, 0, attempt: 2, to: "c2")
+        let verdict = history.verdict
+        XCTAssertEqual(verdict.orderViolations.count, 1)
+        XCTAssertTrue(verdict.orderViolations.first?.contains("got 1/0 (attempt 2)") ?? false, "\(verdict.orderViolations)")
+        XCTAssertEqual(verdict.duplicated, 1, "two attempts of 1/0 delivered fresh")
+        XCTAssertFalse(verdict.passed)
+    }
+
+    func testBodyCarriesPublisherQueueSequenceAndAttempt() {
+        let body = message(3, 41).body(queue: 1, attempt: 2)
+        XCTAssertEqual(body, "3/1/41/2")
+        let parsed = MessageID.parse(body)
+        XCTAssertEqual(parsed?.id, message(3, 41))
+        XCTAssertEqual(parsed?.queue, 1)
+        XCTAssertEqual(parsed?.attempt, 2)
+        XCTAssertNil(MessageID.parse("3/1/41"), "a body without an attempt is not the workload's")
+        XCTAssertNil(MessageID.parse("3/1/41/0"))
+    }
+
     func testMessageDeliveredFreshTwiceIsDuplicatedNotRedelivered() {
         var history = HandMadeHistory()
         history.publishConfirmed(1, 0)

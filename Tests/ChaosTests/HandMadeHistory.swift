@@ -12,14 +12,14 @@ struct HandMadeHistory {
         events.append(event)
     }
 
-    mutating func publish(_ publisher: Int, _ sequence: Int, queue: Int = 0) {
-        record(.publish, actor: "p\(publisher)") { $0.publisher = publisher; $0.sequence = sequence; $0.queue = queue }
+    mutating func publish(_ publisher: Int, _ sequence: Int, queue: Int = 0, attempt: Int = 1) {
+        record(.publish, actor: "p\(publisher)") { $0.publisher = publisher; $0.sequence = sequence; $0.attempt = attempt; $0.queue = queue }
     }
 
     /// `watermark`: the publisher's next new sequence number when the confirm came.
-    mutating func confirm(_ publisher: Int, _ sequence: Int, queue: Int = 0, watermark: Int, at millis: Int64? = nil) {
+    mutating func confirm(_ publisher: Int, _ sequence: Int, queue: Int = 0, attempt: Int = 1, watermark: Int, at millis: Int64? = nil) {
         record(.confirm, actor: "p\(publisher)", at: millis) {
-            $0.publisher = publisher; $0.sequence = sequence; $0.queue = queue; $0.watermark = watermark
+            $0.publisher = publisher; $0.sequence = sequence; $0.attempt = attempt; $0.queue = queue; $0.watermark = watermark
         }
     }
 
@@ -33,13 +33,15 @@ struct HandMadeHistory {
         for sequence in sequences { publishConfirmed(publisher, sequence, queue: queue) }
     }
 
-    mutating func indeterminate(_ publisher: Int, _ sequence: Int, queue: Int = 0) {
-        record(.indeterminate, actor: "p\(publisher)") { $0.publisher = publisher; $0.sequence = sequence; $0.queue = queue }
+    mutating func indeterminate(_ publisher: Int, _ sequence: Int, queue: Int = 0, attempt: Int = 1) {
+        record(.indeterminate, actor: "p\(publisher)") { $0.publisher = publisher; $0.sequence = sequence; $0.attempt = attempt; $0.queue = queue }
     }
 
-    mutating func deliver(_ publisher: Int, _ sequence: Int, queue: Int = 0, to consumer: String = "c1", redelivered: Bool = false, at millis: Int64? = nil) {
+    mutating func deliver(
+        _ publisher: Int, _ sequence: Int, queue: Int = 0, attempt: Int = 1, to consumer: String = "c1", redelivered: Bool = false, at millis: Int64? = nil
+    ) {
         record(.deliver, actor: consumer, at: millis) {
-            $0.publisher = publisher; $0.sequence = sequence; $0.queue = queue; $0.redelivered = redelivered
+            $0.publisher = publisher; $0.sequence = sequence; $0.attempt = attempt; $0.queue = queue; $0.redelivered = redelivered
         }
     }
 
