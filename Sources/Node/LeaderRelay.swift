@@ -38,9 +38,11 @@ final class LeaderRelay {
         var openingTimeout = TimeAmount.seconds(2)
         /// Client bytes waiting for a leader before the relay stops reading the client.
         var pendingBytesMax = 8 << 20
-        /// The heartbeat of the session to the leader: a silent leader is given up after
-        /// two intervals even when Raft has not yet noticed.
-        var sessionHeartbeatSeconds: UInt16 = 5
+        /// The heartbeat of the session to the leader, both ways: a silent leader is given up
+        /// after two intervals even when Raft has not yet noticed, and the leader gives up the
+        /// session of a silent (paused) node as soon, so that what it delivered to that node's
+        /// consumers returns to the queue within seconds rather than when the node resumes.
+        var sessionHeartbeatSeconds: UInt16 = 1
         /// The largest message body a client may publish through the relay.
         var messageSizeMax: UInt64 = ContentAssembler.messageSizeMaxDefault
     }
