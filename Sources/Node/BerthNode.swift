@@ -212,6 +212,7 @@ public final class BerthNode: Sendable {
             let transport = PeerTransport(
                 nodeID: nodeID, secret: configuration.clusterSecret, peers: peers, loop: loop, settings: transportSettings, logger: logger
             ) { [weak core] message in core?.receive(message) }
+            transport.linkLost = { [weak core] peer in core?.leaderMayBeGone(peer, reason: "its peer link closed") }
             core.transport = transport
             core.peerListenAddress = own
         }

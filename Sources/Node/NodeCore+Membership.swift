@@ -19,16 +19,20 @@ extension NodeCore {
             let peer = member.addresses.peer
             transport?.addPeer(member.id, at: PeerAddress(host: peer.host, port: Int(peer.port)))
         case .dead:
-            // Gossip is sure the leader is gone: campaign now rather than after the timeout.
             logger.warning("gossip reports a member dead", metadata: ["member": "\(member.id)"])
-            if group.core.leader == member.id {
-                group.leaderReportedDead(member.id)
-                scheduleFlush()
-            }
+            leaderMayBeGone(member.id, reason: "gossip reports it dead")
         case .suspect, .left:
             break
         }
         reconcileMembership()
+    }
+
+    /// News that `node` is gone: if it is this follower's leader, campaign within a few
+    /// ticks rather than after the election timeout (see `RaftNode.leaderReportedDead`).
+    func leaderMayBeGone(_ node: NodeID, reason: String) {
+        guard !stopped, group.core.role == .follower, group.core.leader == node else { return }
+        logger.info("the leader may be gone; campaigning soon", metadata: ["leader": "\(node)", "reason": "\(reason)"])
+        group.leaderReportedDead(node)
     }
 
     /// On the leader: one membership change toward what gossip sees, if any is due. Raft

@@ -63,6 +63,9 @@ final class PeerTransport {
     /// Takes an accepted client session's channel, emptied of peer handlers, and the user
     /// it acts for. Unset: sessions are refused.
     var acceptSession: ((any Channel, String) -> Void)?
+    /// Told when the authenticated link to a peer closes (not when a newer link replaces
+    /// it): a killed process's connections close at once, long before a timeout says so.
+    var linkLost: ((NodeID) -> Void)?
     private let loop: any EventLoop
     let settings: Settings
     private let logger: Logger
@@ -294,7 +297,10 @@ final class PeerTransport {
 
     func linkClosed(_ link: PeerLinkHandler, peer: NodeID?) {
         guard let peer else { return }
-        if links[peer] === link { links[peer] = nil }
+        if links[peer] === link {
+            links[peer] = nil
+            if !stopped { linkLost?(peer) }
+        }
         if peer > nodeID { scheduleRedial(peer) }
     }
 

@@ -212,16 +212,24 @@ public struct RaftNode: Sendable {
         return active >= membership.quorum
     }
 
-    /// The shell learned from outside Raft (gossip) that `node` is confirmed dead. A
-    /// follower whose leader it is forgets that leader — and with it the lease that would
-    /// refuse other candidates — and campaigns at once instead of waiting out the election
-    /// timeout. Pre-vote still applies: a false report wins nothing while a majority still
-    /// hears the leader, and costs no term. Gossip never makes a leader; votes do.
+    /// The shell learned from outside Raft (gossip, or the leader's peer link closing) that
+    /// `node` is gone. A follower whose leader it is forgets that leader — and with it the
+    /// lease that would refuse other candidates — and campaigns within a third of the
+    /// election timeout instead of waiting all of it. Pre-vote still applies: a false report
+    /// wins nothing while a majority still hears the leader, and costs no term. The news
+    /// reaches every follower at about the same moment; campaigning at once, two would
+    /// split the vote (both candidates in one term, then a full timeout more), so each
+    /// waits a number of ticks of its own drawing. Such news never makes a leader; votes do.
     public mutating func leaderReportedDead(_ node: NodeID) {
         guard lostData == nil, role == .follower, leader == node, isVoter else { return }
         leader = nil
-        electionElapsed = 0
-        campaign(leadershipTransfer: false)
+        electionElapsed = randomizedElectionTimeout - reportedDeathDelayTicks()
+    }
+
+    /// Between 1 and a third of the election timeout (at least 1), drawn per report.
+    private mutating func reportedDeathDelayTicks() -> Int {
+        let spread = max(1, config.electionTimeoutTicks / 3)
+        return 1 + Int(random.next() % UInt64(spread))
     }
 
     // MARK: Role changes

@@ -1,6 +1,9 @@
-import Node
+import Glibc
 import Raft
+import Synchronization
 import XCTest
+
+@testable import Node
 
 /// The election timeout is the operator's to set: members that tolerate longer silences
 /// (links with a long round trip) wait that long before they replace a leader.
@@ -16,8 +19,34 @@ final class ElectionTimeoutTests: XCTestCase {
         XCTAssertEqual(configuration.electionTimeoutTicks, 11)
     }
 
-    func testFollowersWaitOutALongerTimeoutBeforeTheyReplaceALostLeader() async throws {
-        let cluster = LocalCluster(name: "election-timeout") { $0.electionTimeoutMs = 1_000 }
+    func testFollowersWaitOutALongerTimeoutBeforeTheyReplaceASilentLeader() async throws {
+        // A thread per node: the leader's loop is held, the followers' run.
+        let cluster = LocalCluster(name: "election-timeout", threads: 3) { $0.electionTimeoutMs = 1_000 }
+        let nodes = try await cluster.start(size: 3)
+        let first = try await cluster.leader(of: nodes, seconds: 20)
+        let followers = nodes.filter { $0.key != first }
+        // Silent, not gone: its connections stay open, as a paused process's do.
+        let held = Atomic<Bool>(true)
+        let lost = ContinuousClock.now
+        nodes[first]!.loop.execute {
+            usleep(4_000_000)
+            held.store(false, ordering: .sequentiallyConsistent)
+        }
+        let second = try await cluster.leader(of: followers, seconds: 20)
+        let waited = ContinuousClock.now - lost
+        // No follower campaigns before a full timeout without its leader (heartbeats come
+        // every 10 ms, so the last one was at most that long before the silence).
+        XCTAssertGreaterThanOrEqual(waited, .milliseconds(980), "a new leader (node \(second)) after \(waited)")
+        let releaseDeadline = ContinuousClock.now + .seconds(10)
+        while held.load(ordering: .sequentiallyConsistent), ContinuousClock.now < releaseDeadline { try await Task.sleep(for: .milliseconds(20)) }
+        for node in nodes.values { try await node.shutdown() }
+        try await cluster.tearDown()
+    }
+
+    /// A leader whose process ends closes its peer links; its followers take that as news of
+    /// its death and elect a successor within a third of the timeout, not after all of it.
+    func testFollowersReplaceALeaderWhoseLinksCloseWithoutWaitingOutTheTimeout() async throws {
+        let cluster = LocalCluster(name: "election-link-closed") { $0.electionTimeoutMs = 1_000 }
         var nodes = try await cluster.start(size: 3)
         let first = try await cluster.leader(of: nodes, seconds: 20)
         let lost = ContinuousClock.now
@@ -25,9 +54,7 @@ final class ElectionTimeoutTests: XCTestCase {
         let second = try await cluster.leader(of: nodes, seconds: 20)
         let waited = ContinuousClock.now - lost
         XCTAssertNotEqual(second, first)
-        // No follower campaigns before a full timeout without its leader (heartbeats come
-        // every 10 ms, so the last one was at most that long before the loss).
-        XCTAssertGreaterThanOrEqual(waited, .milliseconds(980), "a new leader after \(waited)")
+        XCTAssertLessThan(waited, .milliseconds(900), "a new leader after \(waited), with a 1 s election timeout")
         for node in nodes.values { try await node.shutdown() }
         try await cluster.tearDown()
     }
