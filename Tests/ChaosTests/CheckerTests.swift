@@ -105,10 +105,7 @@ final class CheckerTests: XCTestCase {
     /// delivered: that copy is a duplicate, not a reorder.
     func testLateEarlierAttemptIsADuplicateNotAReorder() {
         var history = HandMadeHistory()
-        history.publish(1, 0, attempt: 1)
-        history.indeterminate(1, 0, attempt: 1)
-        history.publish(1, 0, attempt: 2)
-        history.confirm(1, 0, attempt: 2, watermark: 1)
+        history.publishConfirmedOnSecondAttempt(1, 0)
         history.publishConfirmed(1, 1)
         history.deliver(1, 1, to: "c2")
         history.deliver(1, 0, attempt: 1, to: "c2")
@@ -127,10 +124,7 @@ final class CheckerTests: XCTestCase {
     /// message was delivered first.
     func testConfirmedAttemptFirstDeliveredAfterALaterMessageIsAReorder() {
         var history = HandMadeHistory()
-        history.publish(1, 0, attempt: 1)
-        history.indeterminate(1, 0, attempt: 1)
-        history.publish(1, 0, attempt: 2)
-        history.confirm(1, 0, attempt: 2, watermark: 1)
+        history.publishConfirmedOnSecondAttempt(1, 0)
         history.publishConfirmed(1, 1)
         history.deliver(1, 0, attempt: 1, to: "c1")
         history.deliver(1, 1, to: "c2")

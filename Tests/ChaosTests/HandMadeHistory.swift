@@ -33,6 +33,15 @@ struct HandMadeHistory {
         for sequence in sequences { publishConfirmed(publisher, sequence, queue: queue) }
     }
 
+    /// The first attempt's confirm never came (indeterminate); the second was confirmed
+    /// before the publisher sent anything else.
+    mutating func publishConfirmedOnSecondAttempt(_ publisher: Int, _ sequence: Int, queue: Int = 0) {
+        publish(publisher, sequence, queue: queue, attempt: 1)
+        indeterminate(publisher, sequence, queue: queue, attempt: 1)
+        publish(publisher, sequence, queue: queue, attempt: 2)
+        confirm(publisher, sequence, queue: queue, attempt: 2, watermark: sequence + 1)
+    }
+
     mutating func indeterminate(_ publisher: Int, _ sequence: Int, queue: Int = 0, attempt: Int = 1) {
         record(.indeterminate, actor: "p\(publisher)") { $0.publisher = publisher; $0.sequence = sequence; $0.attempt = attempt; $0.queue = queue }
     }

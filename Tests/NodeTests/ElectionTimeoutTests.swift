@@ -1,9 +1,6 @@
-import Glibc
+import Node
 import Raft
-import Synchronization
 import XCTest
-
-@testable import Node
 
 /// The election timeout is the operator's to set: members that tolerate longer silences
 /// (links with a long round trip) wait that long before they replace a leader.
@@ -25,20 +22,14 @@ final class ElectionTimeoutTests: XCTestCase {
         let nodes = try await cluster.start(size: 3)
         let first = try await cluster.leader(of: nodes, seconds: 20)
         let followers = nodes.filter { $0.key != first }
-        // Silent, not gone: its connections stay open, as a paused process's do.
-        let held = Atomic<Bool>(true)
         let lost = ContinuousClock.now
-        nodes[first]!.loop.execute {
-            usleep(4_000_000)
-            held.store(false, ordering: .sequentiallyConsistent)
-        }
+        let held = cluster.holdLoop(of: nodes[first]!, for: .seconds(4))
         let second = try await cluster.leader(of: followers, seconds: 20)
         let waited = ContinuousClock.now - lost
         // No follower campaigns before a full timeout without its leader (heartbeats come
         // every 10 ms, so the last one was at most that long before the silence).
         XCTAssertGreaterThanOrEqual(waited, .milliseconds(980), "a new leader (node \(second)) after \(waited)")
-        let releaseDeadline = ContinuousClock.now + .seconds(10)
-        while held.load(ordering: .sequentiallyConsistent), ContinuousClock.now < releaseDeadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await held.waitForRelease()
         for node in nodes.values { try await node.shutdown() }
         try await cluster.tearDown()
     }

@@ -1,9 +1,11 @@
 import Client
 import Glibc
 import NIOPosix
-import Node
 import Raft
+import Synchronization
 import XCTest
+
+@testable import Node
 
 /// A cluster of nodes in this process on loopback, each on its own data directory under a
 /// fresh root: what the cluster tests start, stop and connect to.
@@ -90,8 +92,33 @@ final class LocalCluster {
         throw POSIXError(.ETIMEDOUT)
     }
 
+    /// Holds `node`'s event loop for `duration`: the node is silent, not gone (its
+    /// connections stay open, as a paused process's do). Needs a cluster of more threads than
+    /// one, or the other nodes stop too.
+    func holdLoop(of node: BerthNode, for duration: Duration) -> HeldLoop {
+        let held = HeldLoop()
+        node.loop.execute {
+            usleep(UInt32(duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000))
+            held.released.store(true, ordering: .sequentiallyConsistent)
+        }
+        return held
+    }
+
     /// A client connection to the first of `nodes` that takes it.
     func connect(_ nodes: [BerthNode]) async throws -> AMQPConnection {
         try await AMQPConnection.connect(hosts: nodes.map { ("127.0.0.1", $0.amqpAddress.port!) }, on: clientLoop)
+    }
+}
+
+/// A node's loop held by `LocalCluster.holdLoop`.
+final class HeldLoop: Sendable {
+    fileprivate let released = Atomic<Bool>(false)
+
+    var isHeld: Bool { !released.load(ordering: .sequentiallyConsistent) }
+
+    /// Waits (at most `seconds`) until the loop runs again; a node is stopped on its loop.
+    func waitForRelease(seconds: Double = 15) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while isHeld, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
     }
 }

@@ -1,11 +1,8 @@
 import AMQP
 import Client
-import Glibc
 import NIOCore
-import Synchronization
+import Node
 import XCTest
-
-@testable import Node
 
 /// A follower relays its clients' channels to the leader over a session of its own; when the
 /// follower stops answering (paused, its loop held), the leader gives that session up within
@@ -32,15 +29,10 @@ final class RelaySessionTests: XCTestCase {
         XCTAssertEqual(first.map { String(buffer: $0.body) }, "m")
 
         // The follower goes silent for 6 s, its unacknowledged delivery with it.
-        let hold = Duration.seconds(6)
-        let held = Atomic<Bool>(true)
         let heldSince = ContinuousClock.now
-        nodes[follower]!.loop.execute {
-            usleep(UInt32(hold.components.seconds) * 1_000_000)
-            held.store(false, ordering: .sequentiallyConsistent)
-        }
+        let held = cluster.holdLoop(of: nodes[follower]!, for: .seconds(6))
         var again: GetResponse?
-        while again == nil, held.load(ordering: .sequentiallyConsistent) {
+        while again == nil, held.isHeld {
             again = try await channel.get(queue: "held-by-follower")
             if again == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
@@ -50,8 +42,7 @@ final class RelaySessionTests: XCTestCase {
         XCTAssertLessThan(waited, .seconds(5), "given up after two silent session heartbeats")
 
         // Let the follower run again before stopping it (its loop is needed to shut down).
-        let releaseDeadline = ContinuousClock.now + .seconds(15)
-        while held.load(ordering: .sequentiallyConsistent), ContinuousClock.now < releaseDeadline { try await Task.sleep(for: .milliseconds(50)) }
+        try await held.waitForRelease()
         await relayed.close()
         await direct.close()
         for node in nodes.values { try await node.shutdown() }
