@@ -30,9 +30,8 @@ extension NodeCore {
     /// News that `node` is gone: if it is this follower's leader, campaign within a few
     /// ticks rather than after the election timeout (see `RaftNode.leaderReportedDead`).
     func leaderMayBeGone(_ node: NodeID, reason: String) {
-        guard !stopped, group.core.role == .follower, group.core.leader == node else { return }
+        guard !stopped, group.leaderReportedDead(node) else { return }
         logger.info("the leader may be gone; campaigning soon", metadata: ["leader": "\(node)", "reason": "\(reason)"])
-        group.leaderReportedDead(node)
     }
 
     /// On the leader: one membership change toward what gossip sees, if any is due. Raft

@@ -114,7 +114,8 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     public func tick() { core.tick() }
 
     /// See `RaftNode.leaderReportedDead`.
-    public func leaderReportedDead(_ node: NodeID) { core.leaderReportedDead(node) }
+    @discardableResult
+    public func leaderReportedDead(_ node: NodeID) -> Bool { core.leaderReportedDead(node) }
 
     public func step(_ message: Message) { core.step(message) }
 

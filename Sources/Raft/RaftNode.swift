@@ -220,10 +220,13 @@ public struct RaftNode: Sendable {
     /// reaches every follower at about the same moment; campaigning at once, two would
     /// split the vote (both candidates in one term, then a full timeout more), so each
     /// waits a number of ticks of its own drawing. Such news never makes a leader; votes do.
-    public mutating func leaderReportedDead(_ node: NodeID) {
-        guard lostData == nil, role == .follower, leader == node, isVoter else { return }
+    /// Returns whether the news was about this follower's leader (and so will be acted on).
+    @discardableResult
+    public mutating func leaderReportedDead(_ node: NodeID) -> Bool {
+        guard lostData == nil, role == .follower, leader == node, isVoter else { return false }
         leader = nil
         electionElapsed = randomizedElectionTimeout - reportedDeathDelayTicks()
+        return true
     }
 
     /// Between 1 and a third of the election timeout (at least 1), drawn per report.
