@@ -28,11 +28,13 @@ extension SWIM {
         case left(Member)
         /// Suspect → alive: it refuted the suspicion with a higher incarnation.
         case aliveAgain(Member)
+        /// Its status stayed, its alarms changed (it raised or cleared one).
+        case alarmsChanged(Member)
 
         public var member: Member {
             switch self {
             case .joined(let member), .suspected(let member), .confirmedDead(let member),
-                .left(let member), .aliveAgain(let member):
+                .left(let member), .aliveAgain(let member), .alarmsChanged(let member):
                 return member
             }
         }
@@ -44,6 +46,7 @@ extension SWIM {
             case .confirmedDead(let member): return "confirmedDead(\(member))"
             case .left(let member): return "left(\(member))"
             case .aliveAgain(let member): return "aliveAgain(\(member))"
+            case .alarmsChanged(let member): return "alarmsChanged(\(member))"
             }
         }
     }

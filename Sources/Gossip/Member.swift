@@ -28,25 +28,46 @@ extension SWIM {
         }
     }
 
+    /// The resource alarms a node has raised, carried in its record so that every member
+    /// knows them (a publisher is blocked while any member of the cluster has one, as in
+    /// RabbitMQ). Only the node itself changes them, raising its incarnation to do so.
+    public struct Alarms: OptionSet, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+        public static let memory = Alarms(rawValue: 1 << 0)
+        public static let disk = Alarms(rawValue: 1 << 1)
+        /// Every alarm this version knows; a record with another bit is not decoded.
+        public static let known: Alarms = [.memory, .disk]
+
+        public var description: String {
+            isEmpty ? "none" : [(Alarms.memory, "memory"), (.disk, "disk")].filter { contains($0.0) }.map(\.1).joined(separator: "+")
+        }
+    }
+
     /// A member record: the unit of dissemination.
     public struct Member: Hashable, Sendable, CustomStringConvertible {
         public var id: NodeID
         public var incarnation: Incarnation
         public var status: Status
         public var addresses: Addresses
+        public var alarms: Alarms
 
-        public init(id: NodeID, incarnation: Incarnation, status: Status, addresses: Addresses) {
+        public init(id: NodeID, incarnation: Incarnation, status: Status, addresses: Addresses, alarms: Alarms = []) {
             self.id = id
             self.incarnation = incarnation
             self.status = status
             self.addresses = addresses
+            self.alarms = alarms
         }
 
-        public var description: String { "\(id)@\(incarnation):\(status)" }
+        public var description: String {
+            alarms.isEmpty ? "\(id)@\(incarnation):\(status)" : "\(id)@\(incarnation):\(status)[alarms \(alarms)]"
+        }
 
         /// The same record with another status (and incarnation).
         public func with(status: Status, incarnation: Incarnation? = nil) -> Member {
-            Member(id: id, incarnation: incarnation ?? self.incarnation, status: status, addresses: addresses)
+            Member(id: id, incarnation: incarnation ?? self.incarnation, status: status, addresses: addresses, alarms: alarms)
         }
     }
 }

@@ -139,6 +139,7 @@ struct ByteWriter {
         u64(member.id)
         u64(member.incarnation)
         u8(member.status.wireValue)
+        u8(member.alarms.rawValue)
         hostPort(member.addresses.peer)
         hostPort(member.addresses.amqp)
         hostPort(member.addresses.http)
@@ -206,11 +207,13 @@ struct ByteReader {
         let id = try nodeID()
         let incarnation = try incarnation()
         let status = try SWIM.Status(wireValue: try u8())
+        let alarms = SWIM.Alarms(rawValue: try u8())
+        guard SWIM.Alarms.known.isSuperset(of: alarms) else { throw .unknownAlarms(alarms.rawValue) }
         let peer = try hostPort()
         let amqp = try hostPort()
         let http = try hostPort()
         return SWIM.Member(id: id, incarnation: incarnation, status: status,
-                           addresses: SWIM.Addresses(peer: peer, amqp: amqp, http: http))
+                           addresses: SWIM.Addresses(peer: peer, amqp: amqp, http: http), alarms: alarms)
     }
 
     mutating func members() throws(SWIM.Wire.DecodeError) -> [SWIM.Member] {
@@ -218,9 +221,9 @@ struct ByteReader {
         guard count <= SWIM.Wire.membersPerMessageMax else {
             throw .tooManyMembers(count: count, max: SWIM.Wire.membersPerMessageMax)
         }
-        // The smallest record is 8 + 8 + 1 + 3 * 3 bytes: never reserve past what is there.
+        // The smallest record is 8 + 8 + 1 + 1 + 3 * 3 bytes: never reserve past what is there.
         var members: [SWIM.Member] = []
-        members.reserveCapacity(min(count, remaining / 26))
+        members.reserveCapacity(min(count, remaining / 27))
         for _ in 0..<count { members.append(try member()) }
         return members
     }

@@ -68,6 +68,18 @@ extension SWIMInstance {
         }
     }
 
+    /// This node's resource alarms are now `alarms`: its record says so at a higher
+    /// incarnation, disseminated like a refutation, so that every member learns of them.
+    /// A node that has left, or is at the last incarnation, changes nothing.
+    public mutating func setAlarms(_ alarms: SWIM.Alarms, now: SWIM.Millis) -> [SWIM.Directive] {
+        _ = advance(to: now)
+        guard !hasLeft, alarms != myself.alarms, myself.incarnation < SWIM.incarnationMax else { return [] }
+        myself.alarms = alarms
+        myself.incarnation += 1
+        gossip.enqueue(myself)
+        return []
+    }
+
     /// MUST be invoked when a leave announcement arrives: the sender is marked left (final
     /// for its life, and never reported dead) and the news disseminated.
     public mutating func onLeave(from sender: SWIM.NodeID, member: SWIM.Member, now: SWIM.Millis) -> [SWIM.Directive] {
@@ -125,7 +137,8 @@ extension SWIMInstance {
         table[record.id] = MemberState(member: record, suspectSince: record.status == .suspect ? now : nil, changed: changes)
         gossip.enqueue(record)
         if record.status.isLive, !previous.isLive { schedule.insert(record.id, random: &random) }
-        return Self.event(from: previous, to: record).map { [.event($0)] } ?? []
+        if let event = Self.event(from: previous, to: record) { return [.event(event)] }
+        return record.alarms != current.member.alarms && record.status.isLive ? [.event(.alarmsChanged(record))] : []
     }
 
     private mutating func insert(_ record: SWIM.Member, now: SWIM.Millis) -> [SWIM.Directive] {

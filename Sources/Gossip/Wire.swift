@@ -12,13 +12,14 @@ extension SWIM {
     /// joinReply = members
     /// leave     = member
     /// members   = count:u16 member*count          (count <= membersPerMessageMax)
-    /// member    = id:u64 incarnation:u64 status:u8 hostPort{peer} hostPort{amqp} hostPort{http}
+    /// member    = id:u64 incarnation:u64 status:u8 alarms:u8 hostPort{peer} hostPort{amqp} hostPort{http}
     /// hostPort  = length:u8 utf8-bytes port:u16
     /// ```
     /// Node ids are never 0 and incarnations never above `SWIM.incarnationMax`; a datagram
     /// with trailing bytes is rejected whole.
     public enum Wire {
-        public static let version: UInt8 = 1
+        /// 2: a member record carries its alarms.
+        public static let version: UInt8 = 2
         /// Longest host name or address, in bytes of UTF-8 (one length byte).
         public static let hostBytesMax = 255
         /// The largest UDP payload over IPv4; every message fits in one.
@@ -26,7 +27,7 @@ extension SWIM {
         static let headerBytes = 1 + 1 + 8 + 8
         static let hostPortBytesMax = 1 + hostBytesMax + 2
         /// The largest encoded member record.
-        public static let memberBytesMax = 8 + 8 + 1 + 3 * hostPortBytesMax
+        public static let memberBytesMax = 8 + 8 + 1 + 1 + 3 * hostPortBytesMax
         /// The most bytes a body adds besides its members (a ping-request's target and
         /// address, and the member count).
         static let bodyExtraBytesMax = 8 + hostPortBytesMax + 2
@@ -52,6 +53,7 @@ extension SWIM {
             case unsupportedVersion(UInt8)
             case unknownKind(UInt8)
             case unknownStatus(UInt8)
+            case unknownAlarms(UInt8)
             case tooManyMembers(count: Int, max: Int)
             case invalidUTF8Host
             case zeroNodeID

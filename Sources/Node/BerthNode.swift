@@ -241,6 +241,7 @@ public final class BerthNode: Sendable {
                     core.value.gossipEvent(event)
                 }
                 node.gossip = shell
+                shell.setAlarms(node.resources.alarms.gossip)
                 return shell.start()
             } catch {
                 return loop.makeFailedFuture(error)

@@ -17,6 +17,8 @@ public enum GossipEvent: Hashable, Sendable, CustomStringConvertible {
     case dead(SWIM.Member)
     /// It announced its departure. Never reported as dead afterwards.
     case left(SWIM.Member)
+    /// It raised or cleared a resource alarm (`member.alarms`).
+    case alarms(SWIM.Member)
 
     init(_ event: SWIM.MembershipEvent) {
         switch event {
@@ -25,12 +27,14 @@ public enum GossipEvent: Hashable, Sendable, CustomStringConvertible {
         case .suspected(let member): self = .suspect(member)
         case .confirmedDead(let member): self = .dead(member)
         case .left(let member): self = .left(member)
+        case .alarmsChanged(let member): self = .alarms(member)
         }
     }
 
     public var member: SWIM.Member {
         switch self {
-        case .joined(let member), .alive(let member), .suspect(let member), .dead(let member), .left(let member):
+        case .joined(let member), .alive(let member), .suspect(let member), .dead(let member), .left(let member),
+            .alarms(let member):
             return member
         }
     }
@@ -42,6 +46,7 @@ public enum GossipEvent: Hashable, Sendable, CustomStringConvertible {
         case .suspect(let member): return "suspect(\(member))"
         case .dead(let member): return "dead(\(member))"
         case .left(let member): return "left(\(member))"
+        case .alarms(let member): return "alarms(\(member))"
         }
     }
 }

@@ -106,6 +106,8 @@ public final class GossipShell {
     /// Set while a batch of directives is carried out: one flush at its end.
     private var batching = false
     private var unflushed = false
+    /// This node's resource alarms, as `setAlarms` last said (kept until the socket is bound).
+    private var alarms: SWIM.Alarms = []
 
     /// The address the socket is bound to, once `start()` succeeded.
     public private(set) var localAddress: SocketAddress?
@@ -227,6 +229,14 @@ public final class GossipShell {
         return closedFuture
     }
 
+    /// This node's resource alarms are now `alarms`: its record carries them to every
+    /// member (see `SWIMInstance.setAlarms`).
+    public func setAlarms(_ alarms: SWIM.Alarms) {
+        loop.preconditionInEventLoop()
+        self.alarms = alarms
+        drive { instance, now in instance.setAlarms(alarms, now: now) }
+    }
+
     // MARK: Binding
 
     private func openSocket(port: Int) -> EventLoopFuture<any Channel> {
@@ -323,6 +333,10 @@ public final class GossipShell {
             bound.value.drive { instance, now in instance.onPeriodicTick(now: now) }
         }
         logger.debug("gossip listening", metadata: ["address": "\(address)", "node": "\(configuration.nodeID)"])
+        if !alarms.isEmpty {
+            let alarms = self.alarms
+            drive { instance, now in instance.setAlarms(alarms, now: now) }
+        }
         let seeds = configuration.seeds
         if !seeds.isEmpty {
             drive { instance, now in instance.join(seeds: seeds, now: now) }

@@ -21,9 +21,10 @@ extension NodeCore {
         case .dead:
             logger.warning("gossip reports a member dead", metadata: ["member": "\(member.id)"])
             leaderMayBeGone(member.id, reason: "gossip reports it dead")
-        case .suspect, .left:
+        case .suspect, .left, .alarms:
             break
         }
+        alarmsMayHaveChanged()
         reconcileMembership()
     }
 

@@ -41,10 +41,13 @@ final class NodeCore {
     let snapshots: SnapshotShell
     /// Raises and clears the memory and disk alarms.
     let resources: ResourceMonitor
+    /// What blocks publishers here: this node's alarms and every live member's (see
+    /// NodeCore+Alarms).
+    var blockingAlarms = ResourceAlarms()
     /// Connections told of alarms (every client connection, served here or relayed).
-    private var alarmWatchers: [ObjectIdentifier: any CoreClient] = [:]
+    var alarmWatchers: [ObjectIdentifier: any CoreClient] = [:]
     /// A Ready's writes wait for room on a full disk, to be tried again.
-    private var persistWaitsForRoom = false
+    var persistWaitsForRoom = false
     /// The Ready being persisted: the next is taken once it is done.
     private var readyInFlight: Ready?
     private let clock: () -> Int64
@@ -137,29 +140,6 @@ final class NodeCore {
         timers.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(ResourceMonitor.intervalMs), delay: .milliseconds(ResourceMonitor.intervalMs)) { _ in
             bound.value.checkResources()
         })
-    }
-
-    // MARK: Resources
-
-    /// Tries again the records a full disk refused, takes the readings, and tells every
-    /// connection when the alarms change.
-    private func checkResources() {
-        let store = group.machine.store
-        if store.hasUnwritten {
-            do { try store.retryUnwritten() } catch { fatalError("writing the message store failed; a node that cannot store a committed message must stop: \(error)") }
-        }
-        guard let changed = resources.check(diskRefusedWrite: persistWaitsForRoom || store.hasUnwritten) else { return }
-        for watcher in Array(alarmWatchers.values) { watcher.resourceAlarm(changed.reason) }
-    }
-
-    /// A connection that is to hear of alarms; returns the current one.
-    func watchAlarms(_ client: any CoreClient) -> String? {
-        alarmWatchers[ObjectIdentifier(client)] = client
-        return resources.alarms.reason
-    }
-
-    func unwatchAlarms(_ client: any CoreClient) {
-        alarmWatchers[ObjectIdentifier(client)] = nil
     }
 
     func stop() throws {

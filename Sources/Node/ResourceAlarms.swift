@@ -1,4 +1,5 @@
 import Glibc
+import Gossip
 import Logging
 
 /// The node's resource alarms, as RabbitMQ's: resident memory past the high watermark, or
@@ -17,6 +18,20 @@ struct ResourceAlarms: Equatable, Sendable {
         if memory { return "low on memory" }
         if disk { return "low on disk" }
         return nil
+    }
+
+    /// As a gossip record carries them.
+    var gossip: SWIM.Alarms {
+        var alarms: SWIM.Alarms = []
+        if memory { alarms.insert(.memory) }
+        if disk { alarms.insert(.disk) }
+        return alarms
+    }
+
+    /// What blocks publishers on a node: its own alarms and those of the other live members.
+    static func blocking(own: ResourceAlarms, members: [SWIM.Alarms]) -> ResourceAlarms {
+        let elsewhere = members.reduce(into: SWIM.Alarms()) { $0.formUnion($1) }
+        return ResourceAlarms(memory: own.memory || elsewhere.contains(.memory), disk: own.disk || elsewhere.contains(.disk))
     }
 
     /// The alarms for these readings: `diskRefusedWrite` when a write failed for want of

@@ -6,7 +6,9 @@ import XCTest
 /// and garbage is an error, never a crash.
 final class WireTests: XCTestCase {
     func testEachKindRoundTrips() throws {
-        let updates = [Fixture.member(2, .suspect, incarnation: 3), Fixture.member(3, .left, incarnation: SWIM.incarnationMax)]
+        var alarmed = Fixture.member(6, incarnation: 4)
+        alarmed.alarms = [.memory, .disk]
+        let updates = [Fixture.member(2, .suspect, incarnation: 3), Fixture.member(3, .left, incarnation: SWIM.incarnationMax), alarmed]
         let bodies: [SWIM.Message.Body] = [
             .ping(updates: []),
             .ping(updates: updates),
@@ -28,10 +30,11 @@ final class WireTests: XCTestCase {
     /// The layout is the documented one, byte for byte.
     func testPingLayout() {
         let member = SWIM.Member(id: 2, incarnation: 1, status: .suspect, addresses: SWIM.Addresses(
-            peer: SWIM.HostPort(host: "a", port: 1), amqp: SWIM.HostPort(host: "", port: 2), http: SWIM.HostPort(host: "bc", port: 0x0102)))
+            peer: SWIM.HostPort(host: "a", port: 1), amqp: SWIM.HostPort(host: "", port: 2), http: SWIM.HostPort(host: "bc", port: 0x0102)),
+            alarms: .disk)
         let bytes = SWIM.Message(from: 7, sequence: 0x0102, body: .ping(updates: [member])).encoded()
-        XCTAssertEqual(bytes, [1, 1] + [0, 0, 0, 0, 0, 0, 0, 7] + [0, 0, 0, 0, 0, 0, 1, 2] + [0, 1]
-            + [0, 0, 0, 0, 0, 0, 0, 2] + [0, 0, 0, 0, 0, 0, 0, 1] + [1]
+        XCTAssertEqual(bytes, [2, 1] + [0, 0, 0, 0, 0, 0, 0, 7] + [0, 0, 0, 0, 0, 0, 1, 2] + [0, 1]
+            + [0, 0, 0, 0, 0, 0, 0, 2] + [0, 0, 0, 0, 0, 0, 0, 1] + [1] + [2]
             + [1, 0x61, 0, 1] + [0, 0, 2] + [2, 0x62, 0x63, 1, 2])
     }
 
@@ -40,7 +43,8 @@ final class WireTests: XCTestCase {
         let long = SWIM.HostPort(host: String(repeating: "é", count: SWIM.Wire.hostBytesMax / 2) + "x", port: 65535)
         XCTAssertEqual(long.host.utf8.count, SWIM.Wire.hostBytesMax)
         let members = (1...SWIM.NodeID(SWIM.Wire.membersPerMessageMax)).map {
-            SWIM.Member(id: $0, incarnation: SWIM.incarnationMax, status: .left, addresses: SWIM.Addresses(peer: long, amqp: long, http: long))
+            SWIM.Member(id: $0, incarnation: SWIM.incarnationMax, status: .left, addresses: SWIM.Addresses(peer: long, amqp: long, http: long),
+                        alarms: .known)
         }
         let message = SWIM.Message(from: 1, sequence: 1, body: .pingRequest(target: 2, targetAddress: long, updates: members))
         let bytes = message.encoded()
@@ -59,22 +63,23 @@ final class WireTests: XCTestCase {
         rejects([], .truncated)
         rejects(Array(valid.dropLast()), .truncated)
         rejects(valid + [0], .trailingBytes(count: 1))
-        rejects([2] + valid.dropFirst(), .unsupportedVersion(2))
-        rejects([1, 0] + valid.dropFirst(2), .unknownKind(0))
-        rejects([1, 99] + valid.dropFirst(2), .unknownKind(99))
-        rejects([1, 1] + [UInt8](repeating: 0, count: 16) + [0, 0], .zeroNodeID)
+        rejects([1] + valid.dropFirst(), .unsupportedVersion(1))
+        rejects([2, 0] + valid.dropFirst(2), .unknownKind(0))
+        rejects([2, 99] + valid.dropFirst(2), .unknownKind(99))
+        rejects([2, 1] + [UInt8](repeating: 0, count: 16) + [0, 0], .zeroNodeID)
         rejects(Array(repeating: 1, count: SWIM.Wire.datagramBytesMax + 1), .tooLong(bytes: SWIM.Wire.datagramBytesMax + 1, max: SWIM.Wire.datagramBytesMax))
 
-        let header: [UInt8] = [1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]
+        let header: [UInt8] = [2, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]
         rejects(header + [0xFF, 0xFF], .tooManyMembers(count: 0xFFFF, max: SWIM.Wire.membersPerMessageMax))
         let id: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 9]
         let zero: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0]
         let host: [UInt8] = [1, 0x61, 0, 1]
-        rejects(header + [0, 1] + id + zero + [7] + host + host + host, .unknownStatus(7))
-        rejects(header + [0, 1] + id + [0x80, 0, 0, 0, 0, 0, 0, 0] + [0] + host + host + host,
+        rejects(header + [0, 1] + id + zero + [7, 0] + host + host + host, .unknownStatus(7))
+        rejects(header + [0, 1] + id + zero + [0, 4] + host + host + host, .unknownAlarms(4))
+        rejects(header + [0, 1] + id + [0x80, 0, 0, 0, 0, 0, 0, 0] + [0, 0] + host + host + host,
                 .incarnationOutOfRange(0x8000_0000_0000_0000))
-        rejects(header + [0, 1] + id + zero + [0] + [2, 0xC3, 0x28, 0, 1] + host + host, .invalidUTF8Host)
-        rejects(header + [0, 1] + zero + zero + [0] + host + host + host, .zeroNodeID)
+        rejects(header + [0, 1] + id + zero + [0, 0] + [2, 0xC3, 0x28, 0, 1] + host + host, .invalidUTF8Host)
+        rejects(header + [0, 1] + zero + zero + [0, 0] + host + host + host, .zeroNodeID)
     }
 
     /// Seeded: thousands of random messages round-trip exactly.
@@ -138,7 +143,8 @@ final class WireTests: XCTestCase {
         func member() -> SWIM.Member {
             let statuses: [SWIM.Status] = [.alive, .suspect, .dead, .left]
             return SWIM.Member(id: id(), incarnation: random.next() % (SWIM.incarnationMax + 1), status: statuses[random.below(4)],
-                               addresses: SWIM.Addresses(peer: hostPort(), amqp: hostPort(), http: hostPort()))
+                               addresses: SWIM.Addresses(peer: hostPort(), amqp: hostPort(), http: hostPort()),
+                               alarms: SWIM.Alarms(rawValue: UInt8(random.below(4))))
         }
         func members() -> [SWIM.Member] { (0..<random.below(6)).map { _ in member() } }
         let body: SWIM.Message.Body

@@ -92,6 +92,14 @@ final class SimulatedCluster {
         killedAt[id] = now
     }
 
+    /// The node's resource alarms are now `alarms`.
+    func setAlarms(_ id: SWIM.NodeID, _ alarms: SWIM.Alarms) {
+        guard var instance = instances[id] else { return }
+        let directives = instance.setAlarms(alarms, now: now)
+        instances[id] = instance
+        carryOut(directives, of: id)
+    }
+
     /// The node announces it leaves, then stops.
     func leave(_ id: SWIM.NodeID) {
         guard var instance = instances[id] else { return }
