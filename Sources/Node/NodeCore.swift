@@ -586,6 +586,7 @@ final class NodeCore {
         }
         let applied = group.withMachine { $0.takeEffects() }
         var observed: [BrokerEffect] = []
+        var settlements: [Settlement] = []
         var appliedThrough = group.core.appliedIndex
         for (index, term, effects) in applied {
             appliedThrough = max(appliedThrough, index)
@@ -593,20 +594,35 @@ final class NodeCore {
                 switch effects.first {
                 case _ where waiter.term != term:
                     // Another leader's entry took that index: ours was never committed.
-                    waiter.reply(.failure(BrokerError(.internalError, "leadership changed before the command was committed; retry")))
-                case .reply(let reply)?: waiter.reply(.success(reply))
-                case .failed(let error)?: waiter.reply(.failure(error))
-                default: waiter.reply(.failure(BrokerError(.internalError, "the command at \(index) produced no reply")))
+                    settlements.append(.reply(waiter.reply, .failure(BrokerError(.internalError, "leadership changed before the command was committed; retry"))))
+                case .reply(let reply)?: settlements.append(.reply(waiter.reply, .success(reply)))
+                case .failed(let error)?: settlements.append(.reply(waiter.reply, .failure(error)))
+                default: settlements.append(.reply(waiter.reply, .failure(BrokerError(.internalError, "the command at \(index) produced no reply"))))
                 }
             }
             for effect in effects {
-                if case .published(let outcome) = effect { confirm(tokenBytes: outcome.publisherToken, ack: outcome.shouldConfirm) }
+                if case .published(let outcome) = effect { settlements.append(.confirm(tokenBytes: outcome.publisherToken, ack: outcome.shouldConfirm)) }
             }
             observed += effects
         }
+        // The dispatcher sees the batch before any reply goes out: a reply that counts a
+        // queue's messages (declare-ok) reads the state after the whole batch, and so must
+        // the dispatcher's record of what is out, or a message settled in the batch is
+        // subtracted twice.
+        var cancellations: [ConsumerCancellation] = []
+        if var dispatcher = self.dispatcher.take() {
+            cancellations = dispatcher.observe(observed, state: state)
+            self.dispatcher = dispatcher
+        }
+        for settlement in settlements {
+            switch settlement {
+            case .reply(let reply, let result): reply(result)
+            case .confirm(let tokenBytes, let ack): confirm(tokenBytes: tokenBytes, ack: ack)
+            }
+        }
         // Taken out, so that it is mutated in place rather than copied.
         guard var dispatcher = self.dispatcher.take() else { return }
-        for cancellation in dispatcher.observe(observed, state: state) {
+        for cancellation in cancellations {
             clients[cancellation.channel.connection]?.consumerCancelled(channel: cancellation.channel.number, consumerTag: cancellation.consumerTag)
         }
         var more = true
@@ -669,6 +685,13 @@ final class NodeCore {
     /// The message of one delivery (a basic.get), as its client sees it.
     func message(of delivery: Delivery) -> Broker.Message {
         messages(of: [delivery])[0]
+    }
+
+    /// What the applied entries settle toward clients, in log order: a command's reply, a
+    /// publish's confirm.
+    private enum Settlement {
+        case reply((Result<BrokerReply, BrokerError>) -> Void, Result<BrokerReply, BrokerError>)
+        case confirm(tokenBytes: [UInt8], ack: Bool)
     }
 
     private func confirm(tokenBytes: [UInt8], ack: Bool) {

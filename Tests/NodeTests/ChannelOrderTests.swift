@@ -56,6 +56,16 @@ final class ChannelOrderTests: XCTestCase {
             }
             _ = try await channel.queuePurge(queue)
 
+            // An ack is seen by the declare right after it: the acked message is not counted
+            // and neither is any other one subtracted.
+            for i in 0..<5 { try await channel.publish(routingKey: queue, body: ByteBuffer(string: "a\(i)")) }
+            for left in (0..<5).reversed() {
+                let got = try await channel.get(queue: queue)
+                try await channel.ack(deliveryTag: try XCTUnwrap(got?.deliveryTag))
+                let declared = try await channel.queueDeclare(queue, durable: true, passive: true)
+                XCTAssertEqual(declared.messageCount, UInt32(left), "through the \(role): declare-ok right after an ack")
+            }
+
             for i in 0..<20 { try await channel.publish(routingKey: queue, body: ByteBuffer(string: "d\(i)")) }
             let deleted = try await channel.queueDelete(queue)
             XCTAssertEqual(deleted, 20, "through the \(role): delete-ok counts it")
