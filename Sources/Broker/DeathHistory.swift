@@ -3,7 +3,8 @@
 /// `count`, `reason`, `queue`, `time`, `exchange`, `routing-keys` (and
 /// `original-expiration` when the message had its own TTL); a repeat of the same queue and
 /// reason increments `count` and moves the entry to the front. `x-first-death-*` record the
-/// first death and never change; `x-last-death-*` the latest.
+/// first death and never change. (RabbitMQ 3.13 added `x-last-death-*`; 3.10, whose clients
+/// compare whole header tables, writes none, and neither does Berth.)
 enum DeathHistory {
     /// Records a death of `message` in `queue` and prepares it for its dead-letter exchange:
     /// its `expiration` moves into the new `x-death` entry as `original-expiration`.
@@ -41,9 +42,6 @@ enum DeathHistory {
             headers["x-first-death-queue"] = .string(queue)
             headers["x-first-death-exchange"] = .string(message.exchange)
         }
-        headers["x-last-death-reason"] = .string(reason.name)
-        headers["x-last-death-queue"] = .string(queue)
-        headers["x-last-death-exchange"] = .string(message.exchange)
         message.properties.headers = headers
         message.properties.expiration = nil
     }

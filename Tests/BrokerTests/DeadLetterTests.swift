@@ -38,7 +38,7 @@ final class DeadLetterTests: XCTestCase {
         XCTAssertEqual(headers["x-first-death-reason"], "rejected")
         XCTAssertEqual(headers["x-first-death-queue"], "work")
         XCTAssertEqual(headers["x-first-death-exchange"], "amq.direct")
-        XCTAssertEqual(headers["x-last-death-reason"], "rejected")
+        XCTAssertNil(headers["x-last-death-reason"], "RabbitMQ 3.10 writes no x-last-death-*")
         XCTAssertEqual(headers["CC"], .array(["cc-key"]))
     }
 
@@ -60,7 +60,6 @@ final class DeadLetterTests: XCTestCase {
             XCTAssertEqual(deaths.map { $0["count"] }, [.int64(Int64(round)), .int64(Int64(round))])
             XCTAssertEqual(h.messages("work")[0].message.routingKey, "work")
             XCTAssertEqual(h.messages("work")[0].message.properties.headers?["x-first-death-queue"], "work")
-            XCTAssertEqual(h.messages("work")[0].message.properties.headers?["x-last-death-queue"], "wait")
         }
     }
 
