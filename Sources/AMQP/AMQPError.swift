@@ -156,7 +156,7 @@ extension AMQPError {
     /// At most 255 bytes of UTF-8, so it always fits the shortstr it goes into.
     public var replyText: String {
         let text = "\(self.replyCode.name ?? "ERROR") - \(self.detail)"
-        return ShortString.truncated(text)
+        return ShortString.replyText(text)
     }
 
     /// The human-readable part of `replyText`.

@@ -1,24 +1,22 @@
 /// Rules of the shortstr type.
-enum ShortString {
+public enum ShortString {
     /// A shortstr's length is one octet.
-    static let byteCountMax = 255
+    public static let byteCountMax = 255
 
-    /// `string` cut to at most 255 bytes of UTF-8 on a character boundary, for texts we
-    /// make ourselves (reply texts) and must always be able to send.
-    static func truncated(_ string: String) -> String {
-        guard string.utf8.count > Self.byteCountMax else {
-            return string
-        }
+    /// A reply text we make ourselves, made to fit a shortstr as RabbitMQ does: one longer
+    /// than 255 bytes of UTF-8 keeps its first 252 (cut on a character boundary) and ends
+    /// with "...", so that a client can tell it was cut.
+    public static func replyText(_ string: String) -> String {
+        guard string.utf8.count > byteCountMax else { return string }
+        let ellipsis = "..."
         var result = ""
         var byteCount = 0
         for character in string {
             let characterByteCount = character.utf8.count
-            guard byteCount + characterByteCount <= Self.byteCountMax else {
-                break
-            }
+            guard byteCount + characterByteCount <= byteCountMax - ellipsis.utf8.count else { break }
             result.append(character)
             byteCount += characterByteCount
         }
-        return result
+        return result + ellipsis
     }
 }

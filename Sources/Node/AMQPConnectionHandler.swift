@@ -218,7 +218,7 @@ struct Refusal: Error {
 
     init(code: AMQP.ReplyCode, text: String, method: MethodID?, closesConnection: Bool) {
         self.code = code
-        self.text = String(text.utf8.prefix(255)) ?? "error"
+        self.text = ShortString.replyText(text)
         self.method = method
         self.closesConnection = closesConnection
     }

@@ -2,6 +2,21 @@ import AMQP
 import XCTest
 
 final class AMQPErrorTests: XCTestCase {
+    /// A reply text past a shortstr's 255 bytes keeps its first 252 and ends "...", as
+    /// RabbitMQ's; one that fits is left alone; a cut never splits a character.
+    func testALongReplyTextIsCutToFitWithAnEllipsis() {
+        let fits = String(repeating: "a", count: 255)
+        XCTAssertEqual(ShortString.replyText(fits), fits)
+        let long = "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '" + String(repeating: "q", count: 300) + "'"
+        let cut = ShortString.replyText(long)
+        XCTAssertEqual(cut.utf8.count, 255)
+        XCTAssertEqual(cut, String(long.prefix(252)) + "...")
+        let wide = String(repeating: "é", count: 200)  // 2 bytes each
+        let wideCut = ShortString.replyText(wide)
+        XCTAssertEqual(wideCut, String(repeating: "é", count: 126) + "...")
+        XCTAssertEqual(wideCut.utf8.count, 255)
+    }
+
     /// The hard/soft classes of amqp0-9-1's constants.
     func testReplyCodeClasses() {
         let soft: [ReplyCode] = [.contentTooLarge, .noRoute, .noConsumers, .accessRefused, .notFound, .resourceLocked, .preconditionFailed]
