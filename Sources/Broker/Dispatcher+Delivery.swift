@@ -37,7 +37,9 @@ extension Dispatcher {
         let single = stored.settings.singleActiveConsumer
         let candidates = single ? Array(dispatch.consumers.prefix(1)) : dispatch.consumers
         while true {
-            guard let index = firstWithRoom(candidates, from: single ? 0 : dispatch.nextConsumer) else { return true }
+            let start = single ? 0 : dispatch.nextConsumer
+            let found = dispatch.hasConsumerPriorities && !single ? highestWithRoom(candidates, from: start) : firstWithRoom(candidates, from: start)
+            guard let index = found else { return true }
             guard budget > 0 else { return false }
             guard let message = dispatch.peek(in: stored) else { return true }
             dispatch.take(message)
@@ -64,6 +66,20 @@ extension Dispatcher {
             if hasRoom(candidates[index]) { return index }
         }
         return nil
+    }
+
+    /// Of the consumers with room, the first from `start` among those of the highest
+    /// priority: lower ones get messages only while every higher one is full (RabbitMQ's
+    /// consumer priorities).
+    private func highestWithRoom(_ candidates: [QueueDispatch.ConsumerKey], from start: Int) -> Int? {
+        var best: (index: Int, priority: Int64)?
+        for step in 0..<candidates.count {
+            let index = (start + step) % candidates.count
+            guard hasRoom(candidates[index]) else { continue }
+            let priority = channels[candidates[index].channel]?.consumers[candidates[index].tag]?.priority ?? 0
+            if best.map({ priority > $0.priority }) ?? true { best = (index, priority) }
+        }
+        return best?.index
     }
 
     private func hasRoom(_ key: QueueDispatch.ConsumerKey) -> Bool {

@@ -22,6 +22,9 @@ public struct Dispatcher: Sendable {
         var exclusive: Bool
         /// basic.qos with global = false when it subscribed; 0: unlimited.
         var prefetch: UInt16
+        /// `x-priority` of its basic.consume (0 without): a queue's messages go to the
+        /// consumers of the highest priority that have room, round-robin among them.
+        var priority: Int64
         var unacked = 0
     }
 
@@ -125,16 +128,27 @@ public struct Dispatcher: Sendable {
         if let dispatch = queues[name], dispatch.hasExclusiveConsumer || (request.exclusive && !dispatch.consumers.isEmpty) {
             throw BrokerError(.accessRefused, "\(name) in exclusive use")
         }
+        let priority = try Self.consumerPriority(request, of: name)
         let prefetch = channels[request.channel]?.prefetchPerConsumer ?? 0
         channels[request.channel, default: Channel()].consumers[tag] = Consumer(
-            queue: name, noAck: request.noAck, exclusive: request.exclusive, prefetch: prefetch)
+            queue: name, noAck: request.noAck, exclusive: request.exclusive, prefetch: prefetch, priority: priority)
         var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(levels: stored.priorityLevels, lastUsed: now)
         dispatch.consumers.append(QueueDispatch.ConsumerKey(channel: request.channel, tag: tag))
+        dispatch.hasConsumerPriorities = dispatch.hasConsumerPriorities || priority != 0
         dispatch.hasExclusiveConsumer = dispatch.hasExclusiveConsumer || request.exclusive
         dispatch.lastUsed = now
         queues[name] = dispatch
         dirty.insert(name)
         return tag
+    }
+
+    /// A consumer's `x-priority`, an integer of any width, as RabbitMQ takes it.
+    static func consumerPriority(_ request: ConsumeRequest, of queue: QueueName) throws(BrokerError) -> Int64 {
+        guard let value = request.arguments["x-priority"] else { return 0 }
+        guard let priority = value.integerValue else {
+            throw .invalidArgument("x-priority", for: queue, "{unacceptable_type,\(value.typeName)}")
+        }
+        return priority
     }
 
     /// basic.cancel. Its unacknowledged deliveries stay with the channel. Returns the
@@ -148,6 +162,7 @@ public struct Dispatcher: Sendable {
         guard var dispatch = queues.removeValue(forKey: queue) else { return [] }
         dispatch.consumers.removeAll { $0 == key }
         dispatch.hasExclusiveConsumer = dispatch.consumers.contains { channels[$0.channel]?.consumers[$0.tag]?.exclusive == true }
+        dispatch.hasConsumerPriorities = dispatch.consumers.contains { (channels[$0.channel]?.consumers[$0.tag]?.priority ?? 0) != 0 }
         if dispatch.nextConsumer >= dispatch.consumers.count { dispatch.nextConsumer = 0 }
         dispatch.lastUsed = now
         queues[queue] = dispatch

@@ -11,6 +11,8 @@ struct QueueDispatch: Sendable {
     /// In registration order; with single active consumer, the first is the active one.
     var consumers: [ConsumerKey] = []
     var hasExclusiveConsumer = false
+    /// Some consumer has an `x-priority` other than 0: picking one weighs every consumer.
+    var hasConsumerPriorities = false
     /// Round-robin position in `consumers`.
     var nextConsumer = 0
     /// Per priority level: every id below has been taken by this dispatcher.

@@ -285,7 +285,7 @@ extension AMQPConnectionHandler {
         let capabilities: FieldTable = [
             "publisher_confirms": .bool(true), "exchange_exchange_bindings": .bool(true), "basic.nack": .bool(true),
             "consumer_cancel_notify": .bool(true), "connection.blocked": .bool(true), "authentication_failure_close": .bool(true),
-            "per_consumer_qos": .bool(true),
+            "per_consumer_qos": .bool(true), "consumer_priorities": .bool(true),
         ]
         let properties: FieldTable = [
             "product": .longString(Array("Berth".utf8)), "version": .longString(Array("0.1.0".utf8)),

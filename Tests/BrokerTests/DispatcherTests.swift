@@ -55,6 +55,40 @@ final class DispatcherTests: XCTestCase {
         XCTAssertFalse(deliveries.contains { $0.redelivered })
     }
 
+    /// RabbitMQ's consumer priorities: the highest-priority consumers with room get every
+    /// message, round-robin among themselves; a lower one gets messages only while they are
+    /// all full, and again none once one of them has room.
+    func testHigherPriorityConsumersWithRoomGetEveryMessage() throws {
+        var leader = Leader()
+        leader.h.declareQueue("q")
+        try leader.dispatcher.qos(channel: channel("low"), prefetchCount: 0, global: false)
+        _ = leader.consume("q", channel: channel("low"), tag: "low")
+        try leader.dispatcher.qos(channel: channel("high"), prefetchCount: 2, global: false)
+        _ = leader.consume("q", channel: channel("high"), tag: "high-a", arguments: ["x-priority": .int32(10)])
+        _ = leader.consume("q", channel: channel("high"), tag: "high-b", arguments: ["x-priority": .int8(10)])
+        try leader.dispatcher.qos(channel: channel("mid"), prefetchCount: 1, global: false)
+        _ = leader.consume("q", channel: channel("mid"), tag: "mid", arguments: ["x-priority": .int64(5)])
+        for n in 1...4 { leader.publish("m\(n)", to: "q") }
+        XCTAssertEqual(leader.dispatch().map(\.consumerTag), ["high-a", "high-b", "high-a", "high-b"])
+        for n in 5...7 { leader.publish("m\(n)", to: "q") }
+        // Both high ones are full (prefetch 2): the mid one takes what it has room for, the
+        // low one the rest.
+        XCTAssertEqual(leader.dispatch().map(\.consumerTag), ["mid", "low", "low"])
+        _ = try leader.dispatcher.ack(channel: channel("high"), deliveryTag: 1, multiple: false)
+        for n in 8...9 { leader.publish("m\(n)", to: "q") }
+        XCTAssertEqual(leader.dispatch().map(\.consumerTag), ["high-a", "low"])
+    }
+
+    func testAConsumerPriorityMustBeAnInteger() {
+        var leader = Leader()
+        leader.h.declareQueue("q")
+        XCTAssertThrowsError(try leader.dispatcher.consume(
+            ConsumeRequest(channel: channel(), queue: q("q"), arguments: ["x-priority": .string("high")]), state: leader.h.state, now: 0)
+        ) { error in
+            XCTAssertEqual((error as? BrokerError)?.replyText, "PRECONDITION_FAILED - invalid arg 'x-priority' for queue 'q' in vhost '/': {unacceptable_type,longstr}")
+        }
+    }
+
     func testMultipleAcksAndUnknownTags() throws {
         var leader = Leader()
         leader.h.declareQueue("q")

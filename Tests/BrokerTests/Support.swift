@@ -252,11 +252,11 @@ struct Leader {
 
     mutating func consume(
         _ queue: String, channel: ChannelID, tag: String = "", noAck: Bool = false, exclusive: Bool = false,
-        file: StaticString = #filePath, line: UInt = #line
+        arguments: ArgumentTable = [:], file: StaticString = #filePath, line: UInt = #line
     ) -> String {
         do {
             return try dispatcher.consume(
-                ConsumeRequest(channel: channel, queue: q(queue), consumerTag: tag, noAck: noAck, exclusive: exclusive),
+                ConsumeRequest(channel: channel, queue: q(queue), consumerTag: tag, noAck: noAck, exclusive: exclusive, arguments: arguments),
                 state: h.state, now: h.now)
         } catch {
             XCTFail("consume failed: \(error)", file: file, line: line)
