@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# The pika compatibility suite against a real Berth node, plus durability across a clean
-# restart (SIGTERM) and a crash (SIGKILL).
+# Real RabbitMQ clients against real Berth nodes: the pika checks and durability across a
+# clean restart (SIGTERM) and a crash (SIGKILL) on one node, then the client scenario tests
+# (pytest: pika, aio-pika, kombu, py-amqp, rabbitpy) against the leader and a follower of a
+# three-node cluster, and across a leader's death.
 #
 #   Tests/Compatibility/run.sh            # from anywhere; COMPAT_MESSAGES=N sets the restart check's size
 #
-# Builds `berth` (debug), starts one node on a free loopback port with a fresh data
-# directory, runs every check of pika_compat.py, then for each of SIGTERM and SIGKILL:
-# writes durable messages, stops the node that way, restarts it on the same data
-# directory and verifies them. Kills only the node it started (by PID), removes its
-# temporary files, and prints one result line last: `N passed, M failed`.
+# Installs the clients (requirements.txt) into a virtual environment of its own
+# (.build/compat-venv), builds `berth` (debug), starts one node on a free loopback port with
+# a fresh data directory, runs every check of pika_compat.py, then for each of SIGTERM and
+# SIGKILL: writes durable messages, stops the node that way, restarts it on the same data
+# directory and verifies them. Then pytest runs the scenario tests, which start and stop
+# their own cluster. Kills only the nodes it started (by PID), removes its temporary files,
+# and prints one result line last: `N passed, M failed`.
 set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 suite="$here/pika_compat.py"
+venv="$root/.build/compat-venv"
+python="$venv/bin/python"
 messages="${COMPAT_MESSAGES:-500}"
 export PATH="$PATH:/opt/swift/usr/bin"
 
@@ -118,7 +124,7 @@ run_suite() {
     local out="$work/$label.out"
     # In the background so that an interrupt's trap runs at once (bash defers traps until
     # a foreground command ends); `wait` returns on a trapped signal.
-    timeout -k 5 120 python3 -u "$suite" --port "$port" "$@" >"$out" 2>&1 &
+    timeout -k 5 120 "$python" -u "$suite" --port "$port" "$@" >"$out" 2>&1 &
     suite_pid=$!
     wait "$suite_pid"
     local status=$?
@@ -172,21 +178,58 @@ durability() {
     fi
 }
 
+# install_clients: the client libraries of requirements.txt, in $venv (made once; Debian's
+# python3 needs python3-venv for it, installed when missing).
+install_clients() {
+    if [[ -x "$python" ]] && cmp -s "$here/requirements.txt" "$venv/requirements.txt"; then
+        return 0
+    fi
+    say "# installing the clients into $venv"
+    if ! python3 -c 'import ensurepip' 2>/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    fi
+    rm -rf "$venv"
+    if python3 -m venv "$venv" && "$python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"; then
+        cp "$here/requirements.txt" "$venv/requirements.txt"
+        return 0
+    fi
+    flunk setup "the clients of requirements.txt could not be installed"
+    return 1
+}
+
+# scenarios: the pytest scenario tests; adds pytest's counts to the totals.
+scenarios() {
+    local out="$work/scenarios.out"
+    # pytest in the background for the same reason as run_suite.
+    timeout -k 10 900 "$python" -m pytest -q -p no:cacheprovider "$here" --berth "$berth" >"$out" 2>&1 &
+    suite_pid=$!
+    wait "$suite_pid"
+    local status=$?
+    suite_pid=""
+    cat "$out"
+    # pytest -q ends with "3 failed, 120 passed, 2 skipped in 31.2s" (any order).
+    local line p f e
+    line=$(grep -E '^(=+ )?[0-9]+ .*(passed|failed|error).* in [0-9.]+s' "$out" | tail -n 1)
+    if [[ -z "$line" ]]; then
+        flunk scenarios "pytest ended with status $status and no summary line"
+        return 1
+    fi
+    p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    f=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    e=$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+    say "scenarios: $p passed, $((f + e)) failed"
+    passed=$((passed + p))
+    failed=$((failed + f + e))
+    if ((f + e == 0 && status != 0)); then
+        flunk scenarios "pytest exited with status $status"
+    fi
+}
+
 main() {
     cd "$root"
     work=$(mktemp -d "${TMPDIR:-/tmp}/berth-compat.XXXXXX")
 
-    if ! python3 -c 'import pika' 2>/dev/null; then
-        say "# installing pika"
-        if ! python3 -m pip --version >/dev/null 2>&1; then
-            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip
-        fi
-        # Debian's own python3 refuses pip installs outside a venv (PEP 668) without the flag.
-        python3 -m pip install --quiet pika ||
-            python3 -m pip install --quiet --break-system-packages pika ||
-            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pika; }
-        python3 -c 'import pika' || { flunk setup "pika could not be installed"; return 1; }
-    fi
+    install_clients || return 1
 
     say "# building berth (debug)"
     if ! swift build --product berth >"$work/build.log" 2>&1; then
@@ -233,6 +276,8 @@ main() {
         say "# node log (last 20 lines):"
         tail -n 20 "$work/node.log" | sed 's/^/#   /'
     fi
+
+    scenarios
 }
 
 main
