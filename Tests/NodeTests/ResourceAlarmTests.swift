@@ -23,10 +23,8 @@ final class ResourceAlarmTests: XCTestCase {
         _ = try await publishing.queueDeclare("alarmed", durable: true)
         try await publishing.confirmSelect()
         for i in 0..<3 { try await publishing.publish(routingKey: "alarmed", body: ByteBuffer(string: "before \(i)")).confirmed() }
-        var events = publisher.events.makeAsyncIterator()
-
         try await node.statusReader.read { $0.resources.limits.memoryHighWatermarkBytes = 1 }
-        let blocked = await events.next()
+        let blocked = await nextEvent(publisher.events, within: .seconds(10))
         XCTAssertEqual(blocked, .blocked(reason: "low on memory"))
         let held = try await publishing.publish(routingKey: "alarmed", body: ByteBuffer(string: "held"))
 
@@ -42,7 +40,7 @@ final class ResourceAlarmTests: XCTestCase {
         XCTAssertEqual(ready, 0, "the held publish was not read while the alarm lasted")
 
         try await node.statusReader.read { $0.resources.limits = .defaults }
-        let unblocked = await events.next()
+        let unblocked = await nextEvent(publisher.events, within: .seconds(10))
         XCTAssertEqual(unblocked, .unblocked)
         try await held.confirmed()
         let after = try await draining.get(queue: "alarmed", noAck: true)
@@ -134,7 +132,6 @@ final class ResourceAlarmTests: XCTestCase {
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("filling", durable: true)
         try await channel.confirmSelect(window: 64)
-        var events = connection.events.makeAsyncIterator()
 
         // Publish until the disk is full: the node blocks the connection. Confirms are
         // awaited by tasks of their own, so that one the full disk holds back holds nothing.
@@ -160,7 +157,7 @@ final class ResourceAlarmTests: XCTestCase {
                 try await Task.sleep(for: .milliseconds(20))
             }
         }
-        let blocked = await events.next()
+        let blocked = await nextEvent(connection.events, within: .seconds(10))
         XCTAssertEqual(blocked, .blocked(reason: "low on disk"))
         XCTAssertGreaterThan(outcomes.confirmed(in: order).count, 100, "some messages were confirmed before the disk filled")
         XCTAssertLessThan(ResourceReadings.diskFreeBytes(at: disk.mountPoint), 4 << 20, "the disk is full")
@@ -168,7 +165,7 @@ final class ResourceAlarmTests: XCTestCase {
 
         // Room again: the writes that waited go through, the alarm clears, publishing resumes.
         try FileSystem.remove(filler)
-        let unblocked = await events.next()
+        let unblocked = await nextEvent(connection.events, within: .seconds(30))
         XCTAssertEqual(unblocked, .unblocked)
         for batch in batches { await batch.value }
         var confirmed = outcomes.confirmed(in: order)
