@@ -17,7 +17,7 @@ public struct BrokerError: Error, Equatable, Hashable, Sendable, CustomStringCon
 
     // MARK: RabbitMQ's texts
 
-    static func queueNotFound(_ name: QueueName) -> BrokerError {
+    public static func queueNotFound(_ name: QueueName) -> BrokerError {
         BrokerError(.notFound, "no \(name)")
     }
 

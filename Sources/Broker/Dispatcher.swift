@@ -36,6 +36,8 @@ public struct Dispatcher: Sendable {
         var prefetchPerChannel: UInt16 = 0
         var unacked = UnackedLedger()
         var consumers: [String: Consumer] = [:]
+        /// The channel's consumer of direct replies (see Dispatcher+DirectReply).
+        var replyConsumer: ReplyConsumer?
     }
 
     var channels: [ChannelID: Channel] = [:]
@@ -45,6 +47,8 @@ public struct Dispatcher: Sendable {
     /// Connections whose sockets take no more for now: nothing goes to them until they do,
     /// so a consumer that stops reading (a no-ack one above all) holds no growing buffer.
     var paused: Set<String> = []
+    /// The channel each live reply address belongs to.
+    var replyChannels: [String: ChannelID] = [:]
     /// Messages with smaller ids were enqueued before this leader began.
     public let redeliveredBelow: MessageID
     /// The leader's clock when it began: nothing is idle since before that.
@@ -118,7 +122,7 @@ public struct Dispatcher: Sendable {
         var tag = request.consumerTag
         if tag.isEmpty {
             repeat { tag = nextConsumerTag() } while channels[request.channel]?.consumers[tag] != nil
-        } else if channels[request.channel]?.consumers[tag] != nil {
+        } else if channels[request.channel]?.consumers[tag] != nil || channels[request.channel]?.replyConsumer?.tag == tag {
             throw BrokerError(.notAllowed, "attempt to reuse consumer tag '\(tag)'")
         }
         if tag.utf8.count > limits.nameBytesMax { throw .nameTooLong(kind: "consumer tag", bytesMax: limits.nameBytesMax) }
@@ -154,6 +158,10 @@ public struct Dispatcher: Sendable {
     /// basic.cancel. Its unacknowledged deliveries stay with the channel. Returns the
     /// auto-delete of the queue if this was its last consumer.
     public mutating func cancel(channel: ChannelID, consumerTag: String, state: BrokerState, now: Int64) -> [BrokerCommand] {
+        if channels[channel]?.replyConsumer?.tag == consumerTag {
+            removeReplyConsumer(of: channel)
+            return []
+        }
         guard let consumer = channels[channel]?.consumers.removeValue(forKey: consumerTag) else { return [] }
         return detach(QueueDispatch.ConsumerKey(channel: channel, tag: consumerTag), from: consumer.queue, state: state, now: now)
     }
@@ -174,6 +182,7 @@ public struct Dispatcher: Sendable {
     /// The channel closed: its unacknowledged deliveries go back (requeue commands, raising
     /// their delivery counts) and its consumers go (auto-deleting queues left without any).
     public mutating func closeChannel(_ id: ChannelID, state: BrokerState, now: Int64) -> [BrokerCommand] {
+        removeReplyConsumer(of: id)
         guard var channel = channels.removeValue(forKey: id) else { return [] }
         var proposals = requeueCommands(channel.unacked.removeThrough(0), now: now)
         for tag in channel.consumers.keys.sorted() {
@@ -194,7 +203,7 @@ public struct Dispatcher: Sendable {
         return proposals
     }
 
-    private mutating func nextConsumerTag() -> String {
+    mutating func nextConsumerTag() -> String {
         consumerTagCounter += 1
         var seed = consumerTagCounter &* 0xD6E8_FEB8_6659_FD93 ^ redeliveredBelow
         var bytes: [UInt8] = []

@@ -101,6 +101,12 @@ extension AMQPConnectionHandler {
 
     private func handleQueue(_ channel: UInt16, _ method: Method.Queue, id: MethodID) throws {
         switch method {
+        case .declare(let d) where d.queue.hasPrefix(Dispatcher.replyQueue):
+            // As RabbitMQ: every declare of the pseudo-queue or of a reply address is passive,
+            // and one that exists has by definition one consumer.
+            guard core.replyQueueExists(d.queue) else { throw Refusal(.queueNotFound(QueueName(vhost: vhost, d.queue)), method: id) }
+            channels[channel]?.lastQueue = d.queue
+            if !d.noWait { send(.method(channel: channel, .queue(.declareOk(.init(queue: d.queue, messageCount: 0, consumerCount: 1)))), flush: false) }
         case .declare(let d):
             let declaration = QueueDeclaration(
                 vhost: vhost, name: d.queue, durable: d.durable, exclusive: d.exclusive, autoDelete: d.autoDelete, passive: d.passive,
@@ -176,6 +182,11 @@ extension AMQPConnectionHandler {
             send(.method(channel: channel, .basic(.qosOk)), flush: false)
         case .consume(let c):
             let queue = try queueName(channel, c.queue, method: id)
+            if queue.name == Dispatcher.replyQueue {
+                let tag = try brokerCall(id) { () throws(BrokerError) in try core.consumeReplies(channel: here, consumerTag: c.consumerTag, noAck: c.noAck) }
+                if !c.noWait { send(.method(channel: channel, .basic(.consumeOk(.init(consumerTag: tag)))), flush: false) }
+                return
+            }
             let request = ConsumeRequest(channel: here, queue: queue, consumerTag: c.consumerTag, noAck: c.noAck, exclusive: c.exclusive,
                                          arguments: ArgumentTable(c.arguments))
             let tag = try brokerCall(id) { () throws(BrokerError) in try core.consume(request) }
@@ -251,9 +262,16 @@ extension AMQPConnectionHandler {
             throw Refusal(BrokerError(.preconditionFailed, "user_id property set to '\(claimed)' but authenticated user was '\(user)'"),
                           method: Method.basic(.publish(publish)).id)
         }
-        let message = Broker.Message(
+        var message = Broker.Message(
             exchange: publish.exchange, routingKey: publish.routingKey, properties: Broker.BasicProperties(properties),
             body: Array(body.collected().readableBytesView))
+        if properties.replyTo == Dispatcher.replyQueue {
+            // A request that wants its reply sent to this channel's reply consumer.
+            guard let address = core.replyAddress(of: channelID(channel)) else {
+                throw Refusal(BrokerError(.preconditionFailed, "fast reply consumer does not exist"), method: Method.basic(.publish(publish)).id)
+            }
+            message.properties.replyTo = address
+        }
         if let transaction = channels[channel]?.transaction, channels[channel]?.transactional == true {
             try checkRoom(in: transaction, adding: message.body.count, method: Method.basic(.publish(publish)).id)
             channels[channel]?.transaction.publishes.append((message, publish.mandatory))
@@ -386,6 +404,27 @@ extension AMQPConnectionHandler {
             consumerTag: delivery.consumerTag ?? "", deliveryTag: delivery.deliveryTag, redelivered: delivery.redelivered,
             exchange: message.exchange, routingKey: message.routingKey)
         writeContent(channel: delivery.channel.number, method: .deliver(deliver), properties: message.properties, body: message.body)
+    }
+
+    /// A direct reply goes out even while the socket takes no more (nothing holds it
+    /// elsewhere), up to `directReplyBytesWhileUnwritableMax`; past that it is dropped, as
+    /// a reply to a gone channel is.
+    func deliverReply(_ reply: Dispatcher.ReplyDelivery, message: Broker.Message) {
+        guard let session = channels[reply.channel.number], !session.closing, let context else { return }
+        if !context.channel.isWritable {
+            guard directReplyBytesWhileUnwritable + message.body.count <= settings.directReplyBytesWhileUnwritableMax else {
+                if !droppingDirectReplies {
+                    droppingDirectReplies = true
+                    core.logger.warning("direct replies dropped: the client does not read them",
+                                        metadata: ["connection": "\(connectionID)", "bytes written meanwhile": "\(directReplyBytesWhileUnwritable)"])
+                }
+                return
+            }
+            directReplyBytesWhileUnwritable += message.body.count
+        }
+        let deliver = Method.Basic.Deliver(
+            consumerTag: reply.consumerTag, deliveryTag: reply.deliveryTag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey)
+        writeContent(channel: reply.channel.number, method: .deliver(deliver), properties: message.properties, body: message.body)
     }
 
     func consumerCancelled(channel: UInt16, consumerTag: String) {

@@ -28,6 +28,9 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
         /// Methods held back until what their channel sent before is applied (see
         /// `order`), over all channels, before this connection stops reading.
         var heldMethodsMax = 4_096
+        /// Direct reply bodies written while the socket takes no more, before more are
+        /// dropped: a client that does not read cannot grow the node's memory with replies.
+        var directReplyBytesWhileUnwritableMax = 16 << 20
     }
 
     enum Phase {
@@ -83,6 +86,10 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     /// Frames read while blocked (what one read already in flight brought), taken once the
     /// block lifts: nothing a blocked connection sends is acted on.
     var heldFrames: [Frame] = []
+    /// Direct reply bytes written since the socket last took writes, and whether replies
+    /// are dropped for the bound on them (logged once each time).
+    var directReplyBytesWhileUnwritable = 0
+    var droppingDirectReplies = false
 
     init(core: NodeCore, users: UserStore, settings: Settings, peerIsLoopback: Bool, forwardedUser: String? = nil) {
         self.core = core
@@ -152,6 +159,10 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            directReplyBytesWhileUnwritable = 0
+            droppingDirectReplies = false
+        }
         relay?.clientWritabilityChanged(context.channel.isWritable)
         if relay == nil { core.connectionWritabilityChanged(connectionID, writable: context.channel.isWritable) }
         context.fireChannelWritabilityChanged()
@@ -285,7 +296,7 @@ extension AMQPConnectionHandler {
         let capabilities: FieldTable = [
             "publisher_confirms": .bool(true), "exchange_exchange_bindings": .bool(true), "basic.nack": .bool(true),
             "consumer_cancel_notify": .bool(true), "connection.blocked": .bool(true), "authentication_failure_close": .bool(true),
-            "per_consumer_qos": .bool(true), "consumer_priorities": .bool(true),
+            "per_consumer_qos": .bool(true), "consumer_priorities": .bool(true), "direct_reply_to": .bool(true),
         ]
         let properties: FieldTable = [
             "product": .longString(Array("Berth".utf8)), "version": .longString(Array("0.1.0".utf8)),

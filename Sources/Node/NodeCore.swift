@@ -14,6 +14,8 @@ protocol CoreClient: AnyObject {
     func returnUnroutable(channel: UInt16, message: Broker.Message)
     /// A delivery, with its message as read back from the store.
     func deliver(_ delivery: Delivery, message: Broker.Message)
+    /// A direct reply, to the channel's reply consumer (never stored, so never redelivered).
+    func deliverReply(_ reply: Dispatcher.ReplyDelivery, message: Broker.Message)
     /// The node's resource alarms changed: the reason while one is set, nil once clear.
     func resourceAlarm(_ reason: String?)
     /// The consumer's queue went away (a consumer cancel notification).
@@ -87,6 +89,8 @@ final class NodeCore {
     private var ticksSinceReconcile = 0
 
     static let tickIntervalMs: Int64 = 10
+    /// The random part of a direct reply address: 144 bits, as unguessable as a UUID and more.
+    static let replyKeyBytes = 18
     /// The largest log entry of a node that takes bodies of up to `messageSizeMax`: the body
     /// with room for its command around it (names, properties, the publisher's token).
     static func entryBytesMax(messageSizeMax: Int) -> Int { messageSizeMax + (1 << 20) }
@@ -200,6 +204,16 @@ final class NodeCore {
     /// error (unknown exchange, bad expiration) before anything is stored.
     func publish(vhost: String, message: Broker.Message, mandatory: Bool, origin: (connection: String, channel: UInt16), confirmTag: UInt64) throws(BrokerError) {
         try state.validatePublish(vhost: vhost, message: message)
+        if message.exchange.isEmpty, Dispatcher.isReplyAddress(message.routingKey) {
+            // A direct reply: to its channel now, confirmed at once, never stored. It counts
+            // as routed, mandatory or not, whether its channel is still there or not, as in
+            // RabbitMQ 4 (3.10 returns every mandatory reply, delivered or not).
+            if let reply = try? withDispatcher({ $0.routeReply(to: message.routingKey) }) {
+                clients[reply.channel.connection]?.deliverReply(reply, message: message)
+            }
+            clients[origin.connection]?.confirm(channel: origin.channel, deliveryTag: confirmTag, ack: true)
+            return
+        }
         let queues = try state.route(vhost: vhost, exchange: message.exchange, routingKey: message.routingKey, headers: message.properties.headers)
         guard !queues.isEmpty else {
             // Nothing to store: return it if asked to, and confirm at once, as RabbitMQ does.
@@ -217,6 +231,24 @@ final class NodeCore {
         let tag = try withDispatcher { (dispatcher) throws(BrokerError) in try dispatcher.consume(request, state: state, now: clock()) }
         scheduleFlush()
         return tag
+    }
+
+    /// basic.consume on the direct reply-to pseudo-queue, with a key no one can guess.
+    func consumeReplies(channel: ChannelID, consumerTag: String, noAck: Bool) throws(BrokerError) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let randomBytes = (0..<Self.replyKeyBytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return try withDispatcher { (dispatcher) throws(BrokerError) in
+            try dispatcher.consumeReplies(channel: channel, consumerTag: consumerTag, noAck: noAck, randomBytes: randomBytes)
+        }
+    }
+
+    /// The channel's direct reply address, nil without a reply consumer.
+    func replyAddress(of channel: ChannelID) -> String? {
+        dispatcher?.replyAddress(of: channel)
+    }
+
+    func replyQueueExists(_ queue: String) -> Bool {
+        dispatcher?.replyQueueExists(queue) ?? false
     }
 
     func cancel(channel: ChannelID, consumerTag: String) {

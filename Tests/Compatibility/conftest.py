@@ -4,7 +4,8 @@ Every test that takes `node` runs twice: against the cluster's leader and agains
 follower, which must behave alike. Tests marked `leader_change` take `cluster` and fault it
 (they run last, and leave every node running and caught up). With `--broker HOST:PORT` the
 tests run once against that broker instead (RabbitMQ, to check that a test expects what
-RabbitMQ does), and the `leader_change` ones are skipped.
+RabbitMQ does), and the `leader_change` ones are skipped, as are those marked
+`newer_than_3_10`: where Berth gives RabbitMQ 4's answer rather than 3.10's.
 
     python -m pytest Tests/Compatibility                      # builds nothing: needs .build/debug/berth
     python -m pytest Tests/Compatibility --berth PATH         # another binary
@@ -34,6 +35,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "leader_change: faults the cluster (runs last; needs a local cluster)")
     config.addinivalue_line("markers", "seconds(n): this test's watchdog")
+    config.addinivalue_line("markers", "newer_than_3_10(why): Berth answers as RabbitMQ 4 does, not as 3.10 "
+                                       "(skipped with --broker)")
 
 
 def pytest_generate_tests(metafunc):
@@ -50,6 +53,8 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if item.get_closest_marker("leader_change"):
                 item.add_marker(skip)
+            if newer := item.get_closest_marker("newer_than_3_10"):
+                item.add_marker(pytest.mark.skip(reason=f"RabbitMQ 3.10 answers otherwise: {newer.args[0]}"))
 
 
 @dataclass(frozen=True)

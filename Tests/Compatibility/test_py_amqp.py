@@ -23,12 +23,11 @@ from amqp import spec
 from amqp.exceptions import (AccessRefused, ChannelError, ConsumerCancelled, NotFound,
                              PreconditionFailed, ResourceLocked)
 
-#: The capabilities RabbitMQ 3.10 announces in connection.start (all true), but for
-#: direct_reply_to: amq.rabbitmq.reply-to is a documented difference of Berth's.
+#: The capabilities RabbitMQ 3.10 announces in connection.start (all true).
 RABBITMQ_CAPABILITIES = {
     "publisher_confirms", "exchange_exchange_bindings", "basic.nack", "consumer_cancel_notify",
     "connection.blocked", "consumer_priorities", "authentication_failure_close",
-    "per_consumer_qos",
+    "per_consumer_qos", "direct_reply_to",
 }
 
 
