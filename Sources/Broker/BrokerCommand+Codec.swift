@@ -9,7 +9,8 @@ extension BrokerCommand {
         case declareExchange = 3
         case deleteExchange = 4
         case declareQueue = 5
-        case deleteQueue = 6
+        /// Deletions logged before they carried the messages out at consumers: decoded only.
+        case deleteQueueBeforeOutstanding = 6
         case bind = 7
         case unbind = 8
         case purge = 9
@@ -19,6 +20,7 @@ extension BrokerCommand {
         case reject = 13
         case expire = 14
         case deleteQueuesOwned = 15
+        case deleteQueue = 16
     }
 
     public func encoded() -> [UInt8] {
@@ -57,6 +59,7 @@ extension BrokerCommand {
             w.string(d.name)
             w.byte(Self.flags(d.ifUnused, d.ifEmpty, d.inUse, d.autoDeleteOnly))
             w.optionalString(d.owner)
+            w.ids(d.outstanding)
         case .bind(let change), .unbind(let change):
             if case .bind = self { w.byte(Tag.bind.rawValue) } else { w.byte(Tag.unbind.rawValue) }
             w.string(change.vhost)
@@ -154,14 +157,16 @@ extension BrokerCommand {
                 QueueDeclaration(
                     vhost: vhost, name: queue, durable: f[0], exclusive: f[1], autoDelete: f[2], passive: f[3],
                     arguments: arguments, owner: owner, timestamp: try r.signed()))
-        case .deleteQueue:
+        case .deleteQueue, .deleteQueueBeforeOutstanding:
             let vhost = try r.string(max: name)
             let queue = try r.string(max: name)
             let f = try Self.readFlags(&r)
+            let owner = try r.optionalString(max: name)
+            let outstanding = tag == .deleteQueue ? try r.ids(max: limits.commandMessageIDsMax) : []
             self = .deleteQueue(
                 QueueDeletion(
-                    vhost: vhost, name: queue, ifUnused: f[0], ifEmpty: f[1], inUse: f[2], owner: try r.optionalString(max: name),
-                    autoDeleteOnly: f[3]))
+                    vhost: vhost, name: queue, ifUnused: f[0], ifEmpty: f[1], inUse: f[2], owner: owner, autoDeleteOnly: f[3],
+                    outstanding: outstanding))
         case .bind, .unbind:
             let vhost = try r.string(max: name)
             let binding = try r.binding(limits: limits)

@@ -206,8 +206,10 @@ extension BrokerState {
             return log.fail(.exclusiveLocked(name))
         }
         if deletion.ifUnused, deletion.inUse { return log.fail(BrokerError(.preconditionFailed, "\(name) in use")) }
-        if deletion.ifEmpty, existing.messageCount > 0 { return log.fail(BrokerError(.preconditionFailed, "\(name) not empty")) }
-        log.reply(.queueDeleted(messageCount: existing.messageCount))
+        // As RabbitMQ, both the if-empty check and delete-ok's count are of ready messages.
+        let ready = existing.messageCount - deletion.outstanding.count(where: { existing.message($0) != nil })
+        if deletion.ifEmpty, ready > 0 { return log.fail(BrokerError(.preconditionFailed, "\(name) not empty")) }
+        log.reply(.queueDeleted(messageCount: ready))
         removeQueue(name, &log)
     }
 

@@ -12,10 +12,13 @@ public struct QueueDeletion: Equatable, Sendable {
     /// The leader's auto-delete after the last consumer left: deletes only an auto-delete
     /// queue, and only if `inUse` is false.
     public var autoDeleteOnly: Bool
+    /// The leader's view: the queue's messages out at consumers. Neither an if-empty delete
+    /// nor delete-ok's count counts them, as RabbitMQ counts only the messages ready.
+    public var outstanding: [MessageID]
 
     public init(
         vhost: String = "/", name: String, ifUnused: Bool = false, ifEmpty: Bool = false, inUse: Bool = false,
-        owner: String? = nil, autoDeleteOnly: Bool = false
+        owner: String? = nil, autoDeleteOnly: Bool = false, outstanding: [MessageID] = []
     ) {
         self.vhost = vhost
         self.name = name
@@ -24,5 +27,6 @@ public struct QueueDeletion: Equatable, Sendable {
         self.inUse = inUse
         self.owner = owner
         self.autoDeleteOnly = autoDeleteOnly
+        self.outstanding = outstanding
     }
 }

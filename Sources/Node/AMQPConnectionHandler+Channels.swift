@@ -47,7 +47,9 @@ extension AMQPConnectionHandler {
         case .close:
             core.closeChannel(ChannelID(connection: connectionID, number: channel))
             channels[channel] = nil
-            send(.method(channel: channel, .channel(.closeOk)), flush: false)
+            // As RabbitMQ: what the channel had unacknowledged is back in its queues by the
+            // time the client hears close-ok, for the next basic.get from anywhere.
+            core.whenProposalsApplied { [weak self] in self?.send(.method(channel: channel, .channel(.closeOk)), flush: true) }
         case .flow(let flow):
             send(.method(channel: channel, .channel(.flowOk(.init(active: flow.active)))), flush: false)
         case .open:
@@ -135,7 +137,8 @@ extension AMQPConnectionHandler {
         case .delete(let d):
             let queue = try queueName(channel, d.queue, method: id)
             let deletion = QueueDeletion(
-                vhost: vhost, name: queue.name, ifUnused: d.ifUnused, ifEmpty: d.ifEmpty, inUse: core.isInUse(queue), owner: connectionID)
+                vhost: vhost, name: queue.name, ifUnused: d.ifUnused, ifEmpty: d.ifEmpty, inUse: core.isInUse(queue), owner: connectionID,
+                outstanding: core.messagesOut(of: queue))
             execute(channel, .deleteQueue(deletion), method: id, noWait: d.noWait) { reply in
                 guard case .queueDeleted(let count) = reply else { return nil }
                 return .queue(.deleteOk(.init(messageCount: UInt32(clamping: count))))

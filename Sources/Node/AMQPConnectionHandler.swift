@@ -476,8 +476,22 @@ extension AMQPConnectionHandler {
         case (.awaitingOpen, .open(let open)):
             try handleOpen(open)
         case (_, .close):
-            send(.method(channel: 0, .connection(.closeOk)), flush: true)
-            context?.close(promise: nil)
+            // Close-ok once what the connection held is given back (its unacknowledged
+            // deliveries requeued, through the leader when relayed), as RabbitMQ's.
+            phase = .closing
+            let closeOk = { [weak self] in
+                guard let self else { return }
+                self.send(.method(channel: 0, .connection(.closeOk)), flush: true)
+                self.context?.close(promise: nil)
+            }
+            if let relay {
+                relay.closeUpstream(then: closeOk)
+            } else if !connectionID.isEmpty {
+                teardown()
+                core.whenProposalsApplied(closeOk)
+            } else {
+                closeOk()
+            }
         case (.closing, .closeOk):
             context?.close(promise: nil)
         case (.open, .updateSecret):
@@ -519,7 +533,9 @@ extension AMQPConnectionHandler {
         core.closeChannel(ChannelID(connection: connectionID, number: channel))
         let close = Method.Channel.Close(replyCode: refusal.code, replyText: refusal.text,
                                          classID: refusal.method?.classID ?? 0, methodID: refusal.method?.methodID ?? 0)
-        send(.method(channel: channel, .channel(.close(close))), flush: true)
+        // Sent once the channel's unacknowledged deliveries are back in their queues, as
+        // RabbitMQ's close comes after it requeued them.
+        core.whenProposalsApplied { [weak self] in self?.send(.method(channel: channel, .channel(.close(close))), flush: true) }
     }
 
     /// Gives back what the connection held: its deliveries return, its exclusive queues go.

@@ -45,6 +45,8 @@ final class LeaderRelay {
         var sessionHeartbeatSeconds: UInt16 = 1
         /// The largest message body a client may publish through the relay.
         var messageSizeMax: UInt64 = ContentAssembler.messageSizeMaxDefault
+        /// How long a client's connection.close waits for the leader's close-ok.
+        var upstreamCloseWait = TimeAmount.seconds(2)
     }
 
     /// A frame or a content (method, header, bodies) that must travel together.
@@ -86,6 +88,11 @@ final class LeaderRelay {
     private var crossedCloses: Set<UInt16> = []
     private var clientReadingPaused = false
     private var closed = false
+    /// The client closed its connection: the relay waits for the leader's close-ok (what the
+    /// session held is given back by then), up to `Settings.upstreamCloseWait`.
+    private var upstreamClosed: (() -> Void)?
+    /// Set by the client's connection.close: a lost session is not replaced.
+    private var clientClosing = false
 
     init(client: AMQPConnectionHandler, core: NodeCore, loop: any EventLoop, user: String, vhost: String, clientProperties: FieldTable,
          frameSizeMax: UInt32, channelMax: UInt16, settings: Settings = Settings()) {
@@ -127,6 +134,25 @@ final class LeaderRelay {
         case .opening(let current, _) where current != leader: sessionLost()
         default: break
         }
+    }
+
+    /// The client sent connection.close: the session closes the same way, so that the
+    /// leader has requeued what the client held before the client hears close-ok; `done`
+    /// runs on the leader's close-ok, at once without an open session, or after
+    /// `upstreamCloseWait`.
+    func closeUpstream(then done: @escaping () -> Void) {
+        clientClosing = true
+        guard case .open = state, !closed else { return done() }
+        upstreamClosed = done
+        let close = Method.Connection.Close(replyCode: .replySuccess, replyText: "the client closed its connection", classID: 0, methodID: 0)
+        writeToSession(.method(channel: 0, .connection(.close(close))))
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        loop.scheduleTask(in: settings.upstreamCloseWait) { bound.value.finishUpstreamClose() }
+    }
+
+    private func finishUpstreamClose() {
+        guard let done = upstreamClosed.take() else { return }
+        done()
     }
 
     // MARK: From the client
@@ -392,6 +418,8 @@ final class LeaderRelay {
         case .close(let close):
             session?.writeAndFlush(AMQPFrameEncoder.Outbound.frame(.method(channel: 0, .connection(.closeOk))), promise: nil)
             leaderClosed(close)
+        case .closeOk:
+            finishUpstreamClose()
         case .blocked, .unblocked:
             client?.send(frame, flush: true)
         default:
@@ -540,6 +568,7 @@ final class LeaderRelay {
     /// comment), and reaches for the next leader.
     private func sessionLost() {
         guard !closed else { return }
+        guard !clientClosing else { return endSession() }
         endSession()
         for number in channels.keys.sorted() {
             guard var channel = channels[number] else { continue }
@@ -576,6 +605,7 @@ final class LeaderRelay {
     }
 
     private func endSession() {
+        finishUpstreamClose()
         generation += 1
         state = .down
         sessionHeartbeat?.cancel()

@@ -23,7 +23,7 @@ final class CodecTests: XCTestCase {
             .declareExchange(ExchangeDeclaration(vhost: "v", name: "x", type: .headers, durable: false, autoDelete: true, isInternal: true, passive: true, arguments: everyValue)),
             .deleteExchange(ExchangeDeletion(vhost: "v", name: "x", ifUnused: true)),
             .declareQueue(QueueDeclaration(vhost: "v", name: "", durable: false, exclusive: true, autoDelete: true, passive: false, arguments: ["x-max-length": .int32(3)], owner: "node-1/conn-17", timestamp: -5)),
-            .deleteQueue(QueueDeletion(vhost: "v", name: "q", ifUnused: true, ifEmpty: true, inUse: true, owner: "o", autoDeleteOnly: true)),
+            .deleteQueue(QueueDeletion(vhost: "v", name: "q", ifUnused: true, ifEmpty: true, inUse: true, owner: "o", autoDeleteOnly: true, outstanding: [4, 2])),
             .deleteQueue(QueueDeletion(name: "q")),
             .bind(BindingChange(vhost: "v", binding: Binding(source: "x", destination: .queue("q"), routingKey: "k", arguments: ["x-match": "any"]), owner: "o")),
             .unbind(BindingChange(binding: Binding(source: "x", destination: .exchange("y"), routingKey: ""))),
@@ -50,6 +50,16 @@ final class CodecTests: XCTestCase {
             XCTAssertEqual(bytes.first, BrokerCommand.formatVersion)
             XCTAssertEqual(try BrokerCommand(decoding: bytes), command)
         }
+    }
+
+    /// Deletions logged before they carried the messages out at consumers still decode.
+    func testADeletionWithoutOutstandingMessagesDecodes() throws {
+        let current = BrokerCommand.deleteQueue(QueueDeletion(name: "q", ifEmpty: true, owner: "o"))
+        var earlier = current.encoded()
+        XCTAssertEqual(earlier.removeLast(), 0, "an empty list of ids ends the entry")
+        XCTAssertEqual(earlier[1], 16, "the deletion's tag")
+        earlier[1] = 6
+        XCTAssertEqual(try BrokerCommand(decoding: earlier), current)
     }
 
     func testEnqueueNamesEachQueueOnce() {

@@ -21,6 +21,23 @@ final class DeleteAndPurgeTests: XCTestCase {
         XCTAssertEqual(reply(h.apply(.deleteQueue(QueueDeletion(name: "q")))), .queueDeleted(messageCount: 0), "deleting twice is fine")
     }
 
+    /// As RabbitMQ: an if-empty delete and delete-ok's count count the ready messages, not
+    /// those out at consumers.
+    func testDeleteIfEmptyDoesNotCountMessagesOutAtConsumers() {
+        var h = Harness()
+        h.declareQueue("q")
+        h.publish("out", routingKey: "q")
+        h.publish("ready", routingKey: "q")
+        let ids = h.ids("q")
+        let oneReady = h.apply(.deleteQueue(QueueDeletion(name: "q", ifEmpty: true, outstanding: [ids[0]])))
+        XCTAssertEqual(failure(oneReady)?.replyText, "PRECONDITION_FAILED - queue 'q' in vhost '/' not empty")
+        _ = h.apply(.settle(MessageBatch(queue: q("q"), ids: [ids[1]])))
+        // The id of a message settled meanwhile does not count either way.
+        let deleted = h.apply(.deleteQueue(QueueDeletion(name: "q", ifEmpty: true, outstanding: [ids[0], ids[1]])))
+        XCTAssertEqual(reply(deleted), .queueDeleted(messageCount: 0))
+        XCTAssertNil(h.state.queue(q("q")))
+    }
+
     func testAutoDeleteOnlyDeletesAutoDeleteQueues() {
         var h = Harness()
         h.declareQueue("plain")
