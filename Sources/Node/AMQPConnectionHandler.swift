@@ -534,8 +534,12 @@ extension AMQPConnectionHandler {
         let close = Method.Channel.Close(replyCode: refusal.code, replyText: refusal.text,
                                          classID: refusal.method?.classID ?? 0, methodID: refusal.method?.methodID ?? 0)
         // Sent once the channel's unacknowledged deliveries are back in their queues, as
-        // RabbitMQ's close comes after it requeued them.
-        core.whenProposalsApplied { [weak self] in self?.send(.method(channel: channel, .channel(.close(close))), flush: true) }
+        // RabbitMQ's close comes after it requeued them; not if the client's own close
+        // crossed it meanwhile (answered with close-ok, the channel is gone).
+        core.whenProposalsApplied { [weak self] in
+            guard let self, self.channels[channel]?.closing == true else { return }
+            self.send(.method(channel: channel, .channel(.close(close))), flush: true)
+        }
     }
 
     /// Gives back what the connection held: its deliveries return, its exclusive queues go.
