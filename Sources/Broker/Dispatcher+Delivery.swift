@@ -93,13 +93,19 @@ extension Dispatcher {
         return true
     }
 
+    /// The channel's next delivery tag, counted for every delivery and get it hands out.
+    mutating func takeDeliveryTag(on channel: ChannelID) -> UInt64 {
+        let tag = channels[channel, default: Channel()].nextDeliveryTag
+        channels[channel, default: Channel()].nextDeliveryTag += 1
+        return tag
+    }
+
     /// Records a delivery on its channel and builds what the client gets.
     mutating func deliver(
         _ stored: QueuedMessage, from queue: QueueName, store: UInt64, to channelID: ChannelID, consumerTag: String?, noAck: Bool,
         countsDeliveries: Bool, now: Int64
     ) -> Delivery {
-        let tag = channels[channelID, default: Channel()].nextDeliveryTag
-        channels[channelID, default: Channel()].nextDeliveryTag += 1
+        let tag = takeDeliveryTag(on: channelID)
         if !noAck {
             channels[channelID, default: Channel()].unacked.insert(
                 UnackedLedger.Record(tag: tag, queue: queue, messageID: stored.id, consumerTag: consumerTag, deliveredAt: now))

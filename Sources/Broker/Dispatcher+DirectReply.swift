@@ -35,15 +35,10 @@ extension Dispatcher {
     /// basic.consume on `amq.rabbitmq.reply-to`: returns the consumer tag (made up if the
     /// request's is empty). `randomBytes`: drawn for this consumer, they make its address.
     public mutating func consumeReplies(channel: ChannelID, consumerTag: String, noAck: Bool, randomBytes: [UInt8]) throws(BrokerError) -> String {
-        var tag = consumerTag
-        if tag.isEmpty {
-            repeat { tag = nextConsumerTag() } while channels[channel]?.consumers[tag] != nil
-        } else if channels[channel]?.consumers[tag] != nil {
-            throw BrokerError(.notAllowed, "attempt to reuse consumer tag '\(tag)'")
-        }
-        if tag.utf8.count > limits.nameBytesMax { throw .nameTooLong(kind: "consumer tag", bytesMax: limits.nameBytesMax) }
+        // Checked before the tag, so that a second reply consumer is refused as such.
         guard noAck else { throw BrokerError(.preconditionFailed, "reply consumer cannot acknowledge") }
         guard channels[channel]?.replyConsumer == nil else { throw BrokerError(.preconditionFailed, "reply consumer already set") }
+        let tag = try self.consumerTag(consumerTag, on: channel)
         let address = Self.replyAddressPrefix + Base64URL.encode(randomBytes)
         channels[channel, default: Channel()].replyConsumer = ReplyConsumer(tag: tag, address: address)
         replyChannels[address] = channel
@@ -66,9 +61,7 @@ extension Dispatcher {
     /// when the channel is gone (or never was), and the reply goes nowhere.
     public mutating func routeReply(to address: String) -> ReplyDelivery? {
         guard let channel = replyChannels[address], let consumer = channels[channel]?.replyConsumer else { return nil }
-        let tag = channels[channel, default: Channel()].nextDeliveryTag
-        channels[channel, default: Channel()].nextDeliveryTag += 1
-        return ReplyDelivery(channel: channel, consumerTag: consumer.tag, deliveryTag: tag)
+        return ReplyDelivery(channel: channel, consumerTag: consumer.tag, deliveryTag: takeDeliveryTag(on: channel))
     }
 
     /// basic.cancel of the reply consumer, or the channel's close: its address is gone.

@@ -119,13 +119,7 @@ public struct Dispatcher: Sendable {
         let name = request.queue
         try state.checkExclusiveAccess(name, connection: request.channel.connection)
         guard let stored = state.queue(name) else { throw .queueNotFound(name) }
-        var tag = request.consumerTag
-        if tag.isEmpty {
-            repeat { tag = nextConsumerTag() } while channels[request.channel]?.consumers[tag] != nil
-        } else if channels[request.channel]?.consumers[tag] != nil || channels[request.channel]?.replyConsumer?.tag == tag {
-            throw BrokerError(.notAllowed, "attempt to reuse consumer tag '\(tag)'")
-        }
-        if tag.utf8.count > limits.nameBytesMax { throw .nameTooLong(kind: "consumer tag", bytesMax: limits.nameBytesMax) }
+        let tag = try consumerTag(request.consumerTag, on: request.channel)
         if channels[request.channel]?.consumers.count ?? 0 >= limits.consumersPerChannelMax {
             throw BrokerError(.notAllowed, "reached maximum (\(limits.consumersPerChannelMax)) of consumers per channel")
         }
@@ -203,7 +197,20 @@ public struct Dispatcher: Sendable {
         return proposals
     }
 
-    mutating func nextConsumerTag() -> String {
+    /// The tag a new consumer of the channel gets: the one asked for, or one made up when
+    /// that is empty; one the channel's consumers (its reply consumer too) use is refused.
+    mutating func consumerTag(_ requested: String, on channel: ChannelID) throws(BrokerError) -> String {
+        var tag = requested
+        if tag.isEmpty {
+            repeat { tag = nextConsumerTag() } while channels[channel]?.consumers[tag] != nil
+        } else if channels[channel]?.consumers[tag] != nil || channels[channel]?.replyConsumer?.tag == tag {
+            throw BrokerError(.notAllowed, "attempt to reuse consumer tag '\(tag)'")
+        }
+        if tag.utf8.count > limits.nameBytesMax { throw .nameTooLong(kind: "consumer tag", bytesMax: limits.nameBytesMax) }
+        return tag
+    }
+
+    private mutating func nextConsumerTag() -> String {
         consumerTagCounter += 1
         var seed = consumerTagCounter &* 0xD6E8_FEB8_6659_FD93 ^ redeliveredBelow
         var bytes: [UInt8] = []

@@ -402,11 +402,15 @@ extension AMQPConnectionHandler {
     }
 
     func deliver(_ delivery: Delivery, message: Broker.Message) {
-        guard let session = channels[delivery.channel.number], !session.closing else { return }
+        writeDeliver(channel: delivery.channel.number, consumerTag: delivery.consumerTag ?? "", deliveryTag: delivery.deliveryTag,
+                     redelivered: delivery.redelivered, message: message)
+    }
+
+    private func writeDeliver(channel: UInt16, consumerTag: String, deliveryTag: UInt64, redelivered: Bool, message: Broker.Message) {
+        guard let session = channels[channel], !session.closing else { return }
         let deliver = Method.Basic.Deliver(
-            consumerTag: delivery.consumerTag ?? "", deliveryTag: delivery.deliveryTag, redelivered: delivery.redelivered,
-            exchange: message.exchange, routingKey: message.routingKey)
-        writeContent(channel: delivery.channel.number, method: .deliver(deliver), properties: message.properties, body: message.body)
+            consumerTag: consumerTag, deliveryTag: deliveryTag, redelivered: redelivered, exchange: message.exchange, routingKey: message.routingKey)
+        writeContent(channel: channel, method: .deliver(deliver), properties: message.properties, body: message.body)
     }
 
     /// A direct reply goes out even while the socket takes no more (nothing holds it
@@ -425,9 +429,8 @@ extension AMQPConnectionHandler {
             }
             directReplyBytesWhileUnwritable += message.body.count
         }
-        let deliver = Method.Basic.Deliver(
-            consumerTag: reply.consumerTag, deliveryTag: reply.deliveryTag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey)
-        writeContent(channel: reply.channel.number, method: .deliver(deliver), properties: message.properties, body: message.body)
+        writeDeliver(channel: reply.channel.number, consumerTag: reply.consumerTag, deliveryTag: reply.deliveryTag, redelivered: false,
+                     message: message)
     }
 
     func consumerCancelled(channel: UInt16, consumerTag: String) {

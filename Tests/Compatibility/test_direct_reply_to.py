@@ -134,43 +134,41 @@ def test_replies_share_the_channels_delivery_tags_with_its_gets(node, names):
         assert got == [3]
 
 
+def pending_request(requester, server, queue):
+    """A request on `queue` from a requester channel with a reply consumer, taken by a
+    confirming server channel: returns the requester's channel, the replies it gets, the
+    server's channel and the request's reply_to."""
+    channel = requester.channel()
+    replies = []
+    channel.basic_consume(REPLY_QUEUE, lambda ch, m, p, b: replies.append(b), auto_ack=True)
+    channel.queue_declare(queue, auto_delete=True)
+    channel.basic_publish("", queue, b"ping", pika.BasicProperties(reply_to=REPLY_QUEUE))
+    channel.queue_declare(queue, passive=True)  # the request is in before the server looks
+    server_channel = server.channel()
+    server_channel.confirm_delivery()
+    method, properties, _ = server_channel.basic_get(queue, auto_ack=True)
+    assert method is not None
+    return channel, replies, server_channel, properties.reply_to
+
+
 def test_a_reply_is_confirmed_to_its_publisher(node, names):
-    queue = names()
     with connect(node) as requester, connect(node) as server:
-        channel = requester.channel()
-        replies = []
-        channel.basic_consume(REPLY_QUEUE, lambda ch, m, p, b: replies.append(b), auto_ack=True)
-        channel.queue_declare(queue, auto_delete=True)
-        channel.basic_publish("", queue, b"ping", pika.BasicProperties(reply_to=REPLY_QUEUE))
-        channel.queue_declare(queue, passive=True)  # the request is in before the server looks
-        server_channel = server.channel()
-        server_channel.confirm_delivery()
-        method, properties, _ = server_channel.basic_get(queue, auto_ack=True)
-        assert method is not None
-        server_channel.basic_publish("", properties.reply_to, b"pong")  # raises if nacked
+        _, replies, server_channel, reply_to = pending_request(requester, server, names())
+        server_channel.basic_publish("", reply_to, b"pong")  # raises if nacked
         process_until(requester, lambda: replies, what="the reply")
         assert replies == [b"pong"]
 
 
 @pytest.mark.newer_than_3_10("a mandatory reply is returned 312 NO_ROUTE although delivered")
 def test_a_mandatory_reply_counts_as_routed_and_is_not_returned(node, names):
-    queue = names()
     with connect(node) as requester, connect(node) as server:
-        channel = requester.channel()
-        replies = []
-        channel.basic_consume(REPLY_QUEUE, lambda ch, m, p, b: replies.append(b), auto_ack=True)
-        channel.queue_declare(queue, auto_delete=True)
-        channel.basic_publish("", queue, b"ping", pika.BasicProperties(reply_to=REPLY_QUEUE))
-        channel.queue_declare(queue, passive=True)
-        server_channel = server.channel()
-        server_channel.confirm_delivery()
-        _, properties, _ = server_channel.basic_get(queue, auto_ack=True)
-        server_channel.basic_publish("", properties.reply_to, b"pong", mandatory=True)  # raises if returned
+        channel, replies, server_channel, reply_to = pending_request(requester, server, names())
+        server_channel.basic_publish("", reply_to, b"pong", mandatory=True)  # raises if returned
         process_until(requester, lambda: replies, what="the reply")
         assert replies == [b"pong"]
         # Not even when its requester is gone: whether it is there is not checked at routing.
         channel.close()
-        server_channel.basic_publish("", properties.reply_to, b"nobody listens", mandatory=True)
+        server_channel.basic_publish("", reply_to, b"nobody listens", mandatory=True)
 
 
 def test_a_reply_to_a_closed_channel_is_confirmed_and_dropped(node, names):
