@@ -34,8 +34,10 @@ let package = Package(
         .target(name: "CFileSystem"),
         // And the one allocator call: giving free memory back after a large transient use.
         .target(name: "CMalloc"),
+        // The CPU's CRC-32C instruction, where it has one, detected at run time.
+        .target(name: "CCRC32C"),
         // CRC-32C, the checksum of everything Berth writes to disk; pure.
-        .target(name: "Checksum", swiftSettings: strict),
+        .target(name: "Checksum", dependencies: ["CCRC32C"], swiftSettings: strict),
         // LZ4 frame format: compress and decompress with the content checksum on.
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: strict),
         // Consensus as a pure state machine: no I/O, no clock, no threads.

@@ -1,7 +1,13 @@
+import CCRC32C
+
 /// CRC-32C (Castagnoli): the checksum of every log record, hard state, snapshot file and
-/// stored message. Slicing-by-8 (eight tables, eight bytes a step), several times the
-/// byte-at-a-time rate, without needing the CPU's CRC instruction.
+/// stored message. With the CPU's CRC-32C instruction (SSE4.2, ARMv8 CRC) where it has one,
+/// which checksums a 20 MiB body in a few milliseconds even in a debug build; otherwise
+/// slicing-by-8 (eight tables, eight bytes a step).
 public enum CRC32C {
+    /// Whether `checksum` uses the CPU's instruction; checked once.
+    public static let usesCPUInstruction = berth_crc32c_instruction_available() == 1
+
     /// `tables[0]` is the classic byte table; `tables[k][b]` is the CRC of byte `b` followed
     /// by `k` zero bytes, so that eight bytes fold in at once.
     private static let tables: [UInt32] = {
@@ -21,6 +27,13 @@ public enum CRC32C {
     }()
 
     public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
+        guard usesCPUInstruction, let base = bytes.baseAddress else { return slicingChecksum(bytes, continuing: previous) }
+        return ~berth_crc32c_instruction_update(~previous, base, bytes.count)
+    }
+
+    /// The table implementation, whatever the CPU has: the fallback, and what the
+    /// instruction is tested against.
+    static func slicingChecksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
         var crc = ~previous
         tables.withUnsafeBufferPointer { t in
             var index = 0

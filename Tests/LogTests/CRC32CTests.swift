@@ -1,6 +1,6 @@
 import XCTest
 
-import Checksum
+@testable import Checksum
 
 final class CRC32CTests: XCTestCase {
     /// The standard check value of CRC-32C (Castagnoli) over the ASCII digits "123456789".
@@ -14,8 +14,9 @@ final class CRC32CTests: XCTestCase {
         XCTAssertEqual(CRC32C.checksum((0..<32).reversed().map { UInt8($0) }), 0x113F_DB5C)
     }
 
-    /// Eight bytes a step gives what one byte a step gives, at every length and offset.
-    func testSlicingAgreesWithTheBytewiseDefinition() {
+    /// Eight bytes a step, by table and by the CPU's instruction, gives what one byte a step
+    /// gives, at every length and offset.
+    func testSlicingAndInstructionAgreeWithTheBytewiseDefinition() {
         func bytewise(_ bytes: ArraySlice<UInt8>) -> UInt32 {
             var crc: UInt32 = 0xFFFF_FFFF
             for byte in bytes {
@@ -31,9 +32,23 @@ final class CRC32CTests: XCTestCase {
         }
         for start in 0..<9 {
             for end in stride(from: start, through: data.count, by: 7) {
-                XCTAssertEqual(CRC32C.checksum(Array(data[start..<end])), bytewise(data[start..<end]), "\(start)..<\(end)")
+                let expected = bytewise(data[start..<end])
+                Array(data[start..<end]).withUnsafeBytes { bytes in
+                    XCTAssertEqual(CRC32C.checksum(bytes), expected, "\(start)..<\(end)")
+                    XCTAssertEqual(CRC32C.slicingChecksum(bytes), expected, "table, \(start)..<\(end)")
+                }
             }
         }
+    }
+
+    /// The x86-64 and ARMv8 machines Berth runs on have the instruction; a build that lost it
+    /// would fall back to the table silently, at a fraction of the speed.
+    func testTheInstructionIsUsedWhereTheCPUHasIt() throws {
+        #if arch(x86_64) || arch(arm64)
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        try XCTSkipUnless(flags.contains(" sse4_2") || flags.contains(" crc32"), "this CPU has no CRC-32C instruction")
+        XCTAssertTrue(CRC32C.usesCPUInstruction)
+        #endif
     }
 
     /// Checksumming in pieces, as the record checksum does (length, then payload), equals
