@@ -56,6 +56,12 @@ extension AMQPChannel {
         try await self.send(.basic(.reject(.init(deliveryTag: deliveryTag, requeue: requeue))))
     }
 
+    /// basic.recover: every unacknowledged delivery of the channel goes back to its queue
+    /// (requeue = true; RabbitMQ refuses false); returns once the broker answers.
+    public func recover() async throws(ClientError) {
+        _ = try await self.call(.basic(.recover(.init(requeue: true))), replies: [.basicRecoverOk])
+    }
+
     /// basic.get: fetches one message, or nil when the queue is empty.
     public func get(queue: String, noAck: Bool = false) async throws(ClientError) -> GetResponse? {
         let get = Method.Basic.Get(queue: queue, noAck: noAck)

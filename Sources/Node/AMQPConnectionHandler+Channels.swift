@@ -247,7 +247,7 @@ extension AMQPConnectionHandler {
 
     /// What the channel just had proposed (a requeue) is to be seen by what it does next:
     /// it counts as a command not yet answered until it is applied.
-    private func awaitProposals(_ channel: UInt16) {
+    func awaitProposals(_ channel: UInt16) {
         channels[channel]?.commandsUnanswered += 1
         core.whenProposalsApplied { [weak self] in self?.commandAnswered(channel) }
     }

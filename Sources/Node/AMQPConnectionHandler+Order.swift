@@ -5,7 +5,8 @@ import AMQP
 /// publish after a `queue.bind` is routed by it. Publishes are stored and metadata commands
 /// decided through Raft, so their effect comes a commit later; a method that could observe
 /// them is held until they are applied, and every later method of the channel behind it;
-/// so is one after a requeue (a nack, a reject, a recover), which a get must see.
+/// so is one after a requeue (a nack, a reject, a recover), which a get must see, and a get
+/// while any channel's requeue is not yet applied.
 /// Publishes after publishes, and acknowledgements, go on at once: their order in the log
 /// is their order on the channel.
 extension ChannelSession {
@@ -25,6 +26,10 @@ extension ChannelSession {
 extension AMQPConnectionHandler {
     /// Handles a channel's method now, or holds it behind what it must wait for.
     func order(_ channel: UInt16, _ assembled: AssembledMethod) throws {
+        if case .method(.basic(.get)) = assembled, channels[channel]?.held.isEmpty == true, core.requeuesInFlight {
+            // Another channel's requeue, sent before this get, is seen by it.
+            awaitProposals(channel)
+        }
         guard var session = channels[channel] else { return }
         if !session.held.isEmpty || session.mustWait(assembled) {
             session.held.append(assembled)

@@ -73,6 +73,10 @@ final class NodeCore {
     /// they wait for, and those waiting for an index to be applied.
     private var barriersAwaitingFlush: [() -> Void] = []
     private var barriers: [(index: LogIndex, body: () -> Void)] = []
+    /// A requeue waits to be proposed, or is proposed through this index: until it is
+    /// applied, a `basic.get` from any channel waits for it (`requeuesInFlight`).
+    private var requeueAwaitingFlush = false
+    private var requeuesProposedThrough: LogIndex = 0
     private var flushScheduled = false
     /// Set by `stop()`: the log is closed, and work already queued on the loop (a flush, a
     /// peer's message) must not reach it.
@@ -380,8 +384,14 @@ final class NodeCore {
     // MARK: Driving Raft
 
     private func propose(_ command: BrokerCommand) {
+        if case .requeue = command { requeueAwaitingFlush = true }
         proposalsPending.append(command)
     }
+
+    /// Whether a message taken back (nacked, rejected, recovered, or its channel closed) is
+    /// not yet ready again. A quorum queue's `basic.get` is ordered after a return proposed
+    /// before it, from any channel; here a get waits for it (`whenProposalsApplied`).
+    var requeuesInFlight: Bool { requeueAwaitingFlush || group.core.appliedIndex < requeuesProposedThrough }
 
     /// Everything asked for in this turn of the loop goes out together, once the turn ends.
     func scheduleFlush() {
@@ -418,6 +428,10 @@ final class NodeCore {
                 // A dispatcher command must not be lost: its messages stay out until applied.
                 proposalsPending.append(command)
             }
+        }
+        if proposalsPending.isEmpty, requeueAwaitingFlush {
+            requeueAwaitingFlush = false
+            requeuesProposedThrough = group.core.lastIndex
         }
         if proposalsPending.isEmpty, !barriersAwaitingFlush.isEmpty {
             let index = group.core.lastIndex
@@ -684,6 +698,7 @@ final class NodeCore {
     /// connection closes and reconnects (to the new leader); waiting metadata requests fail.
     private func stepDown() {
         dispatcher = nil
+        requeueAwaitingFlush = false
         let waiters = replyWaiters
         replyWaiters = [:]
         for waiter in waiters.values { waiter.reply(.failure(BrokerError(.internalError, "this node stopped leading; retry"))) }

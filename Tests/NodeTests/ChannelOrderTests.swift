@@ -73,6 +73,38 @@ final class ChannelOrderTests: XCTestCase {
         }
         for node in nodes.values { try await node.shutdown() }
     }
+
+    /// A message one channel gives back (reject, nack, recover) is found by the get another
+    /// channel of the connection sends right after, as on a quorum queue, where the get is
+    /// ordered after the return.
+    func testARequeueIsSeenByAnotherChannelsGetRightAfterIt() async throws {
+        let nodes = try await cluster.start(size: 3)
+        let leader = try await cluster.leader(of: nodes)
+        let follower = nodes.keys.sorted().first { $0 != leader }!
+        for (role, id) in [("leader", leader), ("follower", follower)] {
+            let connection = try await cluster.connect([nodes[id]!])
+            let giver = try await connection.openChannel()
+            let taker = try await connection.openChannel()
+            let queue = "requeue-seen-\(role)"
+            _ = try await giver.queueDeclare(queue, durable: true)
+            _ = try await giver.publish(routingKey: queue, body: ByteBuffer(string: "r"))
+            for round in 0..<12 {
+                let got = try await giver.get(queue: queue)
+                let tag = try XCTUnwrap(got?.deliveryTag, "through the \(role): round \(round)'s get by the channel that gives it back")
+                switch round % 3 {
+                case 0: try await giver.reject(deliveryTag: tag, requeue: true)
+                case 1: try await giver.nack(deliveryTag: tag, requeue: true)
+                default: try await giver.recover()
+                }
+                let taken = try await taker.get(queue: queue)
+                XCTAssertEqual(taken.map { String(buffer: $0.body) }, "r", "through the \(role): the other channel's get right after requeue \(round)")
+                XCTAssertEqual(taken?.redelivered, true, "through the \(role): round \(round)")
+                try await taker.reject(deliveryTag: try XCTUnwrap(taken?.deliveryTag), requeue: true)
+            }
+            await connection.close()
+        }
+        for node in nodes.values { try await node.shutdown() }
+    }
 }
 
 /// The same malformed or out-of-place input, sent to the leader and to a follower, gets the
