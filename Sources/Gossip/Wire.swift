@@ -22,8 +22,12 @@ extension SWIM {
         public static let version: UInt8 = 2
         /// Longest host name or address, in bytes of UTF-8 (one length byte).
         public static let hostBytesMax = 255
-        /// The largest UDP payload over IPv4; every message fits in one.
-        public static let datagramBytesMax = 65_507
+        /// What the shell adds to a message to authenticate it, at most (a datagram is a
+        /// message in its seal).
+        public static let sealBytesMax = 64
+        /// The longest message: the largest UDP payload over IPv4 less its seal, so that
+        /// every message fits in one datagram.
+        public static let datagramBytesMax = 65_507 - sealBytesMax
         static let headerBytes = 1 + 1 + 8 + 8
         static let hostPortBytesMax = 1 + hostBytesMax + 2
         /// The largest encoded member record.

@@ -213,6 +213,7 @@ public final class BerthNode: Sendable {
                 nodeID: nodeID, secret: configuration.clusterSecret, peers: peers, loop: loop, settings: transportSettings, logger: logger
             ) { [weak core] message in core?.receive(message) }
             transport.linkLost = { [weak core] peer in core?.leaderMayBeGone(peer, reason: "its peer link closed") }
+            transport.leaveRequested = { [weak core] peer, group in core?.leaveRequested(by: peer, group: group) }
             core.transport = transport
             core.peerListenAddress = own
         }
@@ -231,7 +232,7 @@ public final class BerthNode: Sendable {
             swim.probeTimeoutMs = max(1, configuration.gossipProbeIntervalMs / 4)
             swim.suspicionTimeoutMs = configuration.gossipSuspicionTimeoutMs
             var gossipConfiguration = GossipShell.Configuration(
-                nodeID: node.group.core.id, bind: SWIM.HostPort(host: own.host, port: UInt16(own.port)),
+                nodeID: node.group.core.id, clusterSecret: configuration.clusterSecret, bind: SWIM.HostPort(host: own.host, port: UInt16(own.port)),
                 amqp: SWIM.HostPort(host: configuration.amqpHost, port: UInt16(amqpPort)),
                 http: SWIM.HostPort(host: configuration.httpHost, port: UInt16(httpPort)), swim: swim)
             let others = configuration.peers.filter { $0.key != node.group.core.id }.sorted { $0.key < $1.key }.map(\.value)

@@ -7,6 +7,10 @@ import NIOPosix
 /// every protocol period, hands it every datagram that decodes, carries out what it asks
 /// (datagrams, timeouts, membership events) and reads the monotonic clock for it.
 ///
+/// Every datagram is a message sealed with a key derived from the cluster secret
+/// (`GossipSeal`): what a non-member sends, forges or replays is dropped before the
+/// instance sees it, and counted.
+///
 /// Confined to one event loop: create it, call it and read it there; `onEvent` is called
 /// there too. Every queue is bounded: datagrams over `datagramBytesMax` are dropped unread,
 /// sends beyond `sendQueueBytesMax` waiting for the socket are dropped, and so are pending
@@ -30,8 +34,12 @@ public final class GossipShell {
         /// node of a cluster. Tried in turn, with backoff, until one answers.
         public var seeds: [SWIM.HostPort] = []
         public var swim: SWIM.Settings
-        /// Longer datagrams are dropped unread, and not sent. Every member must agree, and
-        /// it must fit a join reply of `membersMax` members.
+        /// The cluster's secret, which every member holds: datagrams are sealed with a key
+        /// derived from it.
+        public var clusterSecret: [UInt8]
+        /// Longer messages are dropped unread, and not sent (a datagram is one in its seal,
+        /// `GossipSeal.overheadBytes` longer). Every member must agree, and it must fit a
+        /// join reply of `membersMax` members.
         public var datagramBytesMax = SWIM.Wire.datagramBytesMax
         /// Bytes of datagrams waiting for the socket; beyond it, sends are dropped.
         public var sendQueueBytesMax = 1 << 20
@@ -39,8 +47,11 @@ public final class GossipShell {
         /// announced the departure, so the news spreads even if an announcement was lost.
         public var leaveLinger = TimeAmount.seconds(1)
 
-        public init(nodeID: SWIM.NodeID, bind: SWIM.HostPort, amqp: SWIM.HostPort, http: SWIM.HostPort, swim: SWIM.Settings) {
+        public init(
+            nodeID: SWIM.NodeID, clusterSecret: [UInt8], bind: SWIM.HostPort, amqp: SWIM.HostPort, http: SWIM.HostPort, swim: SWIM.Settings
+        ) {
             self.nodeID = nodeID
+            self.clusterSecret = clusterSecret
             self.bind = bind
             self.amqp = amqp
             self.http = http
@@ -65,7 +76,13 @@ public final class GossipShell {
         public var datagramsReceived = 0
         /// Handed to the socket (its write succeeded).
         public var datagramsSent = 0
-        /// Received but not a message (garbage, another version): dropped.
+        /// Received but not sealed with the cluster's key (another key, changed on the way,
+        /// not sealed at all): dropped.
+        public var datagramsUnauthenticated = 0
+        /// Sealed with the cluster's key but taken before, or from a sender's older epoch (a
+        /// replay): dropped.
+        public var datagramsReplayed = 0
+        /// Authenticated but not a message (another version): dropped.
         public var datagramsUndecodable = 0
         /// Received over `datagramBytesMax`: dropped unread.
         public var datagramsTooLong = 0
@@ -100,6 +117,7 @@ public final class GossipShell {
     private var reopening: EventLoopFuture<any Channel>?
     private var reopenRetry: Scheduled<Void>?
     private var lastReopenWarning: NIODeadline?
+    private var lastRefusalWarning: NIODeadline?
     private var timeouts: [SWIM.SequenceNumber: Scheduled<Void>] = [:]
     /// Made by `start()`; completes once the socket is closed.
     private var closed: EventLoopPromise<Void>?
@@ -112,6 +130,8 @@ public final class GossipShell {
     /// The address the socket is bound to, once `start()` succeeded.
     public private(set) var localAddress: SocketAddress?
     public private(set) var counters = Counters()
+    private var sealer: GossipSealer
+    private var opener: GossipOpener
 
     /// Call on `loop`. Checks the configuration; `start()` binds.
     public init(
@@ -132,7 +152,15 @@ public final class GossipShell {
         guard configuration.leaveLinger >= .zero else {
             throw ConfigurationError(description: "leaveLinger must not be negative")
         }
+        guard !configuration.clusterSecret.isEmpty else {
+            throw ConfigurationError(description: "clusterSecret must not be empty: it is what makes a datagram a member's")
+        }
         self.configuration = configuration
+        let key = GossipSeal.key(secret: configuration.clusterSecret)
+        // The epoch orders this shell's datagrams after those of any earlier run of this
+        // node, whose counters started again from 1.
+        sealer = GossipSealer(key: key, sender: configuration.nodeID, epoch: UInt64(max(0, wallClockMilliseconds())))
+        opener = GossipOpener(key: key, sendersMax: configuration.swim.membersMax)
         self.loop = loop
         self.logger = logger
         self.onEvent = onEvent
@@ -246,7 +274,7 @@ public final class GossipShell {
         return DatagramBootstrap(group: loop)
             // One byte more than the limit, so that a longer datagram shows (the kernel
             // truncates what does not fit).
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: limit + 1))
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: limit + GossipSeal.overheadBytes + 1))
             .channelOption(.writeBufferWaterMark, value: .init(low: queueMax / 2, high: queueMax))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -287,8 +315,9 @@ public final class GossipShell {
     }
 
     private static let reopenRetryInterval = TimeAmount.seconds(1)
-    /// A cut that refuses every send closes the socket again and again: one warning a minute.
-    private static let reopenWarningInterval = TimeAmount.minutes(1)
+    /// A cut that refuses every send closes the socket again and again, a stranger may send
+    /// without end: one warning a minute for each.
+    private static let warningInterval = TimeAmount.minutes(1)
 
     private static func makeInstance(_ configuration: Configuration, peerPort: UInt16) throws(ConfigurationError) -> SWIMInstance {
         let peer = SWIM.HostPort(host: configuration.advertisedHost ?? configuration.bind.host, port: peerPort)
@@ -379,18 +408,45 @@ public final class GossipShell {
         guard state == .running || state == .leaving else { return }
         counters.datagramsReceived += 1
         let data = envelope.data
-        guard data.readableBytes <= configuration.datagramBytesMax else {
+        guard data.readableBytes <= configuration.datagramBytesMax + GossipSeal.overheadBytes else {
             counters.datagramsTooLong += 1
             return
         }
+        let sealed: (sender: UInt64, message: ArraySlice<UInt8>)
+        switch opener.open(Array(data.readableBytesView)) {
+        case .success(let opened): sealed = opened
+        case .failure(.malformed), .failure(.forged):
+            counters.datagramsUnauthenticated += 1
+            warnOfRefusal(from: envelope.remoteAddress)
+            return
+        case .failure(.replayed), .failure(.stale):
+            counters.datagramsReplayed += 1
+            return
+        }
         guard let host = envelope.remoteAddress.ipAddress, let port = envelope.remoteAddress.port,
-            let message = try? SWIM.Message(decoding: Array(data.readableBytesView))
+            let message = try? SWIM.Message(decoding: Array(sealed.message))
         else {
             counters.datagramsUndecodable += 1
             return
         }
+        // The message speaks for the member that sealed it, no other.
+        guard message.from == sealed.sender else {
+            counters.datagramsUnauthenticated += 1
+            warnOfRefusal(from: envelope.remoteAddress)
+            return
+        }
         let source = SWIM.HostPort(host: host, port: UInt16(port))
         drive { instance, now in instance.onMessage(message, from: source, now: now) }
+    }
+
+    /// A node with another cluster's secret, or someone forging: one warning a minute.
+    private func warnOfRefusal(from address: SocketAddress) {
+        let now = NIODeadline.now()
+        guard lastRefusalWarning.map({ now - $0 >= Self.warningInterval }) ?? true else { return }
+        lastRefusalWarning = now
+        logger.warning("dropped gossip datagrams not sealed with this cluster's key (another cluster's secret, or forged)", metadata: [
+            "from": "\(address)", "dropped": "\(counters.datagramsUnauthenticated)",
+        ])
     }
 
     private func scheduleTimeout(_ sequence: SWIM.SequenceNumber, afterMs delayMs: SWIM.Millis) {
@@ -409,11 +465,12 @@ public final class GossipShell {
 
     private func send(_ message: SWIM.Message, to address: SWIM.HostPort) {
         guard let resolver else { return }
-        let bytes = message.encoded()
-        guard bytes.count <= configuration.datagramBytesMax else {
+        let encoded = message.encoded()
+        guard encoded.count <= configuration.datagramBytesMax else {
             counters.sendsDropped += 1
             return
         }
+        let bytes = sealer.seal(encoded)
         resolver.resolve(address) { [self] socketAddress in
             guard let socketAddress else {
                 counters.sendsDropped += 1
@@ -459,7 +516,7 @@ public final class GossipShell {
         channel = nil
         counters.socketReopens += 1
         let now = NIODeadline.now()
-        if lastReopenWarning.map({ now - $0 >= Self.reopenWarningInterval }) ?? true {
+        if lastReopenWarning.map({ now - $0 >= Self.warningInterval }) ?? true {
             lastReopenWarning = now
             logger.warning("gossip socket closed under the shell (a refused send); binding it again", metadata: [
                 "node": "\(configuration.nodeID)", "times": "\(counters.socketReopens)",

@@ -4,8 +4,10 @@ import Raft
 
 /// Gossip and Raft membership: gossip finds nodes and notices deaths; Raft decides who
 /// votes. The leader takes a node gossip sees alive into the group as a learner, promotes
-/// it once it has caught up, and removes one that left gracefully. A dead member stays a
-/// voter until an operator removes it: the quorum never shrinks on its own.
+/// it once it has caught up, and removes one that asked to leave over its own
+/// authenticated peer link; what gossip says of a member (left, dead) removes no one. A
+/// dead member stays a voter until an operator removes it: the quorum never shrinks on
+/// its own.
 extension NodeCore {
     /// Entries a learner may lag behind the commit index and still count as caught up.
     static let learnerLagMax: LogIndex = 64
@@ -54,13 +56,13 @@ extension NodeCore {
             switch member.status {
             case .alive, .suspect:
                 if !membership.contains(member.id), !removedNodes.contains(member.id) { return .addLearner(member.id) }
-            case .left:
-                // The last voter cannot leave: there would be no group left to say so.
-                if membership.contains(member.id), membership.voters != [member.id] { return .removeNode(member.id) }
-            case .dead:
+            case .left, .dead:
                 break
             }
         }
+        leaveRequests.formIntersection(membership.all)
+        // The last voter cannot leave: there would be no group left to say so.
+        if let leaver = leaveRequests.sorted().first(where: { membership.voters != [$0] }) { return .removeNode(leaver) }
         for learner in membership.learners.sorted() {
             let match = group.core.matchIndex(of: learner) ?? 0
             if match + Self.learnerLagMax >= group.core.commitIndex, match > 0 { return .promoteLearner(learner) }
@@ -80,14 +82,28 @@ extension NodeCore {
     }
 
     /// This node leaves the group: a leader proposes its own removal (and steps down once
-    /// it is committed); a follower's removal is proposed by the leader when gossip
-    /// reports it left.
+    /// it is committed); a follower asks its leader to, over its peer link. Called again
+    /// until the removal is in this node's log (a request may be lost, a leader change).
     func proposeOwnRemoval() {
-        guard group.core.role == .leader, group.core.membership.contains(group.core.id), group.core.membership.voters != [group.core.id] else {
-            return
+        let me = group.core.id
+        guard group.core.membership.contains(me), group.core.membership.voters != [me] else { return }
+        if group.core.role == .leader {
+            _ = try? group.proposeMembershipChange(.removeNode(me))
+            scheduleFlush()
+        } else if let leader = group.core.softState.leader, leader != me {
+            transport?.requestLeave(to: leader, group: Self.groupID)
         }
-        _ = try? group.proposeMembershipChange(.removeNode(group.core.id))
-        scheduleFlush()
+    }
+
+    /// On the leader: `node` asked, over its own link, to leave the group. It is removed
+    /// (one change at a time) and not taken back as a learner while this node leads.
+    func leaveRequested(by node: NodeID, group requested: UInt64) {
+        guard !stopped, requested == Self.groupID, group.core.role == .leader, group.core.membership.contains(node) else { return }
+        if leaveRequests.insert(node).inserted {
+            logger.info("a member asked to leave", metadata: ["member": "\(node)"])
+        }
+        removedNodes.insert(node)
+        reconcileMembership()
     }
 
     /// Whether the applied membership still holds this node.

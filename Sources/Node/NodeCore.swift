@@ -90,6 +90,8 @@ final class NodeCore {
     var gossipMembers: [NodeID: SWIM.Member] = [:]
     /// Nodes an operator removed: not taken back as learners while this node leads.
     var removedNodes: Set<NodeID> = []
+    /// Members that asked this leader to remove them (`leaveRequested`), until they are gone.
+    var leaveRequests: Set<NodeID> = []
     private var ticksSinceReconcile = 0
 
     static let tickIntervalMs: Int64 = 10
@@ -699,6 +701,8 @@ final class NodeCore {
     private func stepDown() {
         dispatcher = nil
         requeueAwaitingFlush = false
+        // A member still leaving asks the next leader again.
+        leaveRequests = []
         let waiters = replyWaiters
         replyWaiters = [:]
         for waiter in waiters.values { waiter.reply(.failure(BrokerError(.internalError, "this node stopped leading; retry"))) }

@@ -66,6 +66,8 @@ final class PeerTransport {
     /// Told when the authenticated link to a peer closes (not when a newer link replaces
     /// it): a killed process's connections close at once, long before a timeout says so.
     var linkLost: ((NodeID) -> Void)?
+    /// Called with the peer whose own authenticated link asked to leave `group`.
+    var leaveRequested: ((NodeID, UInt64) -> Void)?
     private let loop: any EventLoop
     let settings: Settings
     private let logger: Logger
@@ -146,6 +148,12 @@ final class PeerTransport {
             }
             for frame in frames { link.send(encoded: frame) }
         }
+    }
+
+    /// Asks `peer` (the group's leader) to remove this node from `group`; dropped if
+    /// there is no link to it now (the caller asks again).
+    func requestLeave(to peer: NodeID, group: UInt64) {
+        links[peer]?.send(encoded: PeerFrame.leave(group: group).encoded())
     }
 
     // MARK: Links
@@ -445,6 +453,9 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .raft(_, let messages):
             guard authenticated, let peer, !isSession else { return refuse("Raft traffic before the handshake") }
             transport.deliver(messages, from: peer)
+        case .leave(let group):
+            guard authenticated, let peer, !isSession else { return refuse("a leave request before the handshake") }
+            transport.leaveRequested?(peer, group)
         }
     }
 

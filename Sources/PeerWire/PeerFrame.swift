@@ -18,6 +18,10 @@ public enum PeerFrame: Equatable, Sendable {
     /// The accepting side of a client session took the proof: from the next byte on, the
     /// connection carries AMQP 0-9-1 and no more peer frames.
     case sessionReady
+    /// The sending node leaves the cluster and asks the group's leader to remove it. Only
+    /// this, on the node's own authenticated link, removes a voter that is alive: what
+    /// gossip says of a member never does.
+    case leave(group: UInt64)
 
     public static let version: UInt8 = 1
     public static let lengthPrefixBytes = 4
@@ -31,6 +35,7 @@ public enum PeerFrame: Equatable, Sendable {
         case proof = 2
         case raft = 3
         case sessionReady = 4
+        case leave = 5
     }
 
     // MARK: Encoding
@@ -55,6 +60,9 @@ public enum PeerFrame: Equatable, Sendable {
             for message in messages { RaftMessageCoding.encode(message, into: &writer) }
         case .sessionReady:
             writer.u8(Kind.sessionReady.rawValue)
+        case .leave(let group):
+            writer.u8(Kind.leave.rawValue)
+            writer.u64(group)
         }
         var bytes = writer.bytes
         let length = UInt32(bytes.count - Self.lengthPrefixBytes)
@@ -151,6 +159,8 @@ public enum PeerFrame: Equatable, Sendable {
             self = .raft(group: group, messages: messages)
         case .sessionReady:
             self = .sessionReady
+        case .leave:
+            self = .leave(group: try reader.u64())
         }
         try reader.expectEnd()
     }

@@ -1,8 +1,11 @@
 import Gossip
 import NIOCore
 import NIOPosix
-import Node
+@testable import Node
 import XCTest
+
+/// The secret the tests' shells share.
+private let clusterSecret = Array("gossip shell tests".utf8)
 
 /// Gossip shells over real UDP on loopback, each on its own event loop, with a fast
 /// protocol period. Every wait polls with a deadline.
@@ -108,11 +111,12 @@ final class GossipShellTests: XCTestCase {
         let datagramBytesMax = 1024
         let seed = try await start(1) { $0.datagramBytesMax = datagramBytesMax }
         let ping = SWIM.Message(from: 9, sequence: 1, body: .ping(updates: [])).encoded()
+        var sealer = Self.sealer(from: 9)
         let garbage: [[UInt8]] = [
-            [0x00],
-            [SWIM.Wire.version, 0x7F] + [UInt8](repeating: 1, count: 16),
-            Array(ping.dropLast()),
-            [UInt8](repeating: 0xAB, count: datagramBytesMax + 1),
+            sealer.seal([0x00]),
+            sealer.seal([SWIM.Wire.version, 0x7F] + [UInt8](repeating: 1, count: 16)),
+            sealer.seal(Array(ping.dropLast())),
+            [UInt8](repeating: 0xAB, count: datagramBytesMax + GossipSeal.overheadBytes + 1),
         ]
         try await sendDatagrams(garbage, to: seed.peer)
         try await waitUntil("the shell counts every garbage datagram") {
@@ -125,7 +129,51 @@ final class GossipShellTests: XCTestCase {
         let counters = try await seed.counters()
         XCTAssertEqual(counters.datagramsUndecodable, 3)
         XCTAssertEqual(counters.datagramsTooLong, 1)
+        XCTAssertEqual(counters.datagramsUnauthenticated, 0)
         XCTAssertGreaterThan(counters.datagramsReceived, garbage.count, "the joiner's messages came after")
+    }
+
+    /// A message a member did not seal, sealed with another key, changed on the way, sealed
+    /// by one member in another's name, or sent again, never reaches the protocol: a forged
+    /// `left` for a member changes nothing, and each drop is counted.
+    func testForgedAndReplayedDatagramsAreDroppedAndCounted() async throws {
+        let cluster = try await startCluster()
+        try await waitUntilAllAlive(cluster)
+        let (target, victim) = (cluster[0], cluster[2])
+        let targetsView = try await target.members()
+        let victimRecord = try XCTUnwrap(targetsView.first { $0.id == victim.id })
+        var left = victimRecord
+        left.status = .left
+        left.incarnation = SWIM.incarnationMax
+        let forgedLeave = SWIM.Message(from: victim.id, sequence: 1, body: .leave(left)).encoded()
+
+        var strangers = GossipSealer(key: GossipSeal.key(secret: Array("another cluster".utf8)), sender: victim.id, epoch: UInt64.max)
+        var impostor = Self.sealer(from: cluster[1].id)
+        var victimsSealer = Self.sealer(from: victim.id)
+        var changed = victimsSealer.seal(forgedLeave)
+        changed[GossipSeal.headerBytes] ^= 0x01
+        try await sendDatagrams([forgedLeave, strangers.seal(forgedLeave), impostor.seal(forgedLeave), changed], to: target.peer)
+        try await waitUntil("every forged datagram is counted") {
+            try await target.counters().datagramsUnauthenticated == 4
+        }
+
+        // A sealed datagram captured and sent again is taken once; one of a member's
+        // earlier run (an older epoch) not at all.
+        var sender = Self.sealer(from: 9)
+        let ping = sender.seal(SWIM.Message(from: 9, sequence: 1, body: .ping(updates: [])).encoded())
+        var earlierRun = Self.sealer(from: cluster[1].id, epoch: 1)
+        let old = earlierRun.seal(SWIM.Message(from: cluster[1].id, sequence: 1, body: .ping(updates: [])).encoded())
+        try await sendDatagrams([ping, ping, old], to: target.peer)
+        try await waitUntil("the replays are counted") {
+            try await target.counters().datagramsReplayed == 2
+        }
+        let status = try await target.status(of: victim.id)
+        XCTAssertEqual(status, .alive, "the forged leave changed nothing")
+        try await waitUntilAllAlive(cluster)
+    }
+
+    private static func sealer(from sender: SWIM.NodeID, epoch: UInt64 = UInt64(wallClockMilliseconds())) -> GossipSealer {
+        GossipSealer(key: GossipSeal.key(secret: clusterSecret), sender: sender, epoch: epoch)
     }
 
     /// A send the kernel refuses (here one to the broadcast address, which needs
@@ -135,7 +183,8 @@ final class GossipShellTests: XCTestCase {
         let cluster = try await startCluster()
         try await waitUntilAllAlive(cluster)
         let unreachable = SWIM.HostPort(host: "255.255.255.255", port: 9)
-        let relay = SWIM.Message(from: 9, sequence: 1, body: .pingRequest(target: 8, targetAddress: unreachable, updates: [])).encoded()
+        var sealer = Self.sealer(from: 9)
+        let relay = sealer.seal(SWIM.Message(from: 9, sequence: 1, body: .pingRequest(target: 8, targetAddress: unreachable, updates: [])).encoded())
         try await sendDatagrams([relay], to: cluster[0].peer)
         try await waitUntil("the refused send closed node 1's socket") {
             try await cluster[0].counters().socketReopens == 1
@@ -182,10 +231,11 @@ final class GossipShellTests: XCTestCase {
     func testABadConfigurationIsRefused() async throws {
         let loop = loops.next()
         let valid = GossipShell.Configuration(
-            nodeID: 1, bind: SWIM.HostPort(host: "127.0.0.1", port: 0), amqp: SWIM.HostPort(host: "127.0.0.1", port: 5672),
+            nodeID: 1, clusterSecret: clusterSecret, bind: SWIM.HostPort(host: "127.0.0.1", port: 0), amqp: SWIM.HostPort(host: "127.0.0.1", port: 5672),
             http: SWIM.HostPort(host: "127.0.0.1", port: 15672), swim: SWIM.Settings(randomSeed: 1))
         let breakers: [(String, @Sendable (inout GossipShell.Configuration) -> Void)] = [
             ("id", { $0.nodeID = 0 }),
+            ("clusterSecret", { $0.clusterSecret = [] }),
             ("probeIntervalMs", { $0.swim.probeIntervalMs = 0 }),
             ("datagramBytesMax", { $0.datagramBytesMax = 100 }),
             ("datagramBytesMax", { $0.datagramBytesMax = SWIM.Wire.datagramBytesMax + 1 }),
@@ -239,7 +289,7 @@ final class GossipShellTests: XCTestCase {
         swim.deadProbeIntervalMs = 300
         swim.joinRetryIntervalMaxMs = 400
         var configuration = GossipShell.Configuration(
-            nodeID: id, bind: SWIM.HostPort(host: "127.0.0.1", port: 0),
+            nodeID: id, clusterSecret: clusterSecret, bind: SWIM.HostPort(host: "127.0.0.1", port: 0),
             amqp: SWIM.HostPort(host: "127.0.0.1", port: 5600 + UInt16(id)),
             http: SWIM.HostPort(host: "127.0.0.1", port: 15600 + UInt16(id)), swim: swim)
         configuration.seeds = seeds
@@ -302,7 +352,10 @@ private final class JoinRequestRecorder: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = Array(unwrapInboundIn(data).data.readableBytesView)
-        guard let message = try? SWIM.Message(decoding: bytes), case .join = message.body else { return }
+        var opener = GossipOpener(key: GossipSeal.key(secret: clusterSecret), sendersMax: 1)
+        guard case .success(let opened) = opener.open(bytes), let message = try? SWIM.Message(decoding: Array(opened.message)),
+            case .join = message.body
+        else { return }
         arrivals.value.append(.now)
     }
 }

@@ -83,6 +83,14 @@ final class PeerFrameTests: XCTestCase {
         XCTAssertThrowsError(try PeerFrame(frame: tooLong.encoded(), limits: limits))
     }
 
+    func testALeaveRequestRoundTripsWithItsGroup() throws {
+        let leave = PeerFrame.leave(group: 0x0102_0304_0506_0708)
+        let bytes = leave.encoded()
+        XCTAssertEqual(try PeerFrame(frame: bytes, limits: limits), leave)
+        XCTAssertEqual(bytes.count, 4 + 1 + 1 + 8)
+        XCTAssertThrowsError(try PeerFrame(payload: Array(bytes[4..<(bytes.count - 1)]), limits: limits), "a group cut short")
+    }
+
     func testTheLengthPrefixCountsVersionKindAndPayload() throws {
         let bytes = PeerFrame.proof(mac: Array(repeating: 0, count: 32)).encoded()
         XCTAssertEqual(try PeerFrame.payloadLength(prefix: Array(bytes.prefix(4)), limits: limits), bytes.count - 4)
