@@ -267,20 +267,15 @@ final class PeerTransport {
         return (0..<PeerFrame.nonceBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 
-    /// The proof that `prover` knows the secret, over the nonce the other side chose and
-    /// the purpose the prover announced.
-    func proof(nonce: [UInt8], prover: NodeID, purpose: LinkPurpose) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Self.provenBytes(nonce: nonce, prover: prover, purpose: purpose), using: secret))
+    /// The proof that the side in `role` knows the secret, over everything both hellos of
+    /// the link said: a proof made for one link, one pair of nodes or one side proves
+    /// nothing on another.
+    func proof(by role: PeerHandshake.Role, of handshake: PeerHandshake) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: handshake.provenBytes(by: role), using: secret))
     }
 
-    func verify(proof: [UInt8], nonce: [UInt8], prover: NodeID, purpose: LinkPurpose) -> Bool {
-        HMAC<SHA256>.isValidAuthenticationCode(proof, authenticating: Self.provenBytes(nonce: nonce, prover: prover, purpose: purpose), using: secret)
-    }
-
-    private static func provenBytes(nonce: [UInt8], prover: NodeID, purpose: LinkPurpose) -> [UInt8] {
-        var message = Array("berth peer v1".utf8) + nonce
-        withUnsafeBytes(of: prover.littleEndian) { message.append(contentsOf: $0) }
-        return message + purpose.encoded()
+    func verify(proof: [UInt8], by role: PeerHandshake.Role, of handshake: PeerHandshake) -> Bool {
+        HMAC<SHA256>.isValidAuthenticationCode(proof, authenticating: handshake.provenBytes(by: role), using: secret)
     }
 
     func linkAuthenticated(_ link: PeerLinkHandler, peer: NodeID) {
@@ -317,17 +312,53 @@ final class PeerTransport {
     }
 }
 
-/// Splits the byte stream into peer frames, refusing an oversized one from its prefix.
+/// What the two hellos of a link said, as both proofs bind it. The acceptor proves first,
+/// once it has the dialler's hello; the dialler proves only after it has checked that
+/// proof; neither proof is any use on another link (both nonces), between other nodes
+/// (both ids) or for the other side (its role).
+struct PeerHandshake {
+    enum Role: UInt8 {
+        case dialler = 1
+        case acceptor = 2
+    }
+
+    var dialler: NodeID
+    var diallerNonce: [UInt8]
+    var diallerPurpose: LinkPurpose
+    var acceptor: NodeID
+    var acceptorNonce: [UInt8]
+
+    func provenBytes(by role: Role) -> [UInt8] {
+        var bytes = Array("berth peer handshake v2".utf8) + [role.rawValue]
+        withUnsafeBytes(of: dialler.littleEndian) { bytes += $0 }
+        bytes += diallerNonce + diallerPurpose.encoded()
+        withUnsafeBytes(of: acceptor.littleEndian) { bytes += $0 }
+        return bytes + acceptorNonce
+    }
+}
+
+/// Splits the byte stream into peer frames, refusing an oversized one from its prefix. The
+/// first frames, the handshake's hello and proof, may be only
+/// `PeerFrame.handshakeFrameBytesMax` long: nothing larger is buffered from a connection
+/// that has not proved itself.
 struct PeerFrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = PeerFrame
     let limits: PeerWireLimits
+    private var framesDecoded = 0
+
+    init(limits: PeerWireLimits) {
+        self.limits = limits
+    }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let prefix = buffer.getBytes(at: buffer.readerIndex, length: PeerFrame.lengthPrefixBytes) else { return .needMoreData }
+        var limits = self.limits
+        if framesDecoded < PeerFrame.handshakeFrames { limits.frameBytesMax = min(limits.frameBytesMax, PeerFrame.handshakeFrameBytesMax) }
         let length = try PeerFrame.payloadLength(prefix: prefix, limits: limits)
         guard buffer.readableBytes >= PeerFrame.lengthPrefixBytes + length else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: PeerFrame.lengthPrefixBytes)
         let payload = buffer.readBytes(length: length)!
+        framesDecoded += 1
         context.fireChannelRead(Self.wrapInboundOut(try PeerFrame(payload: payload, limits: limits)))
         return .continue
     }
@@ -348,6 +379,7 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     private var ourNonce: [UInt8] = []
     private var peer: NodeID?
+    private var peerNonce: [UInt8] = []
     /// What the other side announced.
     private var peerPurpose = LinkPurpose.raft
     private var authenticated = false
@@ -361,6 +393,16 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.expectedPeer = expectedPeer
         self.purpose = purpose
         self.sessionReady = sessionReady
+    }
+
+    private var isDialler: Bool { expectedPeer != nil }
+
+    /// Both hellos, once the other side's came.
+    private var handshake: PeerHandshake? {
+        guard let peer else { return nil }
+        return isDialler
+            ? PeerHandshake(dialler: transport.nodeID, diallerNonce: ourNonce, diallerPurpose: purpose, acceptor: peer, acceptorNonce: peerNonce)
+            : PeerHandshake(dialler: peer, diallerNonce: peerNonce, diallerPurpose: peerPurpose, acceptor: transport.nodeID, acceptorNonce: ourNonce)
     }
 
     private var isSession: Bool {
@@ -416,6 +458,7 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .hello(let node, let nonce, let announced):
             guard peer == nil, expectedPeer == nil || expectedPeer == node else { return refuse("unexpected hello from \(node)") }
+            guard nonce != ourNonce else { return refuse("a hello with our own nonce") }
             switch (announced, expectedPeer) {
             case (.raft, _):
                 // Only a session may come from this node itself: a leader forwarding to itself.
@@ -426,13 +469,16 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return refuse("node \(node) answered a dial with a client session")
             }
             peer = node
+            peerNonce = nonce
             peerPurpose = announced
-            write(.proof(mac: transport.proof(nonce: nonce, prover: transport.nodeID, purpose: purpose)), flush: true)
+            // The acceptor proves itself first; the dialler only once it has checked that.
+            if !isDialler, let handshake { write(.proof(mac: transport.proof(by: .acceptor, of: handshake)), flush: true) }
         case .proof(let mac):
-            guard let peer, !authenticated else { return refuse("proof before hello") }
-            guard transport.verify(proof: mac, nonce: ourNonce, prover: peer, purpose: peerPurpose) else {
+            guard let peer, let handshake, !authenticated else { return refuse("proof before hello") }
+            guard transport.verify(proof: mac, by: isDialler ? .acceptor : .dialler, of: handshake) else {
                 return refuse("node \(peer) does not know the cluster secret")
             }
+            if isDialler { write(.proof(mac: transport.proof(by: .dialler, of: handshake)), flush: true) }
             authenticated = true
             switch (purpose, peerPurpose) {
             case (.raft, .raft):

@@ -23,7 +23,13 @@ public enum PeerFrame: Equatable, Sendable {
     /// gossip says of a member never does.
     case leave(group: UInt64)
 
-    public static let version: UInt8 = 1
+    /// 2: the handshake's proofs bind both hellos, the acceptor's going first.
+    public static let version: UInt8 = 2
+    /// The frames a side receives before the other has proved itself (hello, proof), and
+    /// the most bytes each may take after its length prefix: a hello with the longest user
+    /// name is about 300.
+    public static let handshakeFrames = 2
+    public static let handshakeFrameBytesMax = 512
     public static let lengthPrefixBytes = 4
     public static let nonceBytes = 32
     public static let macBytes = 32

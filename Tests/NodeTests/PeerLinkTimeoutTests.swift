@@ -139,7 +139,7 @@ final class PeerLinkWatchdogTests: XCTestCase {
     }
 }
 
-/// Answers a dialler's hello with its own and the proof, then never writes again.
+/// Answers a dialler's hello with its own and the acceptor's proof, then never writes again.
 private final class HandshakeThenSilence: ChannelInboundHandler {
     typealias InboundIn = PeerFrame
     typealias OutboundOut = ByteBuffer
@@ -158,10 +158,12 @@ private final class HandshakeThenSilence: ChannelInboundHandler {
             let channel = context.channel
             raftFrames.link.withLock { $0 = $0 ?? channel }
         }
-        guard case .hello(_, let nonce, _) = frame else { return }
+        guard case .hello(let dialler, let nonce, let purpose) = frame else { return }
         let transport = prover.value
-        for frame in [PeerFrame.hello(node: 2, nonce: transport.nonce, purpose: .raft),
-                      .proof(mac: transport.proof(nonce: nonce, prover: 2, purpose: .raft))] {
+        let ourNonce = transport.nonce
+        let handshake = PeerHandshake(dialler: dialler, diallerNonce: nonce, diallerPurpose: purpose, acceptor: 2, acceptorNonce: ourNonce)
+        for frame in [PeerFrame.hello(node: 2, nonce: ourNonce, purpose: .raft),
+                      .proof(mac: transport.proof(by: .acceptor, of: handshake))] {
             context.write(wrapOutboundOut(ByteBuffer(bytes: frame.encoded())), promise: nil)
         }
         context.flush()
