@@ -100,7 +100,7 @@ struct BerthChaos: AsyncParsableCommand {
         let cluster = Cluster(topology: topology, berth: berth, workDirectory: workDirectory, group: group)
         var harnessErrors: [String] = []
         let secret = (0..<32).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
-        try writeFile(workDirectory + "/cluster-secret", secret + "\n")
+        try writeFile(workDirectory + "/cluster-secret", secret + "\n", secret: true)
         let proxy = DelayProxy(group: group, seed: seed)
         try await proxy.start(host: harnessAddress, routes: cluster.proxyRoutes)
         try await cluster.redirectPeerLinks()

@@ -63,8 +63,15 @@ func appendToFile(_ path: String, _ text: String) {
 }
 
 /// Replaces the file at `path` with `text`.
-func writeFile(_ path: String, _ text: String) throws {
-    guard let file = fopen(path, "wb") else { throw Processes.SpawnError(command: ["write", path], errno: errno) }
+/// Writes `text` to `path`, readable by others unless `secret` (then 0600, as a node
+/// requires of its cluster secret).
+func writeFile(_ path: String, _ text: String, secret: Bool = false) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, secret ? 0o600 : 0o644)
+    guard fd >= 0, !secret || fchmod(fd, 0o600) == 0, let file = fdopen(fd, "wb") else {
+        let error = errno
+        if fd >= 0 { close(fd) }
+        throw Processes.SpawnError(command: ["write", path], errno: error)
+    }
     defer { fclose(file) }
     fputs(text, file)
 }

@@ -9,7 +9,8 @@ public final class FileHandle: Sendable {
     public let path: String
     private let fd: Int32
 
-    public init(path: String, flags: Int32, mode: mode_t = 0o644) throws(LogError) {
+    /// Files it creates are their owner's alone (0600): they hold messages.
+    public init(path: String, flags: Int32, mode: mode_t = 0o600) throws(LogError) {
         let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
         guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
         self.path = path
@@ -103,12 +104,12 @@ public final class FileHandle: Sendable {
 }
 
 public enum FileSystem {
-    /// Creates the directory and any missing parents.
+    /// Creates the directory and any missing parents, their owner's alone (0700).
     public static func createDirectory(_ path: String) throws(LogError) {
         var prefix = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             prefix += "/" + component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
                 throw .io(operation: "mkdir", path: prefix, errno: errno)
             }
         }

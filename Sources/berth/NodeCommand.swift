@@ -186,10 +186,13 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.peerAddress = try peerAddress.map { try parseHostPort($0, flag: "--peer-address") }
         if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             let path = clusterSecretFile ?? dataDirectory + "/cluster-secret"
-            guard let secret = readFile(path), !secret.isEmpty else {
+            do {
+                configuration.clusterSecret = try ClusterSecretFile.read(path)
+            } catch .unreadable(_, ENOENT) {
                 throw ValidationError("a cluster needs its secret in \(path) (or --cluster-secret-file)")
+            } catch {
+                throw ValidationError(error.description)
             }
-            configuration.clusterSecret = secret
         }
         for user in users {
             let parts = user.split(separator: ":", maxSplits: 1)
@@ -223,21 +226,6 @@ struct NodeCommand: AsyncParsableCommand {
         }
         try await group.shutdownGracefully()
     }
-}
-
-/// The bytes of a file, trailing newline removed; nil if it cannot be read.
-func readFile(_ path: String) -> [UInt8]? {
-    guard let file = fopen(path, "rb") else { return nil }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, file)
-        if n <= 0 { break }
-        bytes += buffer[..<n]
-    }
-    while bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
-    return bytes
 }
 
 /// Waits for the first of `signals`, which no longer end the process by default, and
