@@ -31,6 +31,10 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
         /// Direct reply bodies written while the socket takes no more, before more are
         /// dropped: a client that does not read cannot grow the node's memory with replies.
         var directReplyBytesWhileUnwritableMax = 16 << 20
+        /// From the socket's accept to connection.open, as RabbitMQ's `handshake_timeout`:
+        /// a connection that has not opened by then is closed, so an idle socket holds
+        /// nothing for long.
+        var handshakeTimeout = TimeAmount.seconds(10)
     }
 
     enum Phase {
@@ -64,6 +68,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     var channels: [UInt16: ChannelSession] = [:]
     private var flushScheduled = false
     private var heartbeatTask: RepeatedTask?
+    private var handshakeDeadline: Scheduled<Void>?
     private var heartbeatSeconds: UInt16 = 0
     private var readSinceLastBeat = true
     private var missedBeats = 0
@@ -106,6 +111,16 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         alarm = core.watchAlarms(self)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let timeout = settings.handshakeTimeout
+        handshakeDeadline = context.eventLoop.scheduleTask(in: timeout) {
+            let handler = bound.value
+            guard handler.phase != .open, handler.phase != .closing, let context = handler.context else { return }
+            handler.core.logger.info("closing a connection that did not open within the handshake timeout", metadata: [
+                "peer": "\(context.remoteAddress.map { "\($0)" } ?? "unknown")", "timeout": "\(timeout)",
+            ])
+            context.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -326,10 +341,13 @@ extension AMQPConnectionHandler {
             throw Refusal(code: .accessRefused, text: "ACCESS_REFUSED - mechanism \(startOk.mechanism) with an undecodable response",
                           method: nil, closesConnection: true)
         }
+        let peer = context?.remoteAddress.map { "\($0)" } ?? "unknown"
         guard users.authenticate(name: name, password: password, fromLoopback: peerIsLoopback) else {
+            core.logger.warning("refused an AMQP login", metadata: ["user": "\(name)", "mechanism": "\(startOk.mechanism)", "peer": "\(peer)"])
             throw Refusal(code: .accessRefused, text: "ACCESS_REFUSED - Login was refused using authentication mechanism \(startOk.mechanism). For details see the broker logfile.",
                           method: nil, closesConnection: true)
         }
+        core.logger.info("accepted an AMQP login", metadata: ["user": "\(name)", "peer": "\(peer)"])
         user = name
     }
 
@@ -544,6 +562,8 @@ extension AMQPConnectionHandler {
 
     /// Gives back what the connection held: its deliveries return, its exclusive queues go.
     private func teardown() {
+        handshakeDeadline?.cancel()
+        handshakeDeadline = nil
         core.unwatchAlarms(self)
         heartbeatTask?.cancel()
         heartbeatTask = nil

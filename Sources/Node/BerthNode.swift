@@ -65,6 +65,9 @@ public struct NodeConfiguration: Sendable {
     /// majority for this long steps down. It must stay well above the round trip between
     /// members, or every delay starts an election; the default suits one data centre.
     public var electionTimeoutMs = 300
+    /// A client connection that has not opened within this long of its accept is closed
+    /// (RabbitMQ's `handshake_timeout`).
+    public var amqpHandshakeTimeoutMs: Int64 = 10_000
     /// Stands between the node and its storage: tests give it a disk that misbehaves.
     var wrapStorage: (@Sendable (DurableStorage) -> any RaftStorage & Sendable)?
 
@@ -103,7 +106,8 @@ public final class BerthNode: Sendable {
     public static func start(_ configuration: NodeConfiguration, on loop: any EventLoop, logger: Logger = Logger(label: "berth.node")) async throws -> BerthNode {
         let settings = AMQPConnectionHandler.Settings(
             channelMax: configuration.channelMax, frameSizeMax: configuration.frameSizeMax, heartbeatSeconds: configuration.heartbeatSeconds,
-            messageSizeMax: UInt64(configuration.messageSizeMax), publishesInFlightMax: configuration.publishesInFlightMax)
+            messageSizeMax: UInt64(configuration.messageSizeMax), publishesInFlightMax: configuration.publishesInFlightMax,
+            handshakeTimeout: .milliseconds(configuration.amqpHandshakeTimeoutMs))
         let users = configuration.users
         let core = try await loop.flatSubmit { () -> EventLoopFuture<NIOLoopBound<NodeCore>> in
             do {

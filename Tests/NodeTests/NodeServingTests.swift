@@ -195,6 +195,25 @@ final class NodeServingTests: XCTestCase {
         try await node.shutdown()
     }
 
+    /// A socket that says nothing, or stops after the protocol header, is closed once the
+    /// handshake timeout passes; a connection that opened in time is not.
+    func testAConnectionThatDoesNotOpenWithinTheHandshakeTimeoutIsClosed() async throws {
+        let node = try await startNode { $0.amqpHandshakeTimeoutMs = 300 }
+        let opened = try await connect(node)
+        for sent in [[], [UInt8]("AMQP".utf8) + [0, 0, 9, 1]] {
+            let started = ContinuousClock.now
+            // Read until the node closes; the socket's own read timeout is 5 s.
+            _ = try rawExchange(port: node.amqpAddress.port!, send: sent)
+            let waited = ContinuousClock.now - started
+            XCTAssertGreaterThanOrEqual(waited, .milliseconds(300), "\(sent.count) bytes sent")
+            XCTAssertLessThan(waited, .seconds(4), "closed by the node, not by the read timeout (\(sent.count) bytes sent)")
+        }
+        let channel = try await opened.openChannel()
+        _ = try await channel.queueDeclare("still-open", durable: false)
+        await opened.close()
+        try await node.shutdown()
+    }
+
     func testAMalformedFrameClosesThatConnectionWithFrameErrorAndNoOther() async throws {
         let node = try await startNode()
         let bystander = try await connect(node)
