@@ -401,7 +401,9 @@ actor Cluster {
     // MARK: Status
 
     nonisolated func statusClient(_ slot: Int) -> StatusClient {
-        StatusClient(host: topology.address(slot), port: Self.httpPort, timeout: .seconds(1), on: group)
+        StatusClient(
+            host: topology.address(slot), port: Self.httpPort, timeout: .seconds(1),
+            credentials: HTTPCredentials(user: Self.credentials.user, password: Self.credentials.password), on: group)
     }
 
     /// Each answering member's status, by slot.

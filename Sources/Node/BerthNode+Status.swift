@@ -50,6 +50,6 @@ extension BerthNode {
         guard let port = configuration.httpPort else { return nil }
         var httpLogger = Logger(label: "berth.http")
         httpLogger.logLevel = logger.logLevel
-        return try await StatusHTTPServer.start(host: configuration.httpHost, port: port, reader: reader, logger: httpLogger)
+        return try await StatusHTTPServer.start(host: configuration.httpHost, port: port, reader: reader, users: configuration.users, logger: httpLogger)
     }
 }

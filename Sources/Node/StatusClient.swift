@@ -11,15 +11,19 @@ public struct StatusClient: Sendable {
     public let port: Int
     /// For the whole exchange: connecting, asking, and reading the answer.
     public let timeout: Duration
+    /// Sent with every request (HTTP basic authentication); the routes that change the
+    /// cluster need them.
+    public let credentials: HTTPCredentials?
     private let group: any EventLoopGroup
 
     /// The largest answer read; a status page is far smaller.
     static let bodyBytesMax = 64 << 20
 
-    public init(host: String, port: Int, timeout: Duration = .seconds(2), on group: any EventLoopGroup) {
+    public init(host: String, port: Int, timeout: Duration = .seconds(2), credentials: HTTPCredentials? = nil, on group: any EventLoopGroup) {
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.credentials = credentials
         self.group = group
     }
 
@@ -37,15 +41,16 @@ public struct StatusClient: Sendable {
         return (reply.status, try decode(HealthStatus.self, from: reply, accepting: [200, 503]))
     }
 
-    /// Asks the node to leave the cluster and stop (`POST /api/leave`).
+    /// Asks the node to leave the cluster and stop (`POST /api/leave`); refused (401, 403)
+    /// without credentials.
     public func leave() async throws -> ActionResult {
-        try decode(ActionResult.self, from: try await request(.POST, "/api/leave", timeout: timeout + .seconds(10)))
+        try decode(ActionResult.self, from: try await request(.POST, "/api/leave", timeout: timeout + .seconds(10)), accepting: [200, 401, 403])
     }
 
     /// Asks the node, which must lead, to remove a member (`DELETE /api/members/ID`).
     public func remove(_ member: UInt64) async throws -> (status: Int, result: ActionResult) {
         let reply = try await request(.DELETE, "/api/members/\(member)")
-        return (reply.status, try decode(ActionResult.self, from: reply, accepting: [200, 400, 404, 409]))
+        return (reply.status, try decode(ActionResult.self, from: reply, accepting: [200, 400, 401, 403, 404, 409]))
     }
 
     /// `GET path`: the status code and the body, or an error once `timeout` has passed.
@@ -87,6 +92,9 @@ public struct StatusClient: Sendable {
             var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
             head.headers.add(name: "Host", value: "\(host):\(port)")
             head.headers.add(name: "Connection", value: "close")
+            if let credentials {
+                head.headers.add(name: "Authorization", value: "Basic " + Data("\(credentials.user):\(credentials.password)".utf8).base64EncodedString())
+            }
             try await outbound.write(.head(head))
             try await outbound.write(.end(nil))
             var status: Int?
@@ -121,6 +129,20 @@ public struct StatusClient: Sendable {
             throw StatusClientError.undecodable("\(error)")
         }
     }
+}
+
+/// A broker user's name and password, for the HTTP API.
+public struct HTTPCredentials: Sendable {
+    public var user: String
+    public var password: String
+
+    public init(user: String, password: String) {
+        self.user = user
+        self.password = password
+    }
+
+    /// RabbitMQ's default user, which only loopback may use.
+    public static let guest = HTTPCredentials(user: UserStore.guestName, password: "guest")
 }
 
 /// An HTTP answer: its status code and its body.

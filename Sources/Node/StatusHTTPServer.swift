@@ -18,10 +18,10 @@ final class StatusHTTPServer: Sendable {
     }
 
     /// Listens on `host:port` (port 0: any free port) and returns once it does.
-    static func start(host: String, port: Int, reader: NodeAccess, logger: Logger) async throws -> StatusHTTPServer {
+    static func start(host: String, port: Int, reader: NodeAccess, users: UserStore, logger: Logger) async throws -> StatusHTTPServer {
         let listening = reader.loop.makePromise(of: SocketAddress.self)
         let application = Application(
-            router: router(reader),
+            router: router(reader, changes: HTTPChangeGuard(users: users, listeningHost: host), logger: logger),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "berth"),
             onServerRunning: { channel in
                 if let address = channel.localAddress { listening.succeed(address) } else { listening.fail(NodeStartError.noAddress) }
@@ -50,17 +50,30 @@ final class StatusHTTPServer: Sendable {
         try await running.value
     }
 
-    private static func router(_ reader: NodeAccess) -> Router<BasicRequestContext> {
-        let router = Router()
+    private static func router(_ reader: NodeAccess, changes: HTTPChangeGuard, logger: Logger) -> Router<StatusRequestContext> {
+        let router = Router(context: StatusRequestContext.self)
         router.get("/api/node") { _, _ in try json(await reader.read(\.nodeStatus)) }
         router.get("/api/queues") { _, _ in try json(await reader.read(\.queuesStatus)) }
-        router.post("/api/leave") { _, _ in
+        /// A route that changes the cluster answers only what `changes` lets through.
+        @Sendable func guarded(_ request: Request, _ context: StatusRequestContext, _ change: () async throws -> Response) async throws -> Response {
+            if let refusal = changes.refusal(of: request, from: context.remoteAddress) {
+                logger.warning("refused a change through HTTP", metadata: [
+                    "route": "\(request.method) \(request.uri.path)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "unknown")",
+                    "reason": "\(refusal.message)",
+                ])
+                var response = try json(ActionResult(done: false, message: refusal.message), status: refusal.status)
+                if case .unauthenticated = refusal { response.headers[.wwwAuthenticate] = "Basic realm=\"berth\"" }
+                return response
+            }
+            return try await change()
+        }
+        router.post("/api/leave") { request, context in try await guarded(request, context) {
             try await reader.leave(timeout: .seconds(10))
             // Left: the process has nothing more to do in the cluster.
             try await reader.read { $0.stopRequest.succeed(nil) }
             return try json(ActionResult(done: true, message: "left the cluster; stopping"))
-        }
-        router.delete("/api/members/:id") { _, context in
+        } }
+        router.delete("/api/members/:id") { request, context in try await guarded(request, context) {
             guard let id = context.parameters.get("id", as: UInt64.self) else {
                 return try json(ActionResult(done: false, message: "a member id is a number"), status: .badRequest)
             }
@@ -74,7 +87,7 @@ final class StatusHTTPServer: Sendable {
             } catch let error as MembershipError {
                 return try json(ActionResult(done: false, message: "\(error)"), status: .notFound)
             }
-        }
+        } }
         router.get("/api/health") { _, _ in
             let health = try await reader.read(\.healthStatus)
             return try json(health, status: health.isHealthy ? .ok : .serviceUnavailable)

@@ -22,9 +22,13 @@ struct StatusAPIOptions: ParsableArguments {
 
     /// Asks every node at once, so one that does not answer delays the others by nothing;
     /// the answers come back in the order the nodes were given.
-    func askEach<Answer: Sendable>(_ question: @escaping @Sendable (StatusClient) async throws -> Answer) async throws -> [Result<Answer, any Error>] {
+    func askEach<Answer: Sendable>(
+        credentials: HTTPCredentials? = nil, _ question: @escaping @Sendable (StatusClient) async throws -> Answer
+    ) async throws -> [Result<Answer, any Error>] {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let clients = try endpoints().map { StatusClient(host: $0.host, port: $0.port, timeout: .milliseconds(Int64(timeout * 1000)), on: group) }
+        let clients = try endpoints().map {
+            StatusClient(host: $0.host, port: $0.port, timeout: .milliseconds(Int64(timeout * 1000)), credentials: credentials, on: group)
+        }
         let answers = await withTaskGroup(of: (Int, Result<Answer, any Error>).self) { tasks in
             for (position, client) in clients.enumerated() {
                 tasks.addTask {
@@ -37,6 +41,34 @@ struct StatusAPIOptions: ParsableArguments {
         }
         try await group.shutdownGracefully()
         return answers
+    }
+}
+
+/// Who asks, for the routes that change the cluster: a broker user, its password read from
+/// a file (never given on the command line, where `ps` shows it).
+struct HTTPCredentialOptions: ParsableArguments {
+    @Option(help: "The broker user to ask as (guest may ask only through loopback).")
+    var user = UserStore.guestName
+
+    @Option(help: "A file holding the user's password (not needed for guest, whose password is guest).")
+    var passwordFile: String?
+
+    func credentials() throws -> HTTPCredentials {
+        guard let passwordFile else {
+            guard user == UserStore.guestName else { throw ValidationError("--password-file is needed for user \(user)") }
+            return .guest
+        }
+        guard let file = fopen(passwordFile, "rb") else { throw ValidationError("cannot read \(passwordFile)") }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n <= 0 { break }
+            bytes += buffer[..<n]
+        }
+        while bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
+        return HTTPCredentials(user: user, password: String(decoding: bytes, as: UTF8.self))
     }
 }
 
@@ -173,11 +205,18 @@ struct LeaveCommand: AsyncParsableCommand {
     @Option(name: .customLong("http"), help: "The leaving node's HTTP status address as HOST:PORT.")
     var address: String
 
+    @OptionGroup var who: HTTPCredentialOptions
+
     func run() async throws {
         let endpoint = try parseHostPort(address, option: "--http")
+        let credentials = try who.credentials()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let outcome: Result<ActionResult, any Error>
-        do { outcome = .success(try await StatusClient(host: endpoint.host, port: endpoint.port, on: group).leave()) } catch { outcome = .failure(error) }
+        do {
+            outcome = .success(try await StatusClient(host: endpoint.host, port: endpoint.port, credentials: credentials, on: group).leave())
+        } catch {
+            outcome = .failure(error)
+        }
         try await group.shutdownGracefully()
         let result = try outcome.get()
         print(result.message)
@@ -196,9 +235,10 @@ struct RemoveCommand: AsyncParsableCommand {
     var node: UInt64
 
     @OptionGroup var api: StatusAPIOptions
+    @OptionGroup var who: HTTPCredentialOptions
 
     func run() async throws {
-        let answers = try await api.askEach { [node] in try await $0.remove(node) }
+        let answers = try await api.askEach(credentials: try who.credentials()) { [node] in try await $0.remove(node) }
         for (address, answer) in zip(api.addresses, answers) {
             if case .success(let reply) = answer, reply.result.done {
                 print("\(address): \(reply.result.message)")

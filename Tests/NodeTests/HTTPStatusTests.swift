@@ -188,10 +188,62 @@ final class HTTPStatusTests: XCTestCase {
         for node in nodes.values { try await node.shutdown() }
     }
 
+    /// The routes that change the cluster answer only a user's credentials, sent to an
+    /// address of the node, from no page of another site; every refusal changes nothing.
+    func testAChangeNeedsCredentialsThisNodesAddressAndNoOtherSite() async throws {
+        let nodes = try await cluster.start(size: 3)
+        let leaderID = try await agreedViews(of: nodes)[1]!.leader!
+        let leader = nodes[leaderID]!
+        let follower = nodes.keys.sorted().first { $0 != leaderID }!
+        let port = leader.httpAddress!.port!
+        let guest = "Authorization: Basic \(Data("guest:guest".utf8).base64EncodedString())\r\n"
+        let wrong = "Authorization: Basic \(Data("guest:nope".utf8).base64EncodedString())\r\n"
+        let remove = "DELETE /api/members/\(follower) HTTP/1.1\r\n"
+        let local = "Host: 127.0.0.1:\(port)\r\n"
+
+        let anonymous = try rawRequest(leader, remove + local)
+        XCTAssertEqual(anonymous.status, 401)
+        XCTAssertEqual(anonymous.header, "Basic realm=\"berth\"")
+        XCTAssertEqual(try rawRequest(leader, remove + local + wrong).status, 401)
+        XCTAssertEqual(try rawRequest(leader, "POST /api/leave HTTP/1.1\r\n" + local).status, 401, "leaving too")
+        XCTAssertEqual(try rawRequest(leader, remove + "Host: berth.attacker.example:\(port)\r\n" + guest).status, 403, "a rebound name")
+        XCTAssertEqual(try rawRequest(leader, remove + local + guest + "Origin: http://attacker.example\r\n").status, 403, "another origin")
+        XCTAssertEqual(try rawRequest(leader, remove + local + guest + "Sec-Fetch-Site: cross-site\r\n").status, 403, "another site")
+        let voters = try await client(leader).node().voters
+        XCTAssertTrue(voters.contains(follower), "no refused request removed node \(follower)")
+
+        // The same with what it needs gets through: an unknown member, so nothing changes.
+        XCTAssertEqual(try rawRequest(leader, "DELETE /api/members/99 HTTP/1.1\r\n" + local + guest).status, 404)
+        XCTAssertEqual(try rawRequest(leader, "DELETE /api/members/99 HTTP/1.1\r\nHost: localhost:\(port)\r\n" + guest
+            + "Origin: http://localhost:\(port)\r\nSec-Fetch-Site: same-origin\r\n").status, 404)
+        let unauthenticated = try await client(leader, credentials: nil).remove(99)
+        XCTAssertEqual(unauthenticated.status, 401, "the client sends nothing unless given credentials")
+        for node in nodes.values { try await node.shutdown() }
+    }
+
     // MARK: Cluster
 
-    private func client(_ node: BerthNode) -> StatusClient {
-        StatusClient(host: "127.0.0.1", port: node.httpAddress!.port!, on: cluster.clientLoop)
+    private func client(_ node: BerthNode, credentials: HTTPCredentials? = .guest) -> StatusClient {
+        StatusClient(host: "127.0.0.1", port: node.httpAddress!.port!, credentials: credentials, on: cluster.clientLoop)
+    }
+
+    /// One request written by hand: its status code, and the header `wanted` if it came.
+    private func rawRequest(_ node: BerthNode, _ head: String, wanted: String = "WWW-Authenticate") throws -> (status: Int, header: String?) {
+        let fd = try RawAMQPSession.connectToLoopback(port: node.httpAddress!.port!)
+        defer { close(fd) }
+        let bytes = Array((head + "Connection: close\r\n\r\n").utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            received += buffer[..<n]
+        }
+        let lines = String(decoding: received, as: UTF8.self).split(separator: "\r\n")
+        let status = lines.first.flatMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } } ?? 0
+        let header = lines.first { $0.lowercased().hasPrefix(wanted.lowercased() + ":") }.map { String($0.dropFirst(wanted.count + 1)).trimmingPrefix(" ") }
+        return (status, header.map(String.init))
     }
 
     /// Every node's `/api/node`, once all of them name the same leader in the same term and
