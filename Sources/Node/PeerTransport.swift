@@ -383,6 +383,8 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// What the other side announced.
     private var peerPurpose = LinkPurpose.raft
     private var authenticated = false
+    /// Refused and closing: frames already read behind the refusal are not acted on.
+    private var refused = false
     private var openedAt = NIODeadline.now()
     /// When the first frame went out since the last one came in; nil once answered.
     private var unansweredSince: NIODeadline?
@@ -454,6 +456,7 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
         unansweredSince = nil
         switch unwrapInboundIn(data) {
         case .hello(let node, let nonce, let announced):
@@ -537,6 +540,8 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func refuse(_ reason: String) {
+        guard !refused else { return }
+        refused = true
         transport.linkRefused(peer: peer ?? expectedPeer, reason: reason)
         context?.close(promise: nil)
     }
