@@ -35,6 +35,9 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
         /// a connection that has not opened by then is closed, so an idle socket holds
         /// nothing for long.
         var handshakeTimeout = TimeAmount.seconds(10)
+        /// Client sockets the node serves at once (RabbitMQ's `connection_max`); one more
+        /// is refused at connection.open with 530.
+        var connectionsMax = 65_536
     }
 
     enum Phase {
@@ -69,6 +72,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     private var flushScheduled = false
     private var heartbeatTask: RepeatedTask?
     private var handshakeDeadline: Scheduled<Void>?
+    /// Counted in the core's `clientSockets` (a client's socket, not a forwarded session).
+    private var countedSocket = false
     private var heartbeatSeconds: UInt16 = 0
     private var readSinceLastBeat = true
     private var missedBeats = 0
@@ -111,6 +116,10 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         alarm = core.watchAlarms(self)
+        if forwardedUser == nil {
+            countedSocket = true
+            core.clientSockets += 1
+        }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let timeout = settings.handshakeTimeout
         handshakeDeadline = context.eventLoop.scheduleTask(in: timeout) {
@@ -366,6 +375,10 @@ extension AMQPConnectionHandler {
     }
 
     private func handleOpen(_ open: Method.Connection.Open) throws(Refusal) {
+        guard !countedSocket || core.clientSockets <= settings.connectionsMax else {
+            throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - connection refused: node connection limit (\(settings.connectionsMax)) is reached",
+                          method: nil, closesConnection: true)
+        }
         guard core.state.vhostNames.contains(open.virtualHost) else {
             throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - vhost \(open.virtualHost) not found", method: nil, closesConnection: true)
         }
@@ -564,6 +577,10 @@ extension AMQPConnectionHandler {
     private func teardown() {
         handshakeDeadline?.cancel()
         handshakeDeadline = nil
+        if countedSocket {
+            countedSocket = false
+            core.clientSockets -= 1
+        }
         core.unwatchAlarms(self)
         heartbeatTask?.cancel()
         heartbeatTask = nil

@@ -68,6 +68,9 @@ public struct NodeConfiguration: Sendable {
     /// A client connection that has not opened within this long of its accept is closed
     /// (RabbitMQ's `handshake_timeout`).
     public var amqpHandshakeTimeoutMs: Int64 = 10_000
+    /// Client connections this node serves at once; one more is refused at connection.open
+    /// with 530 NOT_ALLOWED (RabbitMQ's `connection_max`).
+    public var connectionsMax = 65_536
     /// Stands between the node and its storage: tests give it a disk that misbehaves.
     var wrapStorage: (@Sendable (DurableStorage) -> any RaftStorage & Sendable)?
 
@@ -107,7 +110,7 @@ public final class BerthNode: Sendable {
         let settings = AMQPConnectionHandler.Settings(
             channelMax: configuration.channelMax, frameSizeMax: configuration.frameSizeMax, heartbeatSeconds: configuration.heartbeatSeconds,
             messageSizeMax: UInt64(configuration.messageSizeMax), publishesInFlightMax: configuration.publishesInFlightMax,
-            handshakeTimeout: .milliseconds(configuration.amqpHandshakeTimeoutMs))
+            handshakeTimeout: .milliseconds(configuration.amqpHandshakeTimeoutMs), connectionsMax: configuration.connectionsMax)
         let users = configuration.users
         let core = try await loop.flatSubmit { () -> EventLoopFuture<NIOLoopBound<NodeCore>> in
             do {

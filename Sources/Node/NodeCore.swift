@@ -57,6 +57,9 @@ final class NodeCore {
     private(set) var dispatcher: Dispatcher?
     private var clients: [String: any CoreClient] = [:]
     private var nextConnectionNumber: UInt64 = 0
+    /// Client sockets open on this node, whether served here or relayed to the leader
+    /// (not the sessions other nodes forward here): what `connectionsMax` bounds.
+    var clientSockets = 0
     /// Metadata requests awaiting the entry they were proposed as (index and term).
     private var replyWaiters: [LogIndex: (term: Term, reply: (Result<BrokerReply, BrokerError>) -> Void)] = [:]
     /// Peers, when the group has more than one member, and where this node listens for them.

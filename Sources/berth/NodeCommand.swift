@@ -56,6 +56,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-message-size"), help: "The largest message body a client may publish, as RabbitMQ's max_message_size: a size such as 16MiB, at most 512MiB. A larger one closes its channel with 406. Every member should use the same.")
     var messageSizeMax = "\(NodeConfiguration(dataDirectory: "").messageSizeMax >> 20)MiB"
 
+    @Option(name: .customLong("max-connections"), help: "Client connections this node serves at once, as RabbitMQ's connection_max; one more is refused at connection.open with 530.")
+    var connectionsMax = NodeConfiguration(dataDirectory: "").connectionsMax
+
     @Option(name: .customLong("max-in-flight"), help: "Publishes a connection may have awaiting storage before it is blocked.")
     var publishesInFlightMax = 8_192
 
@@ -99,6 +102,7 @@ struct NodeCommand: AsyncParsableCommand {
         guard consumerTimeoutMs >= 0 else { throw ValidationError("--consumer-timeout-ms must not be negative") }
         guard (20...60_000).contains(electionTimeoutMs) else { throw ValidationError("--election-timeout-ms must be in 20...60000") }
         guard publishesInFlightMax > 0 else { throw ValidationError("--max-in-flight must be positive") }
+        guard connectionsMax > 0 else { throw ValidationError("--max-connections must be positive") }
         guard let size = Self.parseSize(messageSizeMax), (1...UInt64(NodeConfiguration.messageSizeCeiling)).contains(size) else {
             throw ValidationError("--max-message-size takes a size from 1 byte to 512MiB, such as 16MiB, got '\(messageSizeMax)'")
         }
@@ -176,6 +180,7 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.electionTimeoutMs = electionTimeoutMs
         configuration.publishesInFlightMax = publishesInFlightMax
         configuration.messageSizeMax = Int(Self.parseSize(messageSizeMax)!)
+        configuration.connectionsMax = connectionsMax
         configuration.snapshotEveryEntries = snapshotEveryEntries
         configuration.snapshotEveryBytes = Int(Self.parseSize(snapshotEveryBytes)!)
         configuration.entriesRetainedAfterSnapshot = entriesRetainedAfterSnapshot

@@ -214,6 +214,33 @@ final class NodeServingTests: XCTestCase {
         try await node.shutdown()
     }
 
+    /// Past the node's connection limit, one more connection is refused at connection.open
+    /// with 530; once one closes, a new one opens.
+    func testPastTheConnectionLimitAConnectionIsRefusedAtOpen() async throws {
+        let node = try await startNode { $0.connectionsMax = 2 }
+        let first = try await connect(node)
+        let second = try await connect(node)
+        do {
+            let third = try await connect(node)
+            await third.close()
+            XCTFail("a third connection opened past a limit of two")
+        } catch {
+            XCTAssertTrue("\(error)".contains("530") || "\(error)".contains("node connection limit (2) is reached"), "\(error)")
+        }
+        await second.close()
+        let deadline = ContinuousClock.now + .seconds(5)
+        var replacement: AMQPConnection?
+        while replacement == nil, ContinuousClock.now < deadline {
+            // The node counts the closed socket out once it sees it close.
+            replacement = try? await connect(node)
+            if replacement == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        XCTAssertNotNil(replacement, "a connection opens again once one closed")
+        await replacement?.close()
+        await first.close()
+        try await node.shutdown()
+    }
+
     func testAMalformedFrameClosesThatConnectionWithFrameErrorAndNoOther() async throws {
         let node = try await startNode()
         let bystander = try await connect(node)
