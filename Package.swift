@@ -52,13 +52,28 @@ let package = Package(
         .target(name: "Client", dependencies: ["AMQP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
         // What nodes send each other: versioned, length-prefixed frames; pure.
         .target(name: "PeerWire", dependencies: ["Raft"], swiftSettings: strict),
+        // Who may: broker users and their password hashes, SASL responses, and the seal of
+        // gossip datagrams; pure.
+        .target(name: "Auth", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // The node's HTTP status API as its clients see it: the JSON bodies and a small client
+        // (the berth command, the chaos harness, the tests).
+        .target(
+            name: "StatusAPI",
+            dependencies: [
+                "Raft", "Auth",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Durable storage: segmented write-ahead log, hard state, LZ4 snapshots.
         .target(name: "Log", dependencies: ["Raft", "LZ4", "Checksum", "CFileSystem"], swiftSettings: strict),
         // The node's shell: drives the Raft core over durable storage.
         .target(
             name: "Node",
             dependencies: [
-                "Raft", "Log", "AMQP", "Broker", "PeerWire", "Gossip", "CMalloc",
+                "Raft", "Log", "AMQP", "Broker", "PeerWire", "Gossip", "CMalloc", "Auth", "StatusAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -73,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "berth",
             dependencies: [
-                "Node", "Log", "Raft", "Client", "AMQP",
+                "Node", "Log", "Raft", "Client", "AMQP", "Auth", "StatusAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -103,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "berth-chaos",
             dependencies: [
-                "Client", "Node", "AMQP",
+                "Client", "Node", "AMQP", "StatusAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -128,11 +143,12 @@ let package = Package(
         .testTarget(name: "RaftTests", dependencies: ["Raft"], swiftSettings: strict),
         .testTarget(name: "PeerWireTests", dependencies: ["PeerWire", "Raft"], swiftSettings: strict),
         .testTarget(name: "GossipTests", dependencies: ["Gossip"], swiftSettings: strict),
+        .testTarget(name: "AuthTests", dependencies: ["Auth"], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log", "Raft", "LZ4", "Checksum"], swiftSettings: strict),
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Log", "Raft", "LogCrashSupport", "Client", "AMQP", "Gossip", "PeerWire",
+                "Node", "Log", "Raft", "LogCrashSupport", "Client", "AMQP", "Gossip", "PeerWire", "Auth", "StatusAPI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import Glibc
 import NIOCore
 import Node
+import StatusAPI
 
 /// Where the nodes run: each slot is a network namespace joined by a veth to a bridge in the
 /// hub namespace, where the cuts are nftables rules. `Chaos/run` builds that network; this

@@ -1,4 +1,5 @@
 import AMQP
+import Auth
 import Broker
 import DequeModule
 import NIOCore

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import StatusAPI
 
 /// The node as its HTTP API and `BerthNode` reach it: on the node's event loop, where the
 /// core lives.

@@ -1,12 +1,14 @@
 import AMQP
+import Auth
 import Broker
-import Gossip
 import Glibc
+import Gossip
 import Log
 import Logging
 import NIOCore
 import NIOPosix
 import Raft
+import StatusAPI
 
 /// How to run one node.
 public struct NodeConfiguration: Sendable {

@@ -1,6 +1,7 @@
-import Gossip
 import Broker
+import Gossip
 import Raft
+import StatusAPI
 
 /// The status API's answers, read on the core's event loop like everything else of the core.
 extension NodeCore {

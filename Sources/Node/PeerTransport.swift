@@ -312,31 +312,6 @@ final class PeerTransport {
     }
 }
 
-/// What the two hellos of a link said, as both proofs bind it. The acceptor proves first,
-/// once it has the dialler's hello; the dialler proves only after it has checked that
-/// proof; neither proof is any use on another link (both nonces), between other nodes
-/// (both ids) or for the other side (its role).
-struct PeerHandshake {
-    enum Role: UInt8 {
-        case dialler = 1
-        case acceptor = 2
-    }
-
-    var dialler: NodeID
-    var diallerNonce: [UInt8]
-    var diallerPurpose: LinkPurpose
-    var acceptor: NodeID
-    var acceptorNonce: [UInt8]
-
-    func provenBytes(by role: Role) -> [UInt8] {
-        var bytes = Array("berth peer handshake v2".utf8) + [role.rawValue]
-        withUnsafeBytes(of: dialler.littleEndian) { bytes += $0 }
-        bytes += diallerNonce + diallerPurpose.encoded()
-        withUnsafeBytes(of: acceptor.littleEndian) { bytes += $0 }
-        return bytes + acceptorNonce
-    }
-}
-
 /// Splits the byte stream into peer frames, refusing an oversized one from its prefix. The
 /// first frames, the handshake's hello and proof, may be only
 /// `PeerFrame.handshakeFrameBytesMax` long: nothing larger is buffered from a connection

@@ -1,8 +1,10 @@
+import Auth
 import FoundationEssentials
 import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import StatusAPI
 
 /// The node's HTTP port: the status API (see `NodeStatus`, `QueuesStatus`, `HealthStatus`),
 /// served by Hummingbird on the node's own event loop.

@@ -5,6 +5,7 @@ import Glibc
 import NIOCore
 import NIOPosix
 import Node
+import StatusAPI
 import Synchronization
 
 /// `berth bench backlog`: a backlog bigger than its consumers keep up with, on the local

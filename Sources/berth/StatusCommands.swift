@@ -1,7 +1,9 @@
 import ArgumentParser
+import Auth
 import Glibc
 import NIOPosix
 import Node
+import StatusAPI
 
 /// Which nodes to ask, by the address of their HTTP status API.
 struct StatusAPIOptions: ParsableArguments {

@@ -1,3 +1,4 @@
+import Auth
 import XCTest
 
 @testable import Node

@@ -1,3 +1,4 @@
+import Auth
 import Gossip
 import NIOCore
 import NIOPosix

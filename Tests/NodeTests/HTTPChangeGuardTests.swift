@@ -1,3 +1,4 @@
+import Auth
 import Foundation
 @testable import Node
 import XCTest

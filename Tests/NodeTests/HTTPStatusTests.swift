@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import Node
 import Raft
+import StatusAPI
 import XCTest
 
 /// The HTTP status API of real nodes in one process: a three-node cluster over loopback, read

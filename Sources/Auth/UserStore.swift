@@ -47,10 +47,10 @@ public struct UserStore: Sendable {
 }
 
 /// The SASL responses of connection.start-ok.
-enum Credentials {
+public enum Credentials {
     /// PLAIN: `[authzid] NUL user NUL password`; AMQPLAIN: the entries of a field table
     /// (LOGIN and PASSWORD, long strings) without its length prefix.
-    static func parse(mechanism: String, response: [UInt8]) -> (name: String, password: String)? {
+    public static func parse(mechanism: String, response: [UInt8]) -> (name: String, password: String)? {
         switch mechanism {
         case "PLAIN":
             let parts = response.split(separator: 0, omittingEmptySubsequences: false)

@@ -1,5 +1,4 @@
 import Crypto
-import Gossip
 
 /// Gossip datagrams as they cross the network: each message sealed with a key only the
 /// cluster's members hold, and opened at most once.
@@ -12,21 +11,21 @@ import Gossip
 /// was made, `counter` its datagrams since: a receiver takes a sender's datagrams of its
 /// latest epoch once each, within a window of `replayWindow` for those UDP reorders, and
 /// none of an older epoch. All integers little-endian.
-enum GossipSeal {
-    static let magic: [UInt8] = Array("BGS".utf8) + [1]
-    static let headerBytes = 4 + 8 + 8 + 8
-    static let tagBytes = SHA256.byteCount
-    static let overheadBytes = headerBytes + tagBytes
+public enum GossipSeal {
+    public static let magic: [UInt8] = Array("BGS".utf8) + [1]
+    public static let headerBytes = 4 + 8 + 8 + 8
+    public static let tagBytes = SHA256.byteCount
+    public static let overheadBytes = headerBytes + tagBytes
     /// How far behind the newest counter seen a datagram may arrive and still be taken.
-    static let replayWindow: UInt64 = 64
+    public static let replayWindow: UInt64 = 64
 
-    static func key(secret: [UInt8]) -> SymmetricKey {
+    public static func key(secret: [UInt8]) -> SymmetricKey {
         HKDF<SHA256>.deriveKey(
             inputKeyMaterial: SymmetricKey(data: secret), info: Array("berth gossip datagrams v1".utf8), outputByteCount: 32)
     }
 
     /// Why a datagram was not opened.
-    enum Refusal: Error, Equatable {
+    public enum Refusal: Error, Equatable, Sendable {
         /// Too short, or not this seal's magic and version.
         case malformed
         /// Its tag does not authenticate it: another key, or changed on the way.
@@ -39,19 +38,19 @@ enum GossipSeal {
 }
 
 /// The sending side: seals this node's messages, counting them.
-struct GossipSealer {
+public struct GossipSealer {
     private let key: SymmetricKey
-    let sender: UInt64
-    let epoch: UInt64
+    public let sender: UInt64
+    public let epoch: UInt64
     private var counter: UInt64 = 0
 
-    init(key: SymmetricKey, sender: UInt64, epoch: UInt64) {
+    public init(key: SymmetricKey, sender: UInt64, epoch: UInt64) {
         self.key = key
         self.sender = sender
         self.epoch = epoch
     }
 
-    mutating func seal(_ message: [UInt8]) -> [UInt8] {
+    public mutating func seal(_ message: [UInt8]) -> [UInt8] {
         counter += 1
         var bytes = GossipSeal.magic
         bytes.reserveCapacity(GossipSeal.overheadBytes + message.count)
@@ -66,8 +65,8 @@ struct GossipSealer {
 /// Remembers, per sender, its latest epoch and which of its newest counters came; at most
 /// `sendersMax` senders (a member that went quiet longest is forgotten first, and could at
 /// worst replay into this node what it sent before it was forgotten).
-struct GossipOpener {
-    private struct Window {
+public struct GossipOpener {
+    private struct Window: Sendable {
         var epoch: UInt64
         var newest: UInt64
         /// Bit k: counter `newest - k` was taken.
@@ -80,7 +79,7 @@ struct GossipOpener {
     private var windows: [UInt64: Window] = [:]
     private var uses: UInt64 = 0
 
-    init(key: SymmetricKey, sendersMax: Int) {
+    public init(key: SymmetricKey, sendersMax: Int) {
         precondition(sendersMax > 0, "an opener remembers at least one sender")
         self.key = key
         self.sendersMax = sendersMax
@@ -88,7 +87,7 @@ struct GossipOpener {
 
     /// The sender and the message of a datagram, or why it is refused. A refused datagram
     /// changes nothing.
-    mutating func open(_ datagram: [UInt8]) -> Result<(sender: UInt64, message: ArraySlice<UInt8>), GossipSeal.Refusal> {
+    public mutating func open(_ datagram: [UInt8]) -> Result<(sender: UInt64, message: ArraySlice<UInt8>), GossipSeal.Refusal> {
         guard datagram.count >= GossipSeal.overheadBytes, datagram.starts(with: GossipSeal.magic) else { return .failure(.malformed) }
         let tagStart = datagram.count - GossipSeal.tagBytes
         guard HMAC<SHA256>.isValidAuthenticationCode(datagram[tagStart...], authenticating: datagram[..<tagStart], using: key) else {

@@ -1,3 +1,4 @@
+import Auth
 import FoundationEssentials
 import Glibc
 import NIOCore

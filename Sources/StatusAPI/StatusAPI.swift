@@ -55,6 +55,22 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         try container.encode(members, forKey: .members)
         try container.encode(peers, forKey: .peers)
     }
+
+    public init(id: NodeID, role: NodeRole, serving: Bool, term: Term, leader: NodeID? = nil, commitIndex: LogIndex, appliedIndex: LogIndex, firstIndex: LogIndex, lastIndex: LogIndex, voters: [NodeID], learners: [NodeID], members: [MemberStatus]? = nil, peers: [PeerStatus]? = nil) {
+        self.id = id
+        self.role = role
+        self.serving = serving
+        self.term = term
+        self.leader = leader
+        self.commitIndex = commitIndex
+        self.appliedIndex = appliedIndex
+        self.firstIndex = firstIndex
+        self.lastIndex = lastIndex
+        self.voters = voters
+        self.learners = learners
+        self.members = members
+        self.peers = peers
+    }
 }
 
 /// One member as gossip sees it (see `NodeStatus.members`).
@@ -65,6 +81,15 @@ public struct MemberStatus: Codable, Sendable, Equatable {
     public var peer: String
     public var amqp: String
     public var http: String
+
+    public init(id: NodeID, status: String, incarnation: UInt64, peer: String, amqp: String, http: String) {
+        self.id = id
+        self.status = status
+        self.incarnation = incarnation
+        self.peer = peer
+        self.amqp = amqp
+        self.http = http
+    }
 }
 
 /// A node's part in its Raft group, as `/api/node` spells it.
@@ -80,6 +105,13 @@ public struct PeerStatus: Codable, Sendable, Equatable {
     public var matchIndex: LogIndex
     public var lag: UInt64
     public var mode: String
+
+    public init(id: NodeID, matchIndex: LogIndex, lag: UInt64, mode: String) {
+        self.id = id
+        self.matchIndex = matchIndex
+        self.lag = lag
+        self.mode = mode
+    }
 }
 
 /// `GET /api/queues`: every queue in the replicated state, with the leader's delivery counts.
@@ -102,6 +134,12 @@ public struct QueuesStatus: Codable, Sendable, Equatable {
         try container.encode(node, forKey: .node)
         try container.encode(leader, forKey: .leader)
         try container.encode(queues, forKey: .queues)
+    }
+
+    public init(node: NodeID, leader: NodeID? = nil, queues: [QueueStatus]) {
+        self.node = node
+        self.leader = leader
+        self.queues = queues
     }
 }
 
@@ -131,6 +169,19 @@ public struct QueueStatus: Codable, Sendable, Equatable {
         try container.encode(unacked, forKey: .unacked)
         try container.encode(consumers, forKey: .consumers)
     }
+
+    public init(vhost: String, name: String, durable: Bool, exclusive: Bool, autoDelete: Bool, arguments: [String: String], messages: Int, ready: Int? = nil, unacked: Int? = nil, consumers: Int? = nil) {
+        self.vhost = vhost
+        self.name = name
+        self.durable = durable
+        self.exclusive = exclusive
+        self.autoDelete = autoDelete
+        self.arguments = arguments
+        self.messages = messages
+        self.ready = ready
+        self.unacked = unacked
+        self.consumers = consumers
+    }
 }
 
 /// `GET /api/health`: status 200 when this node knows a leader, 503 when it does not.
@@ -152,6 +203,13 @@ public struct HealthStatus: Codable, Sendable, Equatable {
         try container.encode(term, forKey: .term)
         try container.encode(leader, forKey: .leader)
     }
+
+    public init(status: String, node: NodeID, term: Term, leader: NodeID? = nil) {
+        self.status = status
+        self.node = node
+        self.term = term
+        self.leader = leader
+    }
 }
 
 /// The answer to `POST /api/leave` and `DELETE /api/members/ID`: whether it was done, and why
@@ -159,4 +217,9 @@ public struct HealthStatus: Codable, Sendable, Equatable {
 public struct ActionResult: Codable, Sendable, Equatable {
     public var done: Bool
     public var message: String
+
+    public init(done: Bool, message: String) {
+        self.done = done
+        self.message = message
+    }
 }

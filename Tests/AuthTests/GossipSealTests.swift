@@ -1,4 +1,4 @@
-@testable import Node
+import Auth
 import XCTest
 
 /// Sealing and opening gossip datagrams, without sockets.
