@@ -230,17 +230,7 @@ final class HTTPStatusTests: XCTestCase {
 
     /// One request written by hand: its status code, and the header `wanted` if it came.
     private func rawRequest(_ node: BerthNode, _ head: String, wanted: String = "WWW-Authenticate") throws -> (status: Int, header: String?) {
-        let fd = try RawAMQPSession.connectToLoopback(port: node.httpAddress!.port!)
-        defer { close(fd) }
-        let bytes = Array((head + "Connection: close\r\n\r\n").utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n <= 0 { break }
-            received += buffer[..<n]
-        }
+        let received = try RawAMQPSession.exchange(port: node.httpAddress!.port!, send: Array((head + "Connection: close\r\n\r\n").utf8))
         let lines = String(decoding: received, as: UTF8.self).split(separator: "\r\n")
         let status = lines.first.flatMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } } ?? 0
         let header = lines.first { $0.lowercased().hasPrefix(wanted.lowercased() + ":") }.map { String($0.dropFirst(wanted.count + 1)).trimmingPrefix(" ") }

@@ -190,7 +190,7 @@ final class NodeServingTests: XCTestCase {
 
     func testAWrongProtocolHeaderGetsTheRightOneBackAndTheConnectionCloses() async throws {
         let node = try await startNode()
-        let reply = try rawExchange(port: node.amqpAddress.port!, send: Array("GET / HTTP/1.1\r\n\r\n".utf8))
+        let reply = try RawAMQPSession.exchange(port: node.amqpAddress.port!, send: Array("GET / HTTP/1.1\r\n\r\n".utf8))
         XCTAssertEqual(reply, [UInt8]("AMQP".utf8) + [0, 0, 9, 1], "the server's protocol header, then end of stream")
         try await node.shutdown()
     }
@@ -203,7 +203,7 @@ final class NodeServingTests: XCTestCase {
         for sent in [[], [UInt8]("AMQP".utf8) + [0, 0, 9, 1]] {
             let started = ContinuousClock.now
             // Read until the node closes; the socket's own read timeout is 5 s.
-            _ = try rawExchange(port: node.amqpAddress.port!, send: sent)
+            _ = try RawAMQPSession.exchange(port: node.amqpAddress.port!, send: sent)
             let waited = ContinuousClock.now - started
             XCTAssertGreaterThanOrEqual(waited, .milliseconds(300), "\(sent.count) bytes sent")
             XCTAssertLessThan(waited, .seconds(4), "closed by the node, not by the read timeout (\(sent.count) bytes sent)")
@@ -246,7 +246,7 @@ final class NodeServingTests: XCTestCase {
         let bystander = try await connect(node)
         // A protocol header, then a method frame whose frame-end octet is wrong.
         let garbage = [UInt8]("AMQP".utf8) + [0, 0, 9, 1] + [1, 0, 0, 0, 0, 0, 4, 0, 10, 0, 11, 0x00]
-        let reply = try rawExchange(port: node.amqpAddress.port!, send: garbage)
+        let reply = try RawAMQPSession.exchange(port: node.amqpAddress.port!, send: garbage)
         XCTAssertTrue(containsCloseWithCode(reply, code: 501), "connection.close 501 FRAME_ERROR in \(reply.count) bytes")
         let channel = try await bystander.openChannel()
         _ = try await channel.queueDeclare("after-the-garbage")
@@ -311,21 +311,6 @@ final class NodeServingTests: XCTestCase {
     }
 
     // MARK: Raw sockets, for what no well-behaved client sends
-
-    /// Sends bytes, then reads until the server closes (at most 5 s).
-    private func rawExchange(port: Int, send bytes: [UInt8]) throws -> [UInt8] {
-        let fd = try RawAMQPSession.connectToLoopback(port: port)
-        defer { close(fd) }
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n <= 0 { break }
-            received += buffer[..<n]
-        }
-        return received
-    }
 
     /// Whether the bytes hold a connection.close (class 10, method 50) with `code`.
     private func containsCloseWithCode(_ bytes: [UInt8], code: UInt16) -> Bool {

@@ -47,6 +47,22 @@ final class RawAMQPSession {
         return fd
     }
 
+    /// Connects to `port`, sends `bytes`, and reads until the server closes (each read waits
+    /// at most 5 s): for an exchange no client library would make.
+    static func exchange(port: Int, send bytes: [UInt8]) throws -> [UInt8] {
+        let fd = try connectToLoopback(port: port)
+        defer { close(fd) }
+        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = Glibc.read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            received += buffer[..<n]
+        }
+        return received
+    }
+
     func send(_ frames: [Frame]) throws {
         var buffer = ByteBuffer()
         for frame in frames { try FrameWriter.writeFrame(frame, into: &buffer) }
