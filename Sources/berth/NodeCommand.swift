@@ -192,7 +192,7 @@ struct NodeCommand: AsyncParsableCommand {
         if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             let path = clusterSecretFile ?? dataDirectory + "/cluster-secret"
             do {
-                configuration.clusterSecret = try ClusterSecretFile.read(path)
+                configuration.clusterSecret = try SecretFile.read(path)
             } catch .unreadable(_, ENOENT) {
                 throw ValidationError("a cluster needs its secret in \(path) (or --cluster-secret-file)")
             } catch {

@@ -52,7 +52,7 @@ struct HTTPCredentialOptions: ParsableArguments {
     @Option(help: "The broker user to ask as (guest may ask only through loopback).")
     var user = UserStore.guestName
 
-    @Option(help: "A file holding the user's password (not needed for guest, whose password is guest).")
+    @Option(help: "A file holding the user's password, its owner's alone (not needed for guest, whose password is guest).")
     var passwordFile: String?
 
     func credentials() throws -> HTTPCredentials {
@@ -60,17 +60,11 @@ struct HTTPCredentialOptions: ParsableArguments {
             guard user == UserStore.guestName else { throw ValidationError("--password-file is needed for user \(user)") }
             return .guest
         }
-        guard let file = fopen(passwordFile, "rb") else { throw ValidationError("cannot read \(passwordFile)") }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n <= 0 { break }
-            bytes += buffer[..<n]
+        do {
+            return HTTPCredentials(user: user, password: String(decoding: try SecretFile.read(passwordFile), as: UTF8.self))
+        } catch {
+            throw ValidationError(error.description)
         }
-        while bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
-        return HTTPCredentials(user: user, password: String(decoding: bytes, as: UTF8.self))
     }
 }
 

@@ -25,18 +25,18 @@ final class FilePermissionTests: XCTestCase {
         _ = "s3cret\n\n".withCString { write(fd, $0, 8) }
         close(fd)
 
-        XCTAssertEqual(try ClusterSecretFile.read(path), Array("s3cret".utf8))
+        XCTAssertEqual(try SecretFile.read(path), Array("s3cret".utf8))
         for mode: mode_t in [0o640, 0o604, 0o620, 0o644] {
             chmod(path, mode)
-            XCTAssertThrowsError(try ClusterSecretFile.read(path), "mode \(String(mode, radix: 8))") { error in
-                XCTAssertEqual(error as? ClusterSecretFile.Refusal, .exposed(path: path, mode: S_IFREG | mode))
+            XCTAssertThrowsError(try SecretFile.read(path), "mode \(String(mode, radix: 8))") { error in
+                XCTAssertEqual(error as? SecretFile.Refusal, .exposed(path: path, mode: S_IFREG | mode))
                 XCTAssertTrue("\(error)".contains("chmod 600 \(path)"), "\(error)")
             }
         }
         chmod(path, 0o400)
-        XCTAssertEqual(try ClusterSecretFile.read(path), Array("s3cret".utf8), "read-only for its owner will do")
-        XCTAssertThrowsError(try ClusterSecretFile.read(cluster.root + "/missing")) { error in
-            XCTAssertEqual(error as? ClusterSecretFile.Refusal, .unreadable(path: cluster.root + "/missing", errno: ENOENT))
+        XCTAssertEqual(try SecretFile.read(path), Array("s3cret".utf8), "read-only for its owner will do")
+        XCTAssertThrowsError(try SecretFile.read(cluster.root + "/missing")) { error in
+            XCTAssertEqual(error as? SecretFile.Refusal, .unreadable(path: cluster.root + "/missing", errno: ENOENT))
         }
     }
 

@@ -1,8 +1,8 @@
 import Glibc
 
-/// The file that holds a cluster's shared secret: whoever reads it can join the cluster
-/// and speak for any member, so it must be its owner's alone.
-public enum ClusterSecretFile {
+/// A file that holds a secret (the cluster's shared secret, whose reader can join the
+/// cluster and speak for any member; a user's password): it must be its owner's alone.
+public enum SecretFile {
     public enum Refusal: Error, CustomStringConvertible, Equatable {
         case unreadable(path: String, errno: Int32)
         case empty(path: String)
@@ -12,11 +12,11 @@ public enum ClusterSecretFile {
         public var description: String {
             switch self {
             case .unreadable(let path, let errno):
-                return "the cluster secret \(path) cannot be read: \(String(cString: strerror(errno)))"
+                return "the secret file \(path) cannot be read: \(String(cString: strerror(errno)))"
             case .empty(let path):
-                return "the cluster secret \(path) is empty"
+                return "the secret file \(path) is empty"
             case .exposed(let path, let mode):
-                return "the cluster secret \(path) is open to others (mode \(String(mode & 0o777, radix: 8))); only its owner may read it: chmod 600 \(path)"
+                return "the secret file \(path) is open to others (mode \(String(mode & 0o777, radix: 8))); only its owner may read it: chmod 600 \(path)"
             }
         }
     }
