@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
         // Stops the HTTP server gracefully when the node shuts down.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // TLS: amqps for clients.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The system's liblz4 (Debian: liblz4-dev).
@@ -50,11 +52,11 @@ let package = Package(
         // messages; plus the leader-local dispatcher. No I/O, no clock, no dependencies.
         .target(name: "Broker", dependencies: ["Checksum"], swiftSettings: strict),
         .target(name: "Client", dependencies: ["AMQP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
-        // What nodes send each other: versioned, length-prefixed frames; pure.
-        .target(name: "PeerWire", dependencies: ["Raft"], swiftSettings: strict),
+        // What nodes send each other: versioned, length-prefixed frames in byte buffers; pure.
+        .target(name: "PeerWire", dependencies: ["Raft", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         // Who may: broker users and their password hashes, SASL responses, and the seal of
         // gossip datagrams; pure.
-        .target(name: "Auth", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "Auth", dependencies: ["Broker", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // The node's HTTP status API as its clients see it: the JSON bodies and a small client
         // (the berth command, the chaos harness, the tests).
         .target(
@@ -67,20 +69,31 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // TLS settings as RabbitMQ's ssl_options give them, made into NIOSSL contexts, and the
+        // peer links' TLS keyed by the cluster secret.
+        .target(
+            name: "TLS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         // Durable storage: segmented write-ahead log, hard state, LZ4 snapshots.
         .target(name: "Log", dependencies: ["Raft", "LZ4", "Checksum", "CFileSystem"], swiftSettings: strict),
         // The node's shell: drives the Raft core over durable storage.
         .target(
             name: "Node",
             dependencies: [
-                "Raft", "Log", "AMQP", "Broker", "PeerWire", "Gossip", "CMalloc", "Auth", "StatusAPI",
+                "Raft", "Log", "AMQP", "Broker", "PeerWire", "Gossip", "CMalloc", "Auth", "StatusAPI", "TLS",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
@@ -88,9 +101,10 @@ let package = Package(
         .executableTarget(
             name: "berth",
             dependencies: [
-                "Node", "Log", "Raft", "Client", "AMQP", "Auth", "StatusAPI",
+                "Node", "Log", "Raft", "Client", "AMQP", "Auth", "StatusAPI", "TLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -123,6 +137,7 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Chaos/Sources",
             swiftSettings: strict
@@ -148,10 +163,12 @@ let package = Package(
         .testTarget(
             name: "NodeTests",
             dependencies: [
-                "Node", "Log", "Raft", "LogCrashSupport", "Client", "AMQP", "Gossip", "PeerWire", "Auth", "StatusAPI",
+                "Node", "Log", "Raft", "LogCrashSupport", "Client", "AMQP", "Gossip", "PeerWire", "Auth", "StatusAPI", "TLS",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

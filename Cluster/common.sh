@@ -36,9 +36,10 @@ start_node() {
         return 0
     fi
     mkdir -p "$data/node-$n"
-    # shellcheck disable=SC2046
+    # BERTH_NODE_FLAGS: more flags for every node (say --no-peer-tls, to measure what TLS costs).
+    # shellcheck disable=SC2046,SC2086
     nohup "$(berth_bin)" node --data-dir "$data/node-$n" --node-id "$n" --amqp-port "$(amqp_port "$n")" \
-        --http-port "$(http_port "$n")" $(peer_flags) --cluster-secret-file "$data/cluster-secret" >>"$data/node-$n.log" 2>&1 &
+        --http-port "$(http_port "$n")" $(peer_flags) --cluster-secret-file "$data/cluster-secret" ${BERTH_NODE_FLAGS:-} >>"$data/node-$n.log" 2>&1 &
     echo $! >"$data/node-$n.pid"
 }
 

@@ -59,6 +59,9 @@ struct BerthChaos: AsyncParsableCommand {
     @Option(name: .customLong("work-dir"), help: "Where the nodes keep their data and logs.")
     var workDirectory: String
 
+    @Option(name: .customLong("tls-directory"), help: "Certificates (Cluster/make-tls-certificates): the nodes also serve amqps on 5671, and about half the client connections use it.")
+    var tlsDirectory: String?
+
     @Option(name: .customLong("out"), help: "Where the history (history.jsonl) and the report (report.txt) go.")
     var outDirectory: String
 
@@ -97,10 +100,11 @@ struct BerthChaos: AsyncParsableCommand {
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let cluster = Cluster(topology: topology, berth: berth, workDirectory: workDirectory, group: group)
+        let cluster = Cluster(topology: topology, berth: berth, workDirectory: workDirectory, tlsDirectory: tlsDirectory, group: group)
         var harnessErrors: [String] = []
         let secret = (0..<32).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
         try writeFile(workDirectory + "/cluster-secret", secret + "\n", secret: true)
+        try writeFile(workDirectory + "/users", "\(Cluster.credentials.user):\(Cluster.credentials.password)\n", secret: true)
         let proxy = DelayProxy(group: group, seed: seed)
         try await proxy.start(host: harnessAddress, routes: cluster.proxyRoutes)
         try await cluster.redirectPeerLinks()
@@ -114,7 +118,9 @@ struct BerthChaos: AsyncParsableCommand {
         say("cluster up: leader is node \(firstLeader)")
 
         let history = History()
-        let workload = Workload(shape: WorkloadShape(), history: history, topology: topology, group: group, seed: seed)
+        let workload = Workload(
+            shape: WorkloadShape(), history: history, topology: topology, group: group, seed: seed,
+            tls: try tlsDirectory.map { try Workload.clientTLS(trusting: $0) })
         guard await workload.declareQueues(timeout: .seconds(30)) else {
             await cluster.stopAll()
             say("could not declare the queues within 30 s")
@@ -175,6 +181,10 @@ struct BerthChaos: AsyncParsableCommand {
         let notEmpty = await workload.drain(cluster: cluster, timeout: .seconds(90))
         let disagreements = await disagreement(cluster: cluster, timeout: .seconds(30))
         await cluster.reapUnexpectedExits(at: "after the drain")
+
+        let connections = workload.connectionCounts
+        say("client connections: \(connections.overTLS) over TLS (amqps), \(connections.plain) plain")
+        if tlsDirectory != nil, connections.overTLS == 0 { harnessErrors.append("no client connection went over TLS") }
 
         var verdict = Checker.check(history.snapshot, deadLetterQueue: workload.deadLetterQueue)
         verdict.queuesNotEmpty = notEmpty

@@ -49,11 +49,15 @@ enum NetworkFault: Sendable {
 /// only processes it signals.
 actor Cluster {
     static let amqpPort = 5672
+    static let amqpsPort = 5671
     static let httpPort = 15672
     static let peerPort = 4370
     static let credentials = (user: "chaos", password: "chaos")
     static let snapshotEveryEntries = 2_000
     static let entriesRetainedAfterSnapshot = 200
+    /// Log kept for a follower behind: a short fault is caught up from the log, a longer one
+    /// from a streamed snapshot.
+    static let laggingFollowerLog = "256KiB"
     /// One table holds every cut, so deleting it heals them all at once.
     static let cutTable = "berth_chaos"
     static let redirectTable = "berth_chaos_redirect"
@@ -68,6 +72,8 @@ actor Cluster {
     let topology: Topology
     let berth: String
     let workDirectory: String
+    /// Where the certificates are (Cluster/make-tls-certificates): the nodes also serve amqps.
+    let tlsDirectory: String?
     private let group: any EventLoopGroup
     private var members: [Int: Member] = [:]
     private var nextNodeID: Int
@@ -77,10 +83,11 @@ actor Cluster {
     /// Nodes that ended without the harness killing them: a node that will not (re)start.
     private(set) var unexpectedExits: [String] = []
 
-    init(topology: Topology, berth: String, workDirectory: String, group: any EventLoopGroup) {
+    init(topology: Topology, berth: String, workDirectory: String, tlsDirectory: String?, group: any EventLoopGroup) {
         self.topology = topology
         self.berth = berth
         self.workDirectory = workDirectory
+        self.tlsDirectory = tlsDirectory
         self.group = group
         for slot in topology.foundingSlots { members[slot] = Member(nodeID: slot, joined: false) }
         self.nextNodeID = topology.founders + 1
@@ -110,11 +117,15 @@ actor Cluster {
             "--http-host", address, "--http-port", "\(Self.httpPort)",
             "--cluster-secret-file", workDirectory + "/cluster-secret",
             // Clients reach the nodes from the hub's address, not loopback, where guest may not connect.
-            "--user", "\(Self.credentials.user):\(Self.credentials.password)",
+            "--users-file", workDirectory + "/users",
             // Snapshots often, little log kept behind them: a node back from a fault is
             // usually behind the log and catches up from a streamed snapshot.
             "--snapshot-every-entries", "\(Self.snapshotEveryEntries)", "--snapshot-retained-entries", "\(Self.entriesRetainedAfterSnapshot)",
+            "--lagging-follower-log", Self.laggingFollowerLog,
         ]
+        if let tlsDirectory {
+            command += ["--tls-port", "\(Self.amqpsPort)", "--tls-certificate", tlsDirectory + "/server.pem", "--tls-key", tlsDirectory + "/server.key"]
+        }
         if member.joined {
             command += ["--peer-address", "\(address):\(Self.peerPort)"]
             for other in occupiedSlots where other != slot { command += ["--join", "\(topology.address(other)):\(Self.peerPort)"] }

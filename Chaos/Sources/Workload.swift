@@ -1,6 +1,7 @@
 import AMQP
 import Client
 import NIOCore
+import NIOSSL
 import Synchronization
 
 /// How hard the workload pushes; small, since the cluster shares two cores with it.
@@ -37,8 +38,13 @@ final class Workload: Sendable {
     private let consuming = Atomic<Bool>(true)
     /// The consumers' current connections, closed to stop them.
     private let consumerConnections = Mutex<[String: AMQPConnection]>([:])
+    /// Set when the nodes serve amqps: about half the connections, drawn, go over TLS.
+    let tls: NIOSSLContext?
+    private let connectionsOverTLS = Atomic<Int>(0)
+    private let plainConnections = Atomic<Int>(0)
 
-    init(shape: WorkloadShape, history: History, topology: Topology, group: any EventLoopGroup, seed: UInt64) {
+    init(shape: WorkloadShape, history: History, topology: Topology, group: any EventLoopGroup, seed: UInt64, tls: NIOSSLContext? = nil) {
+        self.tls = tls
         self.shape = shape
         self.history = history
         self.topology = topology
@@ -65,15 +71,43 @@ final class Workload: Sendable {
         )
     }
 
-    /// Connects to a node in a random order, another than `avoiding` first.
+    /// Connects to a node in a random order, another than `avoiding` first; over TLS or
+    /// not as drawn, when the nodes serve amqps.
     func connect(avoiding: Int, random: inout SeededGenerator, preferring preferred: Int? = nil) async -> (AMQPConnection, Int)? {
         var order = random.shuffled(topology.slots)
         if order.count > 1, order.first == avoiding { order.append(order.removeFirst()) }
         if let preferred, let index = order.firstIndex(of: preferred) { order.insert(order.remove(at: index), at: 0) }
-        let endpoints = order.map { Endpoint(host: topology.address($0), port: Cluster.amqpPort) }
+        var configuration = self.configuration
+        var port = Cluster.amqpPort
+        if let tls, random.next() % 2 == 0 {
+            port = Cluster.amqpsPort
+            configuration.prepareChannel = { channel, _ in
+                try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: nil))
+            }
+        }
+        let endpoints = order.map { Endpoint(host: topology.address($0), port: port) }
         guard let connection = try? await AMQPConnection.connect(to: endpoints, configuration: configuration, on: group) else { return nil }
+        if port == Cluster.amqpsPort {
+            connectionsOverTLS.add(1, ordering: .relaxed)
+        } else {
+            plainConnections.add(1, ordering: .relaxed)
+        }
         let node = topology.slots.first(where: { topology.address($0) == connection.endpoint.host }) ?? 0
         return (connection, node)
+    }
+
+    /// Client connections made so far, over TLS and plain.
+    var connectionCounts: (overTLS: Int, plain: Int) {
+        (connectionsOverTLS.load(ordering: .relaxed), plainConnections.load(ordering: .relaxed))
+    }
+
+    /// A client context for the nodes' amqps: their certificate must chain to the test
+    /// authority in `directory` (the nodes' addresses are not in it, so no name check).
+    static func clientTLS(trusting directory: String) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .file(directory + "/ca.pem")
+        configuration.certificateVerification = .noHostnameVerification
+        return try NIOSSLContext(configuration: configuration)
     }
 
     /// Declares the durable queues, retrying until the cluster serves.

@@ -66,6 +66,20 @@ public struct MessageBody: Sendable {
     }
 }
 
+extension MessageBody {
+    /// The body's bytes in one array, copied once from the parts.
+    public func bytes() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: byteCount) { destination, initialized in
+            for part in parts {
+                part.withUnsafeReadableBytes { source in
+                    UnsafeMutableRawBufferPointer(destination).baseAddress!.advanced(by: initialized).copyMemory(from: source.baseAddress!, byteCount: source.count)
+                    initialized += source.count
+                }
+            }
+        }
+    }
+}
+
 extension MessageBody: Hashable {
     public static func == (lhs: MessageBody, rhs: MessageBody) -> Bool {
         guard lhs.byteCount == rhs.byteCount else {

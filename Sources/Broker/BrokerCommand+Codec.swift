@@ -21,6 +21,13 @@ extension BrokerCommand {
         case expire = 14
         case deleteQueuesOwned = 15
         case deleteQueue = 16
+        case putUser = 17
+        case deleteUser = 18
+        case setPermission = 19
+        case clearPermission = 20
+        case seedUsers = 21
+        case setLimit = 22
+        case clearLimit = 23
     }
 
     public func encoded() -> [UInt8] {
@@ -108,6 +115,33 @@ extension BrokerCommand {
         case .deleteQueuesOwned(let owner):
             w.byte(Tag.deleteQueuesOwned.rawValue)
             w.string(owner)
+        case .putUser(let user):
+            w.byte(Tag.putUser.rawValue)
+            w.user(user)
+        case .deleteUser(let name):
+            w.byte(Tag.deleteUser.rawValue)
+            w.string(name)
+        case .setPermission(let vhost, let user, let permission):
+            w.byte(Tag.setPermission.rawValue)
+            w.string(vhost)
+            w.string(user)
+            w.permission(permission)
+        case .clearPermission(let vhost, let user):
+            w.byte(Tag.clearPermission.rawValue)
+            w.string(vhost)
+            w.string(user)
+        case .seedUsers(let users):
+            w.byte(Tag.seedUsers.rawValue)
+            w.array(users) { $0.user($1) }
+        case .setLimit(let subject, let limit, let value):
+            w.byte(Tag.setLimit.rawValue)
+            w.limitSubject(subject)
+            w.byte(limit.code)
+            w.signed(value)
+        case .clearLimit(let subject, let limit):
+            w.byte(Tag.clearLimit.rawValue)
+            w.limitSubject(subject)
+            w.byte(limit.code)
         }
         return w.bytes
     }
@@ -214,6 +248,26 @@ extension BrokerCommand {
             self = .expire(Expiry(timestamp: timestamp, messages: messages, unusedQueues: unused))
         case .deleteQueuesOwned:
             self = .deleteQueuesOwned(by: try r.string(max: name))
+        case .putUser:
+            self = .putUser(try r.user(limits: limits))
+        case .deleteUser:
+            self = .deleteUser(name: try r.string(max: name))
+        case .setPermission:
+            let vhost = try r.string(max: name)
+            let user = try r.string(max: name)
+            self = .setPermission(vhost: vhost, user: user, try r.permission(limits: limits))
+        case .clearPermission:
+            let vhost = try r.string(max: name)
+            self = .clearPermission(vhost: vhost, user: try r.string(max: name))
+        case .seedUsers:
+            self = .seedUsers(try r.array(minimumBytes: 3, max: limits.usersMax) { (r: inout ByteReader) throws(BrokerCodecError) in
+                try r.user(limits: limits)
+            })
+        case .setLimit:
+            let subject = try r.limitSubject(limits: limits)
+            self = .setLimit(subject, try r.resourceLimit(), value: try r.signed())
+        case .clearLimit:
+            self = .clearLimit(try r.limitSubject(limits: limits), try r.resourceLimit())
         }
         try r.finish()
     }

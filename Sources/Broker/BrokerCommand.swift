@@ -27,4 +27,15 @@ public enum BrokerCommand: Equatable, Sendable {
     case expire(Expiry)
     /// Deletes the exclusive queues of a connection that closed.
     case deleteQueuesOwned(by: String)
+    /// Adds a user or replaces its password hash and tags.
+    case putUser(User)
+    /// Deletes a user and its permissions.
+    case deleteUser(name: String)
+    case setPermission(vhost: String, user: String, Permission)
+    case clearPermission(vhost: String, user: String)
+    /// A node's initial users; only the first seed a cluster applies counts.
+    case seedUsers([User])
+    /// Sets one of a vhost's or a user's limits (negative: no limit).
+    case setLimit(LimitSubject, ResourceLimit, value: Int64)
+    case clearLimit(LimitSubject, ResourceLimit)
 }

@@ -29,6 +29,10 @@ public struct BrokerError: Error, Equatable, Hashable, Sendable, CustomStringCon
         BrokerError(.notFound, "no vhost '\(vhost)'")
     }
 
+    static func userNotFound(_ name: String) -> BrokerError {
+        BrokerError(.notFound, "no user '\(name)'")
+    }
+
     static let defaultExchangeRefused = BrokerError(.accessRefused, "operation not permitted on the default exchange")
 
     static func reservedPrefix(kind: String, _ name: String) -> BrokerError {

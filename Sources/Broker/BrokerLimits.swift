@@ -15,6 +15,11 @@ public struct BrokerLimits: Equatable, Sendable {
     /// but every replica decodes what any leader may have taken.
     public var messageBodyBytesMax = 512 << 20
     public var vhostsMax = 1_024
+    public var usersMax = 65_536
+    /// Tags of one user.
+    public var userTagsMax = 32
+    /// Each of a permission's three regular expressions.
+    public var permissionPatternBytesMax = 4_096
     /// Exchanges, over all vhosts.
     public var exchangesMax = 65_536
     /// Queues, over all vhosts.
@@ -53,7 +58,8 @@ public struct BrokerLimits: Equatable, Sendable {
         let positive: [(String, Int)] = [
             ("nameBytesMax", nameBytesMax), ("argumentDepthMax", argumentDepthMax),
             ("argumentEntriesMax", argumentEntriesMax), ("publisherTokenBytesMax", publisherTokenBytesMax), ("messageBodyBytesMax", messageBodyBytesMax),
-            ("vhostsMax", vhostsMax), ("exchangesMax", exchangesMax), ("queuesMax", queuesMax),
+            ("vhostsMax", vhostsMax), ("usersMax", usersMax), ("userTagsMax", userTagsMax),
+            ("permissionPatternBytesMax", permissionPatternBytesMax), ("exchangesMax", exchangesMax), ("queuesMax", queuesMax),
             ("bindingsMax", bindingsMax), ("queueMessagesMax", queueMessagesMax),
             ("commandMessagesMax", commandMessagesMax), ("commandMessageIDsMax", commandMessageIDsMax),
             ("commandQueuesMax", commandQueuesMax), ("deadLetterHopsMax", deadLetterHopsMax),

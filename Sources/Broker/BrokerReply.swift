@@ -11,4 +11,12 @@ public enum BrokerReply: Equatable, Sendable {
     case unbound
     case purged(messageCount: Int)
     case ownedQueuesDeleted([QueueName])
+    case userPut
+    case userDeleted
+    case permissionSet
+    case permissionCleared
+    case limitSet
+    case limitCleared
+    /// The users a seed added (none if the cluster was seeded before).
+    case usersSeeded(added: [String])
 }

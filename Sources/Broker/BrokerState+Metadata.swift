@@ -30,6 +30,8 @@ extension BrokerState {
         queueCount -= host.queues.count
         bindingCount -= host.bindingCount
         vhosts[name] = nil
+        if permissions.removeValue(forKey: name) != nil { accessChangedAt = appliedIndex }
+        resourceLimits[.vhost(name)] = nil
     }
 
     // MARK: Exchanges
@@ -188,6 +190,9 @@ extension BrokerState {
         if let exchange = settings.deadLetterExchange { try checkName(exchange, kind: "exchange") }
         guard queueCount < limits.queuesMax else {
             throw BrokerError(.preconditionFailed, "cannot declare \(name): queue limit (\(limits.queuesMax)) is reached")
+        }
+        if let max = limit(.maxQueues, of: .vhost(name.vhost)), Int64(vhosts[name.vhost]?.queues.count ?? 0) >= max {
+            throw BrokerError(.preconditionFailed, "cannot declare queue '\(name.name)': queue limit in vhost '\(name.vhost)' (\(max)) is reached")
         }
         vhosts[name.vhost]?.queues[name.name] = Queue(
             name: name, durable: durable, exclusiveOwner: owner, autoDelete: declaration.autoDelete,

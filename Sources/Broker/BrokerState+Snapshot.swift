@@ -1,10 +1,12 @@
 // The whole state as bytes: a version byte, the counters, then every vhost with its
 // exchanges (and their bindings) and queues (their store and, per priority level, their
 // messages: where each record is and what delivery needs, never a body), all in name order
-// so equal states give equal bytes.
+// so equal states give equal bytes; then users, permissions and whether users were seeded.
 extension BrokerState {
-    /// 2: messages as records in their queue's store. Version 1 held whole messages.
-    public static let snapshotFormatVersion: UInt8 = 2
+    /// 4: vhosts' and users' limits last. 3: users and permissions after the vhosts. 2:
+    /// messages as records in their queue's store (a version 2 snapshot restores with a
+    /// fresh state's users). Version 1 held whole messages.
+    public static let snapshotFormatVersion: UInt8 = 4
 
     /// The state as of the last applied entry.
     public func snapshotData() -> [UInt8] {
@@ -35,6 +37,20 @@ extension BrokerState {
                 for level in 0..<queue.priorityLevels { w.messages(queue.level(level)) }
             }
         }
+        w.array(allUsers) { $0.user($1) }
+        w.array(allPermissions) { w, entry in
+            w.string(entry.vhost)
+            w.string(entry.user)
+            w.permission(entry.permission)
+        }
+        w.bool(usersSeeded)
+        w.array(allResourceLimits) { w, entry in
+            w.limitSubject(entry.subject)
+            w.array(ResourceLimit.allCases.filter { entry.limits[$0] != nil }) { w, limit in
+                w.byte(limit.code)
+                w.signed(entry.limits[limit] ?? -1)
+            }
+        }
         return w.bytes
     }
 
@@ -51,7 +67,7 @@ extension BrokerState {
         guard !data.isEmpty else { throw .empty }
         var r = ByteReader(data)
         let version = try r.byte()
-        guard version == Self.snapshotFormatVersion else { throw .unsupportedVersion(version) }
+        guard (2...Self.snapshotFormatVersion).contains(version) else { throw .unsupportedVersion(version) }
         appliedIndex = try r.varint()
         nextMessageID = try r.varint()
         vhosts = [:]
@@ -92,6 +108,9 @@ extension BrokerState {
             }
             vhosts[vhost] = host
         }
+        if version >= 3 { try readAccess(&r) }
+        if version >= 4 { try readResourceLimits(&r) }
+        accessChangedAt = appliedIndex
         try r.finish()
         guard exchangeCount <= limits.exchangesMax, queueCount <= limits.queuesMax, bindingCount <= limits.bindingsMax else {
             throw .limitExceeded("snapshot holds more than the limits allow", offset: r.offset)
@@ -181,6 +200,70 @@ extension BrokerState {
     }
 
     /// Every binding leads somewhere that exists, as apply keeps it.
+    private mutating func readAccess(_ r: inout ByteReader) throws(BrokerCodecError) {
+        let limits = self.limits
+        users = [:]
+        permissions = [:]
+        var previousUser: String?
+        for _ in 0..<(try r.count(minimumBytes: 3, max: limits.usersMax)) {
+            let at = r.offset
+            let user = try r.user(limits: limits)
+            guard previousUser.map({ $0 < user.name }) ?? true else { throw .invalidValue("user '\(user.name)' out of order", offset: at) }
+            previousUser = user.name
+            users[user.name] = user
+        }
+        var previous: (vhost: String, user: String)?
+        for _ in 0..<(try r.count(minimumBytes: 5, max: limits.usersMax * limits.vhostsMax)) {
+            let at = r.offset
+            let vhost = try r.string(max: limits.nameBytesMax)
+            let user = try r.string(max: limits.nameBytesMax)
+            guard previous.map({ ($0.vhost, $0.user) < (vhost, user) }) ?? true else {
+                throw .invalidValue("permission of '\(user)' in '\(vhost)' out of order", offset: at)
+            }
+            guard vhosts[vhost] != nil, users[user] != nil else {
+                throw .invalidValue("permission of '\(user)' in '\(vhost)' for a missing user or vhost", offset: at)
+            }
+            previous = (vhost, user)
+            permissions[vhost, default: [:]][user] = try r.permission(limits: limits)
+        }
+        usersSeeded = try r.bool()
+    }
+
+    /// Each subject once, in `allResourceLimits`' order, existing, with limits it takes.
+    private mutating func readResourceLimits(_ r: inout ByteReader) throws(BrokerCodecError) {
+        let limits = self.limits
+        resourceLimits = [:]
+        var previous: LimitSubject?
+        for _ in 0..<(try r.count(minimumBytes: 3, max: limits.usersMax + limits.vhostsMax)) {
+            let at = r.offset
+            let subject = try r.limitSubject(limits: limits)
+            guard previous.map({ Self.limitOrder($0) < Self.limitOrder(subject) }) ?? true else {
+                throw .invalidValue("limits of \(subject) out of order", offset: at)
+            }
+            previous = subject
+            let exists = switch subject {
+            case .vhost(let name): vhosts[name] != nil
+            case .user(let name): users[name] != nil
+            }
+            guard exists else { throw .invalidValue("limits of a missing \(subject)", offset: at) }
+            var set: [ResourceLimit: Int64] = [:]
+            var previousCode: UInt8?
+            for _ in 0..<(try r.count(minimumBytes: 2, max: ResourceLimit.allCases.count)) {
+                let limitAt = r.offset
+                let limit = try r.resourceLimit()
+                guard subject.allowed.contains(limit), previousCode.map({ $0 < limit.code }) ?? true else {
+                    throw .invalidValue("\(limit.rawValue) on \(subject) out of order or not allowed", offset: limitAt)
+                }
+                previousCode = limit.code
+                let value = try r.signed()
+                guard value >= -1 else { throw .invalidValue("\(limit.rawValue) of \(value)", offset: limitAt) }
+                set[limit] = value
+            }
+            guard !set.isEmpty else { throw .invalidValue("no limits on \(subject)", offset: at) }
+            resourceLimits[subject] = set
+        }
+    }
+
     private func checkReferences() throws(BrokerCodecError) {
         for vhost in vhostNames {
             guard let host = vhosts[vhost] else { continue }

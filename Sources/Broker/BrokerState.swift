@@ -24,6 +24,16 @@ public struct BrokerState: Sendable {
     var exchangeCount: Int
     var queueCount = 0
     var bindingCount = 0
+    var users: [String: User] = [Self.guest.name: Self.guest]
+    /// By vhost, then user.
+    var permissions: [String: [String: Permission]] = [Self.defaultVHost: [Self.guest.name: .all]]
+    /// Limits as set, by subject (see `ResourceLimit`).
+    var resourceLimits: [LimitSubject: [ResourceLimit: Int64]] = [:]
+    /// Whether a node's initial users were added (see `seedUsers`).
+    public internal(set) var usersSeeded = false
+    /// The index of the last change to users or permissions: what a cache of their outcomes
+    /// was made at tells whether it still holds.
+    public internal(set) var accessChangedAt: UInt64 = 0
 
     public static let defaultVHost = "/"
 
@@ -61,6 +71,13 @@ public struct BrokerState: Sendable {
         case .reject(let batch, let timestamp): reject(batch, timestamp: timestamp, &log)
         case .expire(let expiry): expire(expiry, &log)
         case .deleteQueuesOwned(let owner): deleteQueuesOwned(by: owner, &log)
+        case .putUser(let user): putUser(user, &log)
+        case .deleteUser(let name): deleteUser(name, &log)
+        case .setPermission(let vhost, let user, let permission): setPermission(vhost: vhost, user: user, permission, &log)
+        case .clearPermission(let vhost, let user): clearPermission(vhost: vhost, user: user, &log)
+        case .seedUsers(let seed): seedUsers(seed, &log)
+        case .setLimit(let subject, let limit, let value): setLimit(limit, of: subject, to: value, &log)
+        case .clearLimit(let subject, let limit): clearLimit(limit, of: subject, &log)
         }
         return log.effects()
     }
@@ -122,8 +139,12 @@ public struct BrokerState: Sendable {
         case .declareExchange(let declaration): try checkArguments(declaration.arguments)
         case .declareQueue(let declaration): try checkArguments(declaration.arguments)
         case .bind(let change), .unbind(let change): try checkArguments(change.binding.arguments)
+        case .setPermission(_, _, let permission): try checkPatterns(permission)
+        case .putUser(let user): try checkUser(user)
+        case .seedUsers(let users): for user in users { try checkUser(user) }
+        case .setLimit(let subject, let limit, _), .clearLimit(let subject, let limit): try checkLimit(limit, of: subject)
         case .declareVHost, .deleteVHost, .deleteExchange, .deleteQueue, .purge, .enqueue, .settle, .requeue, .reject, .expire,
-            .deleteQueuesOwned:
+            .deleteQueuesOwned, .deleteUser, .clearPermission:
             break
         }
     }

@@ -114,3 +114,45 @@ extension ByteReader {
         return Binding(source: source, destination: destination, routingKey: routingKey, arguments: try table(limits: limits))
     }
 }
+
+extension ByteReader {
+    /// What `ByteWriter.user` wrote. Salt and digest are bounded by the longest a hash
+    /// algorithm makes.
+    mutating func user(limits: BrokerLimits) throws(BrokerCodecError) -> User {
+        let name = try string(max: limits.nameBytesMax)
+        let hash = try optional { (r: inout ByteReader) throws(BrokerCodecError) -> PasswordHash in
+            let at = r.offset
+            let raw = try r.byte()
+            guard let algorithm = PasswordHash.Algorithm(rawValue: raw) else { throw .unknownTag(raw, offset: at) }
+            let salt = try r.blob(max: 64)
+            return PasswordHash(algorithm: algorithm, salt: salt, digest: try r.blob(max: 64))
+        }
+        let tags = try array(max: limits.userTagsMax) { (r: inout ByteReader) throws(BrokerCodecError) in
+            try r.string(max: limits.nameBytesMax)
+        }
+        return User(name: name, passwordHash: hash, tags: tags)
+    }
+
+    /// What `ByteWriter.limitSubject` wrote.
+    mutating func limitSubject(limits: BrokerLimits) throws(BrokerCodecError) -> LimitSubject {
+        let at = offset
+        switch try byte() {
+        case 0: return .vhost(try string(max: limits.nameBytesMax))
+        case 1: return .user(try string(max: limits.nameBytesMax))
+        case let other: throw .unknownTag(other, offset: at)
+        }
+    }
+
+    mutating func resourceLimit() throws(BrokerCodecError) -> ResourceLimit {
+        let at = offset
+        let code = try byte()
+        guard let limit = ResourceLimit(code: code) else { throw .unknownTag(code, offset: at) }
+        return limit
+    }
+
+    mutating func permission(limits: BrokerLimits) throws(BrokerCodecError) -> Permission {
+        let configure = try string(max: limits.permissionPatternBytesMax)
+        let write = try string(max: limits.permissionPatternBytesMax)
+        return Permission(configure: configure, write: write, read: try string(max: limits.permissionPatternBytesMax))
+    }
+}

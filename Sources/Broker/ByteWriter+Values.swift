@@ -125,3 +125,34 @@ extension ByteWriter {
         table(b.arguments)
     }
 }
+
+extension ByteWriter {
+    /// Name, then the hash (algorithm, salt, digest) if any, then the tags.
+    mutating func user(_ user: User) {
+        string(user.name)
+        optional(user.passwordHash) { w, hash in
+            w.byte(hash.algorithm.rawValue)
+            w.blob(hash.salt)
+            w.blob(hash.digest)
+        }
+        array(user.tags) { $0.string($1) }
+    }
+
+    /// A kind byte (0 vhost, 1 user), then the name.
+    mutating func limitSubject(_ subject: LimitSubject) {
+        switch subject {
+        case .vhost(let name):
+            byte(0)
+            string(name)
+        case .user(let name):
+            byte(1)
+            string(name)
+        }
+    }
+
+    mutating func permission(_ permission: Permission) {
+        string(permission.configure)
+        string(permission.write)
+        string(permission.read)
+    }
+}

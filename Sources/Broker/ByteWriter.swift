@@ -30,14 +30,27 @@ struct ByteWriter {
         for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
     }
 
+    /// Overwrites four bytes already written, in place: patching a copy of `bytes` would
+    /// copy a whole body.
+    mutating func setFixed32(_ value: UInt32, at offset: Int) {
+        for i in 0..<4 { bytes[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt32(i))) }
+    }
+
     mutating func fixed64(_ value: UInt64) {
         for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
     }
 
     mutating func blob(_ value: [UInt8]) {
         count(value.count)
+        // A large value (a body) that does not fit gets room for what follows it too, so
+        // the next small append does not copy it again to grow.
+        if value.count >= Self.largeValueBytes, bytes.capacity - bytes.count < value.count {
+            bytes.reserveCapacity(bytes.count + value.count + Self.largeValueBytes)
+        }
         bytes.append(contentsOf: value)
     }
+
+    static let largeValueBytes = 4_096
 
     mutating func string(_ value: String) {
         count(value.utf8.count)

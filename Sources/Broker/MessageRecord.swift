@@ -20,14 +20,10 @@ public enum MessageRecord {
         payload.fixed32(0)
         payload.byte(version)
         payload.message(message)
-        var bytes = payload.bytes
-        let length = UInt32(bytes.count - headerBytes)
-        let checksum = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[headerBytes...])) }
-        for i in 0..<4 {
-            bytes[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i)))
-            bytes[4 + i] = UInt8(truncatingIfNeeded: checksum >> (8 * UInt32(i)))
-        }
-        return bytes
+        let checksum = payload.bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[headerBytes...])) }
+        payload.setFixed32(UInt32(payload.bytes.count - headerBytes), at: 0)
+        payload.setFixed32(checksum, at: 4)
+        return payload.bytes
     }
 
     /// Whether a record is whole: as long as its header says, and its checksum holds.

@@ -161,6 +161,7 @@ extension AMQPConnection {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try configuration.prepareChannel?(channel, endpoint)
                     let decoder = AMQPFrameDecoder(
                         role: .client,
                         frameSizeMax: requested.frameMax == 0 ? UInt32.max : requested.frameMax,

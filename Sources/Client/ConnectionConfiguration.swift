@@ -25,6 +25,9 @@ public struct ConnectionConfiguration: Sendable {
     public var messageSizeMax: UInt64
     /// Shown by the server's management tools.
     public var connectionName: String?
+    /// Called on each new socket, on its event loop, before the AMQP handlers go in: to add
+    /// what goes under AMQP, such as a TLS handler (this module has no TLS of its own).
+    public var prepareChannel: (@Sendable (any Channel, Endpoint) throws -> Void)?
 
     /// The most synchronous calls waiting for their reply on one channel.
     public static let rpcsPendingMax = 256

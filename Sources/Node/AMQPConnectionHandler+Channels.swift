@@ -1,4 +1,5 @@
 import AMQP
+import Auth
 import Broker
 import NIOCore
 
@@ -64,6 +65,13 @@ extension AMQPConnectionHandler {
     private func handleExchange(_ channel: UInt16, _ method: Method.Exchange, id: MethodID) throws {
         switch method {
         case .declare(let d):
+            if !d.passive {
+                try checkPermitted(.configure, .exchange(d.exchange), method: id)
+                if core.state.exchange(ExchangeName(vhost: vhost, d.exchange)) == nil, case .longString(let bytes)? = d.arguments["alternate-exchange"] {
+                    try checkPermitted(.read, .exchange(d.exchange), method: id)
+                    try checkPermitted(.write, .exchange(String(decoding: bytes, as: UTF8.self)), method: id)
+                }
+            }
             // A passive declare names no type worth checking.
             let type = d.passive ? ((try? ExchangeType.parse(d.type)) ?? .direct) : try brokerCall(id) { () throws(BrokerError) in try ExchangeType.parse(d.type) }
             let declaration = ExchangeDeclaration(
@@ -71,17 +79,30 @@ extension AMQPConnectionHandler {
                 passive: d.passive, arguments: ArgumentTable(d.arguments))
             execute(channel, .declareExchange(declaration), method: id, noWait: d.noWait) { _ in .exchange(.declareOk) }
         case .delete(let d):
+            try checkPermitted(.configure, .exchange(d.exchange), method: id)
             execute(channel, .deleteExchange(ExchangeDeletion(vhost: vhost, name: d.exchange, ifUnused: d.ifUnused)), method: id, noWait: d.noWait) { _ in
                 .exchange(.deleteOk)
             }
         case .bind(let b):
+            try checkPermitted(.write, .exchange(b.destination), method: id)
+            try checkPermitted(.read, .exchange(b.source), method: id)
             let change = bindingChange(source: b.source, to: .exchange(b.destination), routingKey: b.routingKey, arguments: b.arguments)
             execute(channel, .bind(change), method: id, noWait: b.noWait) { _ in .exchange(.bindOk) }
         case .unbind(let b):
+            try checkPermitted(.write, .exchange(b.destination), method: id)
+            try checkPermitted(.read, .exchange(b.source), method: id)
             let change = bindingChange(source: b.source, to: .exchange(b.destination), routingKey: b.routingKey, arguments: b.arguments)
             execute(channel, .unbind(change), method: id, noWait: b.noWait) { _ in .exchange(.unbindOk) }
         case .declareOk, .deleteOk, .bindOk, .unbindOk:
             throw Refusal.commandInvalid("unexpected \(Method.exchange(method).name)", method: id)
+        }
+    }
+
+    /// Refuses with 403 ACCESS_REFUSED, closing the channel, what the user may not do, as
+    /// RabbitMQ's channel checks each method before acting on it.
+    func checkPermitted(_ access: Permission.Access, _ resource: PermissionChecker.Resource, method: MethodID) throws(Refusal) {
+        if let reason = permissions.refusal(access, resource, in: core.state) {
+            throw Refusal(BrokerError(.accessRefused, reason), method: method)
         }
     }
 
@@ -110,6 +131,16 @@ extension AMQPConnectionHandler {
             channels[channel]?.lastQueue = d.queue
             if !d.noWait { send(.method(channel: channel, .queue(.declareOk(.init(queue: d.queue, messageCount: 0, consumerCount: 1)))), flush: false) }
         case .declare(let d):
+            if !d.passive {
+                // A server-named queue is named when the declaration is applied; its name's
+                // shape ("amq.gen-" and 22 characters) is what the pattern is checked against.
+                let name = d.queue.isEmpty ? "amq.gen-" + String(repeating: "A", count: 22) : d.queue
+                try checkPermitted(.configure, .queue(name), method: id)
+                if core.state.queue(QueueName(vhost: vhost, name)) == nil, case .longString(let bytes)? = d.arguments["x-dead-letter-exchange"] {
+                    try checkPermitted(.read, .queue(name), method: id)
+                    try checkPermitted(.write, .exchange(String(decoding: bytes, as: UTF8.self)), method: id)
+                }
+            }
             let declaration = QueueDeclaration(
                 vhost: vhost, name: d.queue, durable: d.durable, exclusive: d.exclusive, autoDelete: d.autoDelete, passive: d.passive,
                 arguments: ArgumentTable(d.arguments), owner: connectionID, timestamp: core.now)
@@ -121,14 +152,19 @@ extension AMQPConnectionHandler {
             }
         case .bind(let b):
             let queue = try queueName(channel, b.queue, method: id)
+            try checkPermitted(.write, .queue(queue.name), method: id)
+            try checkPermitted(.read, .exchange(b.exchange), method: id)
             let change = bindingChange(source: b.exchange, to: .queue(queue.name), routingKey: b.routingKey, arguments: b.arguments)
             execute(channel, .bind(change), method: id, noWait: b.noWait) { _ in .queue(.bindOk) }
         case .unbind(let b):
             let queue = try queueName(channel, b.queue, method: id)
+            try checkPermitted(.write, .queue(queue.name), method: id)
+            try checkPermitted(.read, .exchange(b.exchange), method: id)
             let change = bindingChange(source: b.exchange, to: .queue(queue.name), routingKey: b.routingKey, arguments: b.arguments)
             execute(channel, .unbind(change), method: id, noWait: false) { _ in .queue(.unbindOk) }
         case .purge(let p):
             let queue = try queueName(channel, p.queue, method: id)
+            try checkPermitted(.read, .queue(queue.name), method: id)
             let purge = QueuePurge(queue: queue, owner: connectionID, keeping: core.messagesOut(of: queue))
             execute(channel, .purge(purge), method: id, noWait: p.noWait) { reply in
                 guard case .purged(let count) = reply else { return nil }
@@ -136,6 +172,7 @@ extension AMQPConnectionHandler {
             }
         case .delete(let d):
             let queue = try queueName(channel, d.queue, method: id)
+            try checkPermitted(.configure, .queue(queue.name), method: id)
             let deletion = QueueDeletion(
                 vhost: vhost, name: queue.name, ifUnused: d.ifUnused, ifEmpty: d.ifEmpty, inUse: core.isInUse(queue), owner: connectionID,
                 outstanding: core.messagesOut(of: queue))
@@ -190,6 +227,7 @@ extension AMQPConnectionHandler {
                 if !c.noWait { send(.method(channel: channel, .basic(.consumeOk(.init(consumerTag: tag)))), flush: false) }
                 return
             }
+            try checkPermitted(.read, .queue(queue.name), method: id)
             let request = ConsumeRequest(channel: here, queue: queue, consumerTag: c.consumerTag, noAck: c.noAck, exclusive: c.exclusive,
                                          arguments: ArgumentTable(c.arguments))
             let tag = try brokerCall(id) { () throws(BrokerError) in try core.consume(request) }
@@ -199,6 +237,7 @@ extension AMQPConnectionHandler {
             if !c.noWait { send(.method(channel: channel, .basic(.cancelOk(.init(consumerTag: c.consumerTag)))), flush: false) }
         case .get(let g):
             let queue = try queueName(channel, g.queue, method: id)
+            try checkPermitted(.read, .queue(queue.name), method: id)
             let outcome = try brokerCall(id) { () throws(BrokerError) in try core.get(channel: here, queue: queue, noAck: g.noAck) }
             if let delivery = outcome.delivery {
                 let message = core.message(of: delivery)
@@ -260,6 +299,7 @@ extension AMQPConnectionHandler {
         if publish.immediate {
             throw Refusal(BrokerError(.notImplemented, "immediate=true"), method: Method.basic(.publish(publish)).id)
         }
+        try checkPermitted(.write, .exchange(publish.exchange), method: Method.basic(.publish(publish)).id)
         // As RabbitMQ: a user-id property must name the user who authenticated.
         if let claimed = properties.userID, claimed != user {
             throw Refusal(BrokerError(.preconditionFailed, "user_id property set to '\(claimed)' but authenticated user was '\(user)'"),
@@ -267,7 +307,7 @@ extension AMQPConnectionHandler {
         }
         var message = Broker.Message(
             exchange: publish.exchange, routingKey: publish.routingKey, properties: Broker.BasicProperties(properties),
-            body: Array(body.collected().readableBytesView))
+            body: body.bytes())
         if properties.replyTo == Dispatcher.replyQueue {
             // A request that wants its reply sent to this channel's reply consumer.
             guard let address = core.replyAddress(of: channelID(channel)) else {

@@ -52,7 +52,6 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     }
 
     let core: NodeCore
-    let users: UserStore
     let settings: Settings
     private let peerIsLoopback: Bool
     /// Set for a client session another node forwards: that node authenticated the client
@@ -67,6 +66,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     var vhost = "/"
     /// The authenticated user; a publish's user-id property must match it.
     var user = ""
+    /// What the user may do in the vhost, checked on the node that serves the channels.
+    var permissions = PermissionChecker(user: "", vhost: "/")
     var frameSizeMax: UInt32
     var channelMax: UInt16
     var channels: [UInt16: ChannelSession] = [:]
@@ -102,9 +103,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     var directReplyBytesWhileUnwritable = 0
     var droppingDirectReplies = false
 
-    init(core: NodeCore, users: UserStore, settings: Settings, peerIsLoopback: Bool, forwardedUser: String? = nil) {
+    init(core: NodeCore, settings: Settings, peerIsLoopback: Bool, forwardedUser: String? = nil) {
         self.core = core
-        self.users = users
         self.settings = settings
         self.peerIsLoopback = peerIsLoopback
         self.forwardedUser = forwardedUser
@@ -352,7 +352,7 @@ extension AMQPConnectionHandler {
                           method: nil, closesConnection: true)
         }
         let peer = context?.remoteAddress.map { "\($0)" } ?? "unknown"
-        guard users.authenticate(name: name, password: password, fromLoopback: peerIsLoopback) else {
+        guard AccessControl.authenticate(core.state, name: name, password: password, fromLoopback: peerIsLoopback) != nil else {
             core.logger.warning("refused an AMQP login", metadata: ["user": "\(name)", "mechanism": "\(startOk.mechanism)", "peer": "\(peer)"])
             throw Refusal(code: .accessRefused, text: "ACCESS_REFUSED - Login was refused using authentication mechanism \(startOk.mechanism). For details see the broker logfile.",
                           method: nil, closesConnection: true)
@@ -375,6 +375,21 @@ extension AMQPConnectionHandler {
         startHeartbeats()
     }
 
+    /// The vhost's and the user's max-connections, with RabbitMQ's texts; checked where
+    /// every connection of the cluster is counted, on the leader.
+    private func checkConnectionLimits(vhost: String) throws(Refusal) {
+        if let max = core.state.limit(.maxConnections, of: .vhost(vhost)), core.openConnections(vhost: vhost) >= max {
+            throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - access to vhost '\(vhost)' refused for user '\(user)': connection limit (\(max)) is reached",
+                          method: nil, closesConnection: true)
+        }
+        if let max = core.state.limit(.maxConnections, of: .user(user)), core.openConnections(user: user) >= max {
+            throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - Connection refused for user '\(user)'. User connection limit (\(max)) is reached",
+                          method: nil, closesConnection: true)
+        }
+    }
+
+    var openChannels: Int { channels.count }
+
     private func handleOpen(_ open: Method.Connection.Open) throws(Refusal) {
         guard !countedSocket || core.clientSockets <= settings.connectionsMax else {
             throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - connection refused: node connection limit (\(settings.connectionsMax)) is reached",
@@ -383,7 +398,14 @@ extension AMQPConnectionHandler {
         guard core.state.vhostNames.contains(open.virtualHost) else {
             throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - vhost \(open.virtualHost) not found", method: nil, closesConnection: true)
         }
+        guard AccessControl.mayOpen(core.state, vhost: open.virtualHost, user: user) else {
+            core.logger.warning("refused an AMQP connection to a vhost", metadata: ["user": "\(user)", "vhost": "\(open.virtualHost)"])
+            throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - " + AccessControl.vhostRefusal(vhost: open.virtualHost, user: user),
+                          method: nil, closesConnection: true)
+        }
+        if core.isLeading { try checkConnectionLimits(vhost: open.virtualHost) }
         vhost = open.virtualHost
+        permissions = PermissionChecker(user: user, vhost: vhost)
         guard core.isLeading else {
             // A forwarded session must reach the leader itself: relaying it again could loop.
             guard forwardedUser == nil, core.canRelayToLeader, let context else {
@@ -458,6 +480,10 @@ extension AMQPConnectionHandler {
         }
         guard var session = channels[channel] else {
             if case .method(_, .channel(.open)) = frame {
+                if let max = core.state.limit(.maxChannels, of: .user(user)), core.openChannels(user: user) >= max {
+                    throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - number of channels opened for user '\(user)' has reached the maximum allowed user limit of (\(max))",
+                                  method: Method.channel(.open(.init())).id, closesConnection: true)
+                }
                 crossedCloses.remove(channel)
                 channels[channel] = ChannelSession(number: channel, messageSizeMax: settings.messageSizeMax)
                 send(.method(channel: channel, .channel(.openOk(.init()))), flush: false)

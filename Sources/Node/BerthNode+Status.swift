@@ -1,5 +1,8 @@
+import Broker
+import Gossip
 import Logging
 import NIOCore
+import NIOSSL
 import StatusAPI
 
 /// The node as its HTTP API and `BerthNode` reach it: on the node's event loop, where the
@@ -10,6 +13,27 @@ struct NodeAccess: Sendable {
 
     func read<Value: Sendable>(_ answer: @escaping @Sendable (NodeCore) throws -> Value) async throws -> Value {
         try await loop.submit { [core] in try answer(core.value) }.get()
+    }
+
+    /// What a command asked of the node through HTTP came to.
+    enum Execution: Sendable {
+        case applied(Result<BrokerReply, BrokerError>)
+        /// Only the leader proposes: the request goes to the leader's HTTP address, if known.
+        case notLeading(leaderHTTP: SWIM.HostPort?)
+    }
+
+    /// Proposes `command` if this node leads and returns once it is applied.
+    func execute(_ command: BrokerCommand) async throws -> Execution {
+        try await loop.flatSubmit { [core] () -> EventLoopFuture<Execution> in
+            let core = core.value
+            guard core.isLeading else {
+                let leader = core.leader.flatMap { id in core.gossip?.members.first { $0.id == id }?.addresses.http }
+                return core.loop.makeSucceededFuture(.notLeading(leaderHTTP: leader))
+            }
+            let applied = core.loop.makePromise(of: Execution.self)
+            core.execute(command) { applied.succeed(.applied($0)) }
+            return applied.futureResult
+        }.get()
     }
 
     /// Leaves the cluster gracefully: a leader proposes its own removal; gossip announces
@@ -34,6 +58,9 @@ extension BerthNode {
     /// Where the status API listens, nil if the node has no HTTP port.
     public var httpAddress: SocketAddress? { httpServer?.address }
 
+    /// Where the same API is served over TLS, if it is.
+    public var httpsAddress: SocketAddress? { httpsServer?.address }
+
     /// What `GET /api/node` answers.
     public func nodeStatus() async throws -> NodeStatus {
         try await statusReader.read(\.nodeStatus)
@@ -46,11 +73,13 @@ extension BerthNode {
 
     var statusReader: NodeAccess { NodeAccess(loop: loop, core: core) }
 
-    /// The HTTP port of `configuration`, if it asks for one.
-    static func startHTTP(_ configuration: NodeConfiguration, reader: NodeAccess, logger: Logger) async throws -> StatusHTTPServer? {
-        guard let port = configuration.httpPort else { return nil }
+    /// The HTTP port of `configuration`, if it asks for one; over TLS with `tls`.
+    static func startHTTP(
+        _ configuration: NodeConfiguration, port: Int?, tls: TLSConfiguration? = nil, reader: NodeAccess, logger: Logger
+    ) async throws -> StatusHTTPServer? {
+        guard let port else { return nil }
         var httpLogger = Logger(label: "berth.http")
         httpLogger.logLevel = logger.logLevel
-        return try await StatusHTTPServer.start(host: configuration.httpHost, port: port, reader: reader, users: configuration.users, logger: httpLogger)
+        return try await StatusHTTPServer.start(host: configuration.httpHost, port: port, tls: tls, reader: reader, logger: httpLogger)
     }
 }

@@ -8,7 +8,9 @@ import Logging
 import NIOCore
 import NIOPosix
 import Raft
+import NIOSSL
 import StatusAPI
+import TLS
 
 /// How to run one node.
 public struct NodeConfiguration: Sendable {
@@ -18,7 +20,10 @@ public struct NodeConfiguration: Sendable {
     /// The HTTP status API's address; port 0 takes any free port, nil serves no HTTP.
     public var httpHost = "127.0.0.1"
     public var httpPort: Int?
-    public var users = UserStore()
+    /// Users to add when the cluster is first seeded (see `BrokerCommand.seedUsers`): each
+    /// with every permission on "/". After that, users are managed through the HTTP API.
+    /// `guest`/`guest` exists until deleted, and logs in from loopback only.
+    public var initialUsers: [User] = []
     /// A delivery not acknowledged for this long closes its channel with 406, as in RabbitMQ.
     public var acknowledgementTimeoutMs: Int64? = 30 * 60 * 1000
     public var heartbeatSeconds: UInt16 = 60
@@ -51,6 +56,10 @@ public struct NodeConfiguration: Sendable {
     public var peers: [NodeID: PeerAddress] = [:]
     /// Peers prove they belong to the cluster with an HMAC keyed by this secret.
     public var clusterSecret: [UInt8] = []
+    /// Links between nodes (Raft and forwarded client sessions) inside TLS keyed by the
+    /// cluster secret: encrypted, every frame authenticated. Every member runs with the same
+    /// setting (a plain node and a TLS node cannot link); off only to look at the traffic.
+    public var peerLinksUseTLS = true
     /// Peer addresses of running members to join through, for a node not among `peers`:
     /// gossip finds the cluster, and its leader takes this node in as a learner, then as a
     /// voter once it has caught up.
@@ -70,9 +79,23 @@ public struct NodeConfiguration: Sendable {
     /// A client connection that has not opened within this long of its accept is closed
     /// (RabbitMQ's `handshake_timeout`).
     public var amqpHandshakeTimeoutMs: Int64 = 10_000
+    /// AMQP over TLS (amqps): with settings, a second listener on `tlsPort` serves the same
+    /// broker to TLS clients (RabbitMQ's `listeners.ssl.default`); port 0 takes any free
+    /// port.
+    public var tls: TLSSettings?
+    public var tlsPort = 5671
+    /// The HTTP API over TLS too, with `tls`'s certificate and key (RabbitMQ's
+    /// `management.ssl.port`, 15671); clients' certificates are not asked for. nil: none.
+    public var httpsPort: Int?
     /// Client connections this node serves at once; one more is refused at connection.open
     /// with 530 NOT_ALLOWED (RabbitMQ's `connection_max`).
     public var connectionsMax = 65_536
+    /// Log a leader keeps past its snapshot for a follower behind it (see `Config`), so
+    /// that a follower stopped a while catches up from the log.
+    public var laggingFollowerLogBytesMax = Config(id: 1, randomSeed: 1).laggingFollowerLogBytesMax
+    /// Committed log bytes applied in one Ready, and so in about one turn of the event loop
+    /// (`NodeCore.driveRaft`); tests make it small to see the turns.
+    var applyBytesMax = Config(id: 1, randomSeed: 1).applyBytesMax
     /// Stands between the node and its storage: tests give it a disk that misbehaves.
     var wrapStorage: (@Sendable (DurableStorage) -> any RaftStorage & Sendable)?
 
@@ -88,21 +111,28 @@ public struct NodeConfiguration: Sendable {
 /// Everything runs on one event loop; fsyncs are group commits between loop turns.
 public final class BerthNode: Sendable {
     public let amqpAddress: SocketAddress
+    /// Where AMQP over TLS is served, if it is.
+    public let amqpsAddress: SocketAddress?
     let loop: any EventLoop
     private let serverChannel: any Channel
+    private let tlsServerChannel: (any Channel)?
     let core: NIOLoopBound<NodeCore>
     let httpServer: StatusHTTPServer?
+    let httpsServer: StatusHTTPServer?
     private let logger: Logger
 
     private init(
-        amqpAddress: SocketAddress, loop: any EventLoop, serverChannel: any Channel, core: NIOLoopBound<NodeCore>, httpServer: StatusHTTPServer?,
-        logger: Logger
+        amqpAddress: SocketAddress, loop: any EventLoop, serverChannel: any Channel, tlsServerChannel: (any Channel)?, core: NIOLoopBound<NodeCore>,
+        httpServer: StatusHTTPServer?, httpsServer: StatusHTTPServer?, logger: Logger
     ) {
         self.amqpAddress = amqpAddress
+        amqpsAddress = tlsServerChannel?.localAddress
         self.loop = loop
         self.serverChannel = serverChannel
+        self.tlsServerChannel = tlsServerChannel
         self.core = core
         self.httpServer = httpServer
+        self.httpsServer = httpsServer
         self.logger = logger
     }
 
@@ -113,7 +143,13 @@ public final class BerthNode: Sendable {
             channelMax: configuration.channelMax, frameSizeMax: configuration.frameSizeMax, heartbeatSeconds: configuration.heartbeatSeconds,
             messageSizeMax: UInt64(configuration.messageSizeMax), publishesInFlightMax: configuration.publishesInFlightMax,
             handshakeTimeout: .milliseconds(configuration.amqpHandshakeTimeoutMs), connectionsMax: configuration.connectionsMax)
-        let users = configuration.users
+        // A bad certificate or key stops the start before anything runs, not at the first client.
+        let tlsContext: NIOSSLContext?
+        let httpsTLS: TLSConfiguration?
+        do {
+            tlsContext = try configuration.tls?.makeServerContext()
+            httpsTLS = try configuration.httpsTLS()
+        } catch { throw NodeStartError.tls(error) }
         let core = try await loop.flatSubmit { () -> EventLoopFuture<NIOLoopBound<NodeCore>> in
             do {
                 let core = try makeCore(configuration, loop: loop, logger: logger)
@@ -124,7 +160,7 @@ public final class BerthNode: Sendable {
                         try channel.pipeline.syncOperations.addHandlers([
                             ByteToMessageHandler(AMQPFrameDecoder(role: .server, frameSizeMax: settings.frameSizeMax, channelMax: settings.channelMax)),
                             MessageToByteHandler(AMQPFrameEncoder()),
-                            AMQPConnectionHandler(core: sessionCore.value, users: users, settings: settings, peerIsLoopback: false, forwardedUser: user),
+                            AMQPConnectionHandler(core: sessionCore.value, settings: settings, peerIsLoopback: false, forwardedUser: user),
                         ])
                     } catch {
                         channel.close(promise: nil)
@@ -141,13 +177,49 @@ public final class BerthNode: Sendable {
                 return loop.makeFailedFuture(error)
             }
         }.get()
-        let server = try await ServerBootstrap(group: loop)
+        let server = try await listenForClients(host: configuration.amqpHost, port: configuration.amqpPort, tls: nil, loop: loop, core: core, settings: settings)
+        guard let address = server.localAddress else { throw NodeStartError.noAddress }
+        logger.info("serving AMQP 0-9-1", metadata: ["address": "\(address)", "data": "\(configuration.dataDirectory)"])
+        var tlsServer: (any Channel)?
+        var httpServer: StatusHTTPServer?
+        var httpsServer: StatusHTTPServer?
+        do {
+            if let tlsContext, let tls = configuration.tls {
+                tlsServer = try await listenForClients(host: configuration.amqpHost, port: configuration.tlsPort, tls: tlsContext, loop: loop, core: core, settings: settings)
+                logger.info("serving AMQP 0-9-1 over TLS", metadata: ["address": "\(tlsServer?.localAddress.map { "\($0)" } ?? "?")", "peer-verification": "\(tls.peerVerification)"])
+            }
+            httpServer = try await startHTTP(configuration, port: configuration.httpPort, reader: NodeAccess(loop: loop, core: core), logger: logger)
+            httpsServer = try await startHTTP(
+                configuration, port: httpsTLS == nil ? nil : configuration.httpsPort, tls: httpsTLS, reader: NodeAccess(loop: loop, core: core), logger: logger)
+            if let address = httpsServer?.address { logger.info("serving the HTTP API over TLS", metadata: ["address": "\(address)"]) }
+            try await startGossip(configuration, core: core, amqpPort: address.port ?? configuration.amqpPort,
+                                  httpPort: httpServer?.address.port ?? 0, on: loop, logger: logger)
+        } catch {
+            try? await httpServer?.stop()
+            try? await httpsServer?.stop()
+            try? await server.close()
+            try? await tlsServer?.close()
+            try? await loop.submit { try core.value.stop() }.get()
+            throw error
+        }
+        return BerthNode(amqpAddress: address, loop: loop, serverChannel: server, tlsServerChannel: tlsServer, core: core, httpServer: httpServer, httpsServer: httpsServer, logger: logger)
+    }
+
+    /// A listener for AMQP clients, over TLS with a context: the TLS handler goes first, and
+    /// the AMQP handshake's timeout runs from the TCP accept, so it bounds the TLS
+    /// handshake too.
+    private static func listenForClients(
+        host: String, port: Int, tls: NIOSSLContext?, loop: any EventLoop, core: NIOLoopBound<NodeCore>,
+        settings: AMQPConnectionHandler.Settings
+    ) async throws -> any Channel {
+        try await ServerBootstrap(group: loop)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = AMQPConnectionHandler(core: core.value, users: users, settings: settings,
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    let handler = AMQPConnectionHandler(core: core.value, settings: settings,
                                                         peerIsLoopback: Self.isLoopback(channel.remoteAddress))
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(AMQPFrameDecoder(role: .server, frameSizeMax: settings.frameSizeMax, channelMax: settings.channelMax)),
@@ -156,22 +228,8 @@ public final class BerthNode: Sendable {
                     ])
                 }
             }
-            .bind(host: configuration.amqpHost, port: configuration.amqpPort)
+            .bind(host: host, port: port)
             .get()
-        guard let address = server.localAddress else { throw NodeStartError.noAddress }
-        logger.info("serving AMQP 0-9-1", metadata: ["address": "\(address)", "data": "\(configuration.dataDirectory)"])
-        var httpServer: StatusHTTPServer?
-        do {
-            httpServer = try await startHTTP(configuration, reader: NodeAccess(loop: loop, core: core), logger: logger)
-            try await startGossip(configuration, core: core, amqpPort: address.port ?? configuration.amqpPort,
-                                  httpPort: httpServer?.address.port ?? 0, on: loop, logger: logger)
-        } catch {
-            try? await httpServer?.stop()
-            try? await server.close()
-            try? await loop.submit { try core.value.stop() }.get()
-            throw error
-        }
-        return BerthNode(amqpAddress: address, loop: loop, serverChannel: server, core: core, httpServer: httpServer, logger: logger)
     }
 
     private static func makeCore(_ configuration: NodeConfiguration, loop: any EventLoop, logger: Logger) throws -> NodeCore {
@@ -189,12 +247,15 @@ public final class BerthNode: Sendable {
         options.entriesRetainedAfterSnapshot = configuration.entriesRetainedAfterSnapshot
         var raftConfig = Config(id: nodeID, randomSeed: UInt64.random(in: 1...UInt64.max))
         raftConfig.electionTimeoutTicks = configuration.electionTimeoutTicks
-        // One entry carries a whole message with its command around it.
+        // One entry carries a whole message with its command around it. Appends and what is
+        // in flight to a follower keep Raft's bounds (1 MiB, 32 MiB), a larger entry going
+        // alone: a follower catching up from the log is not sent hundreds of megabytes in a
+        // few frames, encoded at once on the leader's loop.
         let entryBytesMax = NodeCore.entryBytesMax(messageSizeMax: configuration.messageSizeMax)
         raftConfig.entryBytesMax = entryBytesMax
-        raftConfig.appendBytesMax = entryBytesMax
-        raftConfig.inflightBytesMax = 4 * entryBytesMax
         raftConfig.uncommittedBytesMax = 8 * entryBytesMax
+        raftConfig.applyBytesMax = configuration.applyBytesMax
+        raftConfig.laggingFollowerLogBytesMax = configuration.laggingFollowerLogBytesMax
         // A founding member knows the first voters; a joining node waits to be taken in.
         let voters: Set<NodeID>? = configuration.peers.isEmpty
             ? (configuration.join.isEmpty ? [nodeID] : nil) : Set(configuration.peers.keys).union([nodeID])
@@ -210,12 +271,16 @@ public final class BerthNode: Sendable {
             loop: loop, group: group, persister: Persister(storage: storage), groupDirectory: durable.directory,
             latestSnapshot: recovery.snapshot, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs,
             resourceLimits: configuration.resourceLimits, logger: logger)
+        core.initialUsers = configuration.initialUsers
         if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             guard let own = configuration.peers[nodeID] ?? configuration.peerAddress else { throw NodeStartError.notAPeer(nodeID) }
             guard !configuration.clusterSecret.isEmpty else { throw NodeStartError.noClusterSecret }
             var peers = configuration.peers
             peers[nodeID] = own
             var transportSettings = PeerTransport.Settings()
+            if configuration.peerLinksUseTLS {
+                do { transportSettings.tls = try PeerLinkTLS(clusterSecret: configuration.clusterSecret) } catch { throw NodeStartError.peerLinkTLS("\(error)") }
+            }
             transportSettings.limits.entryBytesMax = entryBytesMax
             transportSettings.limits.frameBytesMax = max(transportSettings.limits.frameBytesMax, entryBytesMax + (1 << 20))
             let transport = PeerTransport(
@@ -223,6 +288,7 @@ public final class BerthNode: Sendable {
             ) { [weak core] message in core?.receive(message) }
             transport.linkLost = { [weak core] peer in core?.leaderMayBeGone(peer, reason: "its peer link closed") }
             transport.leaveRequested = { [weak core] peer, group in core?.leaveRequested(by: peer, group: group) }
+            transport.peerSending = { [weak core] peer in core?.group.heardFrom(peer) }
             core.transport = transport
             core.peerListenAddress = own
         }
@@ -279,8 +345,10 @@ public final class BerthNode: Sendable {
     /// Stops listening and closes the log cleanly (the latest commit index written).
     public func shutdown() async throws {
         try await httpServer?.stop()
+        try await httpsServer?.stop()
         try await loop.flatSubmit { [core] in core.value.gossip?.stop() ?? core.value.loop.makeSucceededVoidFuture() }.get()
         try await serverChannel.close()
+        try await tlsServerChannel?.close()
         try await loop.submit { [core] in try core.value.stop() }.get()
         logger.info("stopped")
     }
@@ -306,15 +374,30 @@ public final class BerthNode: Sendable {
     }
 }
 
+extension NodeConfiguration {
+    /// The HTTPS listener's TLS: `tls`'s certificate and key, no client certificates (a
+    /// browser or rabbitmqadmin has none); nil without an HTTPS port or certificate.
+    func httpsTLS() throws(TLSSettings.Invalid) -> TLSConfiguration? {
+        guard httpsPort != nil, var settings = tls else { return nil }
+        settings.peerVerification = .none
+        return try settings.makeServerConfiguration()
+    }
+}
+
 public enum NodeStartError: Error, CustomStringConvertible {
     case noAddress
     case badNodeID(String)
     case notAPeer(NodeID)
     case noClusterSecret
     case leaveTimedOut
+    case tls(TLSSettings.Invalid)
+    /// The peer links' TLS could not be set up from the cluster secret.
+    case peerLinkTLS(String)
 
     public var description: String {
         switch self {
+        case .tls(let invalid): return "TLS: \(invalid)"
+        case .peerLinkTLS(let reason): return "the peer links' TLS: \(reason)"
         case .noAddress: return "the AMQP listener has no address"
         case .badNodeID(let path): return "\(path) does not hold a node id"
         case .notAPeer(let id): return "node \(id) is not among the configured peers"

@@ -25,6 +25,11 @@ protocol CoreClient: AnyObject {
     func closeForced(_ reason: String)
     /// A channel must close, e.g. a delivery was not acknowledged in time.
     func closeChannel(_ channel: UInt16, error: BrokerError)
+    /// Who the connection is, where, and how many channels it has open: what the vhosts'
+    /// and users' limits count.
+    var vhost: String { get }
+    var user: String { get }
+    var openChannels: Int { get }
 }
 
 /// Everything a node decides, on one event loop: the Raft group with the broker state, the
@@ -52,6 +57,8 @@ final class NodeCore {
     var persistWaitsForRoom = false
     /// The Ready being persisted: the next is taken once it is done.
     private var readyInFlight: Ready?
+    /// The rest of the committed log waits for a later loop turn (`driveRaft`).
+    private var applyingResumes = false
     private let clock: () -> Int64
     private let acknowledgementTimeoutMs: Int64?
     private(set) var dispatcher: Dispatcher?
@@ -127,6 +134,10 @@ final class NodeCore {
         self.acknowledgementTimeoutMs = acknowledgementTimeoutMs
     }
 
+    /// The users this node was started with: proposed as the cluster's seed when it leads
+    /// and no seed was applied yet (`BrokerCommand.seedUsers`).
+    var initialUsers: [User] = []
+
     var state: BrokerState { group.machine.state }
     /// Serving clients: leading, with the dispatcher set up.
     var isLeading: Bool { dispatcher != nil }
@@ -175,6 +186,13 @@ final class NodeCore {
         clients[id] = client
         return id
     }
+
+    /// Connections and channels open here, counted for the vhosts' and users' limits. The
+    /// leader serves every connection of the cluster (a follower relays each of its own),
+    /// so on the leader these are the cluster's counts.
+    func openConnections(vhost: String) -> Int { clients.values.count { $0.vhost == vhost } }
+    func openConnections(user: String) -> Int { clients.values.count { $0.user == user } }
+    func openChannels(user: String) -> Int { clients.values.reduce(0) { $0 + ($1.user == user ? $1.openChannels : 0) } }
 
     /// The connection is gone: its deliveries come back, its exclusive queues go.
     func unregister(_ connection: String) {
@@ -516,6 +534,9 @@ final class NodeCore {
     /// applies what is committed, and hands the rest to the persister; then acts on what
     /// applying produced. While a Ready is being persisted, only the messages that may leave
     /// at once go (the leader's heartbeats and appends); the rest rides on the next Ready.
+    /// About one Ready's worth of committed entries (`applyBytesMax`) is applied in a loop
+    /// turn: a follower with a long log to apply, as after a snapshot, goes on in a later
+    /// turn, and its sockets and timers run in between — its links would be cut as silent.
     private func driveRaft() {
         guard !stopped else { return }
         guard readyInFlight == nil else {
@@ -523,7 +544,14 @@ final class NodeCore {
             fetch(group.takeEntryFetches())
             return
         }
-        while readyInFlight == nil, let ready = group.nextReady() {
+        var appliedBytes = 0
+        while readyInFlight == nil, !applyingResumes {
+            if appliedBytes >= group.core.config.applyBytesMax {
+                resumeApplyingInALaterTurn()
+                break
+            }
+            guard let ready = group.nextReady() else { break }
+            appliedBytes += ready.committedEntries.reduce(0) { $0 + $1.payloadBytes }
             // Messages go out as soon as they may: AppendEntries before this node's own
             // fsync, so that followers write while the leader syncs.
             send(ready.messages)
@@ -540,6 +568,17 @@ final class NodeCore {
             persist(ready, appliedEarly: appliedEarly)
         }
         actOnApplied()
+    }
+
+    /// Event-loop tasks queued now would run before the loop next reads its sockets: the
+    /// next slice of applying waits for a timer instead.
+    private func resumeApplyingInALaterTurn() {
+        applyingResumes = true
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        loop.scheduleTask(in: .milliseconds(1)) {
+            bound.value.applyingResumes = false
+            bound.value.driveRaft()
+        }
     }
 
     /// Has the persister write a Ready, and finishes it once it is durable. A full disk is
@@ -634,6 +673,7 @@ final class NodeCore {
             for owner in state.exclusiveOwners.sorted() where clients[owner] == nil {
                 propose(.deleteQueuesOwned(by: owner))
             }
+            if !state.usersSeeded, !initialUsers.isEmpty { propose(.seedUsers(initialUsers)) }
         }
         let applied = group.withMachine { $0.takeEffects() }
         var observed: [BrokerEffect] = []

@@ -2,8 +2,10 @@ import Crypto
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PeerWire
 import Raft
+import TLS
 
 /// Where a peer listens.
 public struct PeerAddress: Sendable, Hashable {
@@ -17,9 +19,10 @@ public struct PeerAddress: Sendable, Hashable {
 }
 
 /// One TCP connection per pair of nodes: the node with the lower id dials, the other accepts.
-/// Each side proves it knows the cluster secret (an HMAC over the other's nonce) before any
-/// Raft traffic is taken. Lost connections are dialled again with backoff. Each link's send
-/// queue is bounded: past it, messages are dropped, which Raft tolerates (it retransmits).
+/// Inside TLS keyed by the cluster secret (`PeerLinkTLS`), each side proves it knows the
+/// secret (an HMAC over both hellos) before any Raft traffic is taken. Lost connections are
+/// dialled again with backoff. Each link's send queue is bounded: past it, messages are
+/// dropped, which Raft tolerates (it retransmits).
 ///
 /// The same port takes client sessions: a node that does not lead forwards each of its
 /// client connections to the leader over a connection of its own, authenticated the same
@@ -27,6 +30,10 @@ public struct PeerAddress: Sendable, Hashable {
 final class PeerTransport {
     struct Settings {
         var limits = PeerWireLimits()
+        /// Every link, Raft's and client sessions', inside TLS keyed by the cluster secret;
+        /// nil: plain TCP (the proofs of the handshake still authenticate the peer, but no
+        /// frame after them).
+        var tls: PeerLinkTLS?
         /// Bytes queued to one peer beyond what the socket took; past it, frames are dropped.
         var sendQueueBytesMax = 64 << 20
         var reconnectDelayMin = TimeAmount.milliseconds(50)
@@ -66,6 +73,9 @@ final class PeerTransport {
     /// Told when the authenticated link to a peer closes (not when a newer link replaces
     /// it): a killed process's connections close at once, long before a timeout says so.
     var linkLost: ((NodeID) -> Void)?
+    /// Told (at most once a tick per link) that a peer is partway through sending a frame
+    /// on its authenticated link: it is alive, though no whole message came yet.
+    var peerSending: ((NodeID) -> Void)?
     /// Called with the peer whose own authenticated link asked to leave `group`.
     var leaveRequested: ((NodeID, UInt64) -> Void)?
     private let loop: any EventLoop
@@ -107,6 +117,7 @@ final class PeerTransport {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let transport = bound.value
+                    if let tls = transport.settings.tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.serverContext)) }
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(PeerFrameDecoder(limits: limits)),
                         PeerLinkHandler(transport: transport, expectedPeer: nil, purpose: .raft),
@@ -153,7 +164,7 @@ final class PeerTransport {
     /// Asks `peer` (the group's leader) to remove this node from `group`; dropped if
     /// there is no link to it now (the caller asks again).
     func requestLeave(to peer: NodeID, group: UInt64) {
-        links[peer]?.send(encoded: PeerFrame.leave(group: group).encoded())
+        links[peer]?.send(encoded: PeerFrame.leave(group: group).encodedBuffer())
     }
 
     // MARK: Links
@@ -168,6 +179,7 @@ final class PeerTransport {
             .channelOption(.writeBufferWaterMark, value: waterMark)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try bound.value.addClientTLS(to: channel)
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(PeerFrameDecoder(limits: limits)),
                         PeerLinkHandler(transport: bound.value, expectedPeer: peer, purpose: .raft),
@@ -199,6 +211,13 @@ final class PeerTransport {
             bootstrap = bootstrap.bind(to: source)
         }
         return bootstrap
+    }
+
+    /// The dialling side of the link's TLS, first in the pipeline; it stays there when a
+    /// client session's channel is handed on, so the session is encrypted too.
+    private func addClientTLS(to channel: any Channel) throws {
+        guard let tls = settings.tls else { return }
+        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.clientContext, serverHostname: nil))
     }
 
     private static func isWildcard(_ host: String) -> Bool {
@@ -233,6 +252,7 @@ final class PeerTransport {
         dialBootstrap()
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try bound.value.addClientTLS(to: channel)
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(PeerFrameDecoder(limits: limits)),
                         PeerLinkHandler(transport: bound.value, expectedPeer: peer, purpose: .clientSession(user: user), sessionReady: ready),
@@ -326,18 +346,25 @@ struct PeerFrameDecoder: ByteToMessageDecoder {
     }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let prefix = buffer.getBytes(at: buffer.readerIndex, length: PeerFrame.lengthPrefixBytes) else { return .needMoreData }
+        guard let announced = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else { return .needMoreData }
         var limits = self.limits
         if framesDecoded < PeerFrame.handshakeFrames { limits.frameBytesMax = min(limits.frameBytesMax, PeerFrame.handshakeFrameBytesMax) }
-        let length = try PeerFrame.payloadLength(prefix: prefix, limits: limits)
-        guard buffer.readableBytes >= PeerFrame.lengthPrefixBytes + length else { return .needMoreData }
+        let length = try PeerFrame.payloadLength(announced: announced, limits: limits)
+        guard buffer.readableBytes >= PeerFrame.lengthPrefixBytes + length else {
+            if framesDecoded >= PeerFrame.handshakeFrames { context.fireUserInboundEventTriggered(PeerFrameArriving()) }
+            return .needMoreData
+        }
         buffer.moveReaderIndex(forwardBy: PeerFrame.lengthPrefixBytes)
-        let payload = buffer.readBytes(length: length)!
+        let payload = buffer.readSlice(length: length)!
         framesDecoded += 1
         context.fireChannelRead(Self.wrapInboundOut(try PeerFrame(payload: payload, limits: limits)))
         return .continue
     }
 }
+
+/// More of a frame came, not yet all of it: the peer is alive and sending (one large
+/// entry can take longer to arrive than an election timeout on a slow machine).
+struct PeerFrameArriving {}
 
 /// One peer connection: the handshake, then Raft frames both ways; or, for a client
 /// session, the handshake and then the hand-over of the connection to AMQP.
@@ -364,6 +391,9 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// When the first frame went out since the last one came in; nil once answered.
     private var unansweredSince: NIODeadline?
     private var watchdog: RepeatedTask?
+    private var arrivalReportedAt = NIODeadline.uptimeNanoseconds(0)
+    /// A Raft tick: reporting a frame's arrival more often tells Raft nothing more.
+    static let arrivalReportInterval = TimeAmount.milliseconds(NodeCore.tickIntervalMs)
 
     init(transport: PeerTransport, expectedPeer: NodeID?, purpose: LinkPurpose, sessionReady: EventLoopPromise<any Channel>? = nil) {
         self.transport = transport
@@ -430,6 +460,17 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.close(promise: nil)
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is PeerFrameArriving else { return context.fireUserInboundEventTriggered(event) }
+        guard !refused, authenticated, !isSession, let peer else { return }
+        unansweredSince = nil
+        let now = NIODeadline.now()
+        if now - arrivalReportedAt >= Self.arrivalReportInterval {
+            arrivalReportedAt = now
+            transport.peerSending?(peer)
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !refused else { return }
         unansweredSince = nil
@@ -493,7 +534,7 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Sends an encoded frame (see `PeerFrame.encodeRaft`).
-    func send(encoded frame: [UInt8]) {
+    func send(encoded frame: ByteBuffer) {
         guard authenticated, let context else { return }
         // A peer that does not keep up loses frames rather than grow our memory: the
         // channel turns unwritable once `sendQueueBytesMax` is queued (its high water mark).
@@ -503,14 +544,12 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func write(_ frame: PeerFrame, flush: Bool) {
-        write(encoded: frame.encoded(), flush: flush)
+        write(encoded: frame.encodedBuffer(), flush: flush)
     }
 
-    private func write(encoded bytes: [UInt8], flush: Bool) {
+    private func write(encoded frame: ByteBuffer, flush: Bool) {
         guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
-        buffer.writeBytes(bytes)
-        context.write(NIOAny(buffer), promise: nil)
+        context.write(NIOAny(frame), promise: nil)
         if flush { context.flush() }
     }
 

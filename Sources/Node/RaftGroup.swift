@@ -117,6 +117,9 @@ public final class RaftGroup<Machine: ReplicatedStateMachine> {
     @discardableResult
     public func leaderReportedDead(_ node: NodeID) -> Bool { core.leaderReportedDead(node) }
 
+    /// See `RaftNode.heardFrom`.
+    public func heardFrom(_ node: NodeID) { core.heardFrom(node) }
+
     public func step(_ message: Message) { core.step(message) }
 
     /// Handles every pending Ready, persisting on the calling thread. `send` gets each

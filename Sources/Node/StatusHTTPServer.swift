@@ -1,12 +1,15 @@
 import Auth
 import FoundationEssentials
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import StatusAPI
 
-/// The node's HTTP port: the status API (see `NodeStatus`, `QueuesStatus`, `HealthStatus`),
+/// The node's HTTP port: the status API (see `NodeStatus`, `QueuesStatus`, `HealthStatus`)
+/// and RabbitMQ's management routes for users, vhosts and permissions (`ManagementRoutes`),
 /// served by Hummingbird on the node's own event loop.
 final class StatusHTTPServer: Sendable {
     let address: SocketAddress
@@ -19,11 +22,13 @@ final class StatusHTTPServer: Sendable {
         self.running = running
     }
 
-    /// Listens on `host:port` (port 0: any free port) and returns once it does.
-    static func start(host: String, port: Int, reader: NodeAccess, users: UserStore, logger: Logger) async throws -> StatusHTTPServer {
+    /// Listens on `host:port` (port 0: any free port), over TLS with `tls`, and returns once
+    /// it does.
+    static func start(host: String, port: Int, tls: TLSConfiguration? = nil, reader: NodeAccess, logger: Logger) async throws -> StatusHTTPServer {
         let listening = reader.loop.makePromise(of: SocketAddress.self)
         let application = Application(
-            router: router(reader, changes: HTTPChangeGuard(users: users, listeningHost: host), logger: logger),
+            router: router(reader, guarding: HTTPGuard(listeningHost: host), logger: logger),
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "berth"),
             onServerRunning: { channel in
                 if let address = channel.localAddress { listening.succeed(address) } else { listening.fail(NodeStartError.noAddress) }
@@ -52,30 +57,26 @@ final class StatusHTTPServer: Sendable {
         try await running.value
     }
 
-    private static func router(_ reader: NodeAccess, changes: HTTPChangeGuard, logger: Logger) -> Router<StatusRequestContext> {
+    private static func router(_ reader: NodeAccess, guarding: HTTPGuard, logger: Logger) -> Router<StatusRequestContext> {
         let router = Router(context: StatusRequestContext.self)
-        router.get("/api/node") { _, _ in try json(await reader.read(\.nodeStatus)) }
-        router.get("/api/queues") { _, _ in try json(await reader.read(\.queuesStatus)) }
-        /// A route that changes the cluster answers only what `changes` lets through.
-        @Sendable func guarded(_ request: Request, _ context: StatusRequestContext, _ change: () async throws -> Response) async throws -> Response {
-            if let refusal = changes.refusal(of: request, from: context.remoteAddress) {
-                logger.warning("refused a change through HTTP", metadata: [
-                    "route": "\(request.method) \(request.uri.path)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "unknown")",
-                    "reason": "\(refusal.message)",
-                ])
-                var response = try json(ActionResult(done: false, message: refusal.message), status: refusal.status)
-                if case .unauthenticated = refusal { response.headers[.wwwAuthenticate] = "Basic realm=\"berth\"" }
-                return response
-            }
-            return try await change()
-        }
-        router.post("/api/leave") { request, context in try await guarded(request, context) {
+        let routes = GuardedRoutes(reader: reader, guarding: guarding, logger: logger)
+        router.get("/api/node") { request, context in try await routes.serve(request, context, needing: .management) { _ in
+            try json(await reader.read(\.nodeStatus))
+        } }
+        router.get("/api/queues") { request, context in try await routes.serve(request, context, needing: .management) { _ in
+            try json(await reader.read(\.queuesStatus))
+        } }
+        router.get("/api/health") { request, context in try await routes.serve(request, context, needing: .management) { _ in
+            let health = try await reader.read(\.healthStatus)
+            return try json(health, status: health.isHealthy ? .ok : .serviceUnavailable)
+        } }
+        router.post("/api/leave") { request, context in try await routes.serve(request, context, needing: .administrator, changes: true) { _ in
             try await reader.leave(timeout: .seconds(10))
             // Left: the process has nothing more to do in the cluster.
             try await reader.read { $0.stopRequest.succeed(nil) }
             return try json(ActionResult(done: true, message: "left the cluster; stopping"))
         } }
-        router.delete("/api/members/:id") { request, context in try await guarded(request, context) {
+        router.delete("/api/members/:id") { request, context in try await routes.serve(request, context, needing: .administrator, changes: true) { _ in
             guard let id = context.parameters.get("id", as: UInt64.self) else {
                 return try json(ActionResult(done: false, message: "a member id is a number"), status: .badRequest)
             }
@@ -90,14 +91,11 @@ final class StatusHTTPServer: Sendable {
                 return try json(ActionResult(done: false, message: "\(error)"), status: .notFound)
             }
         } }
-        router.get("/api/health") { _, _ in
-            let health = try await reader.read(\.healthStatus)
-            return try json(health, status: health.isHealthy ? .ok : .serviceUnavailable)
-        }
+        ManagementRoutes(routes: routes).add(to: router)
         return router
     }
 
-    private static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Response(

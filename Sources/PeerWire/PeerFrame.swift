@@ -1,3 +1,4 @@
+import NIOCore
 import Raft
 
 /// What nodes send each other over their peer connection. Every frame is
@@ -46,7 +47,11 @@ public enum PeerFrame: Equatable, Sendable {
 
     // MARK: Encoding
 
-    public func encoded() -> [UInt8] {
+    /// The frame as bytes (tests and tools; the transport sends `encodedBuffer()`).
+    public func encoded() -> [UInt8] { Array(encodedBuffer().readableBytesView) }
+
+    /// The frame in the buffer the socket is given.
+    public func encodedBuffer() -> ByteBuffer {
         var writer = WireWriter(capacity: 64)
         writer.u32(0)
         writer.u8(Self.version)
@@ -70,10 +75,8 @@ public enum PeerFrame: Equatable, Sendable {
             writer.u8(Kind.leave.rawValue)
             writer.u64(group)
         }
-        var bytes = writer.bytes
-        let length = UInt32(bytes.count - Self.lengthPrefixBytes)
-        for i in 0..<4 { bytes[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i))) }
-        return bytes
+        writer.setU32(UInt32(writer.count - Self.lengthPrefixBytes), at: 0)
+        return writer.buffer
     }
 
     /// The bytes a Raft frame takes besides its messages: length prefix, version, kind,
@@ -85,42 +88,46 @@ public enum PeerFrame: Equatable, Sendable {
     /// `limits.messagesPerFrameMax` messages. A message too large for any frame is left out
     /// and counted in `oversized` (Raft sends again what is lost; the shell keeps its
     /// appends and snapshot chunks well within a frame).
-    public static func encodeRaft(group: UInt64, messages: [Message], limits: PeerWireLimits) -> (frames: [[UInt8]], oversized: Int) {
-        var frames: [[UInt8]] = []
+    public static func encodeRaft(group: UInt64, messages: [Message], limits: PeerWireLimits) -> (frames: [ByteBuffer], oversized: Int) {
+        var frames: [ByteBuffer] = []
         var oversized = 0
         var frame = WireWriter()
         var count = 0
+        func begin(capacity: Int) {
+            frame = WireWriter(capacity: raftFrameOverheadBytes + capacity)
+            frame.u32(0)
+            frame.u8(version)
+            frame.u8(Kind.raft.rawValue)
+            frame.u64(group)
+            frame.u32(0)
+        }
         func finish() {
             guard count > 0 else { return }
-            var bytes = frame.bytes
-            let length = UInt32(bytes.count - lengthPrefixBytes)
-            let countAt = raftFrameOverheadBytes - 4
-            for i in 0..<4 {
-                bytes[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i)))
-                bytes[countAt + i] = UInt8(truncatingIfNeeded: UInt32(count) >> (8 * UInt32(i)))
-            }
-            frames.append(bytes)
+            frame.setU32(UInt32(frame.count - lengthPrefixBytes), at: 0)
+            frame.setU32(UInt32(count), at: raftFrameOverheadBytes - 4)
+            frames.append(frame.buffer)
+            frame = WireWriter()
             count = 0
         }
+        // Each message is encoded straight into its frame, once (bodies are large): one
+        // that overflows the frame is taken out again and starts the next.
         for message in messages {
-            var encoded = WireWriter()
-            RaftMessageCoding.encode(message, into: &encoded)
-            guard raftFrameOverheadBytes - lengthPrefixBytes + encoded.bytes.count <= limits.frameBytesMax else {
+            let estimate = RaftMessageCoding.encodedBytesEstimate(message)
+            if count == 0 { begin(capacity: estimate) } else { frame.reserve(additional: estimate) }
+            let start = frame.count
+            RaftMessageCoding.encode(message, into: &frame)
+            let size = frame.count - start
+            guard raftFrameOverheadBytes - lengthPrefixBytes + size <= limits.frameBytesMax else {
+                frame.truncate(to: start)
                 oversized += 1
                 continue
             }
-            if count > 0, count == limits.messagesPerFrameMax || frame.bytes.count + encoded.bytes.count - lengthPrefixBytes > limits.frameBytesMax {
+            if count > 0, count == limits.messagesPerFrameMax || frame.count - lengthPrefixBytes > limits.frameBytesMax {
+                frame.truncate(to: start)
                 finish()
+                begin(capacity: size)
+                RaftMessageCoding.encode(message, into: &frame)
             }
-            if count == 0 {
-                frame = WireWriter(capacity: raftFrameOverheadBytes + encoded.bytes.count)
-                frame.u32(0)
-                frame.u8(version)
-                frame.u8(Kind.raft.rawValue)
-                frame.u64(group)
-                frame.u32(0)
-            }
-            frame.raw(encoded.bytes)
             count += 1
         }
         finish()
@@ -132,8 +139,13 @@ public enum PeerFrame: Equatable, Sendable {
     /// The payload length announced by a frame's first four bytes, refused at once when over
     /// the limit, before any of the payload is buffered.
     public static func payloadLength(prefix: [UInt8], limits: PeerWireLimits) throws(PeerWireError) -> Int {
-        var reader = WireReader(prefix)
-        let length = Int(try reader.u32())
+        guard prefix.count >= lengthPrefixBytes else { throw .truncated }
+        return try payloadLength(announced: prefix[..<lengthPrefixBytes].reversed().reduce(0) { $0 << 8 | UInt32($1) }, limits: limits)
+    }
+
+    /// The same, from the prefix read as a little-endian integer where it was received.
+    public static func payloadLength(announced: UInt32, limits: PeerWireLimits) throws(PeerWireError) -> Int {
+        let length = Int(announced)
         guard length >= 2 else { throw .invalid("frame of \(length) bytes has no version and kind") }
         guard length <= limits.frameBytesMax else { throw .tooLarge(length, max: limits.frameBytesMax) }
         return length
@@ -141,6 +153,11 @@ public enum PeerFrame: Equatable, Sendable {
 
     /// Decodes one frame's payload (the bytes after the length prefix).
     public init(payload: [UInt8], limits: PeerWireLimits) throws(PeerWireError) {
+        try self.init(payload: ByteBuffer(bytes: payload), limits: limits)
+    }
+
+    /// Decodes one frame's payload where it was received.
+    public init(payload: ByteBuffer, limits: PeerWireLimits) throws(PeerWireError) {
         var reader = WireReader(payload)
         let version = try reader.u8()
         guard version == Self.version else { throw .unknownVersion(version) }

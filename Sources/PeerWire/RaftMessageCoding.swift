@@ -11,6 +11,18 @@ enum RaftMessageCoding {
             snapshotChunk, snapshotResponse, timeoutNow, readIndex, readIndexResponse
     }
 
+    /// About the bytes `encode` writes (a membership may take more): room to reserve first.
+    static func encodedBytesEstimate(_ message: Message) -> Int {
+        switch message.body {
+        case .append(_, _, let entries, _):
+            return 64 + entries.reduce(0) { $0 + 32 + $1.data.count }
+        case .snapshotChunk(let chunk):
+            return 256 + chunk.bytes.count
+        default:
+            return 64
+        }
+    }
+
     static func encode(_ message: Message, into writer: inout WireWriter) {
         writer.u64(message.from)
         writer.u64(message.to)

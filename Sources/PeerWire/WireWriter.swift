@@ -1,50 +1,63 @@
-/// Little-endian encoding into a byte array, for peer frames.
+import NIOCore
+
+/// Little-endian encoding into a byte buffer, for peer frames: the buffer is what the
+/// socket is given, so a body is copied into a frame once and not again to send it.
 struct WireWriter {
-    private(set) var bytes: [UInt8] = []
+    private(set) var buffer: ByteBuffer
 
     init(capacity: Int = 64) {
-        bytes.reserveCapacity(capacity)
+        buffer = ByteBufferAllocator().buffer(capacity: capacity)
     }
 
-    mutating func u8(_ value: UInt8) { bytes.append(value) }
-    mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+    /// A copy of what was written, as an array (small frames and tests).
+    var bytes: [UInt8] { Array(buffer.readableBytesView) }
 
-    mutating func u16(_ value: UInt16) { integer(value) }
-    mutating func u32(_ value: UInt32) { integer(value) }
-    mutating func u64(_ value: UInt64) { integer(value) }
+    var count: Int { buffer.readableBytes }
 
-    private mutating func integer<T: FixedWidthInteger>(_ value: T) {
-        Swift.withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
-    }
+    mutating func u8(_ value: UInt8) { buffer.writeInteger(value) }
+    mutating func bool(_ value: Bool) { buffer.writeInteger(value ? 1 : 0 as UInt8) }
+
+    mutating func u16(_ value: UInt16) { buffer.writeInteger(value, endianness: .little) }
+    mutating func u32(_ value: UInt32) { buffer.writeInteger(value, endianness: .little) }
+    mutating func u64(_ value: UInt64) { buffer.writeInteger(value, endianness: .little) }
 
     /// A length (u32) and the bytes.
     mutating func blob(_ value: [UInt8]) {
         u32(UInt32(value.count))
-        bytes.append(contentsOf: value)
+        buffer.writeBytes(value)
     }
 
     mutating func raw(_ value: [UInt8]) {
-        bytes.append(contentsOf: value)
+        buffer.writeBytes(value)
+    }
+
+    mutating func reserve(additional: Int) {
+        buffer.reserveCapacity(minimumWritableBytes: additional)
+    }
+
+    /// Overwrites four bytes already written (a length or count known only at the end).
+    mutating func setU32(_ value: UInt32, at offset: Int) {
+        buffer.setInteger(value, at: buffer.readerIndex + offset, endianness: .little)
+    }
+
+    /// Drops what was written after `count` bytes, keeping the capacity.
+    mutating func truncate(to count: Int) {
+        buffer.moveWriterIndex(to: buffer.readerIndex + count)
     }
 }
 
 /// The reading side; every read checks what is left, so garbage is an error, never a crash.
 struct WireReader {
-    let bytes: [UInt8]
-    private(set) var offset: Int
+    private var buffer: ByteBuffer
 
-    init(_ bytes: [UInt8], offset: Int = 0) {
-        self.bytes = bytes
-        self.offset = offset
+    /// Reads a frame's payload where it was received: a body is copied out of it once.
+    init(_ buffer: ByteBuffer) {
+        self.buffer = buffer
     }
 
-    var remaining: Int { bytes.count - offset }
+    var remaining: Int { buffer.readableBytes }
 
-    mutating func u8() throws(PeerWireError) -> UInt8 {
-        guard remaining >= 1 else { throw .truncated }
-        defer { offset += 1 }
-        return bytes[offset]
-    }
+    mutating func u8() throws(PeerWireError) -> UInt8 { try integer(UInt8.self) }
 
     mutating func bool() throws(PeerWireError) -> Bool {
         switch try u8() {
@@ -54,16 +67,12 @@ struct WireReader {
         }
     }
 
-    mutating func u16() throws(PeerWireError) -> UInt16 { try integer() }
-    mutating func u32() throws(PeerWireError) -> UInt32 { try integer() }
-    mutating func u64() throws(PeerWireError) -> UInt64 { try integer() }
+    mutating func u16() throws(PeerWireError) -> UInt16 { try integer(UInt16.self) }
+    mutating func u32() throws(PeerWireError) -> UInt32 { try integer(UInt32.self) }
+    mutating func u64() throws(PeerWireError) -> UInt64 { try integer(UInt64.self) }
 
-    private mutating func integer<T: FixedWidthInteger>() throws(PeerWireError) -> T {
-        let size = MemoryLayout<T>.size
-        guard remaining >= size else { throw .truncated }
-        var value: T = 0
-        for i in 0..<size { value |= T(bytes[offset + i]) << (8 * i) }
-        offset += size
+    private mutating func integer<T: FixedWidthInteger>(_: T.Type) throws(PeerWireError) -> T {
+        guard let value = buffer.readInteger(endianness: .little, as: T.self) else { throw .truncated }
         return value
     }
 
@@ -75,9 +84,8 @@ struct WireReader {
     }
 
     mutating func raw(_ count: Int) throws(PeerWireError) -> [UInt8] {
-        guard count >= 0, remaining >= count else { throw .truncated }
-        defer { offset += count }
-        return Array(bytes[offset..<offset + count])
+        guard count >= 0, let bytes = buffer.readBytes(length: count) else { throw .truncated }
+        return bytes
     }
 
     /// A count of items that each take at least `itemBytesMin`: refused before allocating

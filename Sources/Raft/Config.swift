@@ -29,7 +29,8 @@ public struct Config: Sendable {
     public var uncommittedBytesMax: Int = 64 << 20
     /// Most entries in one proposal.
     public var proposalEntriesMax: Int = 4096
-    /// Most payload bytes of one entry; must fit in one AppendEntries message.
+    /// Most payload bytes of one entry; one larger than `appendBytesMax` goes in an
+    /// AppendEntries of its own.
     public var entryBytesMax: Int = 1 << 20
     /// Bytes of snapshot data per InstallSnapshot chunk. The follower's shell keeps each on
     /// disk before it acknowledges it, and at most `snapshotChunksInFlightMax` chunks are
@@ -39,6 +40,11 @@ public struct Config: Sendable {
     /// Snapshot chunks sent to a follower ahead of its acknowledgements: a transfer goes at
     /// this many chunks per round trip, not one.
     public var snapshotChunksInFlightMax: Int = 8
+    /// Most payload bytes of log a leader keeps past its snapshot for a follower behind it
+    /// (one stopped a while, or catching up after installing a snapshot), so that the
+    /// follower catches up from the log rather than from another snapshot: kept only while
+    /// less than the snapshot would send. The leader's disk pays for it; 0 keeps nothing.
+    public var laggingFollowerLogBytesMax: Int = 4 << 30
     /// Most payload bytes of committed entries handed to the application in one Ready.
     public var applyBytesMax: Int = 16 << 20
     /// Most payload bytes of applied entries kept in memory: older ones keep only their
@@ -78,11 +84,11 @@ public struct Config: Sendable {
         try require(inflightBytesMax >= appendBytesMax, "inflightBytesMax must hold at least one full AppendEntries")
         try require(uncommittedBytesMax >= entryBytesMax, "uncommittedBytesMax must admit at least one largest entry")
         try require(proposalEntriesMax > 0, "proposalEntriesMax must be positive")
-        try require(entryBytesMax > 0 && entryBytesMax <= appendBytesMax,
-                    "entryBytesMax must be positive and fit in one AppendEntries (appendBytesMax)")
+        try require(entryBytesMax > 0, "entryBytesMax must be positive")
         try require(snapshotChunkBytesMax > 0, "snapshotChunkBytesMax must be positive")
         try require(snapshotChunksInFlightMax > 0, "snapshotChunksInFlightMax must be positive")
         try require(applyBytesMax > 0, "applyBytesMax must be positive")
+        try require(laggingFollowerLogBytesMax >= 0, "laggingFollowerLogBytesMax must not be negative")
         try require(entryCacheBytesMax >= 0, "entryCacheBytesMax must not be negative")
         try require(pendingReadsMax > 0, "pendingReadsMax must be positive")
     }

@@ -89,6 +89,13 @@ struct RaftLog: Sendable {
         return .entries(Array(entries[start..<end]))
     }
 
+    /// Payload bytes of the entries after `start` up to `end`, both within the log.
+    func payloadBytes(after start: LogIndex, through end: LogIndex) -> Int {
+        precondition(start >= offsetIndex && end <= lastIndex, "(\(start), \(end)] is not in the log (\(offsetIndex), \(lastIndex)]")
+        guard end > start else { return 0 }
+        return entries[Int(start - offsetIndex)..<Int(end - offsetIndex)].reduce(0) { $0 + $1.payloadBytes }
+    }
+
     /// The terms of the entries in `range`, to check what the shell read back from disk.
     func terms(in range: ClosedRange<LogIndex>) -> [Term]? {
         guard range.lowerBound > offsetIndex, range.upperBound <= lastIndex else { return nil }

@@ -374,8 +374,9 @@ extension RaftNode {
     /// it but the last `retainingEntries`. Returns false, changing nothing, when the log
     /// moved past it meanwhile (a snapshot from the leader was installed, or a newer one of
     /// our own recorded): the persisted file is then merely an older snapshot. The log
-    /// behind an older snapshot still being sent stays (`firstIndex` tells what went). MAY be
-    /// invoked
+    /// behind an older snapshot still being sent stays, and so does the log a follower
+    /// behind lacks, within `laggingFollowerLogBytesMax` (`firstIndex` tells what went).
+    /// MAY be invoked
     /// while a Ready is being persisted: it drops only applied entries, which no Ready holds
     /// unpersisted.
     @discardableResult
@@ -392,6 +393,15 @@ extension RaftNode {
         // they stay, or it would need another snapshot, and might never catch up.
         for p in progress.values {
             if let sending = p.snapshotSending { compactTo = min(compactTo, sending.metadata.index) }
+        }
+        // So does the log a follower behind us lacks (it was stopped a while, or is catching
+        // up after installing a snapshot), while that is less than a snapshot would send and
+        // within the bound: it catches up from the log instead, however much slower it is
+        // than we are to snapshot.
+        for p in progress.values where p.snapshotSending == nil && p.match < compactTo && p.match >= log.offsetIndex {
+            if log.payloadBytes(after: p.match, through: index) <= min(config.laggingFollowerLogBytesMax, snapshot.bytes) {
+                compactTo = p.match
+            }
         }
         log.compact(to: max(compactTo, log.offsetIndex))
         return true

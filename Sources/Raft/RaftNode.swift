@@ -229,6 +229,23 @@ public struct RaftNode: Sendable {
         return true
     }
 
+    /// The shell sees `node` sending on its authenticated link, part of a message too long
+    /// to arrive within a tick (a large entry: one message stays whole). A follower whose
+    /// leader it is hears it, as from a heartbeat, and a leader counts that voter active for
+    /// check-quorum: a peer that is busy sending is alive, and waiting for the end of a long
+    /// message must not cost an election. Changes nothing else, emits nothing.
+    public mutating func heardFrom(_ node: NodeID) {
+        guard lostData == nil, node != id else { return }
+        switch role {
+        case .follower where leader == node:
+            electionElapsed = 0
+        case .leader:
+            progress[node]?.recentlyActive = true
+        default:
+            break
+        }
+    }
+
     /// Between 1 and a third of the election timeout (at least 1), drawn per report.
     private mutating func reportedDeathDelayTicks() -> Int {
         let spread = max(1, config.electionTimeoutTicks / 3)

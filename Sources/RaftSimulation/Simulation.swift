@@ -103,6 +103,9 @@ public struct Simulation {
         config.proposalEntriesMax = 8
         config.snapshotChunkBytesMax = 256
         config.applyBytesMax = 256
+        // A follower a little behind catches up from the log kept for it, one further
+        // behind from a snapshot.
+        config.laggingFollowerLogBytesMax = 128
         // Little kept in memory: leaders often send followers entries read back from disk.
         config.entryCacheBytesMax = profile.entryCacheBytesMax
         config.pendingReadsMax = 64

@@ -12,15 +12,15 @@ public struct StatusClient: Sendable {
     public let port: Int
     /// For the whole exchange: connecting, asking, and reading the answer.
     public let timeout: Duration
-    /// Sent with every request (HTTP basic authentication); the routes that change the
-    /// cluster need them.
+    /// Sent with every request (HTTP basic authentication): every route needs them; `guest`'s
+    /// unless told otherwise, which loopback may use.
     public let credentials: HTTPCredentials?
     private let group: any EventLoopGroup
 
     /// The largest answer read; a status page is far smaller.
     static let bodyBytesMax = 64 << 20
 
-    public init(host: String, port: Int, timeout: Duration = .seconds(2), credentials: HTTPCredentials? = nil, on group: any EventLoopGroup) {
+    public init(host: String, port: Int, timeout: Duration = .seconds(2), credentials: HTTPCredentials? = .guest, on group: any EventLoopGroup) {
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -59,10 +59,17 @@ public struct StatusClient: Sendable {
         try await request(.GET, path)
     }
 
-    private func request(_ method: HTTPMethod, _ path: String, timeout: Duration? = nil) async throws -> HTTPReply {
+    /// Any request: `headers` besides Host, Connection and the credentials, and a body.
+    public func send(_ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: [UInt8] = []) async throws -> HTTPReply {
+        try await request(method, path, headers: headers, body: body)
+    }
+
+    private func request(
+        _ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Duration? = nil
+    ) async throws -> HTTPReply {
         let timeout = timeout ?? self.timeout
         return try await withThrowingTaskGroup(of: HTTPReply.self) { tasks in
-            tasks.addTask { try await exchange(method, path) }
+            tasks.addTask { try await exchange(method, path, headers: headers, body: body) }
             tasks.addTask {
                 try await Task.sleep(for: timeout)
                 throw StatusClientError.timedOut(timeout)
@@ -72,7 +79,7 @@ public struct StatusClient: Sendable {
         }
     }
 
-    private func exchange(_ method: HTTPMethod, _ path: String) async throws -> HTTPReply {
+    private func exchange(_ method: HTTPMethod, _ path: String, headers: [(String, String)], body requestBody: [UInt8]) async throws -> HTTPReply {
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
         do {
             channel = try await ClientBootstrap(group: group)
@@ -96,7 +103,12 @@ public struct StatusClient: Sendable {
             if let credentials {
                 head.headers.add(name: "Authorization", value: "Basic " + Data("\(credentials.user):\(credentials.password)".utf8).base64EncodedString())
             }
+            for (name, value) in headers { head.headers.add(name: name, value: value) }
+            if !requestBody.isEmpty || method == .PUT || method == .POST {
+                head.headers.add(name: "Content-Length", value: "\(requestBody.count)")
+            }
             try await outbound.write(.head(head))
+            if !requestBody.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: requestBody)))) }
             try await outbound.write(.end(nil))
             var status: Int?
             var body: [UInt8] = []
@@ -143,7 +155,7 @@ public struct HTTPCredentials: Sendable {
     }
 
     /// RabbitMQ's default user, which only loopback may use.
-    public static let guest = HTTPCredentials(user: UserStore.guestName, password: "guest")
+    public static let guest = HTTPCredentials(user: AccessControl.guestName, password: "guest")
 }
 
 /// An HTTP answer: its status code and its body.

@@ -99,7 +99,12 @@ struct BacklogBench: AsyncParsableCommand {
                 disk[index] >> 20, Double(disk[index] - diskBefore[index]) / Double(count)))
         }
         try await reportElections(since: termBefore, during: "the fill", group: group)
-        if catchUp > 0 { try await measureCatchUp(group: group) }
+        // A follower stopped and started again moves no term.
+        if catchUp > 0 {
+            let termBeforeCatchUp = try await leaderStatus(group).term
+            try await measureCatchUp(group: group)
+            try await reportElections(since: termBeforeCatchUp, during: "the catch-up", group: group)
+        }
         if restart { try await measureRestart(group: group) }
         say("draining with \(clients) consumers, prefetch \(prefetch)...")
         let total = count + catchUp

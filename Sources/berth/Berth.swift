@@ -5,7 +5,7 @@ struct Berth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "berth",
         abstract: "Berth: a clustered message broker that does not lose confirmed messages.",
-        subcommands: [NodeCommand.self, NodesCommand.self, QueuesCommand.self, LeaveCommand.self, RemoveCommand.self, PublishCommand.self, ConsumeCommand.self, Bench.self]
+        subcommands: [NodeCommand.self, NodesCommand.self, QueuesCommand.self, LeaveCommand.self, RemoveCommand.self, UsersCommand.self, VHostsCommand.self, PermissionsCommand.self, PublishCommand.self, ConsumeCommand.self, Bench.self]
     )
 }
 

@@ -1,11 +1,14 @@
 import ArgumentParser
+import Auth
 import Dispatch
 import Glibc
+import Log
 import Logging
 import NIOCore
 import NIOPosix
 import Node
 import Raft
+import TLS
 
 /// `berth node`: runs one node until SIGINT or SIGTERM, then closes its log cleanly.
 struct NodeCommand: AsyncParsableCommand {
@@ -41,8 +44,15 @@ struct NodeCommand: AsyncParsableCommand {
             """)
     var httpPort = 15672
 
-    @Option(name: .customLong("user"), help: "A user allowed to connect, as NAME:PASSWORD (repeatable). guest:guest always exists, from loopback only.")
-    var users: [String] = []
+    @Option(name: .customLong("users-file"), help: ArgumentHelp(
+        "A file of users to seed a new cluster with, one NAME:PASSWORD a line, its owner's alone (chmod 600).",
+        discussion: """
+            The first leader with such a file adds its users, each an administrator with every permission on "/"; \
+            after that the file is not read again by the cluster: users, vhosts and permissions are managed through \
+            the HTTP API (/api/users, /api/vhosts, /api/permissions) and replicated. guest:guest exists until \
+            deleted, and logs in from loopback only.
+            """))
+    var usersFile: String?
 
     @Option(name: .customLong("heartbeat"), help: "The heartbeat interval offered to clients, in seconds (0: none).")
     var heartbeatSeconds: UInt16 = 60
@@ -71,6 +81,11 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("cluster-secret-file"), help: "A file holding the cluster's shared secret (default: DATA_DIR/cluster-secret).")
     var clusterSecretFile: String?
 
+    @Flag(name: .customLong("peer-tls"), inversion: .prefixedNo, help: ArgumentHelp(
+        "Links between nodes inside TLS keyed by the cluster secret (on by default; every member must agree).",
+        discussion: "--no-peer-tls leaves them plain TCP: the peer handshake still proves the secret, but nothing after it is encrypted or authenticated."))
+    var peerTLS = true
+
     @Option(name: .customLong("join"), help: "Join a running cluster through this member's peer address, HOST:PORT (repeatable; any member will do). Needs --peer-address and the cluster's secret.")
     var join: [String] = []
 
@@ -92,13 +107,36 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("snapshot-retained-entries"), help: "Log entries kept behind a snapshot, so that a follower a little behind catches up from the log rather than a whole snapshot.")
     var entriesRetainedAfterSnapshot = NodeConfiguration(dataDirectory: "").entriesRetainedAfterSnapshot
 
+    @Option(name: .customLong("lagging-follower-log"), help: "Log a leader keeps past its snapshot for a follower behind it, so that the follower catches up from the log rather than from a whole snapshot (kept only while less than the snapshot would send), as a size; 0 keeps none.")
+    var laggingFollowerLog = "\(NodeConfiguration(dataDirectory: "").laggingFollowerLogBytesMax >> 30)GiB"
+
+    @Option(name: .customLong("tls-port"), help: "The port to listen on for AMQP clients over TLS (amqps), with --tls-certificate and --tls-key.")
+    var tlsPort = 5671
+
+    @Option(name: .customLong("tls-certificate"), help: "PEM file of this node's TLS certificate, then any intermediates (RabbitMQ's ssl_options.certfile): serves amqps on --tls-port.")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM file of the certificate's private key (ssl_options.keyfile); only its owner may read it.")
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-ca"), help: "PEM file of the certificate authorities that clients' certificates must chain to (ssl_options.cacertfile).")
+    var tlsCA: String?
+
+    @Flag(name: .customLong("tls-verify-peer"), help: "Ask TLS clients for a certificate and refuse one that does not chain to --tls-ca (ssl_options.verify = verify_peer).")
+    var tlsVerifyPeer = false
+
+    @Flag(name: .customLong("tls-fail-if-no-peer-cert"), help: "With --tls-verify-peer, refuse TLS clients that present no certificate (ssl_options.fail_if_no_peer_cert).")
+    var tlsFailIfNoPeerCertificate = false
+
+    @Option(name: .customLong("https-port"), help: "Serve the HTTP API over TLS too, on this port (RabbitMQ's management.ssl.port, 15671), with --tls-certificate and --tls-key; clients' certificates are not asked for.")
+    var httpsPort: Int?
+
     @Flag(name: .customLong("leave-on-shutdown"), help: "On SIGTERM, leave the cluster (the leader removes this node from the voters) before stopping.")
     var leaveOnShutdown = false
 
     func validate() throws {
         guard (0...65535).contains(amqpPort) else { throw ValidationError("--amqp-port must be in 0...65535") }
         guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be in 0...65535") }
-        for user in users where !user.contains(":") { throw ValidationError("--user takes NAME:PASSWORD, got '\(user)'") }
         guard consumerTimeoutMs >= 0 else { throw ValidationError("--consumer-timeout-ms must not be negative") }
         guard (20...60_000).contains(electionTimeoutMs) else { throw ValidationError("--election-timeout-ms must be in 20...60000") }
         guard publishesInFlightMax > 0 else { throw ValidationError("--max-in-flight must be positive") }
@@ -111,6 +149,20 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("--snapshot-every-bytes takes a positive size such as 64MiB, got '\(snapshotEveryBytes)'")
         }
         guard entriesRetainedAfterSnapshot >= 0 else { throw ValidationError("--snapshot-retained-entries must not be negative") }
+        guard let bytes = Self.parseSize(laggingFollowerLog), bytes <= Int.max else {
+            throw ValidationError("--lagging-follower-log takes a size such as 4GiB or 0, got '\(laggingFollowerLog)'")
+        }
+        guard (0...65535).contains(tlsPort) else { throw ValidationError("--tls-port must be in 0...65535") }
+        guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-certificate and --tls-key go together") }
+        if tlsCertificate == nil, tlsCA != nil || tlsVerifyPeer {
+            throw ValidationError("--tls-ca and --tls-verify-peer need --tls-certificate and --tls-key")
+        }
+        if tlsVerifyPeer, tlsCA == nil { throw ValidationError("--tls-verify-peer needs --tls-ca, the authorities clients' certificates chain to") }
+        if tlsFailIfNoPeerCertificate, !tlsVerifyPeer { throw ValidationError("--tls-fail-if-no-peer-cert needs --tls-verify-peer") }
+        if let httpsPort {
+            guard (0...65535).contains(httpsPort) else { throw ValidationError("--https-port must be in 0...65535") }
+            guard tlsCertificate != nil else { throw ValidationError("--https-port needs --tls-certificate and --tls-key") }
+        }
         _ = try resourceLimits()
         _ = try parsedPeers()
         if !peers.isEmpty, nodeID == nil { throw ValidationError("--peer needs --node-id") }
@@ -138,6 +190,23 @@ struct NodeCommand: AsyncParsableCommand {
 
     /// A size as RabbitMQ's configuration writes them: a number, and an optional unit (kB,
     /// MB, GB are powers of 1000; KiB, MiB, GiB of 1024).
+    /// The TLS listener's files, read now: the key only if its owner alone may read it.
+    private func tlsSettings() throws -> TLSSettings? {
+        guard let tlsCertificate, let tlsKey else { return nil }
+        func readPEM(_ path: String, flag: String) throws -> [UInt8] {
+            let bytes: [UInt8]
+            do { bytes = try FileHandle(path: path, flags: O_RDONLY).readAll() } catch { throw ValidationError("\(flag): \(error)") }
+            guard !bytes.isEmpty else { throw ValidationError("\(flag): \(path) is empty") }
+            return bytes
+        }
+        let key: [UInt8]
+        do { key = try SecretFile.read(tlsKey) } catch { throw ValidationError("--tls-key: \(error)") }
+        let verification: TLSSettings.PeerVerification = !tlsVerifyPeer ? .none : tlsFailIfNoPeerCertificate ? .required : .verifyIfPresented
+        return TLSSettings(
+            certificateChainPEM: try readPEM(tlsCertificate, flag: "--tls-certificate"), privateKeyPEM: key,
+            trustedCertificatesPEM: try tlsCA.map { try readPEM($0, flag: "--tls-ca") }, peerVerification: verification)
+    }
+
     static func parseSize(_ text: String) -> UInt64? {
         let digits = text.prefix { $0.isNumber }
         guard let number = UInt64(digits) else { return nil }
@@ -184,11 +253,13 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.snapshotEveryEntries = snapshotEveryEntries
         configuration.snapshotEveryBytes = Int(Self.parseSize(snapshotEveryBytes)!)
         configuration.entriesRetainedAfterSnapshot = entriesRetainedAfterSnapshot
+        configuration.laggingFollowerLogBytesMax = Int(Self.parseSize(laggingFollowerLog)!)
         configuration.resourceLimits = try resourceLimits()
         configuration.nodeID = nodeID
         configuration.peers = try parsedPeers()
         configuration.join = try join.map { try parseHostPort($0, flag: "--join") }
         configuration.peerAddress = try peerAddress.map { try parseHostPort($0, flag: "--peer-address") }
+        configuration.peerLinksUseTLS = peerTLS
         if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             let path = clusterSecretFile ?? dataDirectory + "/cluster-secret"
             do {
@@ -199,9 +270,15 @@ struct NodeCommand: AsyncParsableCommand {
                 throw ValidationError(error.description)
             }
         }
-        for user in users {
-            let parts = user.split(separator: ":", maxSplits: 1)
-            configuration.users.add(name: String(parts[0]), password: String(parts[1]))
+        configuration.tls = try tlsSettings()
+        configuration.tlsPort = tlsPort
+        configuration.httpsPort = httpsPort
+        if let usersFile {
+            do {
+                configuration.initialUsers = try UsersFile.parse(String(decoding: try SecretFile.read(usersFile), as: UTF8.self))
+            } catch {
+                throw ValidationError("--users-file \(usersFile): \(error)")
+            }
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let node = try await BerthNode.start(configuration, on: group.next())

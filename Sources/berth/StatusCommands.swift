@@ -25,7 +25,7 @@ struct StatusAPIOptions: ParsableArguments {
     /// Asks every node at once, so one that does not answer delays the others by nothing;
     /// the answers come back in the order the nodes were given.
     func askEach<Answer: Sendable>(
-        credentials: HTTPCredentials? = nil, _ question: @escaping @Sendable (StatusClient) async throws -> Answer
+        credentials: HTTPCredentials?, _ question: @escaping @Sendable (StatusClient) async throws -> Answer
     ) async throws -> [Result<Answer, any Error>] {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let clients = try endpoints().map {
@@ -46,18 +46,18 @@ struct StatusAPIOptions: ParsableArguments {
     }
 }
 
-/// Who asks, for the routes that change the cluster: a broker user, its password read from
-/// a file (never given on the command line, where `ps` shows it).
+/// Who asks: a broker user with a management tag (administrator for changes), its password
+/// read from a file (never given on the command line, where `ps` shows it).
 struct HTTPCredentialOptions: ParsableArguments {
     @Option(help: "The broker user to ask as (guest may ask only through loopback).")
-    var user = UserStore.guestName
+    var user = AccessControl.guestName
 
     @Option(help: "A file holding the user's password, its owner's alone (not needed for guest, whose password is guest).")
     var passwordFile: String?
 
     func credentials() throws -> HTTPCredentials {
         guard let passwordFile else {
-            guard user == UserStore.guestName else { throw ValidationError("--password-file is needed for user \(user)") }
+            guard user == AccessControl.guestName else { throw ValidationError("--password-file is needed for user \(user)") }
             return .guest
         }
         do {
@@ -83,13 +83,14 @@ struct NodesCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var api: StatusAPIOptions
+    @OptionGroup var who: HTTPCredentialOptions
 
     @Flag(name: .customLong("require-leader"), help: "Exit non-zero unless a node answers as the leader and serves clients.")
     var requireLeader = false
 
     func run() async throws {
         let addresses = api.addresses
-        let answers = try await api.askEach { try await $0.node() }
+        let answers = try await api.askEach(credentials: try who.credentials()) { try await $0.node() }
         let statuses = answers.compactMap { try? $0.get() }
         // A deposed leader that has not heard of its successor still says "leader": the later term wins.
         let leader = statuses.filter { $0.role == .leader }.max { $0.term < $1.term }
@@ -143,9 +144,10 @@ struct QueuesCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var api: StatusAPIOptions
+    @OptionGroup var who: HTTPCredentialOptions
 
     func run() async throws {
-        let answers = try await api.askEach { try await $0.queues() }
+        let answers = try await api.askEach(credentials: try who.credentials()) { try await $0.queues() }
         for (address, answer) in zip(api.addresses, answers) {
             if case .failure(let error) = answer { printError("berth: no answer from \(address): \(error)") }
         }

@@ -1,4 +1,4 @@
-import AMQP
+@testable import AMQP
 import NIOCore
 import XCTest
 
@@ -152,6 +152,15 @@ final class ContentAssemblerTests: XCTestCase {
         XCTAssertEqual(body.parts.count, MessageBody.partsMax)
         XCTAssertEqual(body.byteCount, bodySize)
         XCTAssertEqual(body.collected(), expected)
+        XCTAssertEqual(body.bytes(), Array(expected.readableBytesView))
+    }
+
+    func testABodyOfManyPartsGivesItsBytesInOrder() {
+        var body = MessageBody()
+        for part in ["first ", "", "second ", "third"] { body.append(ByteBuffer(string: part), bytesStillExpected: 0) }
+        XCTAssertEqual(body.parts.count, 3)
+        XCTAssertEqual(body.bytes(), Array("first second third".utf8))
+        XCTAssertEqual(MessageBody().bytes(), [])
     }
 
     func testSinglePartBodyIsCollectedWithoutCopy() {

@@ -41,6 +41,15 @@ final class CodecTests: XCTestCase {
             .reject(MessageBatch(queue: q("a"), ids: []), timestamp: Int64.max),
             .expire(Expiry(timestamp: 99, messages: [MessageBatch(queue: q("a"), ids: [1]), MessageBatch(queue: q("b"), ids: [2, 3])], unusedQueues: [q("c")])),
             .deleteQueuesOwned(by: "node-2/conn-3"),
+            .putUser(User(name: "ops", passwordHash: PasswordHash(salt: [1, 2, 3, 4], digest: Array(0..<32)), tags: ["administrator", "monitoring"])),
+            .putUser(User(name: "nopassword", passwordHash: nil)),
+            .deleteUser(name: "ops"),
+            .setPermission(vhost: "v", user: "ops", Permission(configure: "^amq\\.gen.*", write: "", read: ".*")),
+            .clearPermission(vhost: "v", user: "ops"),
+            .seedUsers([User(name: "a", passwordHash: nil, tags: ["administrator"]), User(name: "b", passwordHash: nil)]),
+            .setLimit(.vhost("v"), .maxQueues, value: 100),
+            .setLimit(.user("ops"), .maxChannels, value: -1),
+            .clearLimit(.user("ops"), .maxConnections),
         ]
     }
 

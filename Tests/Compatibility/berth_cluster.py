@@ -10,6 +10,7 @@ touches a process it did not start).
     cluster.stop()
 """
 
+import base64
 import json
 import os
 import secrets
@@ -22,6 +23,8 @@ import time
 import urllib.request
 
 HOST = "127.0.0.1"
+# Every HTTP route needs a user; guest may ask from loopback.
+GUEST_BASIC_AUTH = "Basic " + base64.b64encode(b"guest:guest").decode()
 
 
 def free_port():
@@ -42,7 +45,9 @@ class Node:
     def __init__(self, node_id, directory):
         self.id = node_id
         self.amqp_port = free_port()
+        self.tls_port = free_port()
         self.http_port = free_port()
+        self.https_port = free_port()
         self.peer_port = free_port()
         self.data_dir = os.path.join(directory, f"node-{node_id}")
         self.log_path = os.path.join(directory, f"node-{node_id}.log")
@@ -55,7 +60,8 @@ class Node:
     def status(self, timeout=1.0):
         """This node's `GET /api/node`, or None if it does not answer."""
         try:
-            with urllib.request.urlopen(f"http://{HOST}:{self.http_port}/api/node", timeout=timeout) as reply:
+            request = urllib.request.Request(f"http://{HOST}:{self.http_port}/api/node", headers={"Authorization": GUEST_BASIC_AUTH})
+            with urllib.request.urlopen(request, timeout=timeout) as reply:
                 return json.load(reply)
         except (OSError, ValueError):
             return None
@@ -80,6 +86,9 @@ class LocalCluster:
         self.berth = berth
         self.directory = tempfile.mkdtemp(prefix="berth-compat-cluster.")
         self.secret_file = os.path.join(self.directory, "cluster-secret")
+        # Each node also serves amqps, with certificates of a throwaway authority; a
+        # client's certificate is checked when it presents one (RabbitMQ's verify_peer).
+        self.tls_directory = os.path.join(self.directory, "tls")
         self.election_timeout_ms = election_timeout_ms
         self.nodes = [Node(i, self.directory) for i in range(1, size + 1)]
 
@@ -89,6 +98,8 @@ class LocalCluster:
         fd = os.open(self.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as secret:
             secret.write(secrets.token_hex(32))
+        make_certificates = os.path.join(os.path.dirname(__file__), "..", "..", "Cluster", "make-tls-certificates")
+        subprocess.run([make_certificates, self.tls_directory], check=True)
         for node in self.nodes:
             self._spawn(node)
         self.wait_for_leader(timeout)
@@ -101,10 +112,17 @@ class LocalCluster:
                    "--amqp-host", HOST, "--amqp-port", str(node.amqp_port),
                    "--http-host", HOST, "--http-port", str(node.http_port),
                    "--cluster-secret-file", self.secret_file,
+                   "--tls-port", str(node.tls_port), "--tls-certificate", self.tls_file("server.pem"),
+                   "--tls-key", self.tls_file("server.key"), "--tls-ca", self.tls_file("ca.pem"), "--tls-verify-peer",
+                   "--https-port", str(node.https_port),
                    "--election-timeout-ms", str(self.election_timeout_ms), *peers]
         log = open(node.log_path, "ab")
         node.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         log.close()
+
+    def tls_file(self, name):
+        """A file of the cluster's certificates: ca.pem, server.*, client.*, stranger.*."""
+        return os.path.join(self.tls_directory, name)
 
     def stop(self):
         """Stops every node it started (SIGTERM, then SIGKILL past 10 s) and removes the data."""

@@ -27,6 +27,7 @@ final class CatchUpTests: XCTestCase {
         let cluster = LocalCluster(name: "catch-up") {
             $0.snapshotEveryEntries = 40
             $0.entriesRetainedAfterSnapshot = 5
+            $0.laggingFollowerLogBytesMax = 0
         }
         var nodes = try await cluster.start(size: 3)
         let leader = try await cluster.leader(of: nodes)

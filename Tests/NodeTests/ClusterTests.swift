@@ -17,6 +17,7 @@ final class ClusterTests: XCTestCase {
         cluster = LocalCluster(name: "cluster") {
             $0.snapshotEveryEntries = 40
             $0.entriesRetainedAfterSnapshot = 5
+            $0.laggingFollowerLogBytesMax = 0
         }
     }
 
@@ -225,8 +226,12 @@ final class ClusterTests: XCTestCase {
             guard ContinuousClock.now < deadline else { return XCTFail("node 4 did not become a voter within 15 s") }
             try await Task.sleep(for: .milliseconds(20))
         }
-        let joinerMembership = try await joiner.membership()
-        XCTAssertEqual(joinerMembership.voters, Set(cluster.peers.keys).union([4]))
+        // The joiner learns it is a voter from the leader's next append, a moment later.
+        let joinerVoters = try await waitFor("node 4 applying its promotion") { () async throws -> Set<NodeID>? in
+            let voters = try await joiner.membership().voters
+            return voters.contains(4) ? voters : nil
+        }
+        XCTAssertEqual(joinerVoters, Set(cluster.peers.keys).union([4]))
         let snapshots = try FileManager.default.contentsOfDirectory(atPath: "\(cluster.root)/node-4/group-1").filter { $0.hasSuffix(".snap") }
         XCTAssertFalse(snapshots.isEmpty, "it caught up through a snapshot")
 

@@ -122,3 +122,20 @@ final class HeldLoop: Sendable {
         while isHeld, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
     }
 }
+
+extension XCTestCase {
+    /// Polls `probe` every 20 ms until it returns a value; fails the test after `seconds`.
+    func waitFor<Value>(
+        _ what: String, seconds: Double = 10, file: StaticString = #filePath, line: UInt = #line, _ probe: () async throws -> Value?
+    ) async throws -> Value {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while true {
+            if let value = try await probe() { return value }
+            guard ContinuousClock.now < deadline else {
+                XCTFail("timed out after \(seconds) s waiting for \(what)", file: file, line: line)
+                throw POSIXError(.ETIMEDOUT)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}

@@ -53,15 +53,15 @@ final class PeerFrameTests: XCTestCase {
         XCTAssertEqual(oversized, 1)
         var received: [Message] = []
         for frame in frames {
-            XCTAssertLessThanOrEqual(frame.count - PeerFrame.lengthPrefixBytes, small.frameBytesMax)
-            guard case .raft(let group, let batch) = try PeerFrame(frame: frame, limits: small) else { return XCTFail("not a Raft frame") }
+            XCTAssertLessThanOrEqual(frame.readableBytes - PeerFrame.lengthPrefixBytes, small.frameBytesMax)
+            guard case .raft(let group, let batch) = try PeerFrame(frame: Array(frame.readableBytesView), limits: small) else { return XCTFail("not a Raft frame") }
             XCTAssertEqual(group, 9)
             XCTAssertLessThanOrEqual(batch.count, small.messagesPerFrameMax)
             received += batch
         }
         XCTAssertEqual(received, appends + heartbeats)
         XCTAssertGreaterThanOrEqual(frames.count, 4, "12 appends of 1 KB cannot share fewer frames of 4 KiB")
-        XCTAssertEqual(try PeerFrame.encodeRaft(group: 1, messages: everyMessage, limits: limits).frames.map { try PeerFrame(frame: $0, limits: limits) },
+        XCTAssertEqual(try PeerFrame.encodeRaft(group: 1, messages: everyMessage, limits: limits).frames.map { try PeerFrame(frame: Array($0.readableBytesView), limits: limits) },
                        [PeerFrame.raft(group: 1, messages: everyMessage)], "within the bounds, one frame, the same as `raft(group:messages:)`")
     }
 
@@ -122,10 +122,8 @@ final class PeerFrameTests: XCTestCase {
         writer.u8(3)
         writer.u64(1)
         writer.u32(4_000)
-        var bytes = writer.bytes
-        let length = UInt32(bytes.count - 4)
-        for i in 0..<4 { bytes[i] = UInt8(truncatingIfNeeded: length >> (8 * UInt32(i))) }
-        XCTAssertThrowsError(try PeerFrame(frame: bytes, limits: limits)) { XCTAssertEqual($0 as? PeerWireError, .truncated) }
+        writer.setU32(UInt32(writer.count - 4), at: 0)
+        XCTAssertThrowsError(try PeerFrame(frame: writer.bytes, limits: limits)) { XCTAssertEqual($0 as? PeerWireError, .truncated) }
     }
 
     func testEveryTruncationAndRandomGarbageIsAnErrorNotACrash() {

@@ -18,7 +18,6 @@ final class BoundsTests: XCTestCase {
             ("uncommittedBytesMax", { $0.uncommittedBytesMax = $0.entryBytesMax - 1 }),
             ("proposalEntriesMax", { $0.proposalEntriesMax = 0 }),
             ("entryBytesMax", { $0.entryBytesMax = 0 }),
-            ("entryBytesMax", { $0.entryBytesMax = $0.appendBytesMax + 1 }),
             ("snapshotChunkBytesMax", { $0.snapshotChunkBytesMax = 0 }),
             ("applyBytesMax", { $0.applyBytesMax = 0 }),
             ("pendingReadsMax", { $0.pendingReadsMax = 0 }),

@@ -151,6 +151,58 @@ final class PreVoteAndCheckQuorumTests: XCTestCase {
         XCTAssertNil(net[1].leader)
     }
 
+    /// A voter in the middle of sending (the shell sees its bytes, no whole message yet) is
+    /// alive: a leader that hears that much from a quorum stays; one that hears it only from
+    /// a node outside the group steps down as without it.
+    func testALeaderCountsAVoterPartwayThroughALongMessageAsActive() {
+        let net = TestNetwork(voters: [1, 2, 3])
+        net.elect(1)
+        net.isolate(1)
+        for _ in 0..<100 {
+            net[1].heardFrom(2)
+            net.tick([1])
+        }
+        XCTAssertEqual(net[1].role, .leader, "node 2 counted active for 10 election timeouts")
+        var ticks = 0
+        while net[1].role == .leader, ticks < 100 {
+            net[1].heardFrom(9)
+            net.tick([1])
+            ticks += 1
+        }
+        XCTAssertEqual(net[1].role, .follower, "a node outside the group is no quorum")
+        XCTAssertLessThanOrEqual(ticks, 20)
+    }
+
+    /// A follower receiving part of its leader's long message hears its leader and does not
+    /// campaign; part of another node's does not stand in for the leader.
+    func testAFollowerPartwayThroughItsLeadersLongMessageDoesNotCampaign() {
+        let net = TestNetwork(voters: [1, 2, 3])
+        net.elect(1)
+        let term = net[1].term
+        net.isolate(1)
+        for _ in 0..<100 {
+            net[2].heardFrom(1)
+            net.tick([2])
+        }
+        XCTAssertEqual(net[2].role, .follower)
+        XCTAssertEqual(net[2].leader, 1)
+        XCTAssertEqual(net[2].term, term)
+        XCTAssertTrue(net.sent(where: { $0.from == 2 && $0.body.name == "PreVote" }).isEmpty, "no pre-vote while the leader was heard")
+        net.tick([2], until: { net[2].role != .follower }, timesMax: 20)
+        XCTAssertEqual(net[2].role, .preCandidate, "campaigns once it hears nothing more")
+
+        let other = TestNetwork(voters: [1, 2, 3])
+        other.elect(1)
+        other.isolate(1)
+        var ticks = 0
+        while other[2].role == .follower, ticks < 100 {
+            other[2].heardFrom(3)
+            other.tick([2])
+            ticks += 1
+        }
+        XCTAssertLessThanOrEqual(ticks, 20, "another follower's bytes are not the leader's")
+    }
+
     /// Starting a leadership transfer does not restart the check-quorum round: a leader cut
     /// off from everyone still steps down within two election timeouts.
     func testLeadershipTransferDoesNotPostponeCheckQuorum() throws {

@@ -27,6 +27,8 @@ final class RandomizedFaultTests: XCTestCase {
             $0.appendEntriesMax = 4
             $0.inflightAppendsMax = 3
             $0.snapshotChunkBytesMax = 40
+            // No log kept for a follower behind, or a little: both ways of catching up.
+            $0.laggingFollowerLogBytesMax = Int(seed % 3) * 40
         }
         var crashed: Set<NodeID> = []
         var proposed = 0

@@ -23,7 +23,11 @@ final class ReplicationObserverTests: XCTestCase {
     }
 
     func testAFollowerBehindTheCompactionPointIsInSnapshotModeUntilItCatchesUp() throws {
-        let net = TestNetwork(voters: [1, 2, 3]) { $0.snapshotChunkBytesMax = 64 }
+        // Keeping no log for a follower behind it, the leader must send node 3 a snapshot.
+        let net = TestNetwork(voters: [1, 2, 3]) {
+            $0.snapshotChunkBytesMax = 64
+            $0.laggingFollowerLogBytesMax = 0
+        }
         net.elect(1)
         net.isolate(3)
         for i in 0..<20 {

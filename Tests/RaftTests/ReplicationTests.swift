@@ -80,11 +80,12 @@ final class ReplicationTests: XCTestCase {
         XCTAssertTrue(appends.allSatisfy { $0.body.appendedEntries.count <= 3 }, appends.description)
     }
 
-    /// One append carries no more than `appendBytesMax` of payload, unless a single entry.
+    /// One append carries no more than `appendBytesMax` of payload, unless a single entry;
+    /// an entry larger than that goes alone.
     func testAppendBatchesRespectAppendBytesMax() throws {
         let net = TestNetwork(voters: [1, 2, 3]) {
             $0.appendBytesMax = 25
-            $0.entryBytesMax = 25
+            $0.entryBytesMax = 40
         }
         net.elect(1)
         net.isolate(3)
@@ -92,13 +93,14 @@ final class ReplicationTests: XCTestCase {
             try net[1].propose([Array(repeating: UInt8(i), count: 10)])
             net.stabilize()
         }
-        try net[1].propose([Array(repeating: 9, count: 25)])
+        try net[1].propose([Array(repeating: 9, count: 40)])
         net.stabilize()
         net.heal()
         net.clearHistory()
         net.tick([1], until: { net.applied[3] == net.applied[1] }, timesMax: 20)
         let appends = net.sent(where: { $0.to == 3 && $0.body.isAppendWithEntries })
         XCTAssertTrue(appends.contains { $0.body.appendedEntries.count == 2 }, "two 10-byte entries fit in 25 bytes")
+        XCTAssertTrue(appends.contains { $0.body.appendedEntries.map(\.payloadBytes) == [40] }, "the 40-byte entry went alone")
         for append in appends {
             let entries = append.body.appendedEntries
             let payload = entries.reduce(0) { $0 + $1.payloadBytes }

@@ -5,10 +5,16 @@ import XCTest
 /// Log compaction and InstallSnapshot (Raft §7), sent in bounded chunks.
 final class SnapshotTests: XCTestCase {
     /// A group whose leader compacted away everything node 3 (cut off meanwhile) lacks.
-    private func compactedGroup(chunksInFlight: Int = Config(id: 1, randomSeed: 1).snapshotChunksInFlightMax) throws -> (TestNetwork, Snapshot) {
+    /// The leader keeps no log for a follower behind it unless `laggingFollowerLogBytesMax`
+    /// says so (here what node 3 lacks is always less than a snapshot would send: the
+    /// test machine's state is every payload applied).
+    private func compactedGroup(
+        chunksInFlight: Int = Config(id: 1, randomSeed: 1).snapshotChunksInFlightMax, laggingFollowerLogBytesMax: Int = 0
+    ) throws -> (TestNetwork, Snapshot) {
         let net = TestNetwork(voters: [1, 2, 3]) {
             $0.snapshotChunkBytesMax = 64
             $0.snapshotChunksInFlightMax = chunksInFlight
+            $0.laggingFollowerLogBytesMax = laggingFollowerLogBytesMax
         }
         net.elect(1)
         net.isolate(3)
@@ -144,6 +150,57 @@ extension SnapshotTests {
         net.tick([1], until: { net.applied[3] == net.applied[1] }, timesMax: 20)
         XCTAssertEqual(net.installedSnapshots[3], [first])
         XCTAssertTrue(net.sent(where: { $0.to == 3 && $0.body.snapshotChunk?.metadata == second.metadata }).isEmpty)
+    }
+
+    /// A follower stopped a while catches up from the log the leader kept for it through
+    /// compaction, however little that retains, rather than from a snapshot; caught up, it
+    /// holds the log back no more.
+    func testALaggingFollowerCatchesUpFromTheLogKeptForIt() throws {
+        let net = TestNetwork(voters: [1, 2, 3])
+        net.elect(1)
+        net.isolate(3)
+        for i in 0..<20 {
+            try net[1].propose([bytes("while node 3 is away \(i)")])
+            net.stabilize()
+        }
+        net.compact(1, retainingEntries: 0)
+        XCTAssertEqual(net[1].firstIndex, net[3].lastIndex + 1, "what node 3 lacks stays")
+        net.heal()
+        net.clearHistory()
+        net.tick([1], until: { net.applied[3] == net.applied[1] }, timesMax: 10)
+        XCTAssertTrue(net.sent(where: { $0.body.snapshotChunk != nil }).isEmpty, "from the log")
+        let again = net.compact(1, retainingEntries: 0)
+        XCTAssertEqual(net[1].firstIndex, again.metadata.index + 1)
+    }
+
+    /// A follower that installed a snapshot and is being sent the log written meanwhile
+    /// keeps that log through the leader's next compaction, and catches up from it: one
+    /// snapshot, not one after another (a follower slower to install than the leader is to
+    /// snapshot would otherwise never catch up). Before it, node 3 lacked more than the
+    /// leader keeps for a follower; after it, less.
+    func testAFollowerCatchingUpAfterASnapshotKeepsTheLogItIsBeingSent() throws {
+        let (net, first) = try compactedGroup(laggingFollowerLogBytesMax: 200)
+        net.heal()
+        var appendsToThreeLost = false
+        net.dropRules.append { appendsToThreeLost && $0.to == 3 && $0.body.isAppendWithEntries }
+        var stalled = true
+        net.dropRules.append { stalled && $0.body.snapshotChunk?.offset == 128 }
+        net.stabilize()
+        for i in 0..<5 {
+            try net[1].propose([bytes("during the transfer \(i)")])
+            net.stabilize()
+        }
+        appendsToThreeLost = true
+        stalled = false
+        net.tick([1], until: { net.installedSnapshots[3] == [first] }, timesMax: 20)
+        XCTAssertEqual(net[1].matchIndex(of: 3), first.metadata.index, "installed, and none of the log after it arrived")
+
+        let second = net.compact(1, retainingEntries: 0)
+        XCTAssertGreaterThan(second.metadata.index, first.metadata.index)
+        XCTAssertEqual(net[1].firstIndex, first.metadata.index + 1, "what the follower is being sent stays")
+        appendsToThreeLost = false
+        net.tick([1], until: { net.applied[3] == net.applied[1] }, timesMax: 20)
+        XCTAssertEqual(net.installedSnapshots[3], [first], "caught up from the log")
     }
 
     /// A leader whose shell can no longer send the snapshot a transfer began (it let go of

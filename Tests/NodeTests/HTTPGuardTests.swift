@@ -3,10 +3,10 @@ import Foundation
 @testable import Node
 import XCTest
 
-/// The parts of the HTTP change guard that read headers, without a server.
-final class HTTPChangeGuardTests: XCTestCase {
+/// The parts of the HTTP guard that read headers, without a server.
+final class HTTPGuardTests: XCTestCase {
     func testTheHostMustBeAnAddressLocalhostOrTheListeningHost() {
-        let guarding = HTTPChangeGuard(users: UserStore(), listeningHost: "node1.internal")
+        let guarding = HTTPGuard(listeningHost: "node1.internal")
         for named in ["127.0.0.1:15672", "10.0.0.2", "[::1]:15672", "::1", "localhost", "LocalHost:15672", "node1.internal:15672"] {
             XCTAssertTrue(guarding.namesThisNode(named), named)
         }
@@ -17,11 +17,11 @@ final class HTTPChangeGuardTests: XCTestCase {
 
     func testBasicCredentialsSplitAtTheFirstColon() {
         let header = "Basic " + Data("ops:pa:ss".utf8).base64EncodedString()
-        XCTAssertEqual(HTTPChangeGuard.basicCredentials(header)?.name, "ops")
-        XCTAssertEqual(HTTPChangeGuard.basicCredentials(header)?.password, "pa:ss")
-        XCTAssertNil(HTTPChangeGuard.basicCredentials("Bearer abc"))
-        XCTAssertNil(HTTPChangeGuard.basicCredentials("Basic !!!"))
-        XCTAssertNil(HTTPChangeGuard.basicCredentials("Basic " + Data("nocolon".utf8).base64EncodedString()))
-        XCTAssertNil(HTTPChangeGuard.basicCredentials(nil))
+        XCTAssertEqual(HTTPGuard.basicCredentials(header)?.name, "ops")
+        XCTAssertEqual(HTTPGuard.basicCredentials(header)?.password, "pa:ss")
+        XCTAssertNil(HTTPGuard.basicCredentials("Bearer abc"))
+        XCTAssertNil(HTTPGuard.basicCredentials("Basic !!!"))
+        XCTAssertNil(HTTPGuard.basicCredentials("Basic " + Data("nocolon".utf8).base64EncodedString()))
+        XCTAssertNil(HTTPGuard.basicCredentials(nil))
     }
 }

@@ -1,0 +1,192 @@
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import NIOHTTP1
+import NIOPosix
+import Node
+import StatusAPI
+
+/// `berth users`, `berth vhosts`, `berth permissions`: RabbitMQ's management routes for them,
+/// on the first node given that answers (a follower passes a change to the leader).
+struct UsersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "users", abstract: "List, add or delete broker users (replicated; any node).",
+        subcommands: [List.self, Add.self, Delete.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the users and their tags.")
+        @OptionGroup var management: ManagementOptions
+
+        func run() async throws {
+            let users = try await management.read([UserInfo].self, "/api/users")
+            print(formatTable(["name", "tags"], users.map { [$0.name, $0.tags.joined(separator: ",")] }), terminator: "")
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a user, or set an existing user's password and tags.",
+            discussion: "The password is read from --new-password-file (its owner's alone) or prompted for; never given on the command line.")
+        @Argument(help: "The user's name.") var name: String
+        @Option(help: "A file holding the new user's password, its owner's alone.") var newPasswordFile: String?
+        @Option(help: "Comma-separated tags: administrator, monitoring, policymaker, management (none: AMQP only).") var tags = ""
+        @OptionGroup var management: ManagementOptions
+
+        func run() async throws {
+            let password: String
+            if let newPasswordFile {
+                do { password = String(decoding: try SecretFile.read(newPasswordFile), as: UTF8.self) } catch { throw ValidationError("\(error)") }
+            } else {
+                guard isatty(0) == 1, let typed = getpass("password for \(name): ") else {
+                    throw ValidationError("--new-password-file is needed when there is no terminal to prompt on")
+                }
+                password = String(cString: typed)
+            }
+            let body = try JSONEncoder().encode(UserChange(password: password, tags: tags.split(separator: ",").map(String.init)))
+            try await management.change(.PUT, "/api/users/\(pathSegment(name))", body: Array(body))
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a user and its permissions.")
+        @Argument(help: "The user's name.") var name: String
+        @OptionGroup var management: ManagementOptions
+
+        func run() async throws {
+            try await management.change(.DELETE, "/api/users/\(pathSegment(name))")
+        }
+    }
+}
+
+struct VHostsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vhosts", abstract: "List, add or delete virtual hosts (replicated; any node).",
+        subcommands: [List.self, Add.self, Delete.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the vhosts.")
+        @OptionGroup var management: ManagementOptions
+
+        func run() async throws {
+            let vhosts = try await management.read([VHostInfo].self, "/api/vhosts")
+            print(formatTable(["name"], vhosts.map { [$0.name] }), terminator: "")
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a vhost (no user may use it until given a permission on it).")
+        @Argument(help: "The vhost's name.") var name: String
+        @OptionGroup var management: ManagementOptions
+
+        func run() async throws {
+            try await management.change(.PUT, "/api/vhosts/\(pathSegment(name))")
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a vhost with everything in it.")
+        @Argument(help: "The vhost's name.") var name: String
+        @OptionGroup var management: ManagementOptions
+
+        func run() async throws {
+            try await management.change(.DELETE, "/api/vhosts/\(pathSegment(name))")
+        }
+    }
+}
+
+struct PermissionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "permissions", abstract: "List, set or clear users' permissions on vhosts (replicated; any node).",
+        subcommands: [List.self, Set.self, Clear.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List every user's permissions on every vhost.")
+        @OptionGroup var management: ManagementOptions
+
+        func run() async throws {
+            let permissions = try await management.read([PermissionInfo].self, "/api/permissions")
+            print(formatTable(["vhost", "user", "configure", "write", "read"], permissions.map { [$0.vhost, $0.user, $0.configure, $0.write, $0.read] }),
+                  terminator: "")
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a user's permissions on a vhost: three regular expressions over resource names, as RabbitMQ's set_permissions.")
+        @Argument(help: "The vhost.") var vhost: String
+        @Argument(help: "The user.") var user: String
+        @Option(help: "Names the user may declare and delete.") var configure: String
+        @Option(help: "Names the user may publish to and bind to.") var write: String
+        @Option(help: "Names the user may consume, get, purge and bind from.") var read: String
+        @OptionGroup var management: ManagementOptions
+
+        func run() async throws {
+            let body = try JSONEncoder().encode(PermissionChange(configure: configure, write: write, read: read))
+            try await management.change(.PUT, "/api/permissions/\(pathSegment(vhost))/\(pathSegment(user))", body: Array(body))
+        }
+    }
+
+    struct Clear: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Clear a user's permissions on a vhost.")
+        @Argument(help: "The vhost.") var vhost: String
+        @Argument(help: "The user.") var user: String
+        @OptionGroup var management: ManagementOptions
+
+        func run() async throws {
+            try await management.change(.DELETE, "/api/permissions/\(pathSegment(vhost))/\(pathSegment(user))")
+        }
+    }
+}
+
+/// The node to ask and who asks.
+struct ManagementOptions: ParsableArguments {
+    @OptionGroup var api: StatusAPIOptions
+    @OptionGroup var who: HTTPCredentialOptions
+
+    /// A GET's JSON from the first node that answers it.
+    func read<Value: Decodable>(_ type: Value.Type, _ path: String) async throws -> Value {
+        let reply = try await ask(.GET, path, body: [])
+        guard reply.status == 200 else { throw failure(reply, path) }
+        do {
+            return try JSONDecoder().decode(type, from: Data(reply.body))
+        } catch {
+            throw ValidationError("\(path): an answer that does not decode: \(error)")
+        }
+    }
+
+    /// A change, through the first node that answers; fails unless it succeeded.
+    func change(_ method: HTTPMethod, _ path: String, body: [UInt8] = []) async throws {
+        let reply = try await ask(method, path, body: body)
+        guard (200..<300).contains(reply.status) else { throw failure(reply, path) }
+    }
+
+    private func ask(_ method: HTTPMethod, _ path: String, body: [UInt8]) async throws -> HTTPReply {
+        let credentials = try who.credentials()
+        let group = MultiThreadedEventLoopGroup.singleton
+        var reasons: [String] = []
+        for endpoint in try api.endpoints() {
+            let client = StatusClient(host: endpoint.host, port: endpoint.port, timeout: .milliseconds(Int64(api.timeout * 1000)),
+                                      credentials: credentials, on: group)
+            do {
+                return try await client.send(method, path, headers: [("Content-Type", "application/json")], body: body)
+            } catch {
+                reasons.append("\(endpoint.host):\(endpoint.port): \(error)")
+            }
+        }
+        throw ValidationError("no node answered: " + reasons.joined(separator: "; "))
+    }
+
+    private func failure(_ reply: HTTPReply, _ path: String) -> ExitCode {
+        let reason = (try? JSONDecoder().decode(ManagementError.self, from: Data(reply.body))).map { "\($0.error): \($0.reason)" }
+        printError("berth: \(path): HTTP \(reply.status)" + (reason.map { ", \($0)" } ?? ""))
+        return ExitCode.failure
+    }
+}
+
+/// A name as one segment of a path: the default vhost "/" is `%2F`.
+func pathSegment(_ name: String) -> String {
+    name.utf8.map { byte in
+        let unreserved = (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || "-._~".utf8.contains(byte)
+        return unreserved ? String(UnicodeScalar(byte)) : "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+    }.joined()
+}
