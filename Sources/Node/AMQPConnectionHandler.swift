@@ -419,12 +419,19 @@ extension AMQPConnectionHandler {
                                     frameSizeMax: frameSizeMax, channelMax: channelMax, settings: relaySettings)
             self.relay = relay
             phase = .open
-            send(.method(channel: 0, .connection(.openOk(.init()))), flush: true)
+            // open-ok once the relay's first session to the leader is open (`relayOpened`):
+            // what the leader refuses at open (a vhost's or user's connection limit), the
+            // client hears at open, as from the leader itself.
             relay.start()
             return
         }
         connectionID = core.register(self)
         phase = .open
+        send(.method(channel: 0, .connection(.openOk(.init()))), flush: true)
+    }
+
+    /// The relay's first session to the leader is open, and so is the client's connection.
+    func relayOpened() {
         send(.method(channel: 0, .connection(.openOk(.init()))), flush: true)
     }
 

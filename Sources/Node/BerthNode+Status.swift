@@ -15,24 +15,13 @@ struct NodeAccess: Sendable {
         try await loop.submit { [core] in try answer(core.value) }.get()
     }
 
-    /// What a command asked of the node through HTTP came to.
-    enum Execution: Sendable {
-        case applied(Result<BrokerReply, BrokerError>)
-        /// Only the leader proposes: the request goes to the leader's HTTP address, if known.
-        case notLeading(leaderHTTP: SWIM.HostPort?)
-    }
-
-    /// Proposes `command` if this node leads and returns once it is applied.
-    func execute(_ command: BrokerCommand) async throws -> Execution {
-        try await loop.flatSubmit { [core] () -> EventLoopFuture<Execution> in
-            let core = core.value
-            guard core.isLeading else {
-                let leader = core.leader.flatMap { id in core.gossip?.members.first { $0.id == id }?.addresses.http }
-                return core.loop.makeSucceededFuture(.notLeading(leaderHTTP: leader))
-            }
-            let applied = core.loop.makePromise(of: Execution.self)
-            core.execute(command) { applied.succeed(.applied($0)) }
-            return applied.futureResult
+    /// Makes `command` on the leader, from whichever node this is (`NodeCore.change`), and
+    /// returns once it is applied or refused.
+    func change(_ command: BrokerCommand) async throws -> NodeCore.ChangeOutcome {
+        try await loop.flatSubmit { [core] () -> EventLoopFuture<NodeCore.ChangeOutcome> in
+            let outcome = core.value.loop.makePromise(of: NodeCore.ChangeOutcome.self)
+            core.value.change(command) { outcome.succeed($0) }
+            return outcome.futureResult
         }.get()
     }
 

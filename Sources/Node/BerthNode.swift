@@ -287,7 +287,7 @@ public final class BerthNode: Sendable {
                 nodeID: nodeID, secret: configuration.clusterSecret, peers: peers, loop: loop, settings: transportSettings, logger: logger
             ) { [weak core] message in core?.receive(message) }
             transport.linkLost = { [weak core] peer in core?.leaderMayBeGone(peer, reason: "its peer link closed") }
-            transport.leaveRequested = { [weak core] peer, group in core?.leaveRequested(by: peer, group: group) }
+            transport.requestArrived = { [weak core] frame, peer in core?.requestArrived(frame, from: peer) }
             transport.peerSending = { [weak core] peer in core?.group.heardFrom(peer) }
             core.transport = transport
             core.peerListenAddress = own

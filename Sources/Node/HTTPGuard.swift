@@ -64,7 +64,8 @@ struct HTTPGuard: Sendable {
         if let site = request.headers.first(where: { $0.name.canonicalName == "sec-fetch-site" })?.value, site != "same-origin", site != "none" {
             return .forbidden("a change is not taken from a page of another site")
         }
-        if let origin = request.headers[.origin], origin != "http://\(authority)" {
+        // The same origin is this node's authority, by HTTP or HTTPS (either port is the node's).
+        if let origin = request.headers[.origin], origin != "http://\(authority)", origin != "https://\(authority)" {
             return .forbidden("a change is not taken from a page of another origin (\(origin))")
         }
         return nil

@@ -4,9 +4,10 @@ import NIOCore
 import Raft
 
 /// Serves a client connection on a node that does not lead: the node has done the
-/// handshake itself, and relays every channel frame to the leader over a client session on
-/// the peer port (an AMQP connection of its own, authenticated with the cluster secret), and
-/// the leader's frames back.
+/// handshake itself up to connection.open (its open-ok waits for the first session, so that
+/// the leader's refusal at open reaches the client at open), and relays every channel frame
+/// to the leader over a client session on the peer port (an AMQP connection of its own,
+/// authenticated with the cluster secret), and the leader's frames back.
 ///
 /// The client's channels outlive the leader: when the session to the leader is lost (the
 /// leader died, stepped down, or this node learned of a newer one), the relay opens a
@@ -58,6 +59,8 @@ final class LeaderRelay {
     private weak var client: AMQPConnectionHandler?
     private let user: String
     private let vhost: String
+    /// Whether the client has its connection.open-ok, sent when the first session opens.
+    private var clientOpened = false
     private let clientProperties: FieldTable
     private let frameSizeMax: UInt32
     private let channelMax: UInt16
@@ -521,6 +524,10 @@ final class LeaderRelay {
         guard let session else { return }
         state = .open(leader: leader, generation: generation)
         waitingSince = nil
+        if !clientOpened {
+            clientOpened = true
+            client?.relayOpened()
+        }
         startSessionHeartbeat()
         for number in channels.keys.sorted() {
             guard var channel = channels[number], channel.closing == nil, channel.openedUpstream else { continue }

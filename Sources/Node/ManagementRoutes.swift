@@ -1,22 +1,18 @@
 import Auth
 import Broker
 import FoundationEssentials
-import Gossip
 import Hummingbird
 import NIOCore
-import NIOHTTP1
 import StatusAPI
 
 /// RabbitMQ's management API routes for users, vhosts and permissions, with its paths, JSON
 /// and status codes: `GET` answers from this node's replica; a change is proposed by the
-/// leader, so a follower passes the request on to the leader's HTTP address unchanged (its
-/// credentials are checked again there) and answers what the leader answers.
+/// leader, to which a follower passes the command on over its peer link (the user was
+/// authenticated here, from the replicated users) and answers with the leader's outcome.
 struct ManagementRoutes: Sendable {
     let routes: GuardedRoutes
     var reader: NodeAccess { routes.reader }
 
-    /// Marks a request a follower passed on: the node it reaches answers it, never passes it on again.
-    static let forwardedHeader = "X-Berth-Forwarded"
     /// The largest request body taken (a user's or a permission's JSON is far smaller).
     static let requestBytesMax = 64 << 10
 
@@ -70,12 +66,12 @@ struct ManagementRoutes: Sendable {
                     hash = decoded
                 }
                 let exists = try await reader.read { $0.state.user(name) != nil }
-                return try await execute(.putUser(User(name: name, passwordHash: hash, tags: change.tags)), request, body, created: !exists)
+                return try await execute(.putUser(User(name: name, passwordHash: hash, tags: change.tags)), created: !exists)
             }
         }
         router.delete("/api/users/:user") { request, context in
             try await routes.serve(request, context, needing: .administrator, changes: true, style: .management) { _ in
-                try await execute(.deleteUser(name: try Self.parameter("user", context)), request, ByteBuffer(), created: false)
+                try await execute(.deleteUser(name: try Self.parameter("user", context)), created: false)
             }
         }
     }
@@ -105,14 +101,13 @@ struct ManagementRoutes: Sendable {
         router.put("/api/vhosts/:vhost") { request, context in
             try await routes.serve(request, context, needing: .administrator, changes: true, style: .management) { _ in
                 let name = try Self.parameter("vhost", context)
-                let body = try await request.body.collect(upTo: Self.requestBytesMax)
                 let exists = try await reader.read { $0.state.vhostNames.contains(name) }
-                return try await execute(.declareVHost(name: name), request, body, created: !exists)
+                return try await execute(.declareVHost(name: name), created: !exists)
             }
         }
         router.delete("/api/vhosts/:vhost") { request, context in
             try await routes.serve(request, context, needing: .administrator, changes: true, style: .management) { _ in
-                try await execute(.deleteVHost(name: try Self.parameter("vhost", context)), request, ByteBuffer(), created: false)
+                try await execute(.deleteVHost(name: try Self.parameter("vhost", context)), created: false)
             }
         }
     }
@@ -148,13 +143,13 @@ struct ManagementRoutes: Sendable {
                 let permission = Permission(configure: change.configure, write: change.write, read: change.read)
                 // As RabbitMQ: a permission for a user or vhost that does not exist is a bad request.
                 return try await execute(
-                    .setPermission(vhost: vhost, user: user, permission), request, body, created: !exists, missing: .badRequest("vhost_or_user_not_found"))
+                    .setPermission(vhost: vhost, user: user, permission), created: !exists, missing: .badRequest("vhost_or_user_not_found"))
             }
         }
         router.delete("/api/permissions/:vhost/:user") { request, context in
             try await routes.serve(request, context, needing: .administrator, changes: true, style: .management) { _ in
                 let command = BrokerCommand.clearPermission(vhost: try Self.parameter("vhost", context), user: try Self.parameter("user", context))
-                return try await execute(command, request, ByteBuffer(), created: false)
+                return try await execute(command, created: false)
             }
         }
     }
@@ -193,14 +188,14 @@ struct ManagementRoutes: Sendable {
                     } catch {
                         return try Self.badRequest("the body is a limit's value, {\"value\": N}: \(error)")
                     }
-                    return try await execute(.setLimit(subject, limit, value: change.value), request, body, created: false)
+                    return try await execute(.setLimit(subject, limit, value: change.value), created: false)
                 }
             }
             router.delete(RouterPath(path + "/:name/:limit")) { request, context in
                 try await routes.serve(request, context, needing: .administrator, changes: true, style: .management) { _ in
                     let subject = makeSubject(try Self.parameter("name", context))
                     guard let limit = ResourceLimit(rawValue: try Self.parameter("limit", context)) else { return try Self.notFound() }
-                    return try await execute(.clearLimit(subject, limit), request, ByteBuffer(), created: false)
+                    return try await execute(.clearLimit(subject, limit), created: false)
                 }
             }
         }
@@ -214,42 +209,26 @@ struct ManagementRoutes: Sendable {
         case badRequest(String)
     }
 
-    /// Proposes `command` on the leader (passing the request on from a follower) and answers
-    /// as RabbitMQ does: 201 for what it created (`created`, as this node's replica saw it,
-    /// which on the leader is the state the command applies to), 204 for a change or a deletion.
+    /// Makes `command` on the leader (a follower passes it on over its peer link) and
+    /// answers as RabbitMQ does: 201 for what it created (`created`, as this node's replica
+    /// saw it, which on the leader is the state the command applies to), 204 for a change or
+    /// a deletion.
     private func execute(
-        _ command: BrokerCommand, _ request: Request, _ body: ByteBuffer, created: Bool, missing: Missing = .notFound
+        _ command: BrokerCommand, created: Bool, missing: Missing = .notFound
     ) async throws -> Response {
-        switch try await reader.execute(command) {
-        case .applied(.success):
+        switch try await reader.change(command) {
+        case .done:
             return Response(status: created ? .created : .noContent)
-        case .applied(.failure(let error)) where error.code == .notFound:
+        case .refused(let error) where error.code == .notFound:
             switch missing {
             case .notFound: return try Self.notFound()
             case .badRequest(let reason): return try Self.badRequest(reason)
             }
-        case .applied(.failure(let error)):
+        case .refused(let error):
             return try Self.badRequest(error.message)
-        case .notLeading(let leader):
-            guard let leader, !request.headers.contains(where: { $0.name.canonicalName == Self.forwardedHeader.lowercased() }) else {
-                return try StatusHTTPServer.json(
-                    ManagementError(error: "unavailable", reason: "no leader is known to take the change; try again"), status: .serviceUnavailable)
-            }
-            return try await forward(request, body, to: leader)
+        case .unavailable(let reason):
+            return try StatusHTTPServer.json(ManagementError(error: "unavailable", reason: reason), status: .serviceUnavailable)
         }
-    }
-
-    /// The request as it came, to the leader's HTTP API, and the leader's answer.
-    private func forward(_ request: Request, _ body: ByteBuffer, to leader: SWIM.HostPort) async throws -> Response {
-        var headers = [(Self.forwardedHeader, "1")]
-        if let authorization = request.headers[.authorization] { headers.append(("Authorization", authorization)) }
-        if let type = request.headers[.contentType] { headers.append(("Content-Type", type)) }
-        let client = StatusClient(host: leader.host, port: Int(leader.port), timeout: .seconds(10), credentials: nil, on: reader.loop)
-        let method = NIOHTTP1.HTTPMethod(rawValue: request.method.rawValue)
-        let reply = try await client.send(method, request.uri.description, headers: headers, body: Array(body.readableBytesView))
-        var response = Response(status: HTTPResponse.Status(code: reply.status), body: ResponseBody(byteBuffer: ByteBuffer(bytes: reply.body)))
-        if !reply.body.isEmpty { response.headers[.contentType] = "application/json" }
-        return response
     }
 
     // MARK: Shapes

@@ -91,7 +91,7 @@ extension NodeCore {
             _ = try? group.proposeMembershipChange(.removeNode(me))
             scheduleFlush()
         } else if let leader = group.core.softState.leader, leader != me {
-            transport?.requestLeave(to: leader, group: Self.groupID)
+            transport?.send(.leave(group: Self.groupID), to: leader)
         }
     }
 

@@ -102,6 +102,9 @@ final class NodeCore {
     var removedNodes: Set<NodeID> = []
     /// Members that asked this leader to remove them (`leaveRequested`), until they are gone.
     var leaveRequests: Set<NodeID> = []
+    /// Changes this follower passed on to the leader, by request number (NodeCore+Changes).
+    var forwardedChanges: [UInt64: ForwardedChange] = [:]
+    var nextForwardedChange: UInt64 = 0
     private var ticksSinceReconcile = 0
 
     static let tickIntervalMs: Int64 = 10
@@ -171,6 +174,7 @@ final class NodeCore {
         for client in clients.values { client.closeForced("this node is shutting down") }
         alarmWatchers = [:]
         stopped = true
+        abandonForwardedChanges()
         snapshots.stop()
         timers.forEach { $0.cancel() }
         timers = []

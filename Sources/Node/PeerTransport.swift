@@ -76,8 +76,9 @@ final class PeerTransport {
     /// Told (at most once a tick per link) that a peer is partway through sending a frame
     /// on its authenticated link: it is alive, though no whole message came yet.
     var peerSending: ((NodeID) -> Void)?
-    /// Called with the peer whose own authenticated link asked to leave `group`.
-    var leaveRequested: ((NodeID, UInt64) -> Void)?
+    /// Takes what a peer asks of this node, or answers, on its own authenticated link: a
+    /// `leave`, a `proposal` or an `outcome`.
+    var requestArrived: ((PeerFrame, NodeID) -> Void)?
     private let loop: any EventLoop
     let settings: Settings
     private let logger: Logger
@@ -161,10 +162,14 @@ final class PeerTransport {
         }
     }
 
-    /// Asks `peer` (the group's leader) to remove this node from `group`; dropped if
-    /// there is no link to it now (the caller asks again).
-    func requestLeave(to peer: NodeID, group: UInt64) {
-        links[peer]?.send(encoded: PeerFrame.leave(group: group).encodedBuffer())
+    /// Sends `peer` a request or an answer (a `leave`, a `proposal`, an `outcome`) on its
+    /// link; false, and dropped, if there is no link to it now (the caller asks again or
+    /// gives up).
+    @discardableResult
+    func send(_ frame: PeerFrame, to peer: NodeID) -> Bool {
+        guard let link = links[peer] else { return false }
+        link.send(encoded: frame.encodedBuffer())
+        return true
     }
 
     // MARK: Links
@@ -474,7 +479,8 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !refused else { return }
         unansweredSince = nil
-        switch unwrapInboundIn(data) {
+        let frame = unwrapInboundIn(data)
+        switch frame {
         case .hello(let node, let nonce, let announced):
             guard peer == nil, expectedPeer == nil || expectedPeer == node else { return refuse("unexpected hello from \(node)") }
             guard nonce != ourNonce else { return refuse("a hello with our own nonce") }
@@ -518,9 +524,9 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .raft(_, let messages):
             guard authenticated, let peer, !isSession else { return refuse("Raft traffic before the handshake") }
             transport.deliver(messages, from: peer)
-        case .leave(let group):
-            guard authenticated, let peer, !isSession else { return refuse("a leave request before the handshake") }
-            transport.leaveRequested?(peer, group)
+        case .leave, .proposal, .outcome:
+            guard authenticated, let peer, !isSession else { return refuse("a request before the handshake") }
+            transport.requestArrived?(frame, peer)
         }
     }
 

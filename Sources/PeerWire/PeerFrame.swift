@@ -23,6 +23,13 @@ public enum PeerFrame: Equatable, Sendable {
     /// this, on the node's own authenticated link, removes a voter that is alive: what
     /// gossip says of a member never does.
     case leave(group: UInt64)
+    /// A change the sending node asks of the group's leader for a user it authenticated (an
+    /// HTTP API request it took): an encoded broker command, answered by an `outcome` with
+    /// the same request number. It goes over the authenticated link, so that neither the
+    /// user's credentials nor what the change carries cross the network in clear.
+    case proposal(group: UInt64, request: UInt64, command: [UInt8])
+    /// What the leader made of a `proposal`.
+    case outcome(request: UInt64, ProposalOutcome)
 
     /// 2: the handshake's proofs bind both hellos, the acceptor's going first.
     public static let version: UInt8 = 2
@@ -36,6 +43,8 @@ public enum PeerFrame: Equatable, Sendable {
     public static let macBytes = 32
     /// An AMQP user name is a short string.
     public static let userBytesMax = 255
+    /// A refusal's text is one sentence.
+    public static let refusalTextBytesMax = 4_096
 
     enum Kind: UInt8 {
         case hello = 1
@@ -43,6 +52,8 @@ public enum PeerFrame: Equatable, Sendable {
         case raft = 3
         case sessionReady = 4
         case leave = 5
+        case proposal = 6
+        case outcome = 7
     }
 
     // MARK: Encoding
@@ -74,6 +85,15 @@ public enum PeerFrame: Equatable, Sendable {
         case .leave(let group):
             writer.u8(Kind.leave.rawValue)
             writer.u64(group)
+        case .proposal(let group, let request, let command):
+            writer.u8(Kind.proposal.rawValue)
+            writer.u64(group)
+            writer.u64(request)
+            writer.blob(command)
+        case .outcome(let request, let outcome):
+            writer.u8(Kind.outcome.rawValue)
+            writer.u64(request)
+            outcome.encode(into: &writer)
         }
         writer.setU32(UInt32(writer.count - Self.lengthPrefixBytes), at: 0)
         return writer.buffer
@@ -184,6 +204,13 @@ public enum PeerFrame: Equatable, Sendable {
             self = .sessionReady
         case .leave:
             self = .leave(group: try reader.u64())
+        case .proposal:
+            let group = try reader.u64()
+            let request = try reader.u64()
+            self = .proposal(group: group, request: request, command: try reader.blob(max: limits.entryBytesMax))
+        case .outcome:
+            let request = try reader.u64()
+            self = .outcome(request: request, try ProposalOutcome(reading: &reader))
         }
         try reader.expectEnd()
     }
@@ -196,6 +223,47 @@ public enum PeerFrame: Equatable, Sendable {
             throw frame.count < Self.lengthPrefixBytes + length ? .truncated : .invalid("\(frame.count - Self.lengthPrefixBytes - length) bytes after the frame")
         }
         try self.init(payload: Array(frame[Self.lengthPrefixBytes...]), limits: limits)
+    }
+}
+
+/// What the leader made of a change a member asked of it (`PeerFrame.proposal`).
+public enum ProposalOutcome: Equatable, Sendable {
+    /// Applied, and it succeeded.
+    case applied
+    /// Refused, before or when it was applied: the broker's reply code and text.
+    case refused(code: UInt16, text: String)
+    /// The receiver does not lead the group: the asker finds the leader again.
+    case notLeading
+
+    enum Kind: UInt8 {
+        case applied = 0
+        case refused = 1
+        case notLeading = 2
+    }
+
+    func encode(into writer: inout WireWriter) {
+        switch self {
+        case .applied:
+            writer.u8(Kind.applied.rawValue)
+        case .refused(let code, let text):
+            writer.u8(Kind.refused.rawValue)
+            writer.u16(code)
+            writer.blob(Array(text.utf8.prefix(PeerFrame.refusalTextBytesMax)))
+        case .notLeading:
+            writer.u8(Kind.notLeading.rawValue)
+        }
+    }
+
+    init(reading reader: inout WireReader) throws(PeerWireError) {
+        let kindByte = try reader.u8()
+        switch Kind(rawValue: kindByte) {
+        case .applied: self = .applied
+        case .refused:
+            let code = try reader.u16()
+            self = .refused(code: code, text: String(decoding: try reader.blob(max: PeerFrame.refusalTextBytesMax), as: UTF8.self))
+        case .notLeading: self = .notLeading
+        case nil: throw .invalid("proposal outcome \(kindByte)")
+        }
     }
 }
 

@@ -5,7 +5,7 @@ import Client
 import FoundationEssentials
 import NIOCore
 import NIOHTTP1
-import Node
+@testable import Node
 import Raft
 import StatusAPI
 import XCTest
@@ -77,6 +77,30 @@ final class AccessControlTests: XCTestCase {
                 } catch {
                     return true
                 }
+            }
+        }
+        for node in nodes.values { try await node.shutdown() }
+    }
+
+    func testAChangeThroughAFollowerReachesTheLeaderOverTheirPeerLinkNotTheLeadersHTTPPort() async throws {
+        let nodes = try await cluster.start(size: 3)
+        let leader = try await waitFor("a serving leader") { () -> NodeID? in
+            for (id, node) in nodes where try await self.http(node).node().serving { return id }
+            return nil
+        }
+        let follower = nodes[nodes.keys.sorted().first { $0 != leader }!]!
+        // With the leader's HTTP port closed, only the peer link can carry the change there
+        // (so the user's credentials and what the change carries never cross in clear).
+        try await nodes[leader]!.httpServer?.stop()
+
+        try await expect(201, follower, .PUT, "/api/vhosts/orders", message: "created on the leader")
+        try await expect(204, follower, .PUT, "/api/vhosts/orders", message: "it exists")
+        try await expect(400, follower, .PUT, "/api/permissions/nowhere/guest", #"{"configure":".*","write":".*","read":".*"}"#,
+                         message: "the leader's refusal, as RabbitMQ words it")
+        try await expect(404, follower, .DELETE, "/api/users/nobody", message: "the leader's not-found")
+        for node in nodes.values {
+            _ = try await waitFor("every node to have the vhost") { () -> Bool? in
+                try await NodeAccess(loop: node.loop, core: node.core).read { $0.state.vhostNames.contains("orders") } ? true : nil
             }
         }
         for node in nodes.values { try await node.shutdown() }

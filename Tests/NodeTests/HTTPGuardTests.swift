@@ -1,5 +1,6 @@
 import Auth
 import Foundation
+import Hummingbird
 @testable import Node
 import XCTest
 
@@ -23,5 +24,22 @@ final class HTTPGuardTests: XCTestCase {
         XCTAssertNil(HTTPGuard.basicCredentials("Basic !!!"))
         XCTAssertNil(HTTPGuard.basicCredentials("Basic " + Data("nocolon".utf8).base64EncodedString()))
         XCTAssertNil(HTTPGuard.basicCredentials(nil))
+    }
+
+    func testAChangeIsTakenFromThisNodesOwnOriginByHTTPOrHTTPSAndNoOther() {
+        let guarding = HTTPGuard(listeningHost: "127.0.0.1")
+        func request(origin: String? = nil, fetchSite: String? = nil) -> Request {
+            var head = HTTPRequest(method: .delete, scheme: nil, authority: "127.0.0.1:15671", path: "/api/users/ops")
+            if let origin { head.headerFields[.origin] = origin }
+            if let fetchSite { head.headerFields[.init("Sec-Fetch-Site")!] = fetchSite }
+            return Request(head: head, body: RequestBody(buffer: ByteBuffer()))
+        }
+        XCTAssertNil(guarding.crossSiteRefusal(of: request()), "no Origin: a tool, not a page")
+        XCTAssertNil(guarding.crossSiteRefusal(of: request(origin: "http://127.0.0.1:15671")))
+        XCTAssertNil(guarding.crossSiteRefusal(of: request(origin: "https://127.0.0.1:15671")), "the page came over HTTPS")
+        XCTAssertNotNil(guarding.crossSiteRefusal(of: request(origin: "https://attacker.example")))
+        XCTAssertNotNil(guarding.crossSiteRefusal(of: request(origin: "https://127.0.0.1:15671.attacker.example")))
+        XCTAssertNotNil(guarding.crossSiteRefusal(of: request(fetchSite: "cross-site")))
+        XCTAssertNil(guarding.crossSiteRefusal(of: request(fetchSite: "same-origin")))
     }
 }

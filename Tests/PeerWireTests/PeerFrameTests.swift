@@ -91,6 +91,25 @@ final class PeerFrameTests: XCTestCase {
         XCTAssertThrowsError(try PeerFrame(payload: Array(bytes[4..<(bytes.count - 1)]), limits: limits), "a group cut short")
     }
 
+    func testAProposalAndEachOutcomeRoundTripWithTheirRequestNumber() throws {
+        let proposal = PeerFrame.proposal(group: 1, request: 0xABCD, command: Array(0..<200))
+        XCTAssertEqual(try PeerFrame(frame: proposal.encoded(), limits: limits), proposal)
+        for outcome in [ProposalOutcome.applied, .notLeading, .refused(code: 404, text: "no user 'bob' — gone")] {
+            let frame = PeerFrame.outcome(request: 7, outcome)
+            XCTAssertEqual(try PeerFrame(frame: frame.encoded(), limits: limits), frame)
+        }
+        var small = limits
+        small.entryBytesMax = 100
+        XCTAssertThrowsError(try PeerFrame(frame: proposal.encoded(), limits: small), "a command past the entry bound") {
+            XCTAssertEqual($0 as? PeerWireError, .tooLarge(200, max: 100))
+        }
+        let long = PeerFrame.outcome(request: 1, .refused(code: 406, text: String(repeating: "x", count: 10_000)))
+        guard case .outcome(_, .refused(_, let text)) = try PeerFrame(frame: long.encoded(), limits: limits) else {
+            return XCTFail("not a refusal")
+        }
+        XCTAssertEqual(text.utf8.count, PeerFrame.refusalTextBytesMax, "a refusal's text is cut to its bound, not refused")
+    }
+
     func testTheLengthPrefixCountsVersionKindAndPayload() throws {
         let bytes = PeerFrame.proof(mac: Array(repeating: 0, count: 32)).encoded()
         XCTAssertEqual(try PeerFrame.payloadLength(prefix: Array(bytes.prefix(4)), limits: limits), bytes.count - 4)
