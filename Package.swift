@@ -53,6 +53,8 @@ let package = Package(
         .target(name: "Broker", dependencies: ["Checksum"], swiftSettings: strict),
         .target(name: "Client", dependencies: ["AMQP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
         // What nodes send each other: versioned, length-prefixed frames in byte buffers; pure.
+        // How a node's log lines look: swift-log's text, or JSON lines.
+        .target(name: "LogLines", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "PeerWire", dependencies: ["Raft", .product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         // Who may: broker users and their password hashes, SASL responses, and the seal of
         // gossip datagrams; pure.
@@ -101,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "berth",
             dependencies: [
-                "Node", "Log", "Raft", "Client", "AMQP", "Auth", "StatusAPI", "TLS",
+                "Node", "Log", "Raft", "Client", "AMQP", "Auth", "StatusAPI", "TLS", "LogLines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -159,6 +161,7 @@ let package = Package(
         .testTarget(name: "PeerWireTests", dependencies: ["PeerWire", "Raft"], swiftSettings: strict),
         .testTarget(name: "GossipTests", dependencies: ["Gossip"], swiftSettings: strict),
         .testTarget(name: "AuthTests", dependencies: ["Auth"], swiftSettings: strict),
+        .testTarget(name: "LogLinesTests", dependencies: ["LogLines", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "LogTests", dependencies: ["Log", "Raft", "LZ4", "Checksum"], swiftSettings: strict),
         .testTarget(
             name: "NodeTests",

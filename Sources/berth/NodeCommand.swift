@@ -3,6 +3,7 @@ import Auth
 import Dispatch
 import Glibc
 import Log
+import LogLines
 import Logging
 import NIOCore
 import NIOPosix
@@ -37,8 +38,8 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("http-port"),
         help: """
-            The port of the HTTP status API: GET /api/node (Raft role, term, leader, log \
-            indexes, followers' lag), /api/queues (messages per queue) and /api/health (200 \
+            The port of the HTTP status API: GET /api/berth/node (Raft role, term, leader, log \
+            indexes, followers' lag), /api/berth/queues (messages per queue) and /api/berth/health (200 \
             with a leader, 503 without), as JSON; what `berth nodes` and `berth queues` read. \
             0: any free port (the log says which).
             """)
@@ -130,6 +131,14 @@ struct NodeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("https-port"), help: "Serve the HTTP API over TLS too, on this port (RabbitMQ's management.ssl.port, 15671), with --tls-certificate and --tls-key; clients' certificates are not asked for.")
     var httpsPort: Int?
+
+    @Option(name: .customLong("log-level"), help: ArgumentHelp(
+        "The least severe log events written: trace, debug, info, notice, warning, error or critical.",
+        discussion: "Logins, connections opening and closing, leader changes and alarms are at info; refusals at warning."))
+    var logLevel: Logger.Level = .info
+
+    @Option(name: .customLong("log-format"), help: "How log lines look on standard error: text, or json (one object a line, for log shippers).")
+    var logFormat: LogFormat = .text
 
     @Flag(name: .customLong("leave-on-shutdown"), help: "On SIGTERM, leave the cluster (the leader removes this node from the voters) before stopping.")
     var leaveOnShutdown = false
@@ -238,7 +247,7 @@ struct NodeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        logFormat.bootstrap(level: logLevel)
         var configuration = NodeConfiguration(dataDirectory: dataDirectory)
         configuration.amqpHost = amqpHost
         configuration.amqpPort = amqpPort
@@ -330,3 +339,6 @@ func waitForSignal(_ signals: [Int32]) async -> Int32 {
     sources.forEach { $0.cancel() }
     return received
 }
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}
