@@ -185,7 +185,7 @@ actor Cluster {
         return nil
     }
 
-    /// Asks the slot's node to leave the cluster (`POST /api/leave`) and waits for it to end;
+    /// Asks the slot's node to leave the cluster (`POST /api/berth/leave`) and waits for it to end;
     /// the slot is then empty.
     func leave(_ slot: Int, timeout: Duration = .seconds(30)) async throws {
         guard let member = members[slot] else { return }
@@ -265,7 +265,7 @@ actor Cluster {
         throw ClusterError.command("node \(nodeID) was not a voter within \(timeout)")
     }
 
-    /// Removes a member that is gone for good (`DELETE /api/members/ID` on the leader).
+    /// Removes a member that is gone for good (`DELETE /api/berth/members/ID` on the leader).
     func removeMember(_ nodeID: Int, timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
         var last = "no leader"

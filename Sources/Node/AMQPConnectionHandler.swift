@@ -60,7 +60,12 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     private var clientProperties: FieldTable = [:]
     /// Serves the channels through the leader when this node does not lead.
     private var relay: LeaderRelay?
-    var phase = Phase.awaitingProtocolHeader
+    var phase = Phase.awaitingProtocolHeader {
+        didSet { if phase == .open { opened = true } }
+    }
+    /// Whether the connection reached connection.open, and why it ended, for its log line.
+    private var opened = false
+    private var closeReason: String?
     var context: ChannelHandlerContext?
     var connectionID = ""
     var vhost = "/"
@@ -135,6 +140,13 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
 
     func channelInactive(context: ChannelHandlerContext) {
         teardown()
+        // The node a client reached logs its connection's end, as it logged its login.
+        if opened, forwardedUser == nil {
+            core.logger.info("closed an AMQP connection", metadata: [
+                "user": "\(user)", "vhost": "\(vhost)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "unknown")",
+                "reason": "\(closeReason ?? "the socket closed without connection.close")",
+            ])
+        }
         context.fireChannelInactive()
     }
 
@@ -324,7 +336,7 @@ extension AMQPConnectionHandler {
             "per_consumer_qos": .bool(true), "consumer_priorities": .bool(true), "direct_reply_to": .bool(true),
         ]
         let properties: FieldTable = [
-            "product": .longString(Array("Berth".utf8)), "version": .longString(Array("0.1.0".utf8)),
+            "product": .longString(Array("Berth".utf8)), "version": .longString(Array(BerthVersion.current.utf8)),
             "platform": .longString(Array("Swift".utf8)), "capabilities": .table(capabilities),
         ]
         let start = Method.Connection.Start(
@@ -540,7 +552,8 @@ extension AMQPConnectionHandler {
             try handleTuneOk(tuneOk)
         case (.awaitingOpen, .open(let open)):
             try handleOpen(open)
-        case (_, .close):
+        case (_, .close(let close)):
+            if closeReason == nil { closeReason = "the client closed it (\(close.replyCode.rawValue) \(close.replyText))" }
             // Close-ok once what the connection held is given back (its unacknowledged
             // deliveries requeued, through the leader when relayed), as RabbitMQ's.
             phase = .closing
@@ -578,6 +591,7 @@ extension AMQPConnectionHandler {
     func failConnection(_ refusal: Refusal) {
         guard phase != .closing else { return }
         phase = .closing
+        closeReason = refusal.text
         let close = Method.Connection.Close(replyCode: refusal.code, replyText: refusal.text,
                                             classID: refusal.method?.classID ?? 0, methodID: refusal.method?.methodID ?? 0)
         send(.method(channel: 0, .connection(.close(close))), flush: true)

@@ -3,6 +3,7 @@ import Gossip
 import Logging
 import NIOCore
 import NIOSSL
+import PeerWire
 import StatusAPI
 
 /// The node as its HTTP API and `BerthNode` reach it: on the node's event loop, where the
@@ -23,6 +24,31 @@ struct NodeAccess: Sendable {
             core.value.change(command) { outcome.succeed($0) }
             return outcome.futureResult
         }.get()
+    }
+
+    /// What only the leader knows (NodeCore.leaderCounts): nil if no leader answers.
+    func leaderCounts() async throws -> LeaderCounts? {
+        try await loop.flatSubmit { [core] () -> EventLoopFuture<LeaderCounts?> in
+            let counts = core.value.loop.makePromise(of: LeaderCounts?.self)
+            core.value.leaderCounts { counts.succeed($0) }
+            return counts.futureResult
+        }.get()
+    }
+
+    /// Every queue as this node's replica has it, with the counts only the leader has
+    /// (ready, unacked, consumers) from the leader: absent only when no leader answers.
+    func queuesStatus() async throws -> QueuesStatus {
+        var status = try await read(\.queuesStatus)
+        guard status.queues.contains(where: { $0.ready == nil }), let counts = try await leaderCounts() else { return status }
+        var byName: [QueueName: QueueCount] = [:]
+        for count in counts.queues { byName[QueueName(vhost: count.vhost, count.name)] = count }
+        for index in status.queues.indices {
+            guard let count = byName[QueueName(vhost: status.queues[index].vhost, status.queues[index].name)] else { continue }
+            status.queues[index].ready = Int(count.ready)
+            status.queues[index].unacked = Int(count.unacknowledged)
+            status.queues[index].consumers = Int(count.consumers)
+        }
+        return status
     }
 
     /// Leaves the cluster gracefully: a leader proposes its own removal; gossip announces
@@ -50,14 +76,14 @@ extension BerthNode {
     /// Where the same API is served over TLS, if it is.
     public var httpsAddress: SocketAddress? { httpsServer?.address }
 
-    /// What `GET /api/node` answers.
+    /// What `GET /api/berth/node` answers.
     public func nodeStatus() async throws -> NodeStatus {
         try await statusReader.read(\.nodeStatus)
     }
 
-    /// What `GET /api/queues` answers.
+    /// What `GET /api/berth/queues` answers.
     public func queuesStatus() async throws -> QueuesStatus {
-        try await statusReader.read(\.queuesStatus)
+        try await statusReader.queuesStatus()
     }
 
     var statusReader: NodeAccess { NodeAccess(loop: loop, core: core) }

@@ -194,6 +194,11 @@ public final class BerthNode: Sendable {
             if let address = httpsServer?.address { logger.info("serving the HTTP API over TLS", metadata: ["address": "\(address)"]) }
             try await startGossip(configuration, core: core, amqpPort: address.port ?? configuration.amqpPort,
                                   httpPort: httpServer?.address.port ?? 0, on: loop, logger: logger)
+            let listeners = [
+                ("amqp", address.port), ("amqp/ssl", tlsServer?.localAddress?.port), ("http", httpServer?.address.port),
+                ("https", httpsServer?.address.port),
+            ].compactMap { protocolName, port in port.map { NodeCore.Listener(protocolName: protocolName, port: $0) } }
+            try await loop.submit { core.value.listeners += listeners }.get()
         } catch {
             try? await httpServer?.stop()
             try? await httpsServer?.stop()
@@ -330,7 +335,7 @@ public final class BerthNode: Sendable {
         try await statusReader.leave(timeout: timeout)
     }
 
-    /// Returns when the node is asked to stop through its HTTP API (after `POST /api/leave`),
+    /// Returns when the node is asked to stop through its HTTP API (after `POST /api/berth/leave`),
     /// or once it has stopped (nil); or with the reason when it cannot go on and must stop
     /// (it found its data lost).
     public func stopRequested() async -> String? {

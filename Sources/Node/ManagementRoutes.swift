@@ -17,6 +17,9 @@ struct ManagementRoutes: Sendable {
     static let requestBytesMax = 64 << 10
 
     func add(to router: Router<StatusRequestContext>) {
+        addObjectRoutes(to: router)
+        addDefinitionRoutes(to: router)
+        addHealthRoutes(to: router)
         router.get("/api/whoami") { request, context in
             try await routes.serve(request, context, needing: .management, style: .management) { user in
                 try StatusHTTPServer.json(WhoAmI(name: user.name, tags: user.tags))
@@ -99,10 +102,13 @@ struct ManagementRoutes: Sendable {
             try await permissions(request, context, of: "vhost") { $0.vhost }
         }
         router.put("/api/vhosts/:vhost") { request, context in
-            try await routes.serve(request, context, needing: .administrator, changes: true, style: .management) { _ in
+            try await routes.serve(request, context, needing: .administrator, changes: true, style: .management) { user in
                 let name = try Self.parameter("vhost", context)
                 let exists = try await reader.read { $0.state.vhostNames.contains(name) }
-                return try await execute(.declareVHost(name: name), created: !exists)
+                let response = try await execute(.declareVHost(name: name), created: !exists)
+                // As RabbitMQ's: whoever creates a vhost here may use it.
+                guard response.status == .created else { return response }
+                return try await execute(.setPermission(vhost: name, user: user.name, Permission(configure: ".*", write: ".*", read: ".*")), created: true)
             }
         }
         router.delete("/api/vhosts/:vhost") { request, context in
@@ -213,7 +219,7 @@ struct ManagementRoutes: Sendable {
     /// answers as RabbitMQ does: 201 for what it created (`created`, as this node's replica
     /// saw it, which on the leader is the state the command applies to), 204 for a change or
     /// a deletion.
-    private func execute(
+    func execute(
         _ command: BrokerCommand, created: Bool, missing: Missing = .notFound
     ) async throws -> Response {
         switch try await reader.change(command) {
@@ -267,16 +273,16 @@ struct ManagementRoutes: Sendable {
     }
 
     /// A path parameter, percent-decoded: the default vhost "/" comes as `%2F`.
-    private static func parameter(_ name: String, _ context: StatusRequestContext) throws -> String {
+    static func parameter(_ name: String, _ context: StatusRequestContext) throws -> String {
         guard let raw = context.parameters.get(name) else { throw HTTPError(.badRequest, message: "missing \(name)") }
         return raw.removingPercentEncoding ?? raw
     }
 
-    private static func notFound() throws -> Response {
+    static func notFound() throws -> Response {
         try StatusHTTPServer.json(ManagementError(error: "Object Not Found", reason: "Not Found"), status: .notFound)
     }
 
-    private static func badRequest(_ reason: String) throws -> Response {
+    static func badRequest(_ reason: String) throws -> Response {
         try StatusHTTPServer.json(ManagementError(error: "bad_request", reason: reason), status: .badRequest)
     }
 }

@@ -3,11 +3,12 @@ import NIOCore
 import PeerWire
 import Raft
 
-/// Changes asked of the cluster through a node's HTTP API. Only the leader proposes: a
-/// follower that took the request (and authenticated its user, from the replicated users)
-/// sends the command to the leader over its authenticated peer link and answers with the
-/// leader's outcome. Neither the user's credentials nor what the change carries (a password
-/// hash) cross the network outside the link's TLS.
+/// What a node's HTTP API asks of the leader. Only the leader proposes, and only its
+/// dispatcher knows what is out at consumers: a follower that took the request (and
+/// authenticated its user, from the replicated users) asks the leader over their
+/// authenticated peer link and answers with what the leader said. Neither the user's
+/// credentials nor what a change carries (a password hash) cross the network outside the
+/// link's TLS.
 extension NodeCore {
     /// What became of a change.
     enum ChangeOutcome: Sendable {
@@ -17,21 +18,32 @@ extension NodeCore {
         case unavailable(String)
     }
 
-    /// A change sent to the leader, awaiting its outcome.
-    struct ForwardedChange {
-        let leader: NodeID
-        let timeout: Scheduled<Void>
-        let completion: (ChangeOutcome) -> Void
+    /// A leader's answer to what this node asked of it.
+    enum LeaderAnswer {
+        case outcome(ProposalOutcome)
+        case counts(LeaderCounts?)
     }
 
-    /// How long a follower waits for the leader's outcome of a change it passed on.
-    static let forwardedChangeTimeout = TimeAmount.seconds(10)
+    /// A request sent to the leader, awaiting its answer.
+    struct AskedOfLeader {
+        let leader: NodeID
+        let timeout: Scheduled<Void>
+        /// nil: no answer came (in time, or before this node stopped).
+        let answered: (LeaderAnswer?) -> Void
+    }
+
+    /// How long a follower waits for the leader's outcome of a change it passed on (a
+    /// change waits for its entry to commit).
+    static let changeOutcomeTimeout = TimeAmount.seconds(10)
+    /// How long a follower waits for the leader's counts: a status read answers within a
+    /// client's usual timeout, without the counts if the leader is out of reach.
+    static let countsAnswerTimeout = TimeAmount.seconds(1)
 
     /// Makes `command` on the leader: proposed here if this node leads, passed to the
     /// leader if not. `completion` runs on the loop once the outcome is known.
     func change(_ command: BrokerCommand, completion: @escaping (ChangeOutcome) -> Void) {
         guard !isLeading else {
-            execute(command) { result in
+            execute(withLeaderFacts(command)) { result in
                 switch result {
                 case .success: completion(.done)
                 case .failure(let error): completion(.refused(error))
@@ -39,20 +51,56 @@ extension NodeCore {
             }
             return
         }
-        guard !stopped, let leader, leader != group.core.id, let transport else {
-            return completion(.unavailable("no leader is known to take the change; try again"))
+        ask({ .proposal(group: Self.groupID, request: $0, command: command.encoded()) }, timeout: Self.changeOutcomeTimeout) { answer, leader in
+            switch answer {
+            case .outcome(.applied)?:
+                completion(.done)
+            case .outcome(.refused(let code, let text))?:
+                completion(.refused(BrokerError(ReplyCode(rawValue: code) ?? .internalError, text)))
+            case .outcome(.notLeading)?:
+                completion(.unavailable("node \(leader.map { "\($0)" } ?? "?") no longer leads; try again"))
+            case .counts?, nil:
+                completion(.unavailable(leader.map { "node \($0), the leader, did not answer in time; the change may have been made" }
+                    ?? "no leader is known to take the change; try again"))
+            }
         }
-        nextForwardedChange += 1
-        let request = nextForwardedChange
-        guard transport.send(.proposal(group: Self.groupID, request: request, command: command.encoded()), to: leader) else {
-            return completion(.unavailable("node \(leader) leads, but this node has no link to it now; try again"))
+    }
+
+    /// What only the leader knows (each queue's ready and unacknowledged messages and
+    /// consumers, the cluster's connections and channels): counted here if this node leads,
+    /// else asked of the leader; nil if no leader answers.
+    func leaderCounts(completion: @escaping (LeaderCounts?) -> Void) {
+        guard !isLeading else { return completion(countsHere) }
+        ask({ .countsQuery(group: Self.groupID, request: $0) }, timeout: Self.countsAnswerTimeout) { answer, _ in
+            guard case .counts(let counts)? = answer else { return completion(nil) }
+            completion(counts)
         }
+    }
+
+    /// This leader's counts.
+    private var countsHere: LeaderCounts {
+        let queues = state.allQueueNames.map { name in
+            let counts = counts(of: name)
+            return QueueCount(vhost: name.vhost, name: name.name, ready: UInt64(counts.messages),
+                              unacknowledged: UInt64(messagesOut(of: name).count), consumers: UInt32(counts.consumers))
+        }
+        return LeaderCounts(connections: UInt32(clientCount), channels: UInt32(channelCount), queues: queues)
+    }
+
+    /// Sends the leader the frame `request` makes with a fresh request number, and hands its
+    /// answer to `answered` with the leader asked; nil if there is none to ask or no answer
+    /// came.
+    private func ask(_ request: (UInt64) -> PeerFrame, timeout: TimeAmount, answered: @escaping (LeaderAnswer?, NodeID?) -> Void) {
+        guard !stopped, let leader, leader != group.core.id, let transport else { return answered(nil, nil) }
+        nextLeaderRequest += 1
+        let number = nextLeaderRequest
+        guard transport.send(request(number), to: leader) else { return answered(nil, leader) }
         let bound = NIOLoopBound(self, eventLoop: loop)
-        let timeout = loop.scheduleTask(in: Self.forwardedChangeTimeout) {
-            guard let unanswered = bound.value.forwardedChanges.removeValue(forKey: request) else { return }
-            unanswered.completion(.unavailable("node \(leader), the leader, did not answer in time; the change may have been made"))
+        let deadline = loop.scheduleTask(in: timeout) {
+            guard let unanswered = bound.value.askedOfLeader.removeValue(forKey: number) else { return }
+            unanswered.answered(nil)
         }
-        forwardedChanges[request] = ForwardedChange(leader: leader, timeout: timeout, completion: completion)
+        askedOfLeader[number] = AskedOfLeader(leader: leader, timeout: deadline) { answered($0, leader) }
     }
 
     /// A peer's request or answer on its own authenticated link.
@@ -63,8 +111,12 @@ extension NodeCore {
             leaveRequested(by: peer, group: requested)
         case .proposal(let requested, let request, let bytes):
             changeAsked(by: peer, group: requested, request: request, command: bytes)
+        case .countsQuery(let requested, let request):
+            transport?.send(.counts(request: request, requested == Self.groupID && isLeading ? countsHere : nil), to: peer)
         case .outcome(let request, let outcome):
-            changeAnswered(request, outcome, by: peer)
+            leaderAnswered(request, .outcome(outcome), by: peer)
+        case .counts(let request, let counts):
+            leaderAnswered(request, .counts(counts), by: peer)
         case .hello, .proof, .raft, .sessionReady:
             break
         }
@@ -85,7 +137,7 @@ extension NodeCore {
             return
         }
         let bound = NIOLoopBound(self, eventLoop: loop)
-        execute(command) { result in
+        execute(withLeaderFacts(command)) { result in
             let outcome: ProposalOutcome =
                 switch result {
                 case .success: .applied
@@ -95,28 +147,41 @@ extension NodeCore {
         }
     }
 
-    /// On the follower: the leader's outcome of a change passed on.
-    private func changeAnswered(_ request: UInt64, _ outcome: ProposalOutcome, by peer: NodeID) {
-        guard let forwarded = forwardedChanges[request], forwarded.leader == peer else { return }
-        forwardedChanges[request] = nil
-        forwarded.timeout.cancel()
-        switch outcome {
-        case .applied:
-            forwarded.completion(.done)
-        case .refused(let code, let text):
-            forwarded.completion(.refused(BrokerError(ReplyCode(rawValue: code) ?? .internalError, text)))
-        case .notLeading:
-            forwarded.completion(.unavailable("node \(peer) no longer leads; try again"))
+    /// A change from the HTTP API with what the leader decides filled in: its clock, and
+    /// what its dispatcher has out at consumers (a deletion or purge keeps those messages
+    /// settled by their consumers, as one through AMQP does).
+    private func withLeaderFacts(_ command: BrokerCommand) -> BrokerCommand {
+        switch command {
+        case .declareQueue(var declaration):
+            declaration.timestamp = now
+            return .declareQueue(declaration)
+        case .deleteQueue(var deletion):
+            let queue = QueueName(vhost: deletion.vhost, deletion.name)
+            deletion.inUse = isInUse(queue)
+            deletion.outstanding = messagesOut(of: queue)
+            return .deleteQueue(deletion)
+        case .purge(var purge):
+            purge.keeping = messagesOut(of: purge.queue)
+            return .purge(purge)
+        default:
+            return command
         }
     }
 
+    private func leaderAnswered(_ request: UInt64, _ answer: LeaderAnswer, by peer: NodeID) {
+        guard let asked = askedOfLeader[request], asked.leader == peer else { return }
+        askedOfLeader[request] = nil
+        asked.timeout.cancel()
+        asked.answered(answer)
+    }
+
     /// At `stop()`: nothing more will answer.
-    func abandonForwardedChanges() {
-        let abandoned = forwardedChanges
-        forwardedChanges = [:]
-        for change in abandoned.values {
-            change.timeout.cancel()
-            change.completion(.unavailable("this node is shutting down"))
+    func abandonLeaderRequests() {
+        let abandoned = askedOfLeader
+        askedOfLeader = [:]
+        for asked in abandoned.values {
+            asked.timeout.cancel()
+            asked.answered(nil)
         }
     }
 }

@@ -76,6 +76,16 @@ final class NodeCore {
     let stopRequest: EventLoopPromise<String?>
     var gossip: GossipShell?
     var peerListenAddress: PeerAddress?
+    /// A port this node serves, with RabbitMQ's name for its protocol (the health checks'
+    /// port and protocol listeners).
+    struct Listener: Sendable {
+        var protocolName: String
+        var port: Int
+    }
+    /// The client and HTTP listeners, set once they listen.
+    var listeners: [Listener] = []
+    /// Every port this node serves, the peer port ("clustering") included.
+    var allListeners: [Listener] { listeners + (peerListenAddress.map { [Listener(protocolName: "clustering", port: $0.port)] } ?? []) }
     static let groupID: UInt64 = 1
     private var publishBatch: [Publish] = []
     private var proposalsPending: [BrokerCommand] = []
@@ -102,9 +112,9 @@ final class NodeCore {
     var removedNodes: Set<NodeID> = []
     /// Members that asked this leader to remove them (`leaveRequested`), until they are gone.
     var leaveRequests: Set<NodeID> = []
-    /// Changes this follower passed on to the leader, by request number (NodeCore+Changes).
-    var forwardedChanges: [UInt64: ForwardedChange] = [:]
-    var nextForwardedChange: UInt64 = 0
+    /// What this follower asked of the leader, by request number (NodeCore+LeaderRequests).
+    var askedOfLeader: [UInt64: AskedOfLeader] = [:]
+    var nextLeaderRequest: UInt64 = 0
     private var ticksSinceReconcile = 0
 
     static let tickIntervalMs: Int64 = 10
@@ -174,7 +184,7 @@ final class NodeCore {
         for client in clients.values { client.closeForced("this node is shutting down") }
         alarmWatchers = [:]
         stopped = true
-        abandonForwardedChanges()
+        abandonLeaderRequests()
         snapshots.stop()
         timers.forEach { $0.cancel() }
         timers = []
@@ -197,6 +207,8 @@ final class NodeCore {
     func openConnections(vhost: String) -> Int { clients.values.count { $0.vhost == vhost } }
     func openConnections(user: String) -> Int { clients.values.count { $0.user == user } }
     func openChannels(user: String) -> Int { clients.values.reduce(0) { $0 + ($1.user == user ? $1.openChannels : 0) } }
+    var clientCount: Int { clients.count }
+    var channelCount: Int { clients.values.reduce(0) { $0 + $1.openChannels } }
 
     /// The connection is gone: its deliveries come back, its exclusive queues go.
     func unregister(_ connection: String) {

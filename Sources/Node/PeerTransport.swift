@@ -77,7 +77,7 @@ final class PeerTransport {
     /// on its authenticated link: it is alive, though no whole message came yet.
     var peerSending: ((NodeID) -> Void)?
     /// Takes what a peer asks of this node, or answers, on its own authenticated link: a
-    /// `leave`, a `proposal` or an `outcome`.
+    /// `leave`, a `proposal` or a `countsQuery`, and their answers.
     var requestArrived: ((PeerFrame, NodeID) -> Void)?
     private let loop: any EventLoop
     let settings: Settings
@@ -162,7 +162,7 @@ final class PeerTransport {
         }
     }
 
-    /// Sends `peer` a request or an answer (a `leave`, a `proposal`, an `outcome`) on its
+    /// Sends `peer` a request or an answer (a `leave`, a `proposal`, an `outcome`...) on its
     /// link; false, and dropped, if there is no link to it now (the caller asks again or
     /// gives up).
     @discardableResult
@@ -524,7 +524,7 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .raft(_, let messages):
             guard authenticated, let peer, !isSession else { return refuse("Raft traffic before the handshake") }
             transport.deliver(messages, from: peer)
-        case .leave, .proposal, .outcome:
+        case .leave, .proposal, .outcome, .countsQuery, .counts:
             guard authenticated, let peer, !isSession else { return refuse("a request before the handshake") }
             transport.requestArrived?(frame, peer)
         }

@@ -60,23 +60,23 @@ final class StatusHTTPServer: Sendable {
     private static func router(_ reader: NodeAccess, guarding: HTTPGuard, logger: Logger) -> Router<StatusRequestContext> {
         let router = Router(context: StatusRequestContext.self)
         let routes = GuardedRoutes(reader: reader, guarding: guarding, logger: logger)
-        router.get("/api/node") { request, context in try await routes.serve(request, context, needing: .management) { _ in
+        router.get("/api/berth/node") { request, context in try await routes.serve(request, context, needing: .management) { _ in
             try json(await reader.read(\.nodeStatus))
         } }
-        router.get("/api/queues") { request, context in try await routes.serve(request, context, needing: .management) { _ in
-            try json(await reader.read(\.queuesStatus))
+        router.get("/api/berth/queues") { request, context in try await routes.serve(request, context, needing: .management) { _ in
+            try json(await reader.queuesStatus())
         } }
-        router.get("/api/health") { request, context in try await routes.serve(request, context, needing: .management) { _ in
+        router.get("/api/berth/health") { request, context in try await routes.serve(request, context, needing: .management) { _ in
             let health = try await reader.read(\.healthStatus)
             return try json(health, status: health.isHealthy ? .ok : .serviceUnavailable)
         } }
-        router.post("/api/leave") { request, context in try await routes.serve(request, context, needing: .administrator, changes: true) { _ in
+        router.post("/api/berth/leave") { request, context in try await routes.serve(request, context, needing: .administrator, changes: true) { _ in
             try await reader.leave(timeout: .seconds(10))
             // Left: the process has nothing more to do in the cluster.
             try await reader.read { $0.stopRequest.succeed(nil) }
             return try json(ActionResult(done: true, message: "left the cluster; stopping"))
         } }
-        router.delete("/api/members/:id") { request, context in try await routes.serve(request, context, needing: .administrator, changes: true) { _ in
+        router.delete("/api/berth/members/:id") { request, context in try await routes.serve(request, context, needing: .administrator, changes: true) { _ in
             guard let id = context.parameters.get("id", as: UInt64.self) else {
                 return try json(ActionResult(done: false, message: "a member id is a number"), status: .badRequest)
             }

@@ -30,6 +30,12 @@ public enum PeerFrame: Equatable, Sendable {
     case proposal(group: UInt64, request: UInt64, command: [UInt8])
     /// What the leader made of a `proposal`.
     case outcome(request: UInt64, ProposalOutcome)
+    /// What only the leader knows, asked for by a member whose HTTP API serves it: each
+    /// queue's ready and unacknowledged messages and its consumers (the dispatcher's), and
+    /// the connections and channels of the cluster (the leader serves them all).
+    case countsQuery(group: UInt64, request: UInt64)
+    /// The leader's answer to a `countsQuery`: nil if it does not lead the group.
+    case counts(request: UInt64, LeaderCounts?)
 
     /// 2: the handshake's proofs bind both hellos, the acceptor's going first.
     public static let version: UInt8 = 2
@@ -45,6 +51,8 @@ public enum PeerFrame: Equatable, Sendable {
     public static let userBytesMax = 255
     /// A refusal's text is one sentence.
     public static let refusalTextBytesMax = 4_096
+    /// The queues one `counts` answer may list (a vhost and a name each at most 255 bytes).
+    public static let queueCountsMax = 1 << 20
 
     enum Kind: UInt8 {
         case hello = 1
@@ -54,6 +62,8 @@ public enum PeerFrame: Equatable, Sendable {
         case leave = 5
         case proposal = 6
         case outcome = 7
+        case countsQuery = 8
+        case counts = 9
     }
 
     // MARK: Encoding
@@ -94,6 +104,15 @@ public enum PeerFrame: Equatable, Sendable {
             writer.u8(Kind.outcome.rawValue)
             writer.u64(request)
             outcome.encode(into: &writer)
+        case .countsQuery(let group, let request):
+            writer.u8(Kind.countsQuery.rawValue)
+            writer.u64(group)
+            writer.u64(request)
+        case .counts(let request, let counts):
+            writer.u8(Kind.counts.rawValue)
+            writer.u64(request)
+            writer.bool(counts != nil)
+            counts?.encode(into: &writer)
         }
         writer.setU32(UInt32(writer.count - Self.lengthPrefixBytes), at: 0)
         return writer.buffer
@@ -211,6 +230,12 @@ public enum PeerFrame: Equatable, Sendable {
         case .outcome:
             let request = try reader.u64()
             self = .outcome(request: request, try ProposalOutcome(reading: &reader))
+        case .countsQuery:
+            let group = try reader.u64()
+            self = .countsQuery(group: group, request: try reader.u64())
+        case .counts:
+            let request = try reader.u64()
+            self = .counts(request: request, try reader.bool() ? try LeaderCounts(reading: &reader) : nil)
         }
         try reader.expectEnd()
     }
@@ -264,6 +289,71 @@ public enum ProposalOutcome: Equatable, Sendable {
         case .notLeading: self = .notLeading
         case nil: throw .invalid("proposal outcome \(kindByte)")
         }
+    }
+}
+
+/// What the leader counts: the cluster's connections and channels, and every queue's counts.
+public struct LeaderCounts: Equatable, Sendable {
+    public var connections: UInt32
+    public var channels: UInt32
+    public var queues: [QueueCount]
+
+    public init(connections: UInt32, channels: UInt32, queues: [QueueCount]) {
+        self.connections = connections
+        self.channels = channels
+        self.queues = queues
+    }
+
+    func encode(into writer: inout WireWriter) {
+        writer.u32(connections)
+        writer.u32(channels)
+        writer.u32(UInt32(queues.count))
+        for queue in queues { queue.encode(into: &writer) }
+    }
+
+    init(reading reader: inout WireReader) throws(PeerWireError) {
+        connections = try reader.u32()
+        channels = try reader.u32()
+        let count = try reader.count(max: PeerFrame.queueCountsMax, itemBytesMin: QueueCount.encodedBytesMin)
+        queues = []
+        queues.reserveCapacity(count)
+        for _ in 0..<count { queues.append(try QueueCount(reading: &reader)) }
+    }
+}
+
+/// One queue's counts as the leader's dispatcher has them.
+public struct QueueCount: Equatable, Sendable {
+    public var vhost: String
+    public var name: String
+    public var ready: UInt64
+    public var unacknowledged: UInt64
+    public var consumers: UInt32
+
+    public init(vhost: String, name: String, ready: UInt64, unacknowledged: UInt64, consumers: UInt32) {
+        self.vhost = vhost
+        self.name = name
+        self.ready = ready
+        self.unacknowledged = unacknowledged
+        self.consumers = consumers
+    }
+
+    /// AMQP's short strings: a vhost's or a queue's name is at most 255 bytes.
+    static let nameBytesMax = 255
+    static let encodedBytesMin = 4 + 4 + 8 + 8 + 4
+
+    func encode(into writer: inout WireWriter) {
+        writer.blob(Array(vhost.utf8))
+        writer.blob(Array(name.utf8))
+        writer.u64(ready)
+        writer.u64(unacknowledged)
+        writer.u32(consumers)
+    }
+
+    init(reading reader: inout WireReader) throws(PeerWireError) {
+        guard let vhost = String(validating: try reader.blob(max: Self.nameBytesMax), as: UTF8.self),
+            let name = String(validating: try reader.blob(max: Self.nameBytesMax), as: UTF8.self)
+        else { throw .invalid("a queue's name that is not UTF-8") }
+        self.init(vhost: vhost, name: name, ready: try reader.u64(), unacknowledged: try reader.u64(), consumers: try reader.u32())
     }
 }
 

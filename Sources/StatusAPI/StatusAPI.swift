@@ -3,7 +3,7 @@ import Raft
 // The JSON bodies of the node's HTTP status API. Field names are part of the API: tools read
 // them, so a rename is a breaking change. Absent values are written as `null`, never left out.
 
-/// `GET /api/node`: this node's view of its Raft group.
+/// `GET /api/berth/node`: this node's view of its Raft group.
 ///
 /// - `id`: this node's id.
 /// - `role`: `"leader"`, `"follower"`, `"candidate"`, `"pre-candidate"`, or `"learner"` (a
@@ -92,7 +92,7 @@ public struct MemberStatus: Codable, Sendable, Equatable {
     }
 }
 
-/// A node's part in its Raft group, as `/api/node` spells it.
+/// A node's part in its Raft group, as `/api/berth/node` spells it.
 public enum NodeRole: String, Codable, Sendable, Equatable {
     case leader, follower, candidate
     case preCandidate = "pre-candidate"
@@ -114,7 +114,7 @@ public struct PeerStatus: Codable, Sendable, Equatable {
     }
 }
 
-/// `GET /api/queues`: every queue in the replicated state, with the leader's delivery counts.
+/// `GET /api/berth/queues`: every queue in the replicated state, with the leader's delivery counts.
 ///
 /// - `node`: the answering node's id. `leader`: the leader's id as it knows it, `null` if none;
 ///   only the node where the two are equal can fill in `ready`, `unacked` and `consumers`.
@@ -184,7 +184,7 @@ public struct QueueStatus: Codable, Sendable, Equatable {
     }
 }
 
-/// `GET /api/health`: status 200 when this node knows a leader, 503 when it does not.
+/// `GET /api/berth/health`: status 200 when this node knows a leader, 503 when it does not.
 ///
 /// - `status`: `"ok"` or `"no leader"`.
 /// - `node`: the answering node's id; `term`: its term; `leader`: the leader's id, `null` if none.
@@ -212,7 +212,7 @@ public struct HealthStatus: Codable, Sendable, Equatable {
     }
 }
 
-/// The answer to `POST /api/leave` and `DELETE /api/members/ID`: whether it was done, and why
+/// The answer to `POST /api/berth/leave` and `DELETE /api/berth/members/ID`: whether it was done, and why
 /// not.
 public struct ActionResult: Codable, Sendable, Equatable {
     public var done: Bool

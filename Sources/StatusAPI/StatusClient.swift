@@ -29,28 +29,28 @@ public struct StatusClient: Sendable {
     }
 
     public func node() async throws -> NodeStatus {
-        try decode(NodeStatus.self, from: try await get("/api/node"))
+        try decode(NodeStatus.self, from: try await get("/api/berth/node"))
     }
 
     public func queues() async throws -> QueuesStatus {
-        try decode(QueuesStatus.self, from: try await get("/api/queues"))
+        try decode(QueuesStatus.self, from: try await get("/api/berth/queues"))
     }
 
     /// The health answer and its HTTP status: 200 with a leader, 503 without.
     public func health() async throws -> (status: Int, health: HealthStatus) {
-        let reply = try await get("/api/health")
+        let reply = try await get("/api/berth/health")
         return (reply.status, try decode(HealthStatus.self, from: reply, accepting: [200, 503]))
     }
 
-    /// Asks the node to leave the cluster and stop (`POST /api/leave`); refused (401, 403)
+    /// Asks the node to leave the cluster and stop (`POST /api/berth/leave`); refused (401, 403)
     /// without credentials.
     public func leave() async throws -> ActionResult {
-        try decode(ActionResult.self, from: try await request(.POST, "/api/leave", timeout: timeout + .seconds(10)), accepting: [200, 401, 403])
+        try decode(ActionResult.self, from: try await request(.POST, "/api/berth/leave", timeout: timeout + .seconds(10)), accepting: [200, 401, 403])
     }
 
-    /// Asks the node, which must lead, to remove a member (`DELETE /api/members/ID`).
+    /// Asks the node, which must lead, to remove a member (`DELETE /api/berth/members/ID`).
     public func remove(_ member: UInt64) async throws -> (status: Int, result: ActionResult) {
-        let reply = try await request(.DELETE, "/api/members/\(member)")
+        let reply = try await request(.DELETE, "/api/berth/members/\(member)")
         return (reply.status, try decode(ActionResult.self, from: reply, accepting: [200, 400, 401, 403, 404, 409]))
     }
 

@@ -157,7 +157,7 @@ struct BacklogBench: AsyncParsableCommand {
         let body = ByteBuffer(repeating: UInt8(ascii: "b"), count: size)
         var sent = 0
         var pending: [PublishConfirmation] = []
-        while sent < share {
+        while sent < share, !Task.isCancelled {
             let batch = min(window / 2, share - sent)
             let messages = (0..<batch).map { _ in OutgoingMessage(routingKey: queue, body: body, properties: BasicProperties(deliveryMode: 2)) }
             for outcome in await channel.publish(batch: messages) { pending.append(try outcome.get()) }
@@ -167,7 +167,9 @@ struct BacklogBench: AsyncParsableCommand {
                 pending.removeFirst(window / 2)
             }
         }
-        for confirmation in pending { try await confirmation.confirmed() }
+        if !Task.isCancelled {
+            for confirmation in pending { try await confirmation.confirmed() }
+        }
         await connection.close()
     }
 
@@ -227,15 +229,22 @@ struct BacklogBench: AsyncParsableCommand {
         let target = try await leaderStatus(group).appliedIndex
         let started = ContinuousClock.now
         try follower.script("restart")
+        // Publishing goes on until the follower caught up; then its connections close before
+        // anything else is measured (and before the event loops they run on shut down).
         let keepPublishing = Task { [self] in try await publish(count: 1_000_000_000, group: group) }
-        defer { keepPublishing.cancel() }
-        while true {
-            if let status = try? await follower.status(group).node(), status.appliedIndex >= target { break }
-            guard seconds(since: started) < 600 else {
-                say("node \(follower.number) did not catch up within 600 s")
-                return
+        var caughtUp = false
+        while seconds(since: started) < 600 {
+            if let status = try? await follower.status(group).node(), status.appliedIndex >= target {
+                caughtUp = true
+                break
             }
-            try await Task.sleep(for: .milliseconds(100))
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        keepPublishing.cancel()
+        _ = await keepPublishing.result
+        guard caughtUp else {
+            say("node \(follower.number) did not catch up within 600 s")
+            return
         }
         say(String(format: "node %d caught up (applied %d) %.1f s after its restart, with publishing going on", follower.number, target, seconds(since: started)))
     }

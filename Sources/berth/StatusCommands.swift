@@ -137,9 +137,10 @@ struct QueuesCommand: AsyncParsableCommand {
         commandName: "queues",
         abstract: "List the queues with their ready, unacknowledged and total messages and their consumers.",
         discussion: """
-            Asks every given node and shows the leader's answer: only the leader knows which \
-            messages are out at consumers. If no leader answers, it shows a follower's totals, \
-            with '-' for what only the leader knows, and exits non-zero.
+            Asks every given node and shows the leader's answer, or a follower's (a follower \
+            asks the leader for what only the leader knows: which messages are out at \
+            consumers). If no leader can be reached, it shows a follower's totals, with '-' for \
+            what only the leader knows, and exits non-zero.
             """
     )
 
@@ -152,7 +153,8 @@ struct QueuesCommand: AsyncParsableCommand {
             if case .failure(let error) = answer { printError("berth: no answer from \(address): \(error)") }
         }
         let statuses = answers.compactMap { try? $0.get() }
-        guard let answer = statuses.first(where: { $0.leader == $0.node }) ?? statuses.first else {
+        let counted = { (status: QueuesStatus) in status.queues.allSatisfy { $0.ready != nil } }
+        guard let answer = statuses.first(where: { $0.leader == $0.node }) ?? statuses.first(where: counted) ?? statuses.first else {
             printError("berth: no node answered")
             throw ExitCode.failure
         }
@@ -161,7 +163,7 @@ struct QueuesCommand: AsyncParsableCommand {
              queue.consumers.map(String.init) ?? "-"]
         }
         print(formatTable(["name", "vhost", "ready", "unacked", "total", "consumers"], rows), terminator: "")
-        if answer.leader != answer.node {
+        if !counted(answer) {
             let known = answer.leader.map { "node \(answer.node) names node \($0) as leader" } ?? "node \(answer.node) knows no leader"
             printError("berth: no leader among the nodes that answered (\(known)); ready, unacked and consumers are the leader's to tell")
             throw ExitCode.failure

@@ -58,9 +58,9 @@ class Node:
         return self.process is not None and self.process.poll() is None
 
     def status(self, timeout=1.0):
-        """This node's `GET /api/node`, or None if it does not answer."""
+        """This node's `GET /api/berth/node`, or None if it does not answer."""
         try:
-            request = urllib.request.Request(f"http://{HOST}:{self.http_port}/api/node", headers={"Authorization": GUEST_BASIC_AUTH})
+            request = urllib.request.Request(f"http://{HOST}:{self.http_port}/api/berth/node", headers={"Authorization": GUEST_BASIC_AUTH})
             with urllib.request.urlopen(request, timeout=timeout) as reply:
                 return json.load(reply)
         except (OSError, ValueError):

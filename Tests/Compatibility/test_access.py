@@ -211,7 +211,7 @@ def test_limits_refuse_one_more_queue_channel_and_connection(managed_node, names
 
 def test_every_http_route_needs_a_management_user(managed_node):
     cluster, node = managed_node
-    for path in ["/api/node", "/api/queues", "/api/health", "/api/users", "/api/vhosts", "/api/permissions", "/api/whoami"]:
+    for path in ["/api/berth/node", "/api/berth/queues", "/api/berth/health", "/api/overview", "/api/nodes", "/api/queues", "/api/exchanges", "/api/bindings", "/api/users", "/api/vhosts", "/api/permissions", "/api/whoami"]:
         request = urllib.request.Request(f"http://{HOST}:{node.http_port}{path}")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=5)

@@ -60,11 +60,11 @@ final class AccessControlTests: XCTestCase {
         let alice = HTTPCredentials(user: "alice", password: "wonder")
         let whoami = try await http(follower, alice).get("/api/whoami")
         XCTAssertEqual(try JSONDecoder().decode(WhoAmI.self, from: Data(whoami.body)), WhoAmI(name: "alice", tags: ["monitoring"]))
-        try await expect(200, follower, .GET, "/api/node", as: alice, message: "monitoring reads")
+        try await expect(200, follower, .GET, "/api/berth/node", as: alice, message: "monitoring reads")
         try await expect(401, follower, .GET, "/api/users", as: alice, message: "only an administrator lists users")
         try await expect(401, follower, .DELETE, "/api/users/guest", as: alice, message: "nor deletes them")
-        try await expect(401, follower, .GET, "/api/node", as: nil, message: "no credentials, no status")
-        try await expect(401, follower, .GET, "/api/node", as: HTTPCredentials(user: "alice", password: "wrong"))
+        try await expect(401, follower, .GET, "/api/berth/node", as: nil, message: "no credentials, no status")
+        try await expect(401, follower, .GET, "/api/berth/node", as: HTTPCredentials(user: "alice", password: "wrong"))
 
         try await expect(204, follower, .DELETE, "/api/users/alice")
         try await expect(404, follower, .DELETE, "/api/users/alice")
@@ -143,7 +143,10 @@ final class AccessControlTests: XCTestCase {
         try await expect(400, node, .PUT, "/api/permissions/prod/bob", #"{"configure":"(","write":"","read":""}"#, message: "a pattern that does not compile")
 
         let permissions = try JSONDecoder().decode([PermissionInfo].self, from: Data(try await http(node).get("/api/vhosts/prod/permissions").body))
-        XCTAssertEqual(permissions, [PermissionInfo(user: "bob", vhost: "prod", configure: "", write: "", read: "^logs$")])
+        XCTAssertEqual(permissions, [
+            PermissionInfo(user: "bob", vhost: "prod", configure: "", write: "", read: "^logs$"),
+            PermissionInfo(user: "guest", vhost: "prod", configure: ".*", write: ".*", read: ".*"),
+        ], "whoever made the vhost through the API was given every permission in it, as RabbitMQ gives them")
         try await expect(204, node, .DELETE, "/api/vhosts/prod")
         try await expect(404, node, .GET, "/api/vhosts/prod")
         let remaining = try JSONDecoder().decode([PermissionInfo].self, from: Data(try await http(node).get("/api/permissions").body))

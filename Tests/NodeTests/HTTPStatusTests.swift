@@ -1,4 +1,5 @@
 import AMQP
+import FoundationEssentials
 import Client
 import Glibc
 import NIOCore
@@ -104,7 +105,7 @@ final class HTTPStatusTests: XCTestCase {
         for node in nodes.values { try await node.shutdown() }
     }
 
-    func testTheLeaderCountsWhatAConsumerHoldsAndAFollowerNamesTheLeader() async throws {
+    func testTheLeaderCountsWhatAConsumerHoldsAndAFollowerAnswersWithTheLeadersCounts() async throws {
         let nodes = try await cluster.start(size: 3)
         let leaderID = try await agreedViews(of: nodes)[1]!.leader!
         let leader = client(nodes[leaderID]!)
@@ -146,11 +147,22 @@ final class HTTPStatusTests: XCTestCase {
         XCTAssertFalse(queue.autoDelete)
         XCTAssertEqual(queue.arguments, ["x-max-length": "100"])
 
-        // A follower knows the totals from its replica, names the leader, and nothing more.
-        try await expectQueue("held", on: follower, QueueCounts(messages: 8, ready: nil, unacked: nil, consumers: nil))
+        // A follower answers with the leader's counts, asked over their peer link.
+        try await expectQueue("held", on: follower, QueueCounts(messages: 8, ready: 4, unacked: 4, consumers: 1))
         let fromFollower = try await follower.queues()
         XCTAssertEqual(fromFollower.leader, leaderID)
         XCTAssertNotEqual(fromFollower.node, leaderID)
+
+        // So does RabbitMQ's queue route, on either node.
+        for node in [leader, follower] {
+            let reply = try await node.get("/api/queues/%2F/held")
+            XCTAssertEqual(reply.status, 200)
+            let info = try JSONDecoder().decode(QueueInfo.self, from: Data(reply.body))
+            XCTAssertEqual([info.messages, info.messages_ready, info.messages_unacknowledged, info.consumers], [8, 4, 4, 1])
+            XCTAssertEqual(info.arguments, ["x-max-length": .int(100)])
+            XCTAssertEqual(info.leader, "berth@\(leaderID)")
+            XCTAssertEqual(Set(info.members), ["berth@1", "berth@2", "berth@3"])
+        }
 
         await connection.close()
         for node in nodes.values { try await node.shutdown() }
@@ -199,14 +211,14 @@ final class HTTPStatusTests: XCTestCase {
         let port = leader.httpAddress!.port!
         let guest = "Authorization: Basic \(Data("guest:guest".utf8).base64EncodedString())\r\n"
         let wrong = "Authorization: Basic \(Data("guest:nope".utf8).base64EncodedString())\r\n"
-        let remove = "DELETE /api/members/\(follower) HTTP/1.1\r\n"
+        let remove = "DELETE /api/berth/members/\(follower) HTTP/1.1\r\n"
         let local = "Host: 127.0.0.1:\(port)\r\n"
 
         let anonymous = try rawRequest(leader, remove + local)
         XCTAssertEqual(anonymous.status, 401)
         XCTAssertEqual(anonymous.header, "Basic realm=\"berth\"")
         XCTAssertEqual(try rawRequest(leader, remove + local + wrong).status, 401)
-        XCTAssertEqual(try rawRequest(leader, "POST /api/leave HTTP/1.1\r\n" + local).status, 401, "leaving too")
+        XCTAssertEqual(try rawRequest(leader, "POST /api/berth/leave HTTP/1.1\r\n" + local).status, 401, "leaving too")
         XCTAssertEqual(try rawRequest(leader, remove + "Host: berth.attacker.example:\(port)\r\n" + guest).status, 403, "a rebound name")
         XCTAssertEqual(try rawRequest(leader, remove + local + guest + "Origin: http://attacker.example\r\n").status, 403, "another origin")
         XCTAssertEqual(try rawRequest(leader, remove + local + guest + "Sec-Fetch-Site: cross-site\r\n").status, 403, "another site")
@@ -214,8 +226,8 @@ final class HTTPStatusTests: XCTestCase {
         XCTAssertTrue(voters.contains(follower), "no refused request removed node \(follower)")
 
         // The same with what it needs gets through: an unknown member, so nothing changes.
-        XCTAssertEqual(try rawRequest(leader, "DELETE /api/members/99 HTTP/1.1\r\n" + local + guest).status, 404)
-        XCTAssertEqual(try rawRequest(leader, "DELETE /api/members/99 HTTP/1.1\r\nHost: localhost:\(port)\r\n" + guest
+        XCTAssertEqual(try rawRequest(leader, "DELETE /api/berth/members/99 HTTP/1.1\r\n" + local + guest).status, 404)
+        XCTAssertEqual(try rawRequest(leader, "DELETE /api/berth/members/99 HTTP/1.1\r\nHost: localhost:\(port)\r\n" + guest
             + "Origin: http://localhost:\(port)\r\nSec-Fetch-Site: same-origin\r\n").status, 404)
         let unauthenticated = try await client(leader, credentials: nil).remove(99)
         XCTAssertEqual(unauthenticated.status, 401, "the client sends nothing unless given credentials")
@@ -237,7 +249,7 @@ final class HTTPStatusTests: XCTestCase {
         return (status, header.map(String.init))
     }
 
-    /// Every node's `/api/node`, once all of them name the same leader in the same term and
+    /// Every node's `/api/berth/node`, once all of them name the same leader in the same term and
     /// that leader serves clients.
     private func agreedViews(of nodes: [NodeID: BerthNode]) async throws -> [NodeID: NodeStatus] {
         try await waitFor("the nodes to agree on a serving leader") {
@@ -269,7 +281,7 @@ final class HTTPStatusTests: XCTestCase {
         }
     }
 
-    /// Waits until `/api/queues` shows `queue` with exactly these counts (acks and dispatch
+    /// Waits until `/api/berth/queues` shows `queue` with exactly these counts (acks and dispatch
     /// take a turn of the node's loop, and a follower applies after the leader).
     private func expectQueue(_ queue: String, on client: StatusClient, _ expected: QueueCounts, file: StaticString = #filePath, line: UInt = #line) async throws {
         var last: QueueCounts?

@@ -110,6 +110,21 @@ final class PeerFrameTests: XCTestCase {
         XCTAssertEqual(text.utf8.count, PeerFrame.refusalTextBytesMax, "a refusal's text is cut to its bound, not refused")
     }
 
+    func testACountsQueryAndItsAnswerRoundTrip() throws {
+        let query = PeerFrame.countsQuery(group: 1, request: 42)
+        XCTAssertEqual(try PeerFrame(frame: query.encoded(), limits: limits), query)
+        let counts = LeaderCounts(connections: 3, channels: 7, queues: [
+            QueueCount(vhost: "/", name: "orders", ready: 10, unacknowledged: 4, consumers: 2),
+            QueueCount(vhost: "shop", name: "ünïcode", ready: 0, unacknowledged: 0, consumers: 0),
+        ])
+        for answer in [PeerFrame.counts(request: 42, counts), .counts(request: 43, nil)] {
+            XCTAssertEqual(try PeerFrame(frame: answer.encoded(), limits: limits), answer)
+        }
+        var bytes = PeerFrame.counts(request: 1, counts).encoded()
+        bytes[4 + 1 + 1 + 8] = 0  // "not leading", yet counts follow
+        XCTAssertThrowsError(try PeerFrame(frame: bytes, limits: limits), "counts from a node that says it does not lead")
+    }
+
     func testTheLengthPrefixCountsVersionKindAndPayload() throws {
         let bytes = PeerFrame.proof(mac: Array(repeating: 0, count: 32)).encoded()
         XCTAssertEqual(try PeerFrame.payloadLength(prefix: Array(bytes.prefix(4)), limits: limits), bytes.count - 4)

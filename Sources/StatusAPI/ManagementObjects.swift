@@ -1,0 +1,455 @@
+// The bodies of RabbitMQ's management API routes for queues, exchanges, bindings, the
+// overview and the nodes, with its field names, for what Berth has.
+
+/// A JSON value of any shape: arguments as RabbitMQ's API gives and takes them.
+public enum JSONValue: Codable, Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .int(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .double(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+}
+
+/// `GET /api/queues`, `/api/queues/VHOST`, `/api/queues/VHOST/NAME`. Every Berth queue is
+/// replicated by the cluster's group: `leader`, `members` and `online` name its nodes.
+public struct QueueInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var vhost: String
+    public var durable: Bool
+    public var auto_delete: Bool
+    public var exclusive: Bool
+    public var arguments: [String: JSONValue]
+    /// "quorum" or "classic", as the declaration asked (`x-queue-type`).
+    public var type: String
+    public var node: String
+    public var leader: String
+    public var members: [String]
+    public var online: [String]
+    public var state: String
+    public var messages: Int
+    public var messages_ready: Int
+    public var messages_unacknowledged: Int
+    public var consumers: Int
+
+    public init(
+        name: String, vhost: String, durable: Bool, auto_delete: Bool, exclusive: Bool, arguments: [String: JSONValue], type: String,
+        leader: String, members: [String], online: [String], messages: Int, messages_ready: Int, messages_unacknowledged: Int, consumers: Int
+    ) {
+        self.name = name
+        self.vhost = vhost
+        self.durable = durable
+        self.auto_delete = auto_delete
+        self.exclusive = exclusive
+        self.arguments = arguments
+        self.type = type
+        node = leader
+        self.leader = leader
+        self.members = members
+        self.online = online
+        state = "running"
+        self.messages = messages
+        self.messages_ready = messages_ready
+        self.messages_unacknowledged = messages_unacknowledged
+        self.consumers = consumers
+    }
+}
+
+/// The body of `PUT /api/queues/VHOST/NAME` (RabbitMQ's defaults: durable, not auto-delete).
+public struct QueueChange: Codable, Sendable, Equatable {
+    public var durable: Bool?
+    public var auto_delete: Bool?
+    public var arguments: [String: JSONValue]?
+
+    public init(durable: Bool? = nil, auto_delete: Bool? = nil, arguments: [String: JSONValue]? = nil) {
+        self.durable = durable
+        self.auto_delete = auto_delete
+        self.arguments = arguments
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        durable = try container.decodeBoolOrText(forKey: .durable)
+        auto_delete = try container.decodeBoolOrText(forKey: .auto_delete)
+        arguments = try container.decodeIfPresent([String: JSONValue].self, forKey: .arguments)
+    }
+}
+
+/// `GET /api/exchanges`, `/api/exchanges/VHOST`, `/api/exchanges/VHOST/NAME` (the default
+/// exchange is the one named ""), and an exchange in definitions.
+public struct ExchangeInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var vhost: String
+    public var type: String
+    public var durable: Bool
+    public var auto_delete: Bool
+    public var `internal`: Bool
+    public var arguments: [String: JSONValue]
+
+    public init(name: String, vhost: String, type: String, durable: Bool, auto_delete: Bool, internal: Bool, arguments: [String: JSONValue]) {
+        self.name = name
+        self.vhost = vhost
+        self.type = type
+        self.durable = durable
+        self.auto_delete = auto_delete
+        self.internal = `internal`
+        self.arguments = arguments
+    }
+}
+
+/// The body of `PUT /api/exchanges/VHOST/NAME`: `type` is required, as RabbitMQ requires it.
+public struct ExchangeChange: Codable, Sendable, Equatable {
+    public var type: String
+    public var durable: Bool?
+    public var auto_delete: Bool?
+    public var `internal`: Bool?
+    public var arguments: [String: JSONValue]?
+
+    public init(type: String, durable: Bool? = nil, auto_delete: Bool? = nil, internal: Bool? = nil, arguments: [String: JSONValue]? = nil) {
+        self.type = type
+        self.durable = durable
+        self.auto_delete = auto_delete
+        self.internal = `internal`
+        self.arguments = arguments
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        type = try container.decode(String.self, forKey: .type)
+        durable = try container.decodeBoolOrText(forKey: .durable)
+        auto_delete = try container.decodeBoolOrText(forKey: .auto_delete)
+        `internal` = try container.decodeBoolOrText(forKey: .internal)
+        arguments = try container.decodeIfPresent([String: JSONValue].self, forKey: .arguments)
+    }
+}
+
+/// The body of `POST /api/bindings/VHOST/e/SOURCE/q/QUEUE` (or `/e/EXCHANGE`).
+public struct BindingCreation: Codable, Sendable, Equatable {
+    public var routing_key: String?
+    public var arguments: [String: JSONValue]?
+
+    public init(routing_key: String? = nil, arguments: [String: JSONValue]? = nil) {
+        self.routing_key = routing_key
+        self.arguments = arguments
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A boolean as RabbitMQ's API takes it: JSON's, or the text "true" or "false" (what
+    /// rabbitmqadmin sends).
+    func decodeBoolOrText(forKey key: Key) throws -> Bool? {
+        if let value = try? decodeIfPresent(Bool.self, forKey: key) { return value }
+        guard let text = try decodeIfPresent(String.self, forKey: key) else { return nil }
+        switch text.lowercased() {
+        case "true": return true
+        case "false": return false
+        default: throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "'\(text)' is not true or false")
+        }
+    }
+}
+
+/// `GET /api/bindings`, `/api/bindings/VHOST`. The default exchange's implicit bindings
+/// are listed first, as RabbitMQ lists them.
+public struct BindingInfo: Codable, Sendable, Equatable {
+    public var source: String
+    public var vhost: String
+    public var destination: String
+    /// "queue" or "exchange".
+    public var destination_type: String
+    public var routing_key: String
+    public var arguments: [String: JSONValue]
+    public var properties_key: String
+
+    public init(source: String, vhost: String, destination: String, destination_type: String, routing_key: String, arguments: [String: JSONValue], properties_key: String) {
+        self.source = source
+        self.vhost = vhost
+        self.destination = destination
+        self.destination_type = destination_type
+        self.routing_key = routing_key
+        self.arguments = arguments
+        self.properties_key = properties_key
+    }
+}
+
+/// `GET /api/overview`: what the cluster holds, the node that answers and its listeners.
+public struct OverviewInfo: Codable, Sendable, Equatable {
+    public struct ObjectTotals: Codable, Sendable, Equatable {
+        public var queues: Int
+        public var exchanges: Int
+        public var connections: Int
+        public var channels: Int
+        public var consumers: Int
+
+        public init(queues: Int, exchanges: Int, connections: Int, channels: Int, consumers: Int) {
+            self.queues = queues
+            self.exchanges = exchanges
+            self.connections = connections
+            self.channels = channels
+            self.consumers = consumers
+        }
+    }
+
+    public struct QueueTotals: Codable, Sendable, Equatable {
+        public var messages: Int
+        public var messages_ready: Int
+        public var messages_unacknowledged: Int
+
+        public init(messages: Int, messages_ready: Int, messages_unacknowledged: Int) {
+            self.messages = messages
+            self.messages_ready = messages_ready
+            self.messages_unacknowledged = messages_unacknowledged
+        }
+    }
+
+    public struct Listener: Codable, Sendable, Equatable {
+        public var node: String
+        public var `protocol`: String
+        public var ip_address: String
+        public var port: Int
+
+        public init(node: String, protocol: String, ip_address: String, port: Int) {
+            self.node = node
+            self.protocol = `protocol`
+            self.ip_address = ip_address
+            self.port = port
+        }
+    }
+
+    public var management_version: String
+    public var rabbitmq_version: String
+    public var product_name: String
+    public var product_version: String
+    public var cluster_name: String
+    public var node: String
+    public var object_totals: ObjectTotals
+    public var queue_totals: QueueTotals
+    public var listeners: [Listener]
+
+    public init(
+        version: String, rabbitmqVersion: String, clusterName: String, node: String, objectTotals: ObjectTotals, queueTotals: QueueTotals,
+        listeners: [Listener]
+    ) {
+        management_version = rabbitmqVersion
+        rabbitmq_version = rabbitmqVersion
+        product_name = "Berth"
+        product_version = version
+        cluster_name = clusterName
+        self.node = node
+        object_totals = objectTotals
+        queue_totals = queueTotals
+        self.listeners = listeners
+    }
+}
+
+/// `GET /api/nodes`: each member of the cluster as gossip and Raft see it.
+public struct ClusterNodeInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var type: String
+    public var running: Bool
+    /// Berth's own: the member's Raft role as this node knows it ("leader", "voter", "learner").
+    public var berth_role: String
+
+    public init(name: String, running: Bool, role: String) {
+        self.name = name
+        type = "disc"
+        self.running = running
+        berth_role = role
+    }
+}
+
+/// `GET /api/definitions` and the body of `POST /api/definitions`: what RabbitMQ exports
+/// and imports, for what Berth has (its users, vhosts, permissions, queues, exchanges and
+/// bindings; policies and parameters are always empty). The default exchange, the `amq.*`
+/// ones, exclusive queues and the default exchange's bindings are not listed.
+public struct Definitions: Codable, Sendable, Equatable {
+    public var rabbit_version: String?
+    public var rabbitmq_version: String?
+    public var product_name: String?
+    public var product_version: String?
+    public var users: [DefinedUser]?
+    public var vhosts: [DefinedVHost]?
+    public var permissions: [PermissionInfo]?
+    public var topic_permissions: [JSONValue]?
+    public var parameters: [JSONValue]?
+    public var global_parameters: [JSONValue]?
+    public var policies: [JSONValue]?
+    public var queues: [DefinedQueue]?
+    public var exchanges: [ExchangeInfo]?
+    public var bindings: [DefinedBinding]?
+
+    public init(
+        version: String, rabbitmqVersion: String, users: [DefinedUser], vhosts: [DefinedVHost], permissions: [PermissionInfo],
+        queues: [DefinedQueue], exchanges: [ExchangeInfo], bindings: [DefinedBinding]
+    ) {
+        rabbit_version = rabbitmqVersion
+        rabbitmq_version = rabbitmqVersion
+        product_name = "Berth"
+        product_version = version
+        self.users = users
+        self.vhosts = vhosts
+        self.permissions = permissions
+        topic_permissions = []
+        parameters = []
+        global_parameters = []
+        policies = []
+        self.queues = queues
+        self.exchanges = exchanges
+        self.bindings = bindings
+    }
+}
+
+/// A user in definitions: `password_hash` is base64 of salt and digest; `tags` a list (a
+/// comma-separated string is taken too, as older exports have it).
+public struct DefinedUser: Codable, Sendable, Equatable {
+    public var name: String
+    public var password_hash: String
+    public var hashing_algorithm: String
+    public var tags: [String]
+
+    public init(name: String, password_hash: String, hashing_algorithm: String, tags: [String]) {
+        self.name = name
+        self.password_hash = password_hash
+        self.hashing_algorithm = hashing_algorithm
+        self.tags = tags
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, password_hash, hashing_algorithm, tags
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        let change = try UserChange(from: decoder)
+        password_hash = change.password_hash ?? ""
+        hashing_algorithm = try container.decodeIfPresent(String.self, forKey: .hashing_algorithm) ?? "rabbit_password_hashing_sha256"
+        tags = change.tags
+    }
+}
+
+public struct DefinedVHost: Codable, Sendable, Equatable {
+    public var name: String
+
+    public init(name: String) { self.name = name }
+}
+
+public struct DefinedQueue: Codable, Sendable, Equatable {
+    public var name: String
+    public var vhost: String
+    public var durable: Bool
+    public var auto_delete: Bool
+    public var arguments: [String: JSONValue]
+
+    public init(name: String, vhost: String, durable: Bool, auto_delete: Bool, arguments: [String: JSONValue]) {
+        self.name = name
+        self.vhost = vhost
+        self.durable = durable
+        self.auto_delete = auto_delete
+        self.arguments = arguments
+    }
+}
+
+public struct DefinedBinding: Codable, Sendable, Equatable {
+    public var source: String
+    public var vhost: String
+    public var destination: String
+    public var destination_type: String
+    public var routing_key: String
+    public var arguments: [String: JSONValue]
+
+    public init(source: String, vhost: String, destination: String, destination_type: String, routing_key: String, arguments: [String: JSONValue]) {
+        self.source = source
+        self.vhost = vhost
+        self.destination = destination
+        self.destination_type = destination_type
+        self.routing_key = routing_key
+        self.arguments = arguments
+    }
+}
+
+/// The answer of a health check (`/api/health/checks/...`): `status` "ok", or "failed" with
+/// RabbitMQ's `reason` and what the check found (the fields it does not use are left out).
+public struct HealthCheck: Codable, Sendable, Equatable {
+    public struct Alarm: Codable, Sendable, Equatable {
+        public var node: String
+        public var resource: String
+
+        public init(node: String, resource: String) {
+            self.node = node
+            self.resource = resource
+        }
+    }
+
+    public struct CriticalQueue: Codable, Sendable, Equatable {
+        public var name: String
+        public var readable_name: String
+        public var virtual_host: String
+        public var type: String
+
+        public init(name: String, readable_name: String, virtual_host: String, type: String) {
+            self.name = name
+            self.readable_name = readable_name
+            self.virtual_host = virtual_host
+            self.type = type
+        }
+    }
+
+    public var status: String
+    public var reason: String?
+    public var alarms: [Alarm]?
+    public var queues: [CriticalQueue]?
+    public var port: Int?
+    public var `protocol`: String?
+    /// The port or protocol asked for that no listener serves.
+    public var missing: JSONValue?
+    public var ports: [Int]?
+    public var protocols: [String]?
+
+    public init(
+        status: String, reason: String? = nil, alarms: [Alarm]? = nil, queues: [CriticalQueue]? = nil, port: Int? = nil, protocol: String? = nil,
+        missing: JSONValue? = nil, ports: [Int]? = nil, protocols: [String]? = nil
+    ) {
+        self.status = status
+        self.reason = reason
+        self.alarms = alarms
+        self.queues = queues
+        self.port = port
+        self.protocol = `protocol`
+        self.missing = missing
+        self.ports = ports
+        self.protocols = protocols
+    }
+}
