@@ -127,6 +127,9 @@ final class NodeCore {
     /// to amortise the append, small enough that one entry never nears `entryBytesMax`.
     static let enqueueBatchBytesTarget = 1 << 20
     static let sweepIntervalMs: Int64 = 1_000
+    /// The ids one coalesced `settle` carries (a turn's acks of a queue): at most about
+    /// 128 KiB, far within the smallest entry bound a node allows.
+    static let coalescedSettlementIDsMax = 16_384
     /// How often the leader compares the Raft membership with what gossip sees.
     static let reconcileIntervalTicks = 10
 
@@ -454,7 +457,9 @@ final class NodeCore {
             publishBatch.removeFirst(count)
             proposeEnqueue(batch)
         }
-        let commands = proposalsPending
+        // A turn's acks are one entry per queue, not one each: the log, its fsync and every
+        // follower's apply take them together.
+        let commands = BrokerCommand.coalescingSettlements(proposalsPending, idsMax: Self.coalescedSettlementIDsMax)
         proposalsPending = []
         for command in commands {
             do {
