@@ -19,4 +19,7 @@ public enum BrokerReply: Equatable, Sendable {
     case limitCleared
     /// The users a seed added (none if the cluster was seeded before).
     case usersSeeded(added: [String])
+    /// An `enqueue` proposed on its own (a publish through the HTTP API): its first
+    /// message's outcome.
+    case enqueued(PublishOutcome)
 }

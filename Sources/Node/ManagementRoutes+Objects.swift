@@ -126,6 +126,46 @@ extension ManagementRoutes {
                 return try await execute(.declareExchange(declaration), created: !exists)
             }
         }
+        router.post("/api/exchanges/:vhost/:name/publish") { request, context in
+            try await routes.serve(request, context, needing: .management, changes: true, style: .management) { user in
+                let vhost = try Self.parameter("vhost", context)
+                let exchange = try Self.exchangeParameter("name", context)
+                let asked: PublishRequest
+                do {
+                    asked = try JSONDecoder().decode(PublishRequest.self, from: Data(try await request.body.collect(upTo: Self.publishBytesMax).readableBytesView))
+                } catch {
+                    return try Self.badRequest("the body is not a message (properties, routing_key, payload, payload_encoding): \(error)")
+                }
+                let body: [UInt8]
+                switch asked.payload_encoding ?? "string" {
+                case "string": body = Array(asked.payload.utf8)
+                case "base64":
+                    guard let decoded = Data(base64Encoded: asked.payload) else { return try Self.badRequest("the payload is not base64") }
+                    body = Array(decoded)
+                default: return try Self.badRequest("payload_encoding is string or base64")
+                }
+                if let refused = try await refusal(.write, .exchange(exchange), in: vhost, for: user) { return refused }
+                let message = Broker.Message(exchange: exchange, routingKey: asked.routing_key, properties: Self.properties(asked.properties ?? [:]), body: body)
+                // Routed here, as a channel of this node routes; the leader stores it where this said.
+                let routing = try await reader.read { core -> Result<[QueueName], BrokerError> in
+                    Result { () throws(BrokerError) in
+                        try core.state.validatePublish(vhost: vhost, message: message)
+                        return try core.state.route(vhost: vhost, exchange: exchange, routingKey: message.routingKey, headers: message.properties.headers)
+                    }
+                }
+                let queues: [QueueName]
+                switch routing {
+                case .success(let routed): queues = routed
+                case .failure(let error) where error.code == .notFound: return try Self.notFound()
+                case .failure(let error): return try Self.badRequest(error.message)
+                }
+                guard !queues.isEmpty else { return try StatusHTTPServer.json(PublishAnswer(routed: false)) }
+                let enqueue = Enqueue(timestamp: 0, messages: [Publish(message: message, queues: queues)])
+                let response = try await execute(.enqueue(enqueue), created: false)
+                guard response.status == .noContent else { return response }
+                return try StatusHTTPServer.json(PublishAnswer(routed: true))
+            }
+        }
         router.delete("/api/exchanges/:vhost/:name") { request, context in
             try await routes.serve(request, context, needing: .management, changes: true, style: .management) { user in
                 let vhost = try Self.parameter("vhost", context)
@@ -319,6 +359,35 @@ extension ManagementRoutes {
             let running = id == raft.id || core.gossipMembers[id]?.status == .alive
             return ClusterNodeInfo(name: nodeName(id), running: running, role: role)
         }
+    }
+
+    /// The largest publish body taken: a message of the node's usual size, as JSON.
+    static let publishBytesMax = 1 << 20
+
+    /// A message's properties as RabbitMQ's API names them; what it does not know is left out.
+    static func properties(_ fields: [String: JSONValue]) -> BasicProperties {
+        func text(_ key: String) -> String? {
+            switch fields[key] {
+            case .string(let value)?: value
+            case .int(let value)?: String(value)
+            default: nil
+            }
+        }
+        func number(_ key: String) -> Int64? {
+            switch fields[key] {
+            case .int(let value)?: value
+            case .string(let value)?: Int64(value)
+            default: nil
+            }
+        }
+        var headers: ArgumentTable?
+        if case .object(let table)? = fields["headers"] { headers = argumentTable(table) }
+        return BasicProperties(
+            contentType: text("content_type"), contentEncoding: text("content_encoding"), headers: headers,
+            deliveryMode: number("delivery_mode").flatMap(UInt8.init(exactly:)), priority: number("priority").flatMap(UInt8.init(exactly:)),
+            correlationId: text("correlation_id"), replyTo: text("reply_to"), expiration: text("expiration"), messageId: text("message_id"),
+            timestamp: number("timestamp").flatMap(UInt64.init(exactly:)), type: text("type"), userId: text("user_id"), appId: text("app_id"),
+            clusterId: text("cluster_id"))
     }
 
     // MARK: Bindings

@@ -51,10 +51,13 @@ extension NodeCore {
             }
             return
         }
+        let bound = NIOLoopBound(self, eventLoop: loop)
         ask({ .proposal(group: Self.groupID, request: $0, command: command.encoded()) }, timeout: Self.changeOutcomeTimeout) { answer, leader in
             switch answer {
-            case .outcome(.applied)?:
-                completion(.done)
+            case .outcome(.applied(let index))?:
+                // Read-your-writes through this node: answer once this replica has it too
+                // (bounded: a replica cut off answers after the wait, the change being made).
+                bound.value.whenApplied(through: index, waitingAtMost: Self.changeOutcomeTimeout) { completion(.done) }
             case .outcome(.refused(let code, let text))?:
                 completion(.refused(BrokerError(ReplyCode(rawValue: code) ?? .internalError, text)))
             case .outcome(.notLeading)?:
@@ -140,7 +143,7 @@ extension NodeCore {
         execute(withLeaderFacts(command)) { result in
             let outcome: ProposalOutcome =
                 switch result {
-                case .success: .applied
+                case .success: .applied(index: bound.value.group.core.appliedIndex)
                 case .failure(let error): .refused(code: error.code.rawValue, text: error.message)
                 }
             bound.value.transport?.send(.outcome(request: request, outcome), to: peer)
@@ -155,6 +158,9 @@ extension NodeCore {
         case .declareQueue(var declaration):
             declaration.timestamp = now
             return .declareQueue(declaration)
+        case .enqueue(var enqueue):
+            enqueue.timestamp = now
+            return .enqueue(enqueue)
         case .deleteQueue(var deletion):
             let queue = QueueName(vhost: deletion.vhost, deletion.name)
             deletion.inUse = isInUse(queue)

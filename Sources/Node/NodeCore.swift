@@ -350,6 +350,16 @@ final class NodeCore {
         scheduleFlush()
     }
 
+    /// Runs `body` once this node has applied its log through `index`, or after `wait`,
+    /// whichever comes first (once).
+    func whenApplied(through index: LogIndex, waitingAtMost wait: TimeAmount, _ body: @escaping () -> Void) {
+        guard group.core.appliedIndex < index else { return body() }
+        let once = RunOnce(body)
+        barriers.append((index, once.run))
+        let bound = NIOLoopBound(once, eventLoop: loop)
+        loop.scheduleTask(in: wait) { bound.value.run() }
+    }
+
     func closeChannel(_ channel: ChannelID) {
         let commands = (try? withDispatcher { dispatcher in dispatcher.closeChannel(channel, state: state, now: clock()) }) ?? []
         commands.forEach(propose)
@@ -709,6 +719,12 @@ final class NodeCore {
                     settlements.append(.reply(waiter.reply, .failure(BrokerError(.internalError, "leadership changed before the command was committed; retry"))))
                 case .reply(let reply)?: settlements.append(.reply(waiter.reply, .success(reply)))
                 case .failed(let error)?: settlements.append(.reply(waiter.reply, .failure(error)))
+                case _ where effects.contains(where: { if case .published = $0 { true } else { false } }):
+                    // An enqueue's outcome follows what storing set off (dead-lettered heads).
+                    let outcome = effects.lazy.compactMap { effect -> PublishOutcome? in
+                        if case .published(let outcome) = effect { outcome } else { nil }
+                    }.first!
+                    settlements.append(.reply(waiter.reply, .success(.enqueued(outcome))))
                 default: settlements.append(.reply(waiter.reply, .failure(BrokerError(.internalError, "the command at \(index) produced no reply"))))
                 }
             }
@@ -733,7 +749,11 @@ final class NodeCore {
             }
         }
         // Taken out, so that it is mutated in place rather than copied.
-        guard var dispatcher = self.dispatcher.take() else { return }
+        guard var dispatcher = self.dispatcher.take() else {
+            // A follower's waiters (`whenApplied`) are due as its replica applies.
+            releaseBarriers(appliedThrough: appliedThrough)
+            return
+        }
         for cancellation in cancellations {
             clients[cancellation.channel.connection]?.consumerCancelled(channel: cancellation.channel.number, consumerTag: cancellation.consumerTag)
         }
@@ -751,8 +771,8 @@ final class NodeCore {
         releaseBarriers(appliedThrough: appliedThrough)
     }
 
-    /// Runs the `whenProposalsApplied` callers whose commands are applied (all of them once
-    /// this node no longer leads: their connections are closing).
+    /// Runs the `whenProposalsApplied` and `whenApplied` callers whose index is applied (all
+    /// of them once this node no longer leads: their connections are closing).
     private func releaseBarriers(appliedThrough index: LogIndex) {
         guard !barriers.isEmpty else { return }
         let due = barriers.filter { $0.index <= index }
@@ -854,5 +874,18 @@ struct PublisherToken: Equatable {
         for i in 0..<8 { tag |= UInt64(bytes[2 + i]) << (8 * UInt64(i)) }
         deliveryTag = tag
         connection = String(decoding: bytes[10...], as: UTF8.self)
+    }
+}
+
+/// A callback that runs the first time it is called, and never again.
+private final class RunOnce {
+    private var body: (() -> Void)?
+
+    init(_ body: @escaping () -> Void) { self.body = body }
+
+    func run() {
+        let body = self.body
+        self.body = nil
+        body?()
     }
 }

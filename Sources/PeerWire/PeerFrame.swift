@@ -253,8 +253,9 @@ public enum PeerFrame: Equatable, Sendable {
 
 /// What the leader made of a change a member asked of it (`PeerFrame.proposal`).
 public enum ProposalOutcome: Equatable, Sendable {
-    /// Applied, and it succeeded.
-    case applied
+    /// Applied, and it succeeded; the leader had applied its log through `index` (the asker
+    /// answers once its own replica has too, so a read through it sees the change).
+    case applied(index: UInt64)
     /// Refused, before or when it was applied: the broker's reply code and text.
     case refused(code: UInt16, text: String)
     /// The receiver does not lead the group: the asker finds the leader again.
@@ -268,8 +269,9 @@ public enum ProposalOutcome: Equatable, Sendable {
 
     func encode(into writer: inout WireWriter) {
         switch self {
-        case .applied:
+        case .applied(let index):
             writer.u8(Kind.applied.rawValue)
+            writer.u64(index)
         case .refused(let code, let text):
             writer.u8(Kind.refused.rawValue)
             writer.u16(code)
@@ -282,7 +284,7 @@ public enum ProposalOutcome: Equatable, Sendable {
     init(reading reader: inout WireReader) throws(PeerWireError) {
         let kindByte = try reader.u8()
         switch Kind(rawValue: kindByte) {
-        case .applied: self = .applied
+        case .applied: self = .applied(index: try reader.u64())
         case .refused:
             let code = try reader.u16()
             self = .refused(code: code, text: String(decoding: try reader.blob(max: PeerFrame.refusalTextBytesMax), as: UTF8.self))

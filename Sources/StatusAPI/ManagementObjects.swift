@@ -453,3 +453,27 @@ public struct HealthCheck: Codable, Sendable, Equatable {
         self.protocols = protocols
     }
 }
+
+/// The body of `POST /api/exchanges/VHOST/NAME/publish`: the message's `properties` as
+/// RabbitMQ's API names them (`delivery_mode`, `headers`, `content_type`, ...), its routing
+/// key, and its payload as text or base64 (`payload_encoding` "string" or "base64").
+public struct PublishRequest: Codable, Sendable, Equatable {
+    public var properties: [String: JSONValue]?
+    public var routing_key: String
+    public var payload: String
+    public var payload_encoding: String?
+
+    public init(properties: [String: JSONValue]? = nil, routing_key: String, payload: String, payload_encoding: String? = nil) {
+        self.properties = properties
+        self.routing_key = routing_key
+        self.payload = payload
+        self.payload_encoding = payload_encoding
+    }
+}
+
+/// The answer of a publish through the API: whether any queue took the message.
+public struct PublishAnswer: Codable, Sendable, Equatable {
+    public var routed: Bool
+
+    public init(routed: Bool) { self.routed = routed }
+}

@@ -54,9 +54,18 @@ def test_rabbitmqadmin_declares_lists_counts_and_deletes(managed_node):
         assert overview["product_name"] == "Berth" and overview["queue_totals"]["messages"] >= 5
         connection.close()
 
+        # Published through the API, by the default exchange and by a topic, and read back.
+        admin(node, "-V", vhost, "declare", "queue", "name=notes")
+        admin(node, "-V", vhost, "publish", "routing_key=notes", "payload=hello from the API", 'properties={"delivery_mode": 2, "headers": {"n": 7}}')
+        assert "Message published but NOT routed" in admin(node, "-V", vhost, "publish", "exchange=orders.topic", "routing_key=us.ca", "payload=x")
+        reader = pika.BlockingConnection(pika.ConnectionParameters(host=HOST, port=node.amqp_port, virtual_host=vhost))
+        got = reader.channel().basic_get("notes", auto_ack=True)
+        assert got[2] == b"hello from the API" and got[1].delivery_mode == 2 and got[1].headers == {"n": 7}
+        reader.close()
+
         admin(node, "-V", vhost, "delete", "binding", "source=orders.topic", "destination_type=queue", "destination=orders",
               "properties_key=eu.#")
-        assert [b["source"] for b in listed(node, vhost, "bindings", "source")] == [""]
+        assert [b["destination"] for b in listed(node, vhost, "bindings", "source", "destination") if b["source"] == "orders.topic"] == []
         admin(node, "-V", vhost, "delete", "exchange", "name=orders.topic")
         admin(node, "-V", vhost, "purge", "queue", "name=orders")
         admin(node, "-V", vhost, "delete", "queue", "name=orders")

@@ -92,6 +92,29 @@ final class ManagementRoutesTests: XCTestCase {
         for node in nodes.values { try await node.shutdown() }
     }
 
+    func testAChangeThroughAFollowerIsSeenByTheNextReadThroughIt() async throws {
+        // A loop for each node, so that a follower's replica can lag the leader's answer.
+        try await cluster.tearDown()
+        cluster = LocalCluster(name: "management-reads", threads: 3) { $0.httpPort = 0 }
+        let nodes = try await cluster.start(size: 3)
+        let leaderID = try await cluster.leader(of: nodes)
+        let follower = nodes.first { $0.key != leaderID }!.value
+        _ = try await waitFor("the follower to know the leader") { try await self.http(follower).node().leader }
+        // No waiting between a change and the read after it: the follower answers a change
+        // only once its own replica has applied it, as RabbitMQ's nodes answer.
+        for round in 0..<10 {
+            try await expect(201, follower, .PUT, "/api/queues/%2F/round-\(round)", "{}")
+            try await expect(200, follower, .GET, "/api/queues/%2F/round-\(round)", message: "read after its declaration")
+            try await expect(201, follower, .PUT, "/api/users/user-\(round)", #"{"password":"pw","tags":""}"#)
+            try await expect(200, follower, .GET, "/api/users/user-\(round)")
+            try await expect(204, follower, .DELETE, "/api/queues/%2F/round-\(round)")
+            try await expect(404, follower, .GET, "/api/queues/%2F/round-\(round)", message: "read after its deletion")
+            try await expect(204, follower, .DELETE, "/api/users/user-\(round)")
+            try await expect(404, follower, .GET, "/api/users/user-\(round)")
+        }
+        for node in nodes.values { try await node.shutdown() }
+    }
+
     func testAUserSeesOnlyItsVHostsAndDeclaresOnlyWhatItMayConfigure() async throws {
         let node = try await cluster.startLone()
         _ = try await waitFor("the node to serve") { try await self.http(node).node().serving ? true : nil }

@@ -94,7 +94,7 @@ final class PeerFrameTests: XCTestCase {
     func testAProposalAndEachOutcomeRoundTripWithTheirRequestNumber() throws {
         let proposal = PeerFrame.proposal(group: 1, request: 0xABCD, command: Array(0..<200))
         XCTAssertEqual(try PeerFrame(frame: proposal.encoded(), limits: limits), proposal)
-        for outcome in [ProposalOutcome.applied, .notLeading, .refused(code: 404, text: "no user 'bob' — gone")] {
+        for outcome in [ProposalOutcome.applied(index: 77), .notLeading, .refused(code: 404, text: "no user 'bob' — gone")] {
             let frame = PeerFrame.outcome(request: 7, outcome)
             XCTAssertEqual(try PeerFrame(frame: frame.encoded(), limits: limits), frame)
         }
