@@ -62,7 +62,7 @@ extension ManagementRoutes {
         }
         var queues: [DefinedQueue] = []
         var exchanges: [ExchangeInfo] = []
-        var bindings: [DefinedBinding] = []
+        var bindings: [BindingInfo] = []
         for vhost in state.vhostNames {
             for name in state.queueNames(in: vhost) {
                 guard let queue = state.queue(QueueName(vhost: vhost, name)), queue.exclusiveOwner == nil else { continue }
@@ -82,7 +82,7 @@ extension ManagementRoutes {
                     }
                 // A binding to an exclusive queue goes with the queue.
                 if type == "queue", state.queue(QueueName(vhost: vhost, destination))?.exclusiveOwner != nil { continue }
-                bindings.append(DefinedBinding(
+                bindings.append(BindingInfo(
                     source: binding.source, vhost: vhost, destination: destination, destination_type: type, routing_key: binding.routingKey,
                     arguments: json(binding.arguments)))
             }

@@ -188,6 +188,8 @@ final class NodeCore {
         alarmWatchers = [:]
         stopped = true
         abandonLeaderRequests()
+        // Nothing more is applied here: whoever waits on an index hears now.
+        releaseEveryBarrier()
         snapshots.stop()
         timers.forEach { $0.cancel() }
         timers = []
@@ -791,6 +793,12 @@ final class NodeCore {
         replyWaiters = [:]
         for waiter in waiters.values { waiter.reply(.failure(BrokerError(.internalError, "this node stopped leading; retry"))) }
         for client in clients.values { client.closeForced("this node stopped leading the cluster; reconnect") }
+        releaseEveryBarrier()
+    }
+
+    /// Runs every `whenProposalsApplied` and `whenApplied` caller, applied or not (the node
+    /// stopped leading, or stops).
+    private func releaseEveryBarrier() {
         let barriersLeft = barriersAwaitingFlush + barriers.map(\.body)
         barriersAwaitingFlush = []
         barriers = []

@@ -181,8 +181,8 @@ extension KeyedDecodingContainer {
     }
 }
 
-/// `GET /api/bindings`, `/api/bindings/VHOST`. The default exchange's implicit bindings
-/// are listed first, as RabbitMQ lists them.
+/// `GET /api/bindings`, `/api/bindings/VHOST` (the default exchange's implicit bindings
+/// first, as RabbitMQ lists them), and a binding in definitions (without `properties_key`).
 public struct BindingInfo: Codable, Sendable, Equatable {
     public var source: String
     public var vhost: String
@@ -191,9 +191,12 @@ public struct BindingInfo: Codable, Sendable, Equatable {
     public var destination_type: String
     public var routing_key: String
     public var arguments: [String: JSONValue]
-    public var properties_key: String
+    public var properties_key: String?
 
-    public init(source: String, vhost: String, destination: String, destination_type: String, routing_key: String, arguments: [String: JSONValue], properties_key: String) {
+    public init(
+        source: String, vhost: String, destination: String, destination_type: String, routing_key: String, arguments: [String: JSONValue],
+        properties_key: String? = nil
+    ) {
         self.source = source
         self.vhost = vhost
         self.destination = destination
@@ -308,11 +311,11 @@ public struct Definitions: Codable, Sendable, Equatable {
     public var policies: [JSONValue]?
     public var queues: [DefinedQueue]?
     public var exchanges: [ExchangeInfo]?
-    public var bindings: [DefinedBinding]?
+    public var bindings: [BindingInfo]?
 
     public init(
         version: String, rabbitmqVersion: String, users: [DefinedUser], vhosts: [DefinedVHost], permissions: [PermissionInfo],
-        queues: [DefinedQueue], exchanges: [ExchangeInfo], bindings: [DefinedBinding]
+        queues: [DefinedQueue], exchanges: [ExchangeInfo], bindings: [BindingInfo]
     ) {
         rabbit_version = rabbitmqVersion
         rabbitmq_version = rabbitmqVersion
@@ -378,24 +381,6 @@ public struct DefinedQueue: Codable, Sendable, Equatable {
         self.vhost = vhost
         self.durable = durable
         self.auto_delete = auto_delete
-        self.arguments = arguments
-    }
-}
-
-public struct DefinedBinding: Codable, Sendable, Equatable {
-    public var source: String
-    public var vhost: String
-    public var destination: String
-    public var destination_type: String
-    public var routing_key: String
-    public var arguments: [String: JSONValue]
-
-    public init(source: String, vhost: String, destination: String, destination_type: String, routing_key: String, arguments: [String: JSONValue]) {
-        self.source = source
-        self.vhost = vhost
-        self.destination = destination
-        self.destination_type = destination_type
-        self.routing_key = routing_key
         self.arguments = arguments
     }
 }
