@@ -195,9 +195,10 @@ public final class BerthNode: Sendable {
             try await startGossip(configuration, core: core, amqpPort: address.port ?? configuration.amqpPort,
                                   httpPort: httpServer?.address.port ?? 0, on: loop, logger: logger)
             let listeners = [
-                ("amqp", address.port), ("amqp/ssl", tlsServer?.localAddress?.port), ("http", httpServer?.address.port),
-                ("https", httpsServer?.address.port),
-            ].compactMap { protocolName, port in port.map { NodeCore.Listener(protocolName: protocolName, port: $0) } }
+                ("amqp", address), ("amqp/ssl", tlsServer?.localAddress), ("http", httpServer?.address), ("https", httpsServer?.address),
+            ].compactMap { protocolName, address in
+                address.flatMap { address in address.port.map { NodeCore.Listener(protocolName: protocolName, host: address.ipAddress ?? "", port: $0) } }
+            }
             try await loop.submit { core.value.listeners += listeners }.get()
         } catch {
             try? await httpServer?.stop()

@@ -335,12 +335,8 @@ extension ManagementRoutes {
         let queues = Self.queues(core, counts: counts, in: nil, visibleTo: user) ?? []
         let exchanges = Self.exchanges(core.state, in: nil, visibleTo: user) ?? []
         let me = nodeName(core.group.core.id)
-        var listeners: [OverviewInfo.Listener] = []
-        if let gossip = core.gossip?.myself {
-            listeners.append(.init(node: me, protocol: "amqp", ip_address: gossip.addresses.amqp.host, port: Int(gossip.addresses.amqp.port)))
-            listeners.append(.init(node: me, protocol: "clustering", ip_address: gossip.addresses.peer.host, port: Int(gossip.addresses.peer.port)))
-            listeners.append(.init(node: me, protocol: "http", ip_address: gossip.addresses.http.host, port: Int(gossip.addresses.http.port)))
-        }
+        // The ports it serves, as the health checks see them.
+        let listeners = core.allListeners.map { OverviewInfo.Listener(node: me, protocol: $0.protocolName, ip_address: $0.host, port: $0.port) }
         return OverviewInfo(
             version: BerthVersion.current, rabbitmqVersion: BerthVersion.rabbitmqCompatible, clusterName: "berth", node: me,
             objectTotals: .init(

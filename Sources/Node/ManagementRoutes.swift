@@ -108,7 +108,7 @@ struct ManagementRoutes: Sendable {
                 let response = try await execute(.declareVHost(name: name), created: !exists)
                 // As RabbitMQ's: whoever creates a vhost here may use it.
                 guard response.status == .created else { return response }
-                return try await execute(.setPermission(vhost: name, user: user.name, Permission(configure: ".*", write: ".*", read: ".*")), created: true)
+                return try await execute(.setPermission(vhost: name, user: user.name, .all), created: true)
             }
         }
         router.delete("/api/vhosts/:vhost") { request, context in

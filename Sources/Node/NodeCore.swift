@@ -80,12 +80,15 @@ final class NodeCore {
     /// port and protocol listeners).
     struct Listener: Sendable {
         var protocolName: String
+        var host: String
         var port: Int
     }
     /// The client and HTTP listeners, set once they listen.
     var listeners: [Listener] = []
     /// Every port this node serves, the peer port ("clustering") included.
-    var allListeners: [Listener] { listeners + (peerListenAddress.map { [Listener(protocolName: "clustering", port: $0.port)] } ?? []) }
+    var allListeners: [Listener] {
+        listeners + (peerListenAddress.map { [Listener(protocolName: "clustering", host: $0.host, port: $0.port)] } ?? [])
+    }
     static let groupID: UInt64 = 1
     private var publishBatch: [Publish] = []
     private var proposalsPending: [BrokerCommand] = []
@@ -721,13 +724,13 @@ final class NodeCore {
                     settlements.append(.reply(waiter.reply, .failure(BrokerError(.internalError, "leadership changed before the command was committed; retry"))))
                 case .reply(let reply)?: settlements.append(.reply(waiter.reply, .success(reply)))
                 case .failed(let error)?: settlements.append(.reply(waiter.reply, .failure(error)))
-                case _ where effects.contains(where: { if case .published = $0 { true } else { false } }):
+                default:
                     // An enqueue's outcome follows what storing set off (dead-lettered heads).
-                    let outcome = effects.lazy.compactMap { effect -> PublishOutcome? in
+                    let published = effects.lazy.compactMap { effect -> PublishOutcome? in
                         if case .published(let outcome) = effect { outcome } else { nil }
-                    }.first!
-                    settlements.append(.reply(waiter.reply, .success(.enqueued(outcome))))
-                default: settlements.append(.reply(waiter.reply, .failure(BrokerError(.internalError, "the command at \(index) produced no reply"))))
+                    }.first
+                    settlements.append(.reply(waiter.reply, published.map { .success(.enqueued($0)) }
+                        ?? .failure(BrokerError(.internalError, "the command at \(index) produced no reply"))))
                 }
             }
             for effect in effects {

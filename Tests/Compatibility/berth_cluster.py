@@ -168,6 +168,11 @@ class LocalCluster:
         leader = self.leader()
         return [node for node in self.nodes if node.running and node is not leader]
 
+    def in_role(self, role):
+        """The serving leader ("leader") or a running node that follows it ("follower")."""
+        leader = self.leader() or self.wait_for_leader()
+        return leader if role == "leader" else next(n for n in self.nodes if n.running and n is not leader)
+
     def wait_for_leader(self, timeout=30, other_than=None):
         """The serving leader, once there is one (and it is not `other_than`)."""
         found = []

@@ -104,9 +104,7 @@ def node(request):
     if broker:
         host, port = broker.rsplit(":", 1)
         return Endpoint(host, int(port), "broker")
-    cluster = request.getfixturevalue("local_cluster")
-    leader = cluster.leader() or cluster.wait_for_leader()
-    target = leader if request.param == "leader" else next(n for n in cluster.nodes if n.running and n is not leader)
+    target = request.getfixturevalue("local_cluster").in_role(request.param)
     return Endpoint(HOST, target.amqp_port, request.param)
 
 

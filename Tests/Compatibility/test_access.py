@@ -23,9 +23,7 @@ def managed_node(request):
     if request.config.getoption("--broker"):
         pytest.skip("the management tests need the local cluster's HTTP ports")
     cluster = request.getfixturevalue("local_cluster")
-    leader = cluster.leader() or cluster.wait_for_leader()
-    target = leader if request.param == "leader" else next(n for n in cluster.nodes if n.running and n is not leader)
-    return cluster, target
+    return cluster, cluster.in_role(request.param)
 
 
 def short_name(kind):

@@ -27,9 +27,7 @@ def tls_node(request):
     if request.config.getoption("--broker"):
         pytest.skip("the TLS tests need the local cluster's certificates")
     cluster = request.getfixturevalue("local_cluster")
-    leader = cluster.leader() or cluster.wait_for_leader()
-    target = leader if request.param == "leader" else next(n for n in cluster.nodes if n.running and n is not leader)
-    return cluster, target
+    return cluster, cluster.in_role(request.param)
 
 
 def client_context(cluster, certificate=None):

@@ -160,6 +160,9 @@ final class ManagementRoutesTests: XCTestCase {
         try await expect(200, node, .GET, "/api/health/checks/protocol-listener/amqp")
         try await expect(200, node, .GET, "/api/health/checks/protocol-listener/http")
         try await expect(503, node, .GET, "/api/health/checks/protocol-listener/mqtt")
+        let overview = try decode(OverviewInfo.self, try await http(node).get("/api/overview"))
+        XCTAssertEqual(overview.listeners.map(\.protocol), ["amqp", "http"], "the overview lists the ports the health checks see")
+        XCTAssertEqual(overview.listeners.first?.port, amqpPort)
         try await expect(200, node, .GET, "/api/health/checks/node-is-quorum-critical", message: "a node of its own is no one's quorum")
         try await node.shutdown()
     }
