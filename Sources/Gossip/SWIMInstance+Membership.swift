@@ -35,15 +35,21 @@ extension SWIMInstance {
     }
 
     /// MUST be invoked when a join reply arrives. Applies every member in it (a record of
-    /// this node's previous life makes it raise its incarnation) and ends joining.
+    /// this node's previous life makes it raise its incarnation) and ends joining. The
+    /// joiner then spreads its own record too: the seed that took it in may leave or crash
+    /// before piggybacking it on anything, and a ping carries no sender's address, so the
+    /// others would answer the joiner's pings and never learn where it is.
     public mutating func onJoinReply(
         from sender: SWIM.NodeID, sequence: SWIM.SequenceNumber, members: [SWIM.Member], now: SWIM.Millis
     ) -> [SWIM.Directive] {
         let now = advance(to: now)
         guard sender != myself.id, !hasLeft else { return [] }
+        let firstReply = !isJoined
         isJoined = true
         joinSeeds = []
-        return apply(members, now: now)
+        let directives = apply(members, now: now)
+        if firstReply { gossip.enqueue(myself) }
+        return directives
     }
 
     /// MUST be invoked when this node leaves the cluster for good. Marks itself left, tells

@@ -38,6 +38,10 @@ final class PeerTransport {
         var sendQueueBytesMax = 64 << 20
         var reconnectDelayMin = TimeAmount.milliseconds(50)
         var reconnectDelayMax = TimeAmount.seconds(2)
+        /// A link that stays up this long starts the next redial's backoff over; one closed
+        /// sooner, even after its handshake (a peer that does not know us yet refuses us
+        /// then), keeps backing off rather than dialling again at once, over and over.
+        var settledLinkAge = TimeAmount.seconds(1)
         /// Data unacknowledged for this long closes a peer connection (the kernel's
         /// TCP_USER_TIMEOUT, zero-window probes included): a link into a black hole, or to a
         /// peer that stopped reading, is dropped and dialled again, rather than left open
@@ -229,6 +233,11 @@ final class PeerTransport {
         host == "0.0.0.0" || host == "::"
     }
 
+    /// How long the next redial of `peer` waits; nil: the shortest wait.
+    func redialDelay(to peer: NodeID) -> TimeAmount? {
+        reconnectDelay[peer]
+    }
+
     private func scheduleRedial(_ peer: NodeID) {
         guard !stopped, peer > nodeID else { return }
         let delay = reconnectDelay[peer] ?? settings.reconnectDelayMin
@@ -315,7 +324,6 @@ final class PeerTransport {
         }
         links[peer]?.close()
         links[peer] = link
-        reconnectDelay[peer] = nil
         logger.info("peer connected", metadata: ["peer": "\(peer)"])
     }
 
@@ -325,6 +333,7 @@ final class PeerTransport {
 
     func linkClosed(_ link: PeerLinkHandler, peer: NodeID?) {
         guard let peer else { return }
+        if let since = link.authenticatedAt, .now() - since >= settings.settledLinkAge { reconnectDelay[peer] = nil }
         if links[peer] === link {
             links[peer] = nil
             if !stopped { linkLost?(peer) }
@@ -390,6 +399,8 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// What the other side announced.
     private var peerPurpose = LinkPurpose.raft
     private var authenticated = false
+    /// When both sides had proved the secret.
+    private(set) var authenticatedAt: NIODeadline?
     /// Refused and closing: frames already read behind the refusal are not acted on.
     private var refused = false
     private var openedAt = NIODeadline.now()
@@ -505,6 +516,7 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             if isDialler { write(.proof(mac: transport.proof(by: .dialler, of: handshake)), flush: true) }
             authenticated = true
+            authenticatedAt = .now()
             switch (purpose, peerPurpose) {
             case (.raft, .raft):
                 transport.linkAuthenticated(self, peer: peer)

@@ -171,6 +171,30 @@ final class SimulationTests: XCTestCase {
         }
     }
 
+    /// A joiner whose seed crashes the moment its reply arrives, before the seed has
+    /// piggybacked the newcomer on anything, is still known alive by every other member
+    /// within a bound: the joiner spreads its own record, as pings carry no sender address.
+    func testAJoinerWhoseSeedCrashesAtOnceIsStillKnownByAll() {
+        var worst = 0
+        for seed in 1...UInt64(6) {
+            let sim = SimulatedCluster(nodes: 5, seed: seed, loss: 0.1, delayMs: Self.delay)
+            sim.run(for: 5 * sim.interval)
+            let newcomer: SWIM.NodeID = 6
+            sim.onDeliver = { _, to, message in
+                if to == newcomer, message.from == 1, case .joinReply = message.body { sim.kill(1) }
+            }
+            sim.join(newcomer, seeds: [1])
+            let joinedAt = sim.now
+            let known = sim.run(until: { sim in
+                sim.killedAt[1] != nil && [2, 3, 4, 5].allSatisfy { sim.status(of: newcomer, at: $0) == .alive }
+            }, limit: 30 * sim.interval)
+            XCTAssertTrue(known, "seed \(seed): \([2, 3, 4, 5].map { sim.status(of: newcomer, at: $0).map(String.init(describing:)) ?? "unknown" })")
+            worst = max(worst, sim.periods(since: joinedAt, until: sim.now))
+        }
+        print("5 nodes, 10% loss, the seed crashed: a joiner is known by all within \(worst) periods")
+        XCTAssertLessThanOrEqual(worst, 10)
+    }
+
     /// A member that leaves is marked left everywhere, never dead.
     func testLeaverIsLeftEverywhereNeverDead() {
         for seed in 1...UInt64(4) {

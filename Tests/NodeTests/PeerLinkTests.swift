@@ -44,11 +44,15 @@ final class PeerLinkTests: XCTestCase {
         var sending: [NodeID] { state.withLock { $0.sending } }
     }
 
-    private func startTransport(_ id: NodeID, peers: [NodeID: PeerAddress], listeningOn address: PeerAddress, tls: PeerLinkTLS?) async throws -> Received {
+    private func startTransport(
+        _ id: NodeID, peers: [NodeID: PeerAddress], listeningOn address: PeerAddress, tls: PeerLinkTLS?,
+        configure: (inout PeerTransport.Settings) -> Void = { _ in }
+    ) async throws -> Received {
         let received = Received()
         let loop = group.next()
         var configured = PeerTransport.Settings()
         configured.tls = tls
+        configure(&configured)
         let (settings, secret) = (configured, self.secret)
         transports.append(try await loop.flatSubmit {
             let transport = PeerTransport(nodeID: id, secret: secret, peers: peers, loop: loop, settings: settings, logger: Logger(label: "test")) {
@@ -82,6 +86,38 @@ final class PeerLinkTests: XCTestCase {
         _ = try await startTransport(1, peers: addresses, listeningOn: addresses[1]!, tls: tls)
         let node2 = try await startTransport(2, peers: addresses, listeningOn: addresses[2]!, tls: tls)
         try await waitForLink(node2)
+    }
+
+    /// A peer that proves the secret and then refuses the link (it does not know the dialler
+    /// yet: a member that just joined) is dialled again ever more slowly, up to the longest
+    /// wait, not at once each time; a link that then stays up starts the backoff over, so a
+    /// link lost later is dialled again promptly.
+    func testALinkRefusedAfterItsHandshakeIsDialledAgainWithBackoff() async throws {
+        let addresses: [NodeID: PeerAddress] = [1: PeerAddress(host: "127.0.0.1", port: try freePort()), 2: PeerAddress(host: "127.0.0.1", port: try freePort())]
+        let backoff: (inout PeerTransport.Settings) -> Void = {
+            $0.reconnectDelayMin = .milliseconds(10)
+            $0.reconnectDelayMax = .milliseconds(640)
+            $0.settledLinkAge = .milliseconds(200)
+        }
+        _ = try await startTransport(1, peers: addresses, listeningOn: addresses[1]!, tls: nil, configure: backoff)
+        // Node 2 knows no node 1: it refuses each link once node 1 has proved itself.
+        let node2 = try await startTransport(2, peers: [2: addresses[2]!], listeningOn: addresses[2]!, tls: nil, configure: backoff)
+        let dialler = transports[0], acceptor = transports[1]
+        let loop = group.next()
+        func delay() async throws -> TimeAmount? { try await loop.submit { dialler.value.redialDelay(to: 2) }.get() }
+        _ = try await waitFor("node 1's redials of node 2 backing off to the longest wait") {
+            try await delay() == .milliseconds(640) ? true : nil
+        }
+
+        try await loop.submit { acceptor.value.addPeer(1, at: addresses[1]!) }.get()
+        try await waitForLink(node2)
+        // Past the settled age by construction, not by hope: the link just carried a frame.
+        try await Task.sleep(for: .milliseconds(250))
+        try await loop.submit { acceptor.value.stop() }.get()
+        _ = try await waitFor("node 1 dialling again from the shortest wait once the settled link closed") {
+            let next = try await delay()
+            return next != nil && next! < .milliseconds(640) ? true : nil
+        }
     }
 
     /// A peer that speaks the plaintext protocol gets no hello back, only TLS's alert, and
