@@ -10,6 +10,7 @@ peer_port() { echo $((4370 + $1)); }   # 4371-4373
 http_port() { echo $((15671 + $1)); }  # 15672-15674
 amqps_port() { echo $((5680 + $1)); }  # 5681-5683
 https_port() { echo $((15680 + $1)); } # 15681-15683
+prometheus_port() { echo $((15691 + $1)); } # 15692-15694
 # The cluster's throwaway certificate authority and the nodes' certificate (Cluster/up).
 tls="$data/tls"
 berth_bin() { echo "$root/.build/release/berth"; }
@@ -44,7 +45,7 @@ start_node() {
     # shellcheck disable=SC2046,SC2086
     nohup "$(berth_bin)" node --data-dir "$data/node-$n" --node-id "$n" --amqp-port "$(amqp_port "$n")" \
         --http-port "$(http_port "$n")" --tls-port "$(amqps_port "$n")" --https-port "$(https_port "$n")" \
-        --tls-certificate "$tls/server.pem" --tls-key "$tls/server.key" \
+        --prometheus-port "$(prometheus_port "$n")" --tls-certificate "$tls/server.pem" --tls-key "$tls/server.key" \
         $(peer_flags) --cluster-secret-file "$data/cluster-secret" ${BERTH_NODE_FLAGS:-} >>"$data/node-$n.log" 2>&1 &
     echo $! >"$data/node-$n.pid"
 }

@@ -61,7 +61,11 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     /// Serves the channels through the leader when this node does not lead.
     private var relay: LeaderRelay?
     var phase = Phase.awaitingProtocolHeader {
-        didSet { if phase == .open { opened = true } }
+        didSet {
+            guard phase == .open, !opened else { return }
+            opened = true
+            if forwardedUser == nil { core.metrics.connectionsOpened.increment() }
+        }
     }
     /// Whether the connection reached connection.open, and why it ended, for its log line.
     private var opened = false
@@ -142,6 +146,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
         teardown()
         // The node a client reached logs its connection's end, as it logged its login.
         if opened, forwardedUser == nil {
+            core.metrics.connectionsClosed.increment()
             core.logger.info("closed an AMQP connection", metadata: [
                 "user": "\(user)", "vhost": "\(vhost)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "unknown")",
                 "reason": "\(closeReason ?? "the socket closed without connection.close")",

@@ -76,6 +76,9 @@ extension BerthNode {
     /// Where the same API is served over TLS, if it is.
     public var httpsAddress: SocketAddress? { httpsServer?.address }
 
+    /// Where the Prometheus endpoint listens, if it does.
+    public var metricsAddress: SocketAddress? { metricsServer?.address }
+
     /// What `GET /api/berth/node` answers.
     public func nodeStatus() async throws -> NodeStatus {
         try await statusReader.read(\.nodeStatus)
@@ -93,8 +96,13 @@ extension BerthNode {
         _ configuration: NodeConfiguration, port: Int?, tls: TLSConfiguration? = nil, reader: NodeAccess, logger: Logger
     ) async throws -> StatusHTTPServer? {
         guard let port else { return nil }
+        return try await StatusHTTPServer.start(host: configuration.httpHost, port: port, tls: tls, reader: reader, logger: httpLogger(logger))
+    }
+
+    /// The HTTP servers' logger, at the node's level.
+    static func httpLogger(_ logger: Logger) -> Logger {
         var httpLogger = Logger(label: "berth.http")
         httpLogger.logLevel = logger.logLevel
-        return try await StatusHTTPServer.start(host: configuration.httpHost, port: port, tls: tls, reader: reader, logger: httpLogger)
+        return httpLogger
     }
 }

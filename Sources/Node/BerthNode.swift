@@ -87,6 +87,9 @@ public struct NodeConfiguration: Sendable {
     /// The HTTP API over TLS too, with `tls`'s certificate and key (RabbitMQ's
     /// `management.ssl.port`, 15671); clients' certificates are not asked for. nil: none.
     public var httpsPort: Int?
+    /// The Prometheus endpoint, on `httpHost` (RabbitMQ's `prometheus.tcp.port`, 15692);
+    /// port 0 takes any free port, nil serves none.
+    public var prometheusPort: Int?
     /// Client connections this node serves at once; one more is refused at connection.open
     /// with 530 NOT_ALLOWED (RabbitMQ's `connection_max`).
     public var connectionsMax = 65_536
@@ -119,11 +122,12 @@ public final class BerthNode: Sendable {
     let core: NIOLoopBound<NodeCore>
     let httpServer: StatusHTTPServer?
     let httpsServer: StatusHTTPServer?
+    let metricsServer: StatusHTTPServer?
     private let logger: Logger
 
     private init(
         amqpAddress: SocketAddress, loop: any EventLoop, serverChannel: any Channel, tlsServerChannel: (any Channel)?, core: NIOLoopBound<NodeCore>,
-        httpServer: StatusHTTPServer?, httpsServer: StatusHTTPServer?, logger: Logger
+        httpServer: StatusHTTPServer?, httpsServer: StatusHTTPServer?, metricsServer: StatusHTTPServer?, logger: Logger
     ) {
         self.amqpAddress = amqpAddress
         amqpsAddress = tlsServerChannel?.localAddress
@@ -133,6 +137,7 @@ public final class BerthNode: Sendable {
         self.core = core
         self.httpServer = httpServer
         self.httpsServer = httpsServer
+        self.metricsServer = metricsServer
         self.logger = logger
     }
 
@@ -183,6 +188,7 @@ public final class BerthNode: Sendable {
         var tlsServer: (any Channel)?
         var httpServer: StatusHTTPServer?
         var httpsServer: StatusHTTPServer?
+        var metricsServer: StatusHTTPServer?
         do {
             if let tlsContext, let tls = configuration.tls {
                 tlsServer = try await listenForClients(host: configuration.amqpHost, port: configuration.tlsPort, tls: tlsContext, loop: loop, core: core, settings: settings)
@@ -192,10 +198,15 @@ public final class BerthNode: Sendable {
             httpsServer = try await startHTTP(
                 configuration, port: httpsTLS == nil ? nil : configuration.httpsPort, tls: httpsTLS, reader: NodeAccess(loop: loop, core: core), logger: logger)
             if let address = httpsServer?.address { logger.info("serving the HTTP API over TLS", metadata: ["address": "\(address)"]) }
+            if let port = configuration.prometheusPort {
+                metricsServer = try await StatusHTTPServer.startMetrics(
+                    host: configuration.httpHost, port: port, reader: NodeAccess(loop: loop, core: core), logger: httpLogger(logger))
+            }
             try await startGossip(configuration, core: core, amqpPort: address.port ?? configuration.amqpPort,
                                   httpPort: httpServer?.address.port ?? 0, on: loop, logger: logger)
             let listeners = [
                 ("amqp", address), ("amqp/ssl", tlsServer?.localAddress), ("http", httpServer?.address), ("https", httpsServer?.address),
+                ("http/prometheus", metricsServer?.address),
             ].compactMap { protocolName, address in
                 address.flatMap { address in address.port.map { NodeCore.Listener(protocolName: protocolName, host: address.ipAddress ?? "", port: $0) } }
             }
@@ -203,12 +214,14 @@ public final class BerthNode: Sendable {
         } catch {
             try? await httpServer?.stop()
             try? await httpsServer?.stop()
+            try? await metricsServer?.stop()
             try? await server.close()
             try? await tlsServer?.close()
             try? await loop.submit { try core.value.stop() }.get()
             throw error
         }
-        return BerthNode(amqpAddress: address, loop: loop, serverChannel: server, tlsServerChannel: tlsServer, core: core, httpServer: httpServer, httpsServer: httpsServer, logger: logger)
+        return BerthNode(amqpAddress: address, loop: loop, serverChannel: server, tlsServerChannel: tlsServer, core: core, httpServer: httpServer, httpsServer: httpsServer,
+                         metricsServer: metricsServer, logger: logger)
     }
 
     /// A listener for AMQP clients, over TLS with a context: the TLS handler goes first, and
@@ -273,10 +286,11 @@ public final class BerthNode: Sendable {
         let group = try RaftGroup(
             config: raftConfig, storage: storage, recovered: recovery.state, snapshot: recovery.snapshot?.snapshot,
             machine: BrokerMachine(state: BrokerState(limits: limits), store: store), bootstrapVoters: voters, options: options)
+        let metrics = NodeMetrics()
         let core = NodeCore(
-            loop: loop, group: group, persister: Persister(storage: storage), groupDirectory: durable.directory,
+            loop: loop, group: group, persister: Persister(storage: storage, metrics: metrics), groupDirectory: durable.directory,
             latestSnapshot: recovery.snapshot, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs,
-            resourceLimits: configuration.resourceLimits, logger: logger)
+            resourceLimits: configuration.resourceLimits, metrics: metrics, logger: logger)
         core.initialUsers = configuration.initialUsers
         if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             guard let own = configuration.peers[nodeID] ?? configuration.peerAddress else { throw NodeStartError.notAPeer(nodeID) }
@@ -352,6 +366,7 @@ public final class BerthNode: Sendable {
     public func shutdown() async throws {
         try await httpServer?.stop()
         try await httpsServer?.stop()
+        try await metricsServer?.stop()
         try await loop.flatSubmit { [core] in core.value.gossip?.stop() ?? core.value.loop.makeSucceededVoidFuture() }.get()
         try await serverChannel.close()
         try await tlsServerChannel?.close()

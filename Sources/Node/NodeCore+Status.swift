@@ -58,7 +58,7 @@ extension NodeCore {
         HealthStatus(status: leader == nil ? "no leader" : "ok", node: group.core.id, term: group.core.term, leader: leader)
     }
 
-    private func role(of raft: RaftNode) -> NodeRole {
+    func role(of raft: RaftNode) -> NodeRole {
         switch raft.role {
         case .leader: return .leader
         case .candidate: return .candidate

@@ -48,6 +48,8 @@ final class NodeCore {
     let snapshots: SnapshotShell
     /// Raises and clears the memory and disk alarms.
     let resources: ResourceMonitor
+    /// What this node counts, for its Prometheus endpoint.
+    let metrics: NodeMetrics
     /// What blocks publishers here: this node's alarms and every live member's (see
     /// NodeCore+Alarms).
     var blockingAlarms = ResourceAlarms()
@@ -139,8 +141,9 @@ final class NodeCore {
     /// `latestSnapshot`: what storage recovered, with `group.machine` as restored from it.
     init(loop: any EventLoop, group: RaftGroup<BrokerMachine>, persister: Persister, groupDirectory: String,
          latestSnapshot: StoredSnapshot?, clock: @escaping () -> Int64, acknowledgementTimeoutMs: Int64?,
-         resourceLimits: ResourceLimits = .defaults, logger: Logger = Logger(label: "berth.node")) {
+         resourceLimits: ResourceLimits = .defaults, metrics: NodeMetrics = NodeMetrics(), logger: Logger = Logger(label: "berth.node")) {
         self.logger = logger
+        self.metrics = metrics
         self.stopRequest = loop.makePromise()
         self.loop = loop
         self.group = group
@@ -269,10 +272,12 @@ final class NodeCore {
         guard !queues.isEmpty else {
             // Nothing to store: return it if asked to, and confirm at once, as RabbitMQ does.
             let client = clients[origin.connection]
+            (mandatory ? metrics.messagesUnroutableReturned : metrics.messagesUnroutableDropped).increment()
             if mandatory { client?.returnUnroutable(channel: origin.channel, message: message) }
             client?.confirm(channel: origin.channel, deliveryTag: confirmTag, ack: true)
             return
         }
+        metrics.messagesRouted.increment()
         let token = PublisherToken(connection: origin.connection, channel: origin.channel, deliveryTag: confirmTag)
         publishBatch.append(Publish(message: message, queues: queues, publisherToken: token.encoded()))
         scheduleFlush()
@@ -317,6 +322,7 @@ final class NodeCore {
 
     func ack(channel: ChannelID, deliveryTag: UInt64, multiple: Bool) throws(BrokerError) {
         let commands = try withDispatcher { (dispatcher) throws(BrokerError) in try dispatcher.ack(channel: channel, deliveryTag: deliveryTag, multiple: multiple) }
+        metrics.messagesAcknowledged.increment(by: Int64(NodeMetrics.messagesSettled(by: commands)))
         commands.forEach(propose)
         scheduleFlush()
     }
@@ -767,6 +773,12 @@ final class NodeCore {
             let output = dispatcher.dispatch(state: state, now: clock())
             for (delivery, message) in zip(output.deliveries, messages(of: output.deliveries)) {
                 clients[delivery.channel.connection]?.deliver(delivery, message: message)
+            }
+            if !output.deliveries.isEmpty {
+                // A no-ack consumer's deliveries are settled as they go: the dispatch's settlements.
+                let autoAcked = NodeMetrics.messagesSettled(by: output.proposals)
+                metrics.delivered(consumedAutoAck: autoAcked, consumedManualAck: output.deliveries.count - autoAcked,
+                                  redelivered: output.deliveries.count(where: \.redelivered))
             }
             output.proposals.forEach(propose)
             more = output.more

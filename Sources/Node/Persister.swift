@@ -21,9 +21,11 @@ final class Persister: Sendable {
     /// Held for the length of every write to the storage, and set by `close()`: a job queued
     /// before the close finds it set and writes nothing.
     private let closed = Mutex(false)
+    private let metrics: NodeMetrics?
 
-    init(storage: any RaftStorage & Sendable) {
+    init(storage: any RaftStorage & Sendable, metrics: NodeMetrics? = nil) {
         self.storage = storage
+        self.metrics = metrics
         logLane.start()
         snapshotLane.start()
     }
@@ -32,7 +34,9 @@ final class Persister: Sendable {
     /// if the Ready needs one.
     func persist(_ ready: Ready, on loop: any EventLoop) -> EventLoopFuture<Void> {
         logLane.runIfActive(eventLoop: loop) { [self] in
+            let started = ContinuousClock.now
             try writing { () throws(LogError) in try storage.persist(ready) }
+            if ready.mustSync { metrics?.synced(entries: ready.entries.count, took: ContinuousClock.now - started) }
         }
     }
 

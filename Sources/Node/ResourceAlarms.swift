@@ -108,6 +108,9 @@ final class ResourceMonitor {
 
     private(set) var alarms = ResourceAlarms()
     var limits: ResourceLimits
+    /// The last readings.
+    private(set) var residentBytes: UInt64 = 0
+    private(set) var diskFreeBytes: UInt64 = 0
     private let dataDirectory: String
     private let logger: Logger
 
@@ -121,6 +124,7 @@ final class ResourceMonitor {
     func check(diskRefusedWrite: Bool) -> ResourceAlarms? {
         let resident = ResourceReadings.residentBytes()
         let free = ResourceReadings.diskFreeBytes(at: dataDirectory)
+        (residentBytes, diskFreeBytes) = (resident, free)
         let next = ResourceAlarms.judge(residentBytes: resident, diskFreeBytes: free, diskRefusedWrite: diskRefusedWrite, limits: limits)
         guard next != alarms else { return nil }
         if next.memory != alarms.memory {

@@ -47,6 +47,8 @@ final class SnapshotShell {
     private var store: MessageStore { group.machine.store }
     /// The latest snapshot taken or installed: the one a follower behind the log is sent.
     private var latest: Image?
+    /// The size of the latest snapshot's file, if there is one.
+    var latestBytes: Int? { latest?.fileBytes }
     /// Transfers being sent, by snapshot index, with the time each was last read.
     private var readers: [LogIndex: (reader: SnapshotTransferReader, lastUse: Int64)] = [:]
     private let incoming = Incoming()

@@ -25,15 +25,37 @@ final class StatusHTTPServer: Sendable {
     /// Listens on `host:port` (port 0: any free port), over TLS with `tls`, and returns once
     /// it does.
     static func start(host: String, port: Int, tls: TLSConfiguration? = nil, reader: NodeAccess, logger: Logger) async throws -> StatusHTTPServer {
-        let listening = reader.loop.makePromise(of: SocketAddress.self)
+        try await serve(router(reader, guarding: HTTPGuard(listeningHost: host), logger: logger), host: host, port: port, tls: tls,
+                        loop: reader.loop, logger: logger)
+    }
+
+    /// The Prometheus endpoint's own port (RabbitMQ's 15692): `GET /metrics`, and
+    /// `/metrics/per-object` with a series for each queue. Unauthenticated, as RabbitMQ's
+    /// is: what a scraper reads is counts, never a message nor a credential.
+    static func startMetrics(host: String, port: Int, reader: NodeAccess, logger: Logger) async throws -> StatusHTTPServer {
+        let router = Router(context: StatusRequestContext.self)
+        for (path, perObject) in [("/metrics", false), ("/metrics/per-object", true)] {
+            router.get(RouterPath(path)) { _, _ in
+                let text = try await reader.read { $0.prometheusText(perObject: perObject) }
+                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                                body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
+            }
+        }
+        return try await serve(router, host: host, port: port, tls: nil, loop: reader.loop, logger: logger)
+    }
+
+    private static func serve(
+        _ router: Router<StatusRequestContext>, host: String, port: Int, tls: TLSConfiguration?, loop: any EventLoop, logger: Logger
+    ) async throws -> StatusHTTPServer {
+        let listening = loop.makePromise(of: SocketAddress.self)
         let application = Application(
-            router: router(reader, guarding: HTTPGuard(listeningHost: host), logger: logger),
+            router: router,
             server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "berth"),
             onServerRunning: { channel in
                 if let address = channel.localAddress { listening.succeed(address) } else { listening.fail(NodeStartError.noAddress) }
             },
-            eventLoopGroupProvider: .shared(reader.loop),
+            eventLoopGroupProvider: .shared(loop),
             logger: logger)
         var configuration = ServiceGroupConfiguration(services: [application], logger: logger)
         // A client that never finishes its request must not hold up the node's shutdown.

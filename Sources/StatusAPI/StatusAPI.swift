@@ -93,7 +93,7 @@ public struct MemberStatus: Codable, Sendable, Equatable {
 }
 
 /// A node's part in its Raft group, as `/api/berth/node` spells it.
-public enum NodeRole: String, Codable, Sendable, Equatable {
+public enum NodeRole: String, Codable, Sendable, Equatable, CaseIterable {
     case leader, follower, candidate
     case preCandidate = "pre-candidate"
     case learner

@@ -132,6 +132,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("https-port"), help: "Serve the HTTP API over TLS too, on this port (RabbitMQ's management.ssl.port, 15671), with --tls-certificate and --tls-key; clients' certificates are not asked for.")
     var httpsPort: Int?
 
+    @Option(name: .customLong("prometheus-port"), help: "The port of the Prometheus endpoint, on --http-host: GET /metrics (RabbitMQ's metric names, queues summed) and /metrics/per-object (a series per queue), as RabbitMQ's prometheus.tcp.port; 0: any free port.")
+    var prometheusPort = 15692
+
     @Option(name: .customLong("log-level"), help: ArgumentHelp(
         "The least severe log events written: trace, debug, info, notice, warning, error or critical.",
         discussion: "Logins, connections opening and closing, leader changes and alarms are at info; refusals at warning."))
@@ -168,6 +171,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
         if tlsVerifyPeer, tlsCA == nil { throw ValidationError("--tls-verify-peer needs --tls-ca, the authorities clients' certificates chain to") }
         if tlsFailIfNoPeerCertificate, !tlsVerifyPeer { throw ValidationError("--tls-fail-if-no-peer-cert needs --tls-verify-peer") }
+        guard (0...65535).contains(prometheusPort) else { throw ValidationError("--prometheus-port must be in 0...65535") }
         if let httpsPort {
             guard (0...65535).contains(httpsPort) else { throw ValidationError("--https-port must be in 0...65535") }
             guard tlsCertificate != nil else { throw ValidationError("--https-port needs --tls-certificate and --tls-key") }
@@ -282,6 +286,7 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.tls = try tlsSettings()
         configuration.tlsPort = tlsPort
         configuration.httpsPort = httpsPort
+        configuration.prometheusPort = prometheusPort
         if let usersFile {
             do {
                 configuration.initialUsers = try UsersFile.parse(String(decoding: try SecretFile.read(usersFile), as: UTF8.self))

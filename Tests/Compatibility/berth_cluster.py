@@ -48,6 +48,7 @@ class Node:
         self.tls_port = free_port()
         self.http_port = free_port()
         self.https_port = free_port()
+        self.prometheus_port = free_port()
         self.peer_port = free_port()
         self.data_dir = os.path.join(directory, f"node-{node_id}")
         self.log_path = os.path.join(directory, f"node-{node_id}.log")
@@ -114,7 +115,7 @@ class LocalCluster:
                    "--cluster-secret-file", self.secret_file,
                    "--tls-port", str(node.tls_port), "--tls-certificate", self.tls_file("server.pem"),
                    "--tls-key", self.tls_file("server.key"), "--tls-ca", self.tls_file("ca.pem"), "--tls-verify-peer",
-                   "--https-port", str(node.https_port),
+                   "--https-port", str(node.https_port), "--prometheus-port", str(node.prometheus_port),
                    "--election-timeout-ms", str(self.election_timeout_ms), *peers]
         log = open(node.log_path, "ab")
         node.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
