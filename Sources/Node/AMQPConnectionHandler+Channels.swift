@@ -240,14 +240,14 @@ extension AMQPConnectionHandler {
             try checkPermitted(.read, .queue(queue.name), method: id)
             let outcome = try brokerCall(id) { () throws(BrokerError) in try core.get(channel: here, queue: queue, noAck: g.noAck) }
             if let delivery = outcome.delivery {
-                core.metrics.delivered(gets: 1, noAck: g.noAck, redelivered: delivery.redelivered ? 1 : 0)
+                core.activity.got(delivery, noAck: g.noAck)
                 let message = core.message(of: delivery)
                 let getOk = Method.Basic.GetOk(
                     deliveryTag: delivery.deliveryTag, redelivered: delivery.redelivered, exchange: message.exchange,
                     routingKey: message.routingKey, messageCount: UInt32(clamping: outcome.messageCount))
                 writeContent(channel: channel, method: .getOk(getOk), properties: message.properties, body: message.body)
             } else {
-                core.metrics.getEmpty.increment()
+                core.activity.getEmpty += 1
                 send(.method(channel: channel, .basic(.getEmpty(.init()))), flush: false)
             }
         case .ack(let a):
@@ -301,7 +301,7 @@ extension AMQPConnectionHandler {
         if publish.immediate {
             throw Refusal(BrokerError(.notImplemented, "immediate=true"), method: Method.basic(.publish(publish)).id)
         }
-        core.metrics.messagesReceived.increment()
+        core.activity.received += 1
         try checkPermitted(.write, .exchange(publish.exchange), method: Method.basic(.publish(publish)).id)
         // As RabbitMQ: a user-id property must name the user who authenticated.
         if let claimed = properties.userID, claimed != user {
@@ -499,7 +499,7 @@ extension AMQPConnectionHandler {
         for confirm in due { session.unconfirmed.remove(confirm.tag) }
         let oldestOutstanding = session.unconfirmed.min() ?? .max
         channels[channel] = session
-        core.metrics.messagesConfirmed.increment(by: Int64(due.count(where: \.ack)))
+        core.activity.confirmed += UInt64(due.count(where: \.ack))
         let allAcked = due.allSatisfy(\.ack)
         let coalescible = allAcked ? due.filter { $0.tag < oldestOutstanding } : []
         if coalescible.count > 1, let last = coalescible.last {

@@ -64,7 +64,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
         didSet {
             guard phase == .open, !opened else { return }
             opened = true
-            if forwardedUser == nil { core.metrics.connectionsOpened.increment() }
+            if forwardedUser == nil { core.activity.connectionsOpened += 1 }
         }
     }
     /// Whether the connection reached connection.open, and why it ended, for its log line.
@@ -146,7 +146,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
         teardown()
         // The node a client reached logs its connection's end, as it logged its login.
         if opened, forwardedUser == nil {
-            core.metrics.connectionsClosed.increment()
+            core.activity.connectionsClosed += 1
             core.logger.info("closed an AMQP connection", metadata: [
                 "user": "\(user)", "vhost": "\(vhost)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "unknown")",
                 "reason": "\(closeReason ?? "the socket closed without connection.close")",

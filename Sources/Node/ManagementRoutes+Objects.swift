@@ -338,14 +338,21 @@ extension ManagementRoutes {
         // The ports it serves, as the health checks see them.
         let listeners = core.allListeners.map { OverviewInfo.Listener(node: me, protocol: $0.protocolName, ip_address: $0.host, port: $0.port) }
         return OverviewInfo(
-            version: BerthVersion.current, rabbitmqVersion: BerthVersion.rabbitmqCompatible, clusterName: "berth", node: me,
+            version: BerthVersion.current, rabbitmqVersion: BerthVersion.rabbitmqCompatible, clusterName: NodeCore.clusterName, node: me,
             objectTotals: .init(
                 queues: queues.count, exchanges: exchanges.count, connections: Int(counts?.connections ?? 0), channels: Int(counts?.channels ?? 0),
                 consumers: queues.reduce(0) { $0 + $1.consumers }),
             queueTotals: .init(
                 messages: queues.reduce(0) { $0 + $1.messages }, messages_ready: queues.reduce(0) { $0 + $1.messages_ready },
                 messages_unacknowledged: queues.reduce(0) { $0 + $1.messages_unacknowledged }),
-            listeners: listeners)
+            messageStats: messageStats(counts?.messages ?? MessageStats()), listeners: listeners)
+    }
+
+    private static func messageStats(_ stats: MessageStats) -> MessageStatsInfo {
+        let counts: [(String, MessageStats.Count)] = [
+            ("publish", stats.publish), ("confirm", stats.confirm), ("deliver_get", stats.deliverGet), ("ack", stats.ack), ("redeliver", stats.redeliver),
+        ]
+        return MessageStatsInfo(counts: Dictionary(uniqueKeysWithValues: counts.map { ($0, .init(total: $1.total, rate: $1.ratePerSecond)) }))
     }
 
     private static func nodes(_ core: NodeCore) -> [ClusterNodeInfo] {

@@ -87,7 +87,7 @@ extension NodeCore {
             return QueueCount(vhost: name.vhost, name: name.name, ready: UInt64(counts.messages),
                               unacknowledged: UInt64(messagesOut(of: name).count), consumers: UInt32(counts.consumers))
         }
-        return LeaderCounts(connections: UInt32(clientCount), channels: UInt32(channelCount), queues: queues)
+        return LeaderCounts(connections: UInt32(clientCount), channels: UInt32(channelCount), queues: queues, messages: messageStats)
     }
 
     /// Sends the leader the frame `request` makes with a fresh request number, and hands its

@@ -1,11 +1,13 @@
 import Broker
+import PeerWire
 import Prometheus
 import Raft
 import StatusAPI
 
-/// The Prometheus text a scrape reads: what `NodeMetrics` counted, then what is read off the
-/// node's state now, as gauges made for this scrape alone (so that a deleted queue's series
-/// goes with it). RabbitMQ's names where it has them:
+/// The Prometheus text a scrape reads: the histograms `NodeMetrics` recorded, then what the
+/// node counted (`ActivityCounts`) and what is read off its state now, in a registry made for
+/// this scrape alone (so that a deleted queue's series goes with it). RabbitMQ's names where
+/// it has them:
 /// - the queues' messages are reported by the node that leads them, as RabbitMQ's node
 ///   hosting a quorum queue's leader does, so that a dashboard's sum over nodes counts each
 ///   message once; `/metrics` sums them over the queues, `/metrics/per-object` gives each
@@ -62,6 +64,12 @@ extension NodeCore {
             gauge("berth_snapshot_bytes", snapshot, "The size of this node's latest snapshot file")
         }
 
+        for counter in ActivityCounts.exposed {
+            let descriptor = NodeMetrics.named(counter.name, counter.help)
+            let made = counter.global ? scrape.makeCounter(descriptor: descriptor, labels: [("protocol", "amqp091")]) : scrape.makeCounter(descriptor: descriptor)
+            made.increment(by: Int64(clamping: activity[keyPath: counter.value]))
+        }
+
         var text = metrics.registry.emitToBuffer()
         scrape.emit(into: &text)
         return text
@@ -99,5 +107,22 @@ extension NodeCore {
     private static func gauge(_ name: String, labels: [(String, String)], help: String, in registry: PrometheusCollectorRegistry) -> Gauge {
         let descriptor = NodeMetrics.named(name, help)
         return labels.isEmpty ? registry.makeGauge(descriptor: descriptor) : registry.makeGauge(descriptor: descriptor, labels: labels)
+    }
+}
+
+extension NodeCore {
+    /// This node's message totals and rates, as the management API's `message_stats` gives
+    /// them (the leader's are the cluster's).
+    var messageStats: MessageStats {
+        func count(_ value: KeyPath<ActivityCounts, UInt64>) -> MessageStats.Count {
+            MessageStats.Count(total: activity[keyPath: value], ratePerSecond: activityRates.rate(value))
+        }
+        var stats = MessageStats()
+        stats.publish = count(\.received)
+        stats.confirm = count(\.confirmed)
+        stats.deliverGet = count(\.delivered)
+        stats.ack = count(\.acknowledged)
+        stats.redeliver = count(\.redelivered)
+        return stats
     }
 }

@@ -48,7 +48,11 @@ final class NodeCore {
     let snapshots: SnapshotShell
     /// Raises and clears the memory and disk alarms.
     let resources: ResourceMonitor
-    /// What this node counts, for its Prometheus endpoint.
+    /// What this node counts, and how fast, for its Prometheus endpoint and the
+    /// management API's `message_stats`.
+    var activity = ActivityCounts()
+    var activityRates = ActivityRates()
+    /// Its histograms of the log's syncs.
     let metrics: NodeMetrics
     /// What blocks publishers here: this node's alarms and every live member's (see
     /// NodeCore+Alarms).
@@ -186,6 +190,12 @@ final class NodeCore {
         timers.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(ResourceMonitor.intervalMs), delay: .milliseconds(ResourceMonitor.intervalMs)) { _ in
             bound.value.checkResources()
         })
+        activityRates.sample(activity, at: clock())
+        let sampling = TimeAmount.milliseconds(ActivityRates.sampleIntervalMs)
+        timers.append(loop.scheduleRepeatedTask(initialDelay: sampling, delay: sampling) { _ in
+            let core = bound.value
+            core.activityRates.sample(core.activity, at: core.clock())
+        })
     }
 
     func stop() throws {
@@ -272,12 +282,12 @@ final class NodeCore {
         guard !queues.isEmpty else {
             // Nothing to store: return it if asked to, and confirm at once, as RabbitMQ does.
             let client = clients[origin.connection]
-            (mandatory ? metrics.messagesUnroutableReturned : metrics.messagesUnroutableDropped).increment()
+            if mandatory { activity.unroutableReturned += 1 } else { activity.unroutableDropped += 1 }
             if mandatory { client?.returnUnroutable(channel: origin.channel, message: message) }
             client?.confirm(channel: origin.channel, deliveryTag: confirmTag, ack: true)
             return
         }
-        metrics.messagesRouted.increment()
+        activity.routed += 1
         let token = PublisherToken(connection: origin.connection, channel: origin.channel, deliveryTag: confirmTag)
         publishBatch.append(Publish(message: message, queues: queues, publisherToken: token.encoded()))
         scheduleFlush()
@@ -322,7 +332,7 @@ final class NodeCore {
 
     func ack(channel: ChannelID, deliveryTag: UInt64, multiple: Bool) throws(BrokerError) {
         let commands = try withDispatcher { (dispatcher) throws(BrokerError) in try dispatcher.ack(channel: channel, deliveryTag: deliveryTag, multiple: multiple) }
-        metrics.messagesAcknowledged.increment(by: Int64(NodeMetrics.messagesSettled(by: commands)))
+        activity.acknowledged += UInt64(ActivityCounts.messagesSettled(by: commands))
         commands.forEach(propose)
         scheduleFlush()
     }
@@ -774,12 +784,7 @@ final class NodeCore {
             for (delivery, message) in zip(output.deliveries, messages(of: output.deliveries)) {
                 clients[delivery.channel.connection]?.deliver(delivery, message: message)
             }
-            if !output.deliveries.isEmpty {
-                // A no-ack consumer's deliveries are settled as they go: the dispatch's settlements.
-                let autoAcked = NodeMetrics.messagesSettled(by: output.proposals)
-                metrics.delivered(consumedAutoAck: autoAcked, consumedManualAck: output.deliveries.count - autoAcked,
-                                  redelivered: output.deliveries.count(where: \.redelivered))
-            }
+            if !output.deliveries.isEmpty { activity.consumed(output.deliveries, settledBy: output.proposals) }
             output.proposals.forEach(propose)
             more = output.more
         }

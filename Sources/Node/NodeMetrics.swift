@@ -1,33 +1,101 @@
 import Broker
 import Prometheus
 
-/// What a node counts as it serves, for its Prometheus endpoint: RabbitMQ's names where
-/// RabbitMQ has a metric for the same thing (`rabbitmq_global_*`), so that its Grafana
-/// dashboards read Berth's, and Berth's own (`berth_*`) beside them. Each node has a registry
-/// of its own, so nodes in one process (the tests) count apart. Thread-safe: the persist
-/// lane records its syncs from its own thread.
+/// What a node counts as it serves, on its event loop: the totals behind RabbitMQ's
+/// `rabbitmq_global_*` metrics and the management API's `message_stats`.
 ///
 /// Counted where the work is done: publishes, confirms, deliveries and acknowledgements on
-/// the leader (a follower relays its clients' channels there); connections on the node the
-/// client is connected to.
+/// the leader (a follower relays its clients' channels there), so the leader's totals are
+/// the cluster's; connections on the node the client is connected to.
+struct ActivityCounts: Equatable, Sendable {
+    var received: UInt64 = 0
+    var confirmed: UInt64 = 0
+    var routed: UInt64 = 0
+    var unroutableDropped: UInt64 = 0
+    var unroutableReturned: UInt64 = 0
+    var consumedManualAck: UInt64 = 0
+    var consumedAutoAck: UInt64 = 0
+    var gotManualAck: UInt64 = 0
+    var gotAutoAck: UInt64 = 0
+    var getEmpty: UInt64 = 0
+    var redelivered: UInt64 = 0
+    var acknowledged: UInt64 = 0
+    var connectionsOpened: UInt64 = 0
+    var connectionsClosed: UInt64 = 0
+
+    /// Every delivery: to consumers and by basic.get, acknowledged or not.
+    var delivered: UInt64 { consumedManualAck + consumedAutoAck + gotManualAck + gotAutoAck }
+
+    /// A dispatch's deliveries to consumers: a no-ack consumer's are settled as they go,
+    /// so the dispatch's settlements are the no-ack ones.
+    mutating func consumed(_ deliveries: [Delivery], settledBy proposals: [BrokerCommand]) {
+        let autoAcked = Self.messagesSettled(by: proposals)
+        consumedAutoAck += UInt64(autoAcked)
+        consumedManualAck += UInt64(deliveries.count - autoAcked)
+        redelivered += UInt64(deliveries.count(where: \.redelivered))
+    }
+
+    /// One basic.get's delivery.
+    mutating func got(_ delivery: Delivery, noAck: Bool) {
+        if noAck { gotAutoAck += 1 } else { gotManualAck += 1 }
+        if delivery.redelivered { redelivered += 1 }
+    }
+
+    /// Messages the commands settle (acknowledged, or taken by a no-ack consumer).
+    static func messagesSettled(by commands: [BrokerCommand]) -> Int {
+        commands.reduce(0) { total, command in
+            if case .settle(let batch) = command { return total + batch.ids.count }
+            return total
+        }
+    }
+
+    /// The Prometheus counters, by RabbitMQ's names: the global ones are labelled with the
+    /// protocol, as RabbitMQ labels them.
+    static let exposed: [(name: String, help: String, global: Bool, value: any KeyPath<ActivityCounts, UInt64> & Sendable)] = [
+        ("rabbitmq_global_messages_received_total", "Messages published by clients", true, \.received),
+        ("rabbitmq_global_messages_confirmed_total", "Messages confirmed to publishers", true, \.confirmed),
+        ("rabbitmq_global_messages_routed_total", "Messages routed to at least one queue", true, \.routed),
+        ("rabbitmq_global_messages_unroutable_dropped_total", "Messages routed to no queue and dropped", true, \.unroutableDropped),
+        ("rabbitmq_global_messages_unroutable_returned_total", "Messages routed to no queue and returned to the publisher", true, \.unroutableReturned),
+        ("rabbitmq_global_messages_delivered_total", "Messages delivered to consumers and basic.get", true, \.delivered),
+        ("rabbitmq_global_messages_delivered_consume_manual_ack_total", "Messages delivered to consumers that acknowledge", true, \.consumedManualAck),
+        ("rabbitmq_global_messages_delivered_consume_auto_ack_total", "Messages delivered to consumers in no-ack mode", true, \.consumedAutoAck),
+        ("rabbitmq_global_messages_delivered_get_manual_ack_total", "Messages fetched by basic.get to be acknowledged", true, \.gotManualAck),
+        ("rabbitmq_global_messages_delivered_get_auto_ack_total", "Messages fetched by basic.get in no-ack mode", true, \.gotAutoAck),
+        ("rabbitmq_global_messages_get_empty_total", "basic.get answered with get-empty", true, \.getEmpty),
+        ("rabbitmq_global_messages_redelivered_total", "Messages delivered again after a requeue or a lost consumer", true, \.redelivered),
+        ("rabbitmq_global_messages_acknowledged_total", "Messages acknowledged by consumers", true, \.acknowledged),
+        ("rabbitmq_connections_opened_total", "Client connections opened on this node", false, \.connectionsOpened),
+        ("rabbitmq_connections_closed_total", "Client connections closed on this node", false, \.connectionsClosed),
+    ]
+}
+
+/// Rates of the activity, per second, over the last sampling interval, as RabbitMQ's
+/// management API reports them (`publish_details.rate`...): the interval is RabbitMQ's
+/// sample interval, 5 s.
+struct ActivityRates {
+    static let sampleIntervalMs: Int64 = 5_000
+
+    private var previous: (at: Int64, counts: ActivityCounts)?
+    private var latest: (at: Int64, counts: ActivityCounts)?
+
+    mutating func sample(_ counts: ActivityCounts, at now: Int64) {
+        previous = latest
+        latest = (now, counts)
+    }
+
+    /// The rate of one count; 0 before two samples.
+    func rate(_ value: KeyPath<ActivityCounts, UInt64>) -> Double {
+        guard let previous, let latest, latest.at > previous.at else { return 0 }
+        let change = latest.counts[keyPath: value] &- previous.counts[keyPath: value]
+        return Double(change) * 1_000 / Double(latest.at - previous.at)
+    }
+}
+
+/// The node's histograms, recorded from the persist lane's thread as it syncs; each node
+/// has a registry of its own, so nodes in one process (the tests) record apart.
 final class NodeMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
-
-    let messagesReceived: Counter
-    let messagesConfirmed: Counter
-    let messagesRouted: Counter
-    let messagesUnroutableDropped: Counter
-    let messagesUnroutableReturned: Counter
-    let messagesDelivered: Counter
-    let deliveredConsumeManualAck: Counter
-    let deliveredConsumeAutoAck: Counter
-    let deliveredGetManualAck: Counter
-    let deliveredGetAutoAck: Counter
-    let getEmpty: Counter
-    let messagesRedelivered: Counter
-    let messagesAcknowledged: Counter
-    let connectionsOpened: Counter
-    let connectionsClosed: Counter
 
     /// How long a synced write of the log took (entries, hard state, one fdatasync), and how
     /// many entries it carried.
@@ -43,25 +111,6 @@ final class NodeMetrics: Sendable {
     static let batchBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384]
 
     init() {
-        let registry = self.registry
-        func global(_ name: String, _ help: String) -> Counter {
-            registry.makeCounter(descriptor: Self.named("rabbitmq_global_\(name)", help), labels: [("protocol", "amqp091")])
-        }
-        messagesReceived = global("messages_received_total", "Messages published by clients")
-        messagesConfirmed = global("messages_confirmed_total", "Messages confirmed to publishers")
-        messagesRouted = global("messages_routed_total", "Messages routed to at least one queue")
-        messagesUnroutableDropped = global("messages_unroutable_dropped_total", "Messages routed to no queue and dropped")
-        messagesUnroutableReturned = global("messages_unroutable_returned_total", "Messages routed to no queue and returned to the publisher")
-        messagesDelivered = global("messages_delivered_total", "Messages delivered to consumers and basic.get")
-        deliveredConsumeManualAck = global("messages_delivered_consume_manual_ack_total", "Messages delivered to consumers that acknowledge")
-        deliveredConsumeAutoAck = global("messages_delivered_consume_auto_ack_total", "Messages delivered to consumers in no-ack mode")
-        deliveredGetManualAck = global("messages_delivered_get_manual_ack_total", "Messages fetched by basic.get to be acknowledged")
-        deliveredGetAutoAck = global("messages_delivered_get_auto_ack_total", "Messages fetched by basic.get in no-ack mode")
-        getEmpty = global("messages_get_empty_total", "basic.get answered with get-empty")
-        messagesRedelivered = global("messages_redelivered_total", "Messages delivered again after a requeue or a lost consumer")
-        messagesAcknowledged = global("messages_acknowledged_total", "Messages acknowledged by consumers")
-        connectionsOpened = registry.makeCounter(descriptor: Self.named("rabbitmq_connections_opened_total", "Client connections opened on this node"))
-        connectionsClosed = registry.makeCounter(descriptor: Self.named("rabbitmq_connections_closed_total", "Client connections closed on this node"))
         syncSeconds = registry.makeDurationHistogram(
             descriptor: Self.named("berth_log_sync_seconds", "Synced writes of the Raft log: entries, hard state and one fdatasync"), buckets: Self.syncBuckets)
         syncBatchEntries = registry.makeValueHistogram(
@@ -71,29 +120,6 @@ final class NodeMetrics: Sendable {
     /// A metric's whole name, as RabbitMQ spells it, with its help line.
     static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
-    }
-
-    /// A consumer's deliveries and acknowledgements.
-    func delivered(consumedAutoAck: Int, consumedManualAck: Int, redelivered: Int) {
-        messagesDelivered.increment(by: Int64(consumedAutoAck + consumedManualAck))
-        deliveredConsumeAutoAck.increment(by: Int64(consumedAutoAck))
-        deliveredConsumeManualAck.increment(by: Int64(consumedManualAck))
-        messagesRedelivered.increment(by: Int64(redelivered))
-    }
-
-    /// basic.get's deliveries.
-    func delivered(gets: Int, noAck: Bool, redelivered: Int) {
-        messagesDelivered.increment(by: Int64(gets))
-        (noAck ? deliveredGetAutoAck : deliveredGetManualAck).increment(by: Int64(gets))
-        messagesRedelivered.increment(by: Int64(redelivered))
-    }
-
-    /// Messages the commands settle (acknowledged, or taken by a no-ack consumer).
-    static func messagesSettled(by commands: [BrokerCommand]) -> Int {
-        commands.reduce(0) { total, command in
-            if case .settle(let batch) = command { return total + batch.ids.count }
-            return total
-        }
     }
 
     /// One synced write of the log.

@@ -294,16 +294,19 @@ public enum ProposalOutcome: Equatable, Sendable {
     }
 }
 
-/// What the leader counts: the cluster's connections and channels, and every queue's counts.
+/// What the leader counts: the cluster's connections and channels, every queue's counts,
+/// and the messages it took and handed out.
 public struct LeaderCounts: Equatable, Sendable {
     public var connections: UInt32
     public var channels: UInt32
     public var queues: [QueueCount]
+    public var messages: MessageStats
 
-    public init(connections: UInt32, channels: UInt32, queues: [QueueCount]) {
+    public init(connections: UInt32, channels: UInt32, queues: [QueueCount], messages: MessageStats = MessageStats()) {
         self.connections = connections
         self.channels = channels
         self.queues = queues
+        self.messages = messages
     }
 
     func encode(into writer: inout WireWriter) {
@@ -311,6 +314,7 @@ public struct LeaderCounts: Equatable, Sendable {
         writer.u32(channels)
         writer.u32(UInt32(queues.count))
         for queue in queues { queue.encode(into: &writer) }
+        messages.encode(into: &writer)
     }
 
     init(reading reader: inout WireReader) throws(PeerWireError) {
@@ -320,6 +324,47 @@ public struct LeaderCounts: Equatable, Sendable {
         queues = []
         queues.reserveCapacity(count)
         for _ in 0..<count { queues.append(try QueueCount(reading: &reader)) }
+        messages = try MessageStats(reading: &reader)
+    }
+}
+
+/// The leader's message totals since its process began, with their rates
+/// per second (RabbitMQ's `message_stats`: publish, confirm, deliver_get, ack, redeliver).
+public struct MessageStats: Equatable, Sendable {
+    public struct Count: Equatable, Sendable {
+        public var total: UInt64
+        public var ratePerSecond: Double
+
+        public init(total: UInt64 = 0, ratePerSecond: Double = 0) {
+            self.total = total
+            self.ratePerSecond = ratePerSecond
+        }
+    }
+
+    public var publish = Count()
+    public var confirm = Count()
+    public var deliverGet = Count()
+    public var ack = Count()
+    public var redeliver = Count()
+
+    public init() {}
+
+    private static let fields: [WritableKeyPath<MessageStats, Count> & Sendable] = [\.publish, \.confirm, \.deliverGet, \.ack, \.redeliver]
+
+    func encode(into writer: inout WireWriter) {
+        for field in Self.fields {
+            writer.u64(self[keyPath: field].total)
+            writer.u64(self[keyPath: field].ratePerSecond.bitPattern)
+        }
+    }
+
+    init(reading reader: inout WireReader) throws(PeerWireError) {
+        for field in Self.fields {
+            let total = try reader.u64()
+            let rate = Double(bitPattern: try reader.u64())
+            guard rate.isFinite, rate >= 0 else { throw .invalid("a message rate that is not a finite, non-negative number") }
+            self[keyPath: field] = Count(total: total, ratePerSecond: rate)
+        }
     }
 }
 

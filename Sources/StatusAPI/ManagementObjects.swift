@@ -259,11 +259,12 @@ public struct OverviewInfo: Codable, Sendable, Equatable {
     public var node: String
     public var object_totals: ObjectTotals
     public var queue_totals: QueueTotals
+    public var message_stats: MessageStatsInfo
     public var listeners: [Listener]
 
     public init(
         version: String, rabbitmqVersion: String, clusterName: String, node: String, objectTotals: ObjectTotals, queueTotals: QueueTotals,
-        listeners: [Listener]
+        messageStats: MessageStatsInfo, listeners: [Listener]
     ) {
         management_version = rabbitmqVersion
         rabbitmq_version = rabbitmqVersion
@@ -273,7 +274,61 @@ public struct OverviewInfo: Codable, Sendable, Equatable {
         self.node = node
         object_totals = objectTotals
         queue_totals = queueTotals
+        message_stats = messageStats
         self.listeners = listeners
+    }
+}
+
+/// The cluster's message totals and their rates per second, as RabbitMQ's overview gives
+/// them: `"publish": 1000, "publish_details": {"rate": 12.5}`, and the same for `confirm`,
+/// `deliver_get`, `ack` and `redeliver`.
+public struct MessageStatsInfo: Codable, Sendable, Equatable {
+    public struct Count: Sendable, Equatable {
+        public var total: UInt64
+        public var rate: Double
+
+        public init(total: UInt64, rate: Double) {
+            self.total = total
+            self.rate = rate
+        }
+    }
+
+    public static let names = ["publish", "confirm", "deliver_get", "ack", "redeliver"]
+    /// By name, one of `names`.
+    public var counts: [String: Count]
+
+    public init(counts: [String: Count]) {
+        self.counts = counts
+    }
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    private struct Details: Codable {
+        var rate: Double
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        for name in Self.names {
+            guard let count = counts[name] else { continue }
+            try container.encode(count.total, forKey: Key(stringValue: name))
+            try container.encode(Details(rate: count.rate), forKey: Key(stringValue: name + "_details"))
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        counts = [:]
+        for name in Self.names {
+            guard let total = try container.decodeIfPresent(UInt64.self, forKey: Key(stringValue: name)) else { continue }
+            let details = try container.decodeIfPresent(Details.self, forKey: Key(stringValue: name + "_details"))
+            counts[name] = Count(total: total, rate: details?.rate ?? 0)
+        }
     }
 }
 

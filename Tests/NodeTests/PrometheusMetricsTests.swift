@@ -1,4 +1,5 @@
 import Client
+import FoundationEssentials
 import NIOCore
 import Node
 import Raft
@@ -89,6 +90,17 @@ final class PrometheusMetricsTests: XCTestCase {
         XCTAssertEqual(fromFollower[#"berth_raft_role{role="follower"}"#], 1)
         XCTAssertEqual(fromFollower[#"rabbitmq_identity_info{rabbitmq_node="berth@\#(followerID)",rabbitmq_cluster="berth"}"#], 1)
         XCTAssertEqual(fromFollower["rabbitmq_raft_term_total"], counted["rabbitmq_raft_term_total"])
+
+        // The management API's overview gives the leader's totals, through a follower too.
+        let overview = try await StatusClient(host: "127.0.0.1", port: follower.httpAddress!.port!, on: cluster.clientLoop).get("/api/overview")
+        XCTAssertEqual(overview.status, 200)
+        let stats = try JSONDecoder().decode(OverviewInfo.self, from: Data(overview.body)).message_stats.counts
+        XCTAssertEqual(stats["publish"]?.total, 12)
+        XCTAssertEqual(stats["confirm"]?.total, 12)
+        XCTAssertEqual(stats["deliver_get"]?.total, 10)
+        XCTAssertEqual(stats["ack"]?.total, 9)
+        XCTAssertEqual(stats["redeliver"]?.total, 0)
+        XCTAssertTrue(String(decoding: overview.body, as: UTF8.self).contains(#""publish_details":{"rate":"#), "RabbitMQ's shape")
 
         // Messages ready show per queue on the per-object endpoint, summed on /metrics.
         _ = try await channel.queueDeclare("waiting", durable: true)

@@ -113,16 +113,21 @@ final class PeerFrameTests: XCTestCase {
     func testACountsQueryAndItsAnswerRoundTrip() throws {
         let query = PeerFrame.countsQuery(group: 1, request: 42)
         XCTAssertEqual(try PeerFrame(frame: query.encoded(), limits: limits), query)
-        let counts = LeaderCounts(connections: 3, channels: 7, queues: [
+        var messages = MessageStats()
+        messages.publish = .init(total: 1_000, ratePerSecond: 12.5)
+        messages.redeliver = .init(total: 3, ratePerSecond: 0.2)
+        var counts = LeaderCounts(connections: 3, channels: 7, queues: [
             QueueCount(vhost: "/", name: "orders", ready: 10, unacknowledged: 4, consumers: 2),
             QueueCount(vhost: "shop", name: "ünïcode", ready: 0, unacknowledged: 0, consumers: 0),
-        ])
+        ], messages: messages)
         for answer in [PeerFrame.counts(request: 42, counts), .counts(request: 43, nil)] {
             XCTAssertEqual(try PeerFrame(frame: answer.encoded(), limits: limits), answer)
         }
         var bytes = PeerFrame.counts(request: 1, counts).encoded()
         bytes[4 + 1 + 1 + 8] = 0  // "not leading", yet counts follow
         XCTAssertThrowsError(try PeerFrame(frame: bytes, limits: limits), "counts from a node that says it does not lead")
+        counts.messages.ack.ratePerSecond = .nan
+        XCTAssertThrowsError(try PeerFrame(frame: PeerFrame.counts(request: 1, counts).encoded(), limits: limits), "a rate that is not a number")
     }
 
     func testTheLengthPrefixCountsVersionKindAndPayload() throws {
