@@ -180,6 +180,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "RaftSimulationTests", dependencies: ["RaftSimulation", "Raft"], swiftSettings: strict),
+        // The berth command's own parsing: its configuration file and flags; no node is started.
+        .testTarget(
+            name: "BerthTests",
+            dependencies: ["berth", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         // The chaos checker and report, from hand-made histories; no nodes, no network.
         .testTarget(
             name: "ChaosTests",

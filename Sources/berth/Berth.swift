@@ -7,6 +7,20 @@ struct Berth: AsyncParsableCommand {
         abstract: "Berth: a clustered message broker that does not lose confirmed messages.",
         subcommands: [NodeCommand.self, NodesCommand.self, QueuesCommand.self, LeaveCommand.self, RemoveCommand.self, UsersCommand.self, VHostsCommand.self, PermissionsCommand.self, PublishCommand.self, ConsumeCommand.self, Bench.self]
     )
+
+    /// `berth node --config FILE` becomes the file's arguments and then the user's before
+    /// ArgumentParser parses them (NodeCommand+ConfigFile.swift).
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == NodeCommand.configuration.commandName {
+            do {
+                arguments = [arguments[0]] + (try NodeCommand.applyingConfigFile(to: Array(arguments.dropFirst())))
+            } catch {
+                NodeCommand.exit(withError: error)
+            }
+        }
+        await main(arguments)
+    }
 }
 
 struct Bench: ParsableCommand {

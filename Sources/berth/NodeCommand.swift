@@ -23,7 +23,20 @@ struct NodeCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .customLong("data-dir"), help: "The node's data directory (created if missing).")
+    @Option(name: .customLong("config"), help: ArgumentHelp(
+        "A configuration file in rabbitmq.conf's style: `key = value` lines, `#` comments.",
+        discussion: """
+            It sets what the flags set, under RabbitMQ's keys where RabbitMQ has the setting \
+            (listeners.tcp.default, management.tcp.port, heartbeat, vm_memory_high_watermark.relative, \
+            ssl_options.certfile, log.console.level, ...) and berth.* keys for the rest (berth.data_dir, \
+            berth.peer.1, ...); README.md lists them. Flags given override the file; --peer or --join \
+            given replace the file's list. An unknown key or a bad value stops the node, naming the line.
+            """,
+        valueName: "file"))
+    // Read by Berth.main before parsing (NodeCommand+ConfigFile.swift); here for --help.
+    var configFile: String?
+
+    @Option(name: .customLong("data-dir"), help: "The node's data directory (created if missing); or berth.data_dir in --config.")
     var dataDirectory: String
 
     @Option(name: .customLong("amqp-host"), help: "The address to listen on for AMQP clients.")
@@ -179,11 +192,11 @@ struct NodeCommand: AsyncParsableCommand {
         _ = try resourceLimits()
         _ = try parsedPeers()
         if !peers.isEmpty, nodeID == nil { throw ValidationError("--peer needs --node-id") }
-        for seed in join { _ = try parseHostPort(seed, flag: "--join") }
+        for seed in join { _ = try Self.parseHostPort(seed, flag: "--join") }
         if !join.isEmpty {
             guard peers.isEmpty else { throw ValidationError("--join and --peer exclude each other: a founding member lists its peers, a newcomer joins") }
             guard let peerAddress else { throw ValidationError("--join needs --peer-address") }
-            _ = try parseHostPort(peerAddress, flag: "--peer-address")
+            _ = try Self.parseHostPort(peerAddress, flag: "--peer-address")
         }
     }
 
@@ -231,7 +244,7 @@ struct NodeCommand: AsyncParsableCommand {
         return overflow ? nil : bytes
     }
 
-    private func parseHostPort(_ text: String, flag: String) throws -> PeerAddress {
+    static func parseHostPort(_ text: String, flag: String) throws -> PeerAddress {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
             throw ValidationError("\(flag) takes HOST:PORT, got '\(text)'")
         }
@@ -241,13 +254,18 @@ struct NodeCommand: AsyncParsableCommand {
     private func parsedPeers() throws -> [UInt64: PeerAddress] {
         var result: [UInt64: PeerAddress] = [:]
         for peer in peers {
-            let parts = peer.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, let id = UInt64(parts[0]), id != 0, let colon = parts[1].lastIndex(of: ":"),
-                let port = Int(parts[1][parts[1].index(after: colon)...])
-            else { throw ValidationError("--peer takes ID=HOST:PORT, got '\(peer)'") }
-            result[id] = PeerAddress(host: String(parts[1][..<colon]), port: port)
+            let (id, address) = try Self.parsePeer(peer)
+            result[id] = address
         }
         return result
+    }
+
+    static func parsePeer(_ peer: String) throws -> (id: UInt64, address: PeerAddress) {
+        let parts = peer.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, let id = UInt64(parts[0]), id != 0, let colon = parts[1].lastIndex(of: ":"),
+            let port = Int(parts[1][parts[1].index(after: colon)...])
+        else { throw ValidationError("--peer takes ID=HOST:PORT, got '\(peer)'") }
+        return (id, PeerAddress(host: String(parts[1][..<colon]), port: port))
     }
 
     func run() async throws {
@@ -270,8 +288,8 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.resourceLimits = try resourceLimits()
         configuration.nodeID = nodeID
         configuration.peers = try parsedPeers()
-        configuration.join = try join.map { try parseHostPort($0, flag: "--join") }
-        configuration.peerAddress = try peerAddress.map { try parseHostPort($0, flag: "--peer-address") }
+        configuration.join = try join.map { try Self.parseHostPort($0, flag: "--join") }
+        configuration.peerAddress = try peerAddress.map { try Self.parseHostPort($0, flag: "--peer-address") }
         configuration.peerLinksUseTLS = peerTLS
         if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             let path = clusterSecretFile ?? dataDirectory + "/cluster-secret"
