@@ -81,6 +81,7 @@ extension NodeCommand {
         ConfigKey(name: "ssl_options.verify", flag: "--tls-verify-peer", value: .words(["verify_peer": ["--tls-verify-peer"], "verify_none": []])),
         ConfigKey(name: "ssl_options.fail_if_no_peer_cert", flag: "--tls-fail-if-no-peer-cert", value: .boolean(whenTrue: ["--tls-fail-if-no-peer-cert"])),
         ConfigKey(name: "management.ssl.port", flag: "--https-port", value: .integer(0...65535)),
+        ConfigKey(name: "prometheus.tcp.port", flag: "--prometheus-port", value: .integer(0...65535)),
         ConfigKey(
             name: "log.console.level", flag: "--log-level",
             value: .words(Dictionary(uniqueKeysWithValues: Logger.Level.allCases.map { ($0.rawValue, ["--log-level", $0.rawValue]) }))),
