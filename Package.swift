@@ -89,6 +89,8 @@ let package = Package(
             name: "Node",
             dependencies: [
                 "Raft", "Log", "AMQP", "Broker", "PeerWire", "Gossip", "CMalloc", "Auth", "StatusAPI", "TLS",
+                // The management API takes messages through an AMQP connection to the node itself.
+                "Client",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),

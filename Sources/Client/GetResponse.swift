@@ -12,4 +12,17 @@ public struct GetResponse: Sendable {
     public var messageCount: UInt32
     public var properties: BasicProperties
     public var body: ByteBuffer
+
+    public init(
+        deliveryTag: UInt64, redelivered: Bool, exchange: String, routingKey: String, messageCount: UInt32, properties: BasicProperties,
+        body: ByteBuffer
+    ) {
+        self.deliveryTag = deliveryTag
+        self.redelivered = redelivered
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.messageCount = messageCount
+        self.properties = properties
+        self.body = body
+    }
 }

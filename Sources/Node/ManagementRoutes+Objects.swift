@@ -393,6 +393,26 @@ extension ManagementRoutes {
             clusterId: text("cluster_id"))
     }
 
+    /// A message's properties as RabbitMQ's API shows them (the names `properties(_:)` takes):
+    /// those it has, none for those it has not.
+    static func json(_ properties: BasicProperties) -> [String: JSONValue] {
+        let text: [(String, String?)] = [
+            ("content_type", properties.contentType), ("content_encoding", properties.contentEncoding),
+            ("correlation_id", properties.correlationId), ("reply_to", properties.replyTo), ("expiration", properties.expiration),
+            ("message_id", properties.messageId), ("type", properties.type), ("user_id", properties.userId), ("app_id", properties.appId),
+            ("cluster_id", properties.clusterId),
+        ]
+        let numbers: [(String, Int64?)] = [
+            ("delivery_mode", properties.deliveryMode.map(Int64.init)), ("priority", properties.priority.map(Int64.init)),
+            ("timestamp", properties.timestamp.map { Int64(clamping: $0) }),
+        ]
+        var object: [String: JSONValue] = [:]
+        for case let (key, value?) in text { object[key] = .string(value) }
+        for case let (key, value?) in numbers { object[key] = .int(value) }
+        if let headers = properties.headers { object["headers"] = .object(json(headers)) }
+        return object
+    }
+
     // MARK: Bindings
 
     /// What names a binding among those between the same two ends, as RabbitMQ's

@@ -20,6 +20,7 @@ struct ManagementRoutes: Sendable {
         addObjectRoutes(to: router)
         addDefinitionRoutes(to: router)
         addHealthRoutes(to: router)
+        addMessageRoutes(to: router)
         router.get("/api/whoami") { request, context in
             try await routes.serve(request, context, needing: .management, style: .management) { user in
                 try StatusHTTPServer.json(WhoAmI(name: user.name, tags: user.tags))
@@ -233,7 +234,7 @@ struct ManagementRoutes: Sendable {
         case .refused(let error):
             return try Self.badRequest(error.message)
         case .unavailable(let reason):
-            return try StatusHTTPServer.json(ManagementError(error: "unavailable", reason: reason), status: .serviceUnavailable)
+            return try Self.unavailable(reason)
         }
     }
 
@@ -284,5 +285,10 @@ struct ManagementRoutes: Sendable {
 
     static func badRequest(_ reason: String) throws -> Response {
         try StatusHTTPServer.json(ManagementError(error: "bad_request", reason: reason), status: .badRequest)
+    }
+
+    /// 503: no leader answered, or the broker could not be reached.
+    static func unavailable(_ reason: String) throws -> Response {
+        try StatusHTTPServer.json(ManagementError(error: "unavailable", reason: reason), status: .serviceUnavailable)
     }
 }

@@ -179,6 +179,17 @@ extension KeyedDecodingContainer {
         default: throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "'\(text)' is not true or false")
         }
     }
+
+    /// An integer as RabbitMQ's API takes it: JSON's, or its decimal text (what rabbitmqadmin
+    /// sends).
+    func decodeIntOrText(forKey key: Key) throws -> Int? {
+        if let value = try? decodeIfPresent(Int.self, forKey: key) { return value }
+        guard let text = try decodeIfPresent(String.self, forKey: key) else { return nil }
+        guard let value = Int(text) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "'\(text)' is not an integer")
+        }
+        return value
+    }
 }
 
 /// `GET /api/bindings`, `/api/bindings/VHOST` (the default exchange's implicit bindings
@@ -516,4 +527,83 @@ public struct PublishAnswer: Codable, Sendable, Equatable {
     public var routed: Bool
 
     public init(routed: Bool) { self.routed = routed }
+}
+
+/// The body of `POST /api/queues/VHOST/NAME/get`: how many messages, how to settle them
+/// (`ackmode`), how to show their payloads (`encoding` "auto" or "base64") and, with
+/// `truncate`, how many bytes of each to show. RabbitMQ needs the first three; a number comes
+/// as JSON's or as its text (what rabbitmqadmin sends).
+public struct QueueGetRequest: Codable, Sendable, Equatable {
+    public var count: Int
+    public var ackmode: String
+    public var encoding: String
+    public var truncate: Int?
+
+    public init(count: Int, ackmode: String, encoding: String, truncate: Int? = nil) {
+        self.count = count
+        self.ackmode = ackmode
+        self.encoding = encoding
+        self.truncate = truncate
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard let count = try container.decodeIntOrText(forKey: .count) else {
+            throw DecodingError.keyNotFound(CodingKeys.count, .init(codingPath: [], debugDescription: "count is needed"))
+        }
+        self.count = count
+        ackmode = try container.decode(String.self, forKey: .ackmode)
+        encoding = try container.decode(String.self, forKey: .encoding)
+        truncate = try container.decodeIntOrText(forKey: .truncate)
+    }
+}
+
+/// One message of the answer to a get, with RabbitMQ's fields: `payload_bytes` is the whole
+/// body's size, `payload` the body (cut to `truncate` bytes) as text (`payload_encoding`
+/// "string") or base64, `message_count` what the queue held after it was taken.
+public struct GotMessage: Encodable, Sendable, Equatable {
+    public var payload_bytes: Int
+    public var redelivered: Bool
+    public var exchange: String
+    public var routing_key: String
+    public var message_count: Int
+    /// The properties the message has, by RabbitMQ's names.
+    public var properties: [String: JSONValue]
+    public var payload: String
+    public var payload_encoding: String
+
+    public init(
+        payload_bytes: Int, redelivered: Bool, exchange: String, routing_key: String, message_count: Int, properties: [String: JSONValue],
+        payload: String, payload_encoding: String
+    ) {
+        self.payload_bytes = payload_bytes
+        self.redelivered = redelivered
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.message_count = message_count
+        self.properties = properties
+        self.payload = payload
+        self.payload_encoding = payload_encoding
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case payload_bytes, redelivered, exchange, routing_key, message_count, properties, payload, payload_encoding
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(payload_bytes, forKey: .payload_bytes)
+        try container.encode(redelivered, forKey: .redelivered)
+        try container.encode(exchange, forKey: .exchange)
+        try container.encode(routing_key, forKey: .routing_key)
+        try container.encode(message_count, forKey: .message_count)
+        // RabbitMQ's properties are an Erlang property list: with none set, JSON's empty array.
+        if properties.isEmpty {
+            try container.encode([JSONValue](), forKey: .properties)
+        } else {
+            try container.encode(properties, forKey: .properties)
+        }
+        try container.encode(payload, forKey: .payload)
+        try container.encode(payload_encoding, forKey: .payload_encoding)
+    }
 }

@@ -32,13 +32,18 @@ def short_name(kind):
     return f"{kind}.{uuid.uuid4().hex[:8]}"
 
 
-def admin(node, *arguments):
-    """rabbitmqadmin as guest against `node`'s HTTP API; its output."""
+def run_admin(node, *arguments, user="guest", password="guest"):
+    """rabbitmqadmin as `user` against `node`'s HTTP API, succeeding or not."""
     tool = shutil.which("rabbitmqadmin")
     if tool is None:
         pytest.skip("rabbitmqadmin is not installed (Debian's rabbitmq-server package)")
-    done = subprocess.run([tool, "-H", HOST, "-P", str(node.http_port), "-u", "guest", "-p", "guest", *arguments],
+    return subprocess.run([tool, "-H", HOST, "-P", str(node.http_port), "-u", user, "-p", password, *arguments],
                           capture_output=True, text=True, timeout=30)
+
+
+def admin(node, *arguments):
+    """rabbitmqadmin as guest against `node`'s HTTP API; its output."""
+    done = run_admin(node, *arguments)
     assert done.returncode == 0, f"rabbitmqadmin {' '.join(arguments)}: {done.stdout}{done.stderr}"
     return done.stdout
 
