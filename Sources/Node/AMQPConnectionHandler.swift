@@ -2,6 +2,7 @@ import AMQP
 import Auth
 import Broker
 import DequeModule
+import NIOSSL
 import NIOCore
 
 /// One client connection: the AMQP 0-9-1 handshake, channels, and the translation of each
@@ -58,6 +59,9 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     /// as this user, and the session proved the cluster secret.
     private let forwardedUser: String?
     private var clientProperties: FieldTable = [:]
+    private var authMechanism = ""
+    /// When the connection was accepted, in milliseconds since the Unix epoch.
+    private var acceptedAt: Int64 = 0
     /// Serves the channels through the leader when this node does not lead.
     private var relay: LeaderRelay?
     var phase = Phase.awaitingProtocolHeader {
@@ -125,6 +129,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        acceptedAt = core.now
         alarm = core.watchAlarms(self)
         if forwardedUser == nil {
             countedSocket = true
@@ -353,6 +358,7 @@ extension AMQPConnectionHandler {
 
     private func handleStartOk(_ startOk: Method.Connection.StartOk) throws(Refusal) {
         clientProperties = startOk.clientProperties
+        authMechanism = startOk.mechanism
         if let forwardedUser {
             user = forwardedUser
         } else {
@@ -407,6 +413,27 @@ extension AMQPConnectionHandler {
 
     var openChannels: Int { channels.count }
 
+    var managementView: ClientConnectionView? {
+        guard phase == .open, relay == nil, let context else { return nil }
+        var view = ClientConnectionView(
+            connection: connectionID, node: core.group.core.id, peer: ForwardedClient.hostPort(context.remoteAddress),
+            local: ForwardedClient.hostPort(context.localAddress), tls: isTLS, user: user, vhost: vhost, authMechanism: authMechanism,
+            channelMax: channelMax, frameMax: frameSizeMax, heartbeatSeconds: heartbeatSeconds, connectedAt: acceptedAt,
+            clientProperties: ForwardedClient.clientsOwn(clientProperties),
+            channels: channels.keys.sorted().map { number in
+                let session = channels[number]!
+                return .init(number: number, confirm: session.confirmMode, transactional: session.transactional, unconfirmed: session.unconfirmed.count)
+            })
+        if forwardedUser != nil, let origin = ForwardedClient.origin(clientProperties) {
+            (view.node, view.peer, view.local, view.tls, view.authMechanism) = origin
+        }
+        return view
+    }
+
+    private var isTLS: Bool {
+        (try? context?.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil
+    }
+
     private func handleOpen(_ open: Method.Connection.Open) throws(Refusal) {
         guard !countedSocket || core.clientSockets <= settings.connectionsMax else {
             throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - connection refused: node connection limit (\(settings.connectionsMax)) is reached",
@@ -432,7 +459,9 @@ extension AMQPConnectionHandler {
             }
             var relaySettings = LeaderRelay.Settings()
             relaySettings.messageSizeMax = settings.messageSizeMax
-            let relay = LeaderRelay(client: self, core: core, loop: context.eventLoop, user: user, vhost: vhost, clientProperties: clientProperties,
+            let forwarded = ForwardedClient.properties(
+                clientProperties, node: core.group.core.id, peer: context.remoteAddress, local: context.localAddress, tls: isTLS, mechanism: authMechanism)
+            let relay = LeaderRelay(client: self, core: core, loop: context.eventLoop, user: user, vhost: vhost, clientProperties: forwarded,
                                     frameSizeMax: frameSizeMax, channelMax: channelMax, settings: relaySettings)
             self.relay = relay
             phase = .open

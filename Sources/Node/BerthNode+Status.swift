@@ -35,6 +35,15 @@ struct NodeAccess: Sendable {
         }.get()
     }
 
+    /// The cluster's client connections (NodeCore.leaderClientConnections): nil if no leader answers.
+    func clientConnections() async throws -> ClientConnections? {
+        try await loop.flatSubmit { [core] () -> EventLoopFuture<ClientConnections?> in
+            let answer = core.value.loop.makePromise(of: ClientConnections?.self)
+            core.value.leaderClientConnections { answer.succeed($0) }
+            return answer.futureResult
+        }.get()
+    }
+
     /// Every queue as this node's replica has it, with the counts only the leader has
     /// (ready, unacked, consumers) from the leader: absent only when no leader answers.
     func queuesStatus() async throws -> QueuesStatus {

@@ -258,7 +258,7 @@ extension ManagementRoutes {
 
     /// The vhosts `user` sees: every one to `administrator` and `monitoring`, else those it
     /// has a permission in.
-    private static func visibleVHosts(_ state: BrokerState, to user: User) -> [String] {
+    static func visibleVHosts(_ state: BrokerState, to user: User) -> [String] {
         if user.tags.contains("administrator") || user.tags.contains("monitoring") { return state.vhostNames }
         return state.vhostNames.filter { state.permission(vhost: $0, user: user.name) != nil }
     }

@@ -21,6 +21,7 @@ struct ManagementRoutes: Sendable {
         addDefinitionRoutes(to: router)
         addHealthRoutes(to: router)
         addMessageRoutes(to: router)
+        addConnectionRoutes(to: router)
         router.get("/api/whoami") { request, context in
             try await routes.serve(request, context, needing: .management, style: .management) { user in
                 try StatusHTTPServer.json(WhoAmI(name: user.name, tags: user.tags))

@@ -1,7 +1,9 @@
 import Broker
+import FoundationEssentials
 import NIOCore
 import PeerWire
 import Raft
+import StatusAPI
 
 /// What a node's HTTP API asks of the leader. Only the leader proposes, and only its
 /// dispatcher knows what is out at consumers: a follower that took the request (and
@@ -22,6 +24,7 @@ extension NodeCore {
     enum LeaderAnswer {
         case outcome(ProposalOutcome)
         case counts(LeaderCounts?)
+        case connections([UInt8]?)
     }
 
     /// A request sent to the leader, awaiting its answer.
@@ -62,7 +65,7 @@ extension NodeCore {
                 completion(.refused(BrokerError(ReplyCode(rawValue: code) ?? .internalError, text)))
             case .outcome(.notLeading)?:
                 completion(.unavailable("node \(leader.map { "\($0)" } ?? "?") no longer leads; try again"))
-            case .counts?, nil:
+            case .counts?, .connections?, nil:
                 completion(.unavailable(leader.map { "node \($0), the leader, did not answer in time; the change may have been made" }
                     ?? "no leader is known to take the change; try again"))
             }
@@ -77,6 +80,16 @@ extension NodeCore {
         ask({ .countsQuery(group: Self.groupID, request: $0) }, timeout: Self.countsAnswerTimeout) { answer, _ in
             guard case .counts(let counts)? = answer else { return completion(nil) }
             completion(counts)
+        }
+    }
+
+    /// The cluster's client connections, channels and consumers: the leader's own, a
+    /// follower's from the leader (nil if it is out of reach or does not answer in time).
+    func leaderClientConnections(completion: @escaping (ClientConnections?) -> Void) {
+        guard !isLeading else { return completion(clientConnectionsHere) }
+        ask({ .connectionsQuery(group: Self.groupID, request: $0) }, timeout: Self.countsAnswerTimeout) { answer, _ in
+            guard case .connections(let json?)? = answer else { return completion(nil) }
+            completion(try? JSONDecoder().decode(ClientConnections.self, from: Data(json)))
         }
     }
 
@@ -120,6 +133,11 @@ extension NodeCore {
             leaderAnswered(request, .outcome(outcome), by: peer)
         case .counts(let request, let counts):
             leaderAnswered(request, .counts(counts), by: peer)
+        case .connectionsQuery(let requested, let request):
+            let json = requested == Self.groupID ? clientConnectionsHere.flatMap { try? JSONEncoder().encode($0) }.map(Array.init) : nil
+            transport?.send(.connections(request: request, json: json), to: peer)
+        case .connections(let request, let json):
+            leaderAnswered(request, .connections(json), by: peer)
         case .hello, .proof, .raft, .sessionReady:
             break
         }

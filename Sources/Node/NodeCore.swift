@@ -30,6 +30,8 @@ protocol CoreClient: AnyObject {
     var vhost: String { get }
     var user: String { get }
     var openChannels: Int { get }
+    /// What the management API lists of it.
+    var managementView: ClientConnectionView? { get }
 }
 
 /// Everything a node decides, on one event loop: the Raft group with the broker state, the
@@ -68,7 +70,7 @@ final class NodeCore {
     private let clock: () -> Int64
     private let acknowledgementTimeoutMs: Int64?
     private(set) var dispatcher: Dispatcher?
-    private var clients: [String: any CoreClient] = [:]
+    private(set) var clients: [String: any CoreClient] = [:]
     private var nextConnectionNumber: UInt64 = 0
     /// Client sockets open on this node, whether served here or relayed to the leader
     /// (not the sessions other nodes forward here): what `connectionsMax` bounds.

@@ -36,6 +36,12 @@ public enum PeerFrame: Equatable, Sendable {
     case countsQuery(group: UInt64, request: UInt64)
     /// The leader's answer to a `countsQuery`: nil if it does not lead the group.
     case counts(request: UInt64, LeaderCounts?)
+    /// The cluster's client connections with their channels and consumers, which only the
+    /// leader serves, asked for by a member whose HTTP API lists them.
+    case connectionsQuery(group: UInt64, request: UInt64)
+    /// The leader's answer: the management API's JSON of them (`ClientConnections`); nil if
+    /// it does not lead the group.
+    case connections(request: UInt64, json: [UInt8]?)
 
     /// 2: the handshake's proofs bind both hellos, the acceptor's going first.
     public static let version: UInt8 = 2
@@ -64,6 +70,8 @@ public enum PeerFrame: Equatable, Sendable {
         case outcome = 7
         case countsQuery = 8
         case counts = 9
+        case connectionsQuery = 10
+        case connections = 11
     }
 
     // MARK: Encoding
@@ -113,6 +121,15 @@ public enum PeerFrame: Equatable, Sendable {
             writer.u64(request)
             writer.bool(counts != nil)
             counts?.encode(into: &writer)
+        case .connectionsQuery(let group, let request):
+            writer.u8(Kind.connectionsQuery.rawValue)
+            writer.u64(group)
+            writer.u64(request)
+        case .connections(let request, let json):
+            writer.u8(Kind.connections.rawValue)
+            writer.u64(request)
+            writer.bool(json != nil)
+            if let json { writer.blob(json) }
         }
         writer.setU32(UInt32(writer.count - Self.lengthPrefixBytes), at: 0)
         return writer.buffer
@@ -236,6 +253,12 @@ public enum PeerFrame: Equatable, Sendable {
         case .counts:
             let request = try reader.u64()
             self = .counts(request: request, try reader.bool() ? try LeaderCounts(reading: &reader) : nil)
+        case .connectionsQuery:
+            let group = try reader.u64()
+            self = .connectionsQuery(group: group, request: try reader.u64())
+        case .connections:
+            let request = try reader.u64()
+            self = .connections(request: request, json: try reader.bool() ? try reader.blob(max: limits.frameBytesMax) : nil)
         }
         try reader.expectEnd()
     }
