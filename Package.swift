@@ -103,6 +103,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            // The dashboard's page, compiled into the binary as bytes (no bundle to ship or find).
+            resources: [.embedInCode("Dashboard/dashboard.html")],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -8,9 +8,10 @@ import NIOSSL
 import ServiceLifecycle
 import StatusAPI
 
-/// The node's HTTP port: the status API (see `NodeStatus`, `QueuesStatus`, `HealthStatus`)
-/// and RabbitMQ's management routes for users, vhosts and permissions (`ManagementRoutes`),
-/// served by Hummingbird on the node's own event loop.
+/// The node's HTTP port: the status API (see `NodeStatus`, `QueuesStatus`, `HealthStatus`),
+/// RabbitMQ's management routes for users, vhosts and permissions (`ManagementRoutes`) and
+/// the operator's dashboard at `/` (`DashboardPage`), served by Hummingbird on the node's own
+/// event loop.
 final class StatusHTTPServer: Sendable {
     let address: SocketAddress
     private let services: ServiceGroup
@@ -82,6 +83,10 @@ final class StatusHTTPServer: Sendable {
     private static func router(_ reader: NodeAccess, guarding: HTTPGuard, logger: Logger) -> Router<StatusRequestContext> {
         let router = Router(context: StatusRequestContext.self)
         let routes = GuardedRoutes(reader: reader, guarding: guarding, logger: logger)
+        // Unguarded: the page holds no data; its requests to the API are guarded (see DashboardPage).
+        for path in ["/", "/index.html"] {
+            router.get(RouterPath(path)) { _, _ in DashboardPage.response() }
+        }
         router.get("/api/berth/node") { request, context in try await routes.serve(request, context, needing: .management) { _ in
             try json(await reader.read(\.nodeStatus))
         } }
