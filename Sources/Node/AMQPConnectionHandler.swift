@@ -430,6 +430,11 @@ extension AMQPConnectionHandler {
         return view
     }
 
+    var socketName: String? {
+        guard phase == .open, forwardedUser == nil, let context else { return nil }
+        return ClientConnectionView.name(peer: ForwardedClient.hostPort(context.remoteAddress), local: ForwardedClient.hostPort(context.localAddress))
+    }
+
     private var isTLS: Bool {
         (try? context?.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil
     }

@@ -2,6 +2,7 @@ import Broker
 import Gossip
 import Logging
 import NIOCore
+import Raft
 import NIOSSL
 import PeerWire
 import StatusAPI
@@ -40,6 +41,16 @@ struct NodeAccess: Sendable {
         try await loop.flatSubmit { [core] () -> EventLoopFuture<ClientConnections?> in
             let answer = core.value.loop.makePromise(of: ClientConnections?.self)
             core.value.leaderClientConnections { answer.succeed($0) }
+            return answer.futureResult
+        }.get()
+    }
+
+    /// Closes a client connection on the node it is connected to: whether it was there (nil:
+    /// that node did not answer).
+    func closeClientConnection(named name: String, on node: NodeID, reason: String) async throws -> Bool? {
+        try await loop.flatSubmit { [core] () -> EventLoopFuture<Bool?> in
+            let answer = core.value.loop.makePromise(of: Bool?.self)
+            core.value.closeClientConnection(named: name, on: node, reason: reason) { answer.succeed($0) }
             return answer.futureResult
         }.get()
     }

@@ -31,7 +31,11 @@ struct ClientConnectionView {
     var channels: [Channel]
 
     /// RabbitMQ's name of a connection.
-    var name: String { "\(peer.host):\(peer.port) -> \(local.host):\(local.port)" }
+    var name: String { Self.name(peer: peer, local: local) }
+
+    static func name(peer: (host: String, port: Int), local: (host: String, port: Int)) -> String {
+        "\(peer.host):\(peer.port) -> \(local.host):\(local.port)"
+    }
 }
 
 /// A follower tells the leader, in the client properties of the session it opens for a

@@ -1,6 +1,7 @@
 import Auth
 import Broker
 import Hummingbird
+import PeerWire
 import StatusAPI
 
 /// RabbitMQ's routes for client connections, channels and consumers: `/api/connections`
@@ -24,6 +25,27 @@ extension ManagementRoutes {
                 let name = try Self.parameter("connection", context)
                 guard let connection = all.connections.first(where: { $0.name == name && Self.sees(user, $0.user) }) else { return try Self.notFound() }
                 return try StatusHTTPServer.json(connection)
+            }
+        }
+        // As RabbitMQ's: 320 CONNECTION_FORCED with the X-Reason header's text, or its own.
+        router.delete("/api/connections/:connection") { request, context in
+            try await routes.serve(request, context, needing: .management, changes: true, style: .management) { user in
+                let name = try Self.parameter("connection", context)
+                guard let all = try await reader.clientConnections() else { return try Self.unavailable("no leader answered for the cluster's connections") }
+                guard let connection = all.connections.first(where: { $0.name == name && Self.sees(user, $0.user) }),
+                    let node = Self.nodeID(named: connection.node)
+                else { return try Self.notFound() }
+                guard connection.user == user.name || user.tags.contains("administrator") else {
+                    return try StatusHTTPServer.json(ManagementError(error: "not_authorised", reason: "only an administrator closes another user's connection"),
+                                                     status: .forbidden)
+                }
+                let given = request.headers.first { $0.name.canonicalName == "x-reason" }?.value
+                let reason = given.map { String(decoding: $0.utf8.prefix(PeerFrame.closeReasonBytesMax), as: UTF8.self) } ?? Self.closedByOperator
+                switch try await reader.closeClientConnection(named: name, on: node, reason: reason) {
+                case true?: return Response(status: .noContent)
+                case false?: return try Self.notFound()
+                case nil: return try Self.unavailable("node \(node), which the client is connected to, did not answer")
+                }
             }
         }
         router.get("/api/connections/:connection/channels") { request, context in
@@ -65,6 +87,9 @@ extension ManagementRoutes {
             return try await answer(all, user, vhost)
         }
     }
+
+    /// The reason RabbitMQ gives a client whose connection its management API closed.
+    static let closedByOperator = "Closed via management plugin"
 
     /// Whether `user` sees what `owner` opened.
     private static func sees(_ user: User, _ owner: String) -> Bool {

@@ -273,6 +273,10 @@ extension ManagementRoutes {
 
     static func nodeName(_ id: NodeID) -> String { "berth@\(id)" }
 
+    static func nodeID(named name: String) -> NodeID? {
+        name.hasPrefix("berth@") ? NodeID(name.dropFirst("berth@".count)) : nil
+    }
+
     private static func queues(_ core: NodeCore, counts: LeaderCounts?, in vhost: String?, visibleTo user: User) -> [QueueInfo]? {
         guard let vhosts = listed(core.state, vhost, visibleTo: user) else { return nil }
         var byName: [QueueName: QueueCount] = [:]

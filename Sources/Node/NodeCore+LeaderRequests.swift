@@ -20,19 +20,21 @@ extension NodeCore {
         case unavailable(String)
     }
 
-    /// A leader's answer to what this node asked of it.
-    enum LeaderAnswer {
+    /// A leader's (or member's) answer to what this node asked of it.
+    enum PeerAnswer {
         case outcome(ProposalOutcome)
         case counts(LeaderCounts?)
         case connections([UInt8]?)
+        case connectionClosed(found: Bool)
     }
 
-    /// A request sent to the leader, awaiting its answer.
-    struct AskedOfLeader {
-        let leader: NodeID
+    /// A request sent to the leader (or to the member that holds a client's connection),
+    /// awaiting its answer.
+    struct AskedOfPeer {
+        let peer: NodeID
         let timeout: Scheduled<Void>
         /// nil: no answer came (in time, or before this node stopped).
-        let answered: (LeaderAnswer?) -> Void
+        let answered: (PeerAnswer?) -> Void
     }
 
     /// How long a follower waits for the leader's outcome of a change it passed on (a
@@ -65,7 +67,7 @@ extension NodeCore {
                 completion(.refused(BrokerError(ReplyCode(rawValue: code) ?? .internalError, text)))
             case .outcome(.notLeading)?:
                 completion(.unavailable("node \(leader.map { "\($0)" } ?? "?") no longer leads; try again"))
-            case .counts?, .connections?, nil:
+            case .counts?, .connections?, .connectionClosed?, nil:
                 completion(.unavailable(leader.map { "node \($0), the leader, did not answer in time; the change may have been made" }
                     ?? "no leader is known to take the change; try again"))
             }
@@ -93,6 +95,26 @@ extension NodeCore {
         }
     }
 
+    /// Closes the client connection named `name` (its management API name) on `node`, the
+    /// node the client is connected to: here, or there over the peer link. `completion` hears
+    /// whether it was found (nil: the node did not answer in time).
+    func closeClientConnection(named name: String, on node: NodeID, reason: String, completion: @escaping (Bool?) -> Void) {
+        guard node != group.core.id else { return completion(closeClientSocket(named: name, reason: reason)) }
+        ask(of: node, { .closeConnection(request: $0, name: name, reason: reason) }, timeout: Self.countsAnswerTimeout) { answer, _ in
+            guard case .connectionClosed(let found)? = answer else { return completion(nil) }
+            completion(found)
+        }
+    }
+
+    /// Closes the client socket of that name, if this node has it, with 320 CONNECTION_FORCED
+    /// as RabbitMQ closes one through its management API.
+    private func closeClientSocket(named name: String, reason: String) -> Bool {
+        // Every client socket watches the alarms, whether its channels are served here or relayed.
+        guard let client = alarmWatchers.values.first(where: { $0.socketName == name }) else { return false }
+        client.closeForced(reason)
+        return true
+    }
+
     /// This leader's counts.
     private var countsHere: LeaderCounts {
         let queues = state.allQueueNames.map { name in
@@ -103,20 +125,22 @@ extension NodeCore {
         return LeaderCounts(connections: UInt32(clientCount), channels: UInt32(channelCount), queues: queues, messages: messageStats)
     }
 
-    /// Sends the leader the frame `request` makes with a fresh request number, and hands its
-    /// answer to `answered` with the leader asked; nil if there is none to ask or no answer
-    /// came.
-    private func ask(_ request: (UInt64) -> PeerFrame, timeout: TimeAmount, answered: @escaping (LeaderAnswer?, NodeID?) -> Void) {
-        guard !stopped, let leader, leader != group.core.id, let transport else { return answered(nil, nil) }
-        nextLeaderRequest += 1
-        let number = nextLeaderRequest
-        guard transport.send(request(number), to: leader) else { return answered(nil, leader) }
+    /// Sends the leader (or `member`) the frame `request` makes with a fresh request number,
+    /// and hands its answer to `answered` with the node asked; nil if there is none to ask
+    /// or no answer came.
+    private func ask(
+        of member: NodeID? = nil, _ request: (UInt64) -> PeerFrame, timeout: TimeAmount, answered: @escaping (PeerAnswer?, NodeID?) -> Void
+    ) {
+        guard !stopped, let peer = member ?? leader, peer != group.core.id, let transport else { return answered(nil, nil) }
+        nextPeerRequest += 1
+        let number = nextPeerRequest
+        guard transport.send(request(number), to: peer) else { return answered(nil, peer) }
         let bound = NIOLoopBound(self, eventLoop: loop)
         let deadline = loop.scheduleTask(in: timeout) {
-            guard let unanswered = bound.value.askedOfLeader.removeValue(forKey: number) else { return }
+            guard let unanswered = bound.value.askedOfPeers.removeValue(forKey: number) else { return }
             unanswered.answered(nil)
         }
-        askedOfLeader[number] = AskedOfLeader(leader: leader, timeout: deadline) { answered($0, leader) }
+        askedOfPeers[number] = AskedOfPeer(peer: peer, timeout: deadline) { answered($0, peer) }
     }
 
     /// A peer's request or answer on its own authenticated link.
@@ -130,14 +154,18 @@ extension NodeCore {
         case .countsQuery(let requested, let request):
             transport?.send(.counts(request: request, requested == Self.groupID && isLeading ? countsHere : nil), to: peer)
         case .outcome(let request, let outcome):
-            leaderAnswered(request, .outcome(outcome), by: peer)
+            peerAnswered(request, .outcome(outcome), by: peer)
         case .counts(let request, let counts):
-            leaderAnswered(request, .counts(counts), by: peer)
+            peerAnswered(request, .counts(counts), by: peer)
         case .connectionsQuery(let requested, let request):
             let json = requested == Self.groupID ? clientConnectionsHere.flatMap { try? JSONEncoder().encode($0) }.map(Array.init) : nil
             transport?.send(.connections(request: request, json: json), to: peer)
         case .connections(let request, let json):
-            leaderAnswered(request, .connections(json), by: peer)
+            peerAnswered(request, .connections(json), by: peer)
+        case .closeConnection(let request, let name, let reason):
+            transport?.send(.connectionClosed(request: request, found: closeClientSocket(named: name, reason: reason)), to: peer)
+        case .connectionClosed(let request, let found):
+            peerAnswered(request, .connectionClosed(found: found), by: peer)
         case .hello, .proof, .raft, .sessionReady:
             break
         }
@@ -192,17 +220,17 @@ extension NodeCore {
         }
     }
 
-    private func leaderAnswered(_ request: UInt64, _ answer: LeaderAnswer, by peer: NodeID) {
-        guard let asked = askedOfLeader[request], asked.leader == peer else { return }
-        askedOfLeader[request] = nil
+    private func peerAnswered(_ request: UInt64, _ answer: PeerAnswer, by peer: NodeID) {
+        guard let asked = askedOfPeers[request], asked.peer == peer else { return }
+        askedOfPeers[request] = nil
         asked.timeout.cancel()
         asked.answered(answer)
     }
 
     /// At `stop()`: nothing more will answer.
     func abandonLeaderRequests() {
-        let abandoned = askedOfLeader
-        askedOfLeader = [:]
+        let abandoned = askedOfPeers
+        askedOfPeers = [:]
         for asked in abandoned.values {
             asked.timeout.cancel()
             asked.answered(nil)

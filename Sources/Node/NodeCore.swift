@@ -32,6 +32,9 @@ protocol CoreClient: AnyObject {
     var openChannels: Int { get }
     /// What the management API lists of it.
     var managementView: ClientConnectionView? { get }
+    /// The management API's name of the client socket this is; nil for a session another
+    /// node forwards (its client's socket is there) and before it opened.
+    var socketName: String? { get }
 }
 
 /// Everything a node decides, on one event loop: the Raft group with the broker state, the
@@ -123,9 +126,10 @@ final class NodeCore {
     var removedNodes: Set<NodeID> = []
     /// Members that asked this leader to remove them (`leaveRequested`), until they are gone.
     var leaveRequests: Set<NodeID> = []
-    /// What this follower asked of the leader, by request number (NodeCore+LeaderRequests).
-    var askedOfLeader: [UInt64: AskedOfLeader] = [:]
-    var nextLeaderRequest: UInt64 = 0
+    /// What this node asked of the leader or another member, by request number
+    /// (NodeCore+LeaderRequests).
+    var askedOfPeers: [UInt64: AskedOfPeer] = [:]
+    var nextPeerRequest: UInt64 = 0
     private var ticksSinceReconcile = 0
 
     static let tickIntervalMs: Int64 = 10

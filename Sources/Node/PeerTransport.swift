@@ -536,7 +536,7 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .raft(_, let messages):
             guard authenticated, let peer, !isSession else { return refuse("Raft traffic before the handshake") }
             transport.deliver(messages, from: peer)
-        case .leave, .proposal, .outcome, .countsQuery, .counts, .connectionsQuery, .connections:
+        case .leave, .proposal, .outcome, .countsQuery, .counts, .connectionsQuery, .connections, .closeConnection, .connectionClosed:
             guard authenticated, let peer, !isSession else { return refuse("a request before the handshake") }
             transport.requestArrived?(frame, peer)
         }

@@ -42,6 +42,11 @@ public enum PeerFrame: Equatable, Sendable {
     /// The leader's answer: the management API's JSON of them (`ClientConnections`); nil if
     /// it does not lead the group.
     case connections(request: UInt64, json: [UInt8]?)
+    /// An operator closes a client connection (by its management API name) on the node the
+    /// client is connected to; `reason` is the close's text.
+    case closeConnection(request: UInt64, name: String, reason: String)
+    /// Whether that node had the connection and closed it.
+    case connectionClosed(request: UInt64, found: Bool)
 
     /// 2: the handshake's proofs bind both hellos, the acceptor's going first.
     public static let version: UInt8 = 2
@@ -57,6 +62,11 @@ public enum PeerFrame: Equatable, Sendable {
     public static let userBytesMax = 255
     /// A refusal's text is one sentence.
     public static let refusalTextBytesMax = 4_096
+    /// A connection's name: two addresses with their ports.
+    public static let connectionNameBytesMax = 512
+    /// An operator's reason for closing a connection goes into connection.close's reply
+    /// text, a short string, after `CONNECTION_FORCED - `.
+    public static let closeReasonBytesMax = 200
     /// The queues one `counts` answer may list (a vhost and a name each at most 255 bytes).
     public static let queueCountsMax = 1 << 20
 
@@ -72,6 +82,8 @@ public enum PeerFrame: Equatable, Sendable {
         case counts = 9
         case connectionsQuery = 10
         case connections = 11
+        case closeConnection = 12
+        case connectionClosed = 13
     }
 
     // MARK: Encoding
@@ -130,6 +142,15 @@ public enum PeerFrame: Equatable, Sendable {
             writer.u64(request)
             writer.bool(json != nil)
             if let json { writer.blob(json) }
+        case .closeConnection(let request, let name, let reason):
+            writer.u8(Kind.closeConnection.rawValue)
+            writer.u64(request)
+            writer.blob(Array(name.utf8))
+            writer.blob(Array(reason.utf8.prefix(Self.closeReasonBytesMax)))
+        case .connectionClosed(let request, let found):
+            writer.u8(Kind.connectionClosed.rawValue)
+            writer.u64(request)
+            writer.bool(found)
         }
         writer.setU32(UInt32(writer.count - Self.lengthPrefixBytes), at: 0)
         return writer.buffer
@@ -259,6 +280,15 @@ public enum PeerFrame: Equatable, Sendable {
         case .connections:
             let request = try reader.u64()
             self = .connections(request: request, json: try reader.bool() ? try reader.blob(max: limits.frameBytesMax) : nil)
+        case .closeConnection:
+            let request = try reader.u64()
+            guard let name = String(validating: try reader.blob(max: Self.connectionNameBytesMax), as: UTF8.self) else {
+                throw .invalid("a connection's name that is not UTF-8")
+            }
+            self = .closeConnection(request: request, name: name, reason: String(decoding: try reader.blob(max: Self.closeReasonBytesMax), as: UTF8.self))
+        case .connectionClosed:
+            let request = try reader.u64()
+            self = .connectionClosed(request: request, found: try reader.bool())
         }
         try reader.expectEnd()
     }

@@ -82,12 +82,23 @@ final class ManagementConnectionsTests: XCTestCase {
 
         // A closed connection leaves the list.
         await direct.close()
-        _ = try await waitFor("the closed connection to leave the follower's list") { () async throws -> Bool? in
+        let remaining = try await waitFor("the closed connection to leave the follower's list") { () async throws -> [ConnectionInfo]? in
             let listed: [ConnectionInfo] = try await self.get("/api/connections", from: follower)
-            return listed.count == 1 ? true : nil
+            return listed.count == 1 ? listed : nil
         }
+
+        // An operator closes the relayed connection through the leader: the follower, which
+        // holds the client's socket, closes it with 320 and the operator's reason.
+        let name = try XCTUnwrap(remaining.first).name.addingPercentEncodingForPath
+        let closing = try await client(leader).send(.DELETE, "/api/connections/\(name)", headers: [("X-Reason", "maintenance window")])
+        XCTAssertEqual(closing.status, 204)
+        let error = await throughFollower.closed()
+        guard case .connectionClosedByServer(let reason) = error else { return XCTFail("\(error)") }
+        XCTAssertEqual(reason.replyCode, .connectionForced)
+        XCTAssertEqual(reason.replyText, "CONNECTION_FORCED - maintenance window")
+        let gone = try await client(leader).send(.DELETE, "/api/connections/\(name)")
+        XCTAssertEqual(gone.status, 404)
         withExtendedLifetime(deliveries) {}
-        await throughFollower.close()
         for node in nodes.values { try await node.shutdown() }
     }
 
