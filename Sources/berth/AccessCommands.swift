@@ -14,47 +14,75 @@ struct UsersCommand: AsyncParsableCommand {
         subcommands: [List.self, Add.self, Delete.self], defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the users and their tags.")
-        @OptionGroup var management: ManagementOptions
-
-        func run() async throws {
-            let users = try await management.read([UserInfo].self, "/api/users")
-            print(formatTable(["name", "tags"], users.map { [$0.name, $0.tags.joined(separator: ",")] }), terminator: "")
-        }
+        static let configuration = CommandConfiguration(abstract: "List the users and their tags.", discussion: InfoListing.users.discussion)
+        @OptionGroup var listing: UserListing
+        func run() async throws { try await listing.run() }
     }
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Add a user, or set an existing user's password and tags.",
-            discussion: "The password is read from --new-password-file (its owner's alone) or prompted for; never given on the command line.")
-        @Argument(help: "The user's name.") var name: String
-        @Option(help: "A file holding the new user's password, its owner's alone.") var newPasswordFile: String?
-        @Option(help: "Comma-separated tags: administrator, monitoring, policymaker, management (none: AMQP only).") var tags = ""
-        @OptionGroup var management: ManagementOptions
-
-        func run() async throws {
-            let password: String
-            if let newPasswordFile {
-                do { password = String(decoding: try SecretFile.read(newPasswordFile), as: UTF8.self) } catch { throw ValidationError("\(error)") }
-            } else {
-                guard isatty(0) == 1, let typed = getpass("password for \(name): ") else {
-                    throw ValidationError("--new-password-file is needed when there is no terminal to prompt on")
-                }
-                password = String(cString: typed)
-            }
-            let body = try JSONEncoder().encode(UserChange(password: password, tags: tags.split(separator: ",").map(String.init)))
-            try await management.change(.PUT, "/api/users/\(pathSegment(name))", body: Array(body))
-        }
+        static let configuration = UserAddition.configuration(named: "add")
+        @OptionGroup var addition: UserAddition
+        func run() async throws { try await addition.run() }
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a user and its permissions.")
-        @Argument(help: "The user's name.") var name: String
-        @OptionGroup var management: ManagementOptions
+        static let configuration = UserDeletion.configuration(named: "delete")
+        @OptionGroup var deletion: UserDeletion
+        func run() async throws { try await deletion.run() }
+    }
+}
 
-        func run() async throws {
-            try await management.change(.DELETE, "/api/users/\(pathSegment(name))")
+/// `berth users list` and `berth list_users`.
+struct UserListing: ParsableArguments {
+    @OptionGroup var listing: ListingOptions
+    @OptionGroup var management: ManagementOptions
+
+    func validate() throws { try listing.check(InfoListing.users) }
+
+    func run() async throws {
+        try listing.print(try await management.read([UserInfo].self, "/api/users"), InfoListing.users)
+    }
+}
+
+/// `berth users add` and `berth add_user`.
+struct UserAddition: ParsableArguments {
+    static func configuration(named name: String) -> CommandConfiguration {
+        CommandConfiguration(
+            commandName: name, abstract: "Add a user, or set an existing user's password and tags.",
+            discussion: "The password is read from --new-password-file (its owner's alone) or prompted for; never given on the command line.")
+    }
+
+    @Argument(help: "The user's name.") var name: String
+    @Option(help: "A file holding the new user's password, its owner's alone.") var newPasswordFile: String?
+    @Option(help: "Comma-separated tags: administrator, monitoring, policymaker, management (none: AMQP only).") var tags = ""
+    @OptionGroup var management: ManagementOptions
+
+    func run() async throws {
+        let password: String
+        if let newPasswordFile {
+            do { password = String(decoding: try SecretFile.read(newPasswordFile), as: UTF8.self) } catch { throw ValidationError("\(error)") }
+        } else {
+            guard isatty(0) == 1, let typed = getpass("password for \(name): ") else {
+                throw ValidationError("--new-password-file is needed when there is no terminal to prompt on")
+            }
+            password = String(cString: typed)
         }
+        let body = try JSONEncoder().encode(UserChange(password: password, tags: tags.split(separator: ",").map(String.init)))
+        try await management.change(.PUT, "/api/users/\(pathSegment(name))", body: Array(body))
+    }
+}
+
+/// `berth users delete` and `berth delete_user`.
+struct UserDeletion: ParsableArguments {
+    static func configuration(named name: String) -> CommandConfiguration {
+        CommandConfiguration(commandName: name, abstract: "Delete a user and its permissions.")
+    }
+
+    @Argument(help: "The user's name.") var name: String
+    @OptionGroup var management: ManagementOptions
+
+    func run() async throws {
+        try await management.change(.DELETE, "/api/users/\(pathSegment(name))")
     }
 }
 
@@ -64,33 +92,61 @@ struct VHostsCommand: AsyncParsableCommand {
         subcommands: [List.self, Add.self, Delete.self], defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the vhosts.")
-        @OptionGroup var management: ManagementOptions
-
-        func run() async throws {
-            let vhosts = try await management.read([VHostInfo].self, "/api/vhosts")
-            print(formatTable(["name"], vhosts.map { [$0.name] }), terminator: "")
-        }
+        static let configuration = CommandConfiguration(abstract: "List the vhosts.", discussion: InfoListing.vhosts.discussion)
+        @OptionGroup var listing: VHostListing
+        func run() async throws { try await listing.run() }
     }
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a vhost (no user may use it until given a permission on it).")
-        @Argument(help: "The vhost's name.") var name: String
-        @OptionGroup var management: ManagementOptions
-
-        func run() async throws {
-            try await management.change(.PUT, "/api/vhosts/\(pathSegment(name))")
-        }
+        static let configuration = VHostAddition.configuration(named: "add")
+        @OptionGroup var addition: VHostAddition
+        func run() async throws { try await addition.run() }
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a vhost with everything in it.")
-        @Argument(help: "The vhost's name.") var name: String
-        @OptionGroup var management: ManagementOptions
+        static let configuration = VHostDeletion.configuration(named: "delete")
+        @OptionGroup var deletion: VHostDeletion
+        func run() async throws { try await deletion.run() }
+    }
+}
 
-        func run() async throws {
-            try await management.change(.DELETE, "/api/vhosts/\(pathSegment(name))")
-        }
+/// `berth vhosts list` and `berth list_vhosts`.
+struct VHostListing: ParsableArguments {
+    @OptionGroup var listing: ListingOptions
+    @OptionGroup var management: ManagementOptions
+
+    func validate() throws { try listing.check(InfoListing.vhosts) }
+
+    func run() async throws {
+        try listing.print(try await management.read([VHostInfo].self, "/api/vhosts"), InfoListing.vhosts)
+    }
+}
+
+/// `berth vhosts add` and `berth add_vhost`.
+struct VHostAddition: ParsableArguments {
+    static func configuration(named name: String) -> CommandConfiguration {
+        CommandConfiguration(commandName: name, abstract: "Add a vhost (no user may use it until given a permission on it).")
+    }
+
+    @Argument(help: "The vhost's name.") var name: String
+    @OptionGroup var management: ManagementOptions
+
+    func run() async throws {
+        try await management.change(.PUT, "/api/vhosts/\(pathSegment(name))")
+    }
+}
+
+/// `berth vhosts delete` and `berth delete_vhost`.
+struct VHostDeletion: ParsableArguments {
+    static func configuration(named name: String) -> CommandConfiguration {
+        CommandConfiguration(commandName: name, abstract: "Delete a vhost with everything in it.")
+    }
+
+    @Argument(help: "The vhost's name.") var name: String
+    @OptionGroup var management: ManagementOptions
+
+    func run() async throws {
+        try await management.change(.DELETE, "/api/vhosts/\(pathSegment(name))")
     }
 }
 
@@ -105,8 +161,7 @@ struct PermissionsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let permissions = try await management.read([PermissionInfo].self, "/api/permissions")
-            print(formatTable(["vhost", "user", "configure", "write", "read"], permissions.map { [$0.vhost, $0.user, $0.configure, $0.write, $0.read] }),
-                  terminator: "")
+            print(try InfoListing.permissions.render(permissions, columns: ["vhost"] + InfoListing.permissions.defaults, as: .table), terminator: "")
         }
     }
 
@@ -121,8 +176,7 @@ struct PermissionsCommand: AsyncParsableCommand {
         @OptionGroup var management: ManagementOptions
 
         func run() async throws {
-            let body = try JSONEncoder().encode(PermissionChange(configure: configure, write: write, read: read))
-            try await management.change(.PUT, "/api/permissions/\(pathSegment(vhost))/\(pathSegment(user))", body: Array(body))
+            try await management.setPermissions(vhost: vhost, user: user, PermissionChange(configure: configure, write: write, read: read))
         }
     }
 
@@ -145,19 +199,30 @@ struct ManagementOptions: ParsableArguments {
 
     /// A GET's JSON from the first node that answers it.
     func read<Value: Decodable>(_ type: Value.Type, _ path: String) async throws -> Value {
-        let reply = try await ask(.GET, path, body: [])
-        guard reply.status == 200 else { throw failure(reply, path) }
+        let body = try await read(path)
         do {
-            return try JSONDecoder().decode(type, from: Data(reply.body))
+            return try JSONDecoder().decode(type, from: Data(body))
         } catch {
             throw ValidationError("\(path): an answer that does not decode: \(error)")
         }
+    }
+
+    /// A GET's body, as the first node that answers it gives it.
+    func read(_ path: String) async throws -> [UInt8] {
+        let reply = try await ask(.GET, path, body: [])
+        guard reply.status == 200 else { throw failure(reply, path) }
+        return reply.body
     }
 
     /// A change, through the first node that answers; fails unless it succeeded.
     func change(_ method: HTTPMethod, _ path: String, body: [UInt8] = []) async throws {
         let reply = try await ask(method, path, body: body)
         guard (200..<300).contains(reply.status) else { throw failure(reply, path) }
+    }
+
+    /// `berth permissions set` and `berth set_permissions`.
+    func setPermissions(vhost: String, user: String, _ permissions: PermissionChange) async throws {
+        try await change(.PUT, "/api/permissions/\(pathSegment(vhost))/\(pathSegment(user))", body: Array(try JSONEncoder().encode(permissions)))
     }
 
     private func ask(_ method: HTTPMethod, _ path: String, body: [UInt8]) async throws -> HTTPReply {
