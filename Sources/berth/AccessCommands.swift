@@ -215,8 +215,8 @@ struct ManagementOptions: ParsableArguments {
     }
 
     /// A change, through the first node that answers; fails unless it succeeded.
-    func change(_ method: HTTPMethod, _ path: String, body: [UInt8] = []) async throws {
-        let reply = try await ask(method, path, body: body)
+    func change(_ method: HTTPMethod, _ path: String, body: [UInt8] = [], headers: [(String, String)] = []) async throws {
+        let reply = try await ask(method, path, body: body, headers: headers)
         guard (200..<300).contains(reply.status) else { throw failure(reply, path) }
     }
 
@@ -225,7 +225,7 @@ struct ManagementOptions: ParsableArguments {
         try await change(.PUT, "/api/permissions/\(pathSegment(vhost))/\(pathSegment(user))", body: Array(try JSONEncoder().encode(permissions)))
     }
 
-    private func ask(_ method: HTTPMethod, _ path: String, body: [UInt8]) async throws -> HTTPReply {
+    private func ask(_ method: HTTPMethod, _ path: String, body: [UInt8], headers: [(String, String)] = []) async throws -> HTTPReply {
         let credentials = try who.credentials()
         let group = MultiThreadedEventLoopGroup.singleton
         var reasons: [String] = []
@@ -233,7 +233,7 @@ struct ManagementOptions: ParsableArguments {
             let client = StatusClient(host: endpoint.host, port: endpoint.port, timeout: .milliseconds(Int64(api.timeout * 1000)),
                                       credentials: credentials, on: group)
             do {
-                return try await client.send(method, path, headers: [("Content-Type", "application/json")], body: body)
+                return try await client.send(method, path, headers: [("Content-Type", "application/json")] + headers, body: body)
             } catch {
                 reasons.append("\(endpoint.host):\(endpoint.port): \(error)")
             }

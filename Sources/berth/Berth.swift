@@ -13,7 +13,8 @@ struct Berth: AsyncParsableCommand {
 
     /// rabbitmqctl's everyday commands by their names (CtlCommands.swift).
     static let rabbitmqctlCommands: [any ParsableCommand.Type] = [
-        ListQueuesCommand.self, ListExchangesCommand.self, ListBindingsCommand.self, ListUsersCommand.self, ListVHostsCommand.self,
+        ListQueuesCommand.self, ListExchangesCommand.self, ListBindingsCommand.self, ListConnectionsCommand.self, ListChannelsCommand.self,
+        ListConsumersCommand.self, CloseConnectionCommand.self, ListUsersCommand.self, ListVHostsCommand.self,
         ListPermissionsCommand.self, AddUserCommand.self, DeleteUserCommand.self, SetPermissionsCommand.self, AddVHostCommand.self,
         DeleteVHostCommand.self, ExportDefinitionsCommand.self, ImportDefinitionsCommand.self, PurgeQueueCommand.self, DeleteQueueCommand.self,
         ClusterStatusCommand.self,

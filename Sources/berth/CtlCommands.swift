@@ -78,6 +78,64 @@ extension InfoListing where Item == PermissionInfo {
     ])
 }
 
+extension InfoListing where Item == ConnectionInfo {
+    static let connections = InfoListing("list_connections", defaults: ["user", "peer_host", "peer_port", "state"], [
+        ("name", { .string($0.name) }),
+        ("node", { .string($0.node) }),
+        ("user", { .string($0.user) }),
+        ("vhost", { .string($0.vhost) }),
+        ("host", { .string($0.host) }),
+        ("port", { .int(Int64($0.port)) }),
+        ("peer_host", { .string($0.peer_host) }),
+        ("peer_port", { .int(Int64($0.peer_port)) }),
+        ("state", { .string($0.state) }),
+        ("ssl", { .bool($0.ssl) }),
+        ("protocol", { .string($0.protocol) }),
+        ("auth_mechanism", { .string($0.auth_mechanism) }),
+        ("channels", { .int(Int64($0.channels)) }),
+        ("channel_max", { .int(Int64($0.channel_max)) }),
+        ("frame_max", { .int(Int64($0.frame_max)) }),
+        ("timeout", { .int(Int64($0.timeout)) }),
+        ("connected_at", { .int($0.connected_at) }),
+        ("client_properties", { .object($0.client_properties) }),
+    ])
+}
+
+extension InfoListing where Item == ChannelInfo {
+    static let channels = InfoListing("list_channels", defaults: ["name", "user", "consumer_count", "messages_unacknowledged"], [
+        ("name", { .string($0.name) }),
+        ("node", { .string($0.node) }),
+        ("connection", { .string($0.connection_details.name) }),
+        ("number", { .int(Int64($0.number)) }),
+        ("user", { .string($0.user) }),
+        ("vhost", { .string($0.vhost) }),
+        ("transactional", { .bool($0.transactional) }),
+        ("confirm", { .bool($0.confirm) }),
+        ("consumer_count", { .int(Int64($0.consumer_count)) }),
+        ("messages_unacknowledged", { .int(Int64($0.messages_unacknowledged)) }),
+        ("messages_unconfirmed", { .int(Int64($0.messages_unconfirmed)) }),
+        ("prefetch_count", { .int(Int64($0.prefetch_count)) }),
+        ("global_prefetch_count", { .int(Int64($0.global_prefetch_count)) }),
+        ("state", { .string($0.state) }),
+    ])
+}
+
+extension InfoListing where Item == ConsumerInfo {
+    static let consumers = InfoListing(
+        "list_consumers", defaults: ["queue_name", "channel_pid", "consumer_tag", "ack_required", "prefetch_count", "active", "arguments"], [
+            ("queue_name", { .string($0.queue.name) }),
+            // rabbitmqctl shows the channel's process id; Berth's channel is its name.
+            ("channel_pid", { .string($0.channel_details.name) }),
+            ("consumer_tag", { .string($0.consumer_tag) }),
+            ("ack_required", { .bool($0.ack_required) }),
+            ("prefetch_count", { .int(Int64($0.prefetch_count)) }),
+            ("active", { .bool($0.active) }),
+            ("activity_status", { .string($0.activity_status) }),
+            ("exclusive", { .bool($0.exclusive) }),
+            ("arguments", { .object($0.arguments) }),
+        ])
+}
+
 extension InfoListing where Item == ClusterNodeInfo {
     static let clusterMembers = InfoListing("cluster_status", defaults: ["name", "running", "role"], [
         ("name", { .string($0.name) }),
@@ -127,6 +185,63 @@ struct ListBindingsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try listing.print(try await management.read([BindingInfo].self, "/api/bindings/\(pathSegment(vhost.vhost))"), InfoListing.bindings)
+    }
+}
+
+struct ListConnectionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list_connections", abstract: "List the cluster's client connections, as rabbitmqctl list_connections.",
+        discussion: InfoListing.connections.discussion)
+    @OptionGroup var listing: ListingOptions
+    @OptionGroup var management: ManagementOptions
+
+    func validate() throws { try listing.check(InfoListing.connections) }
+
+    func run() async throws {
+        try listing.print(try await management.read([ConnectionInfo].self, "/api/connections"), InfoListing.connections)
+    }
+}
+
+struct ListChannelsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list_channels", abstract: "List the channels of the cluster's client connections, as rabbitmqctl list_channels.",
+        discussion: InfoListing.channels.discussion)
+    @OptionGroup var listing: ListingOptions
+    @OptionGroup var management: ManagementOptions
+
+    func validate() throws { try listing.check(InfoListing.channels) }
+
+    func run() async throws {
+        try listing.print(try await management.read([ChannelInfo].self, "/api/channels"), InfoListing.channels)
+    }
+}
+
+struct ListConsumersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list_consumers", abstract: "List a vhost's consumers, as rabbitmqctl list_consumers.",
+        discussion: InfoListing.consumers.discussion)
+    @OptionGroup var vhost: VHostOption
+    @OptionGroup var listing: ListingOptions
+    @OptionGroup var management: ManagementOptions
+
+    func validate() throws { try listing.check(InfoListing.consumers) }
+
+    func run() async throws {
+        try listing.print(try await management.read([ConsumerInfo].self, "/api/consumers/\(pathSegment(vhost.vhost))"), InfoListing.consumers)
+    }
+}
+
+struct CloseConnectionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "close_connection", abstract: "Close a client connection with 320 CONNECTION_FORCED, as rabbitmqctl close_connection.",
+        discussion: "The connection is named as list_connections name shows it: \"PEER_HOST:PEER_PORT -> HOST:PORT\".")
+    @Argument(help: "The connection's name.") var name: String
+    @Argument(help: "The reason the client is given.") var explanation: String
+    @OptionGroup var management: ManagementOptions
+
+    func run() async throws {
+        try await management.change(.DELETE, "/api/connections/\(pathSegment(name))", headers: [("X-Reason", explanation)])
+        print("Closed connection '\(name)'")
     }
 }
 

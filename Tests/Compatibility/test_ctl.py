@@ -111,3 +111,46 @@ def test_access_commands_by_rabbitmqctls_names(managed_node, tmp_path):
     berth(cluster, node, "delete_vhost", vhost)
     assert user not in berth(cluster, node, "list_users")
     assert vhost not in berth(cluster, node, "list_vhosts")
+
+
+@pytest.mark.seconds(60)
+def test_list_connections_channels_consumers_and_close_one(managed_node, names):
+    cluster, node = managed_node
+    queue, connection_name = names("consumed"), names("listed")
+    connection = pika.BlockingConnection(pika.ConnectionParameters(
+        host=HOST, port=node.amqp_port, connection_attempts=1, client_properties={"connection_name": connection_name}))
+    try:
+        channel = connection.channel()
+        channel.queue_declare(queue, durable=True)
+        channel.basic_qos(prefetch_count=7)
+        channel.basic_consume(queue, lambda *_: None, consumer_tag="ctl-consumer")
+        def ours():
+            rows = json.loads(berth(cluster, node, "list_connections", "name", "node", "user", "peer_port", "channels",
+                                    "client_properties", "--format", "json"))
+            return [row for row in rows if row["client_properties"].get("connection_name") == connection_name]
+
+        eventually("list_connections to show the connection with its channel", lambda: [r["channels"] for r in ours()] == [1])
+        mine = ours()[0]
+        assert mine["user"] == "guest"
+        assert mine["node"].startswith("berth@")
+        assert mine["name"].endswith(f"-> {HOST}:{node.amqp_port}"), "the node the client reached, by its AMQP address"
+        assert not any(key.startswith("x-forwarded") for key in mine["client_properties"])
+
+        channels = json.loads(berth(cluster, node, "list_channels", "connection", "consumer_count", "prefetch_count", "--format", "json"))
+        assert [{"consumer_count": 1, "prefetch_count": 7}] == [
+            {k: row[k] for k in ("consumer_count", "prefetch_count")} for row in channels if row["connection"] == mine["name"]]
+
+        consumers = json.loads(berth(cluster, node, "list_consumers", "queue_name", "consumer_tag", "ack_required", "prefetch_count",
+                                     "--format", "json"))
+        assert {"queue_name": queue, "consumer_tag": "ctl-consumer", "ack_required": True, "prefetch_count": 7} in consumers
+
+        berth(cluster, node, "close_connection", mine["name"], "closed by the ctl test")
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as closed:
+            connection.process_data_events(time_limit=10)
+            connection.process_data_events(time_limit=10)
+        assert closed.value.reply_code == 320
+        assert "closed by the ctl test" in closed.value.reply_text
+        eventually("the closed connection to leave the list", lambda: ours() == [])
+    finally:
+        if connection.is_open:
+            connection.close()
