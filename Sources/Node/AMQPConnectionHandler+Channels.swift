@@ -240,7 +240,7 @@ extension AMQPConnectionHandler {
             try checkPermitted(.read, .queue(queue.name), method: id)
             let outcome = try brokerCall(id) { () throws(BrokerError) in try core.get(channel: here, queue: queue, noAck: g.noAck) }
             if let delivery = outcome.delivery {
-                core.activity.got(delivery, noAck: g.noAck)
+                core.countGot(delivery, noAck: g.noAck)
                 let message = core.message(of: delivery)
                 let getOk = Method.Basic.GetOk(
                     deliveryTag: delivery.deliveryTag, redelivered: delivery.redelivered, exchange: message.exchange,

@@ -2,8 +2,8 @@ import AMQP
 import Auth
 import Broker
 import DequeModule
-import NIOSSL
 import NIOCore
+import NIOSSL
 
 /// One client connection: the AMQP 0-9-1 handshake, channels, and the translation of each
 /// method into a request to the node's core. On a node that does not lead, the channels are

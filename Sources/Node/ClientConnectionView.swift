@@ -1,7 +1,5 @@
 import AMQP
-import Broker
 import NIOCore
-import NIOSSL
 import Raft
 
 /// What the management API shows of one client connection the leader serves: who, from
@@ -47,7 +45,7 @@ enum ForwardedClient {
     static let localKey = "x-forwarded-to"
     static let tlsKey = "x-forwarded-tls"
     static let mechanismKey = "x-forwarded-mechanism"
-    static let keys: Set<String> = [nodeKey, peerKey, localKey, tlsKey, mechanismKey, "x-forwarded-by"]
+    static let keys: Set<String> = [nodeKey, peerKey, localKey, tlsKey, mechanismKey]
 
     static func properties(_ properties: FieldTable, node: NodeID, peer: SocketAddress?, local: SocketAddress?, tls: Bool, mechanism: String) -> FieldTable {
         var forwarded = FieldTable(properties.entries.filter { !keys.contains($0.name) })

@@ -494,9 +494,8 @@ final class LeaderRelay {
         guard case .method(_, .connection(let method)) = frame else { return }
         switch method {
         case .start:
-            var properties = clientProperties
-            properties["x-forwarded-by"] = .longString(Array("berth node \(core.group.core.id)".utf8))
-            let startOk = Method.Connection.StartOk(clientProperties: properties, mechanism: "EXTERNAL", response: [], locale: "en_US")
+            // The client's properties with where it is (`ForwardedClient`), as the handler gave them.
+            let startOk = Method.Connection.StartOk(clientProperties: clientProperties, mechanism: "EXTERNAL", response: [], locale: "en_US")
             writeToSession(.method(channel: 0, .connection(.startOk(startOk))))
         case .tune(let tune):
             let tuneOk = Method.Connection.TuneOk(

@@ -298,7 +298,8 @@ extension ManagementRoutes {
                     name: name, vhost: vhost, durable: queue.durable, auto_delete: queue.autoDelete, exclusive: queue.exclusiveOwner != nil,
                     arguments: json(queue.arguments), type: type, leader: raft.leader.map(nodeName) ?? "", members: members, online: online,
                     messages: queue.messageCount, messages_ready: count.map { Int($0.ready) } ?? queue.messageCount - unacknowledged,
-                    messages_unacknowledged: unacknowledged, consumers: Int(count?.consumers ?? 0))
+                    messages_unacknowledged: unacknowledged, consumers: Int(count?.consumers ?? 0),
+                    messageStats: count.map { messageStats($0.messages, confirms: false) })
             }
         }
     }
@@ -349,13 +350,15 @@ extension ManagementRoutes {
             queueTotals: .init(
                 messages: queues.reduce(0) { $0 + $1.messages }, messages_ready: queues.reduce(0) { $0 + $1.messages_ready },
                 messages_unacknowledged: queues.reduce(0) { $0 + $1.messages_unacknowledged }),
-            messageStats: messageStats(counts?.messages ?? MessageStats()), listeners: listeners)
+            messageStats: messageStats(counts?.messages ?? MessageStats(), confirms: true), listeners: listeners)
     }
 
-    private static func messageStats(_ stats: MessageStats) -> MessageStatsInfo {
-        let counts: [(String, MessageStats.Count)] = [
-            ("publish", stats.publish), ("confirm", stats.confirm), ("deliver_get", stats.deliverGet), ("ack", stats.ack), ("redeliver", stats.redeliver),
+    /// RabbitMQ's `message_stats`; a queue's has no `confirm` (a channel confirms).
+    private static func messageStats(_ stats: MessageStats, confirms: Bool) -> MessageStatsInfo {
+        var counts: [(String, MessageStats.Count)] = [
+            ("publish", stats.publish), ("deliver_get", stats.deliverGet), ("ack", stats.ack), ("redeliver", stats.redeliver),
         ]
+        if confirms { counts.append(("confirm", stats.confirm)) }
         return MessageStatsInfo(counts: Dictionary(uniqueKeysWithValues: counts.map { ($0, .init(total: $1.total, rate: $1.ratePerSecond)) }))
     }
 

@@ -120,7 +120,7 @@ extension NodeCore {
         let queues = state.allQueueNames.map { name in
             let counts = counts(of: name)
             return QueueCount(vhost: name.vhost, name: name.name, ready: UInt64(counts.messages),
-                              unacknowledged: UInt64(messagesOut(of: name).count), consumers: UInt32(counts.consumers))
+                              unacknowledged: UInt64(messagesOut(of: name).count), consumers: UInt32(counts.consumers), messages: messageStats(of: name))
         }
         return LeaderCounts(connections: UInt32(clientCount), channels: UInt32(channelCount), queues: queues, messages: messageStats)
     }

@@ -26,7 +26,7 @@ extension NodeCore {
                                                  ("product_version", BerthVersion.current)], "What this node runs")
 
         gauge("rabbitmq_connections", clientSockets, "Client connections open on this node")
-        gauge("rabbitmq_channels", channelCount, "Channels open on this node's connections")
+        gauge("rabbitmq_channels", channelCount, "Channels this node serves: the leader serves every channel of the cluster")
         addQueueGauges(to: scrape, perObject: perObject)
 
         gauge("rabbitmq_raft_term_total", raft.term, "The current Raft term")
@@ -115,11 +115,73 @@ extension NodeCore {
     /// them (the leader's are the cluster's).
     var messageStats: MessageStats {
         func count(_ value: KeyPath<ActivityCounts, UInt64>) -> MessageStats.Count {
-            MessageStats.Count(total: activity[keyPath: value], ratePerSecond: activityRates.rate(value))
+            MessageStats.Count(total: activity[keyPath: value], ratePerSecond: activityRates.rate { $0[keyPath: value] })
         }
         var stats = MessageStats()
         stats.publish = count(\.received)
         stats.confirm = count(\.confirmed)
+        stats.deliverGet = count(\.delivered)
+        stats.ack = count(\.acknowledged)
+        stats.redeliver = count(\.redelivered)
+        return stats
+    }
+}
+
+/// Counting what the leader does with messages: the node's totals (`activity`) and each
+/// queue's (`queueActivity`), sampled for their rates every `RateSampler.intervalMs`.
+extension NodeCore {
+    func countRouted(to queues: [QueueName]) {
+        activity.routed += 1
+        for queue in queues { queueActivity[queue, default: QueueActivity()].published += 1 }
+    }
+
+    /// A dispatch's deliveries to consumers: a no-ack consumer's are settled as they go,
+    /// so the dispatch's settlements are the no-ack ones.
+    func countConsumed(_ deliveries: [Delivery], settledBy proposals: [BrokerCommand]) {
+        let autoAcked = ActivityCounts.messagesSettled(by: proposals)
+        activity.consumedAutoAck += UInt64(autoAcked)
+        activity.consumedManualAck += UInt64(deliveries.count - autoAcked)
+        for delivery in deliveries { countDelivered(delivery) }
+    }
+
+    /// One basic.get's delivery.
+    func countGot(_ delivery: Delivery, noAck: Bool) {
+        if noAck { activity.gotAutoAck += 1 } else { activity.gotManualAck += 1 }
+        countDelivered(delivery)
+    }
+
+    private func countDelivered(_ delivery: Delivery) {
+        queueActivity[delivery.queue, default: QueueActivity()].delivered += 1
+        if delivery.redelivered {
+            activity.redelivered += 1
+            queueActivity[delivery.queue, default: QueueActivity()].redelivered += 1
+        }
+    }
+
+    /// A client's acknowledgements, as the settlements they became.
+    func countAcknowledged(_ commands: [BrokerCommand]) {
+        for command in commands {
+            guard case .settle(let batch) = command else { continue }
+            activity.acknowledged += UInt64(batch.ids.count)
+            queueActivity[batch.queue, default: QueueActivity()].acknowledged += UInt64(batch.ids.count)
+        }
+    }
+
+    /// Takes the samples the rates are made of; a deleted queue's counts go.
+    func sampleActivity() {
+        queueActivity = queueActivity.filter { state.queue($0.key) != nil }
+        activityRates.sample(activity, at: now)
+        queueActivityRates.sample(queueActivity, at: now)
+    }
+
+    /// One queue's totals and rates, as its `message_stats` gives them.
+    func messageStats(of queue: QueueName) -> MessageStats {
+        func count(_ value: KeyPath<QueueActivity, UInt64>) -> MessageStats.Count {
+            MessageStats.Count(total: queueActivity[queue]?[keyPath: value] ?? 0,
+                               ratePerSecond: queueActivityRates.rate { $0[queue]?[keyPath: value] })
+        }
+        var stats = MessageStats()
+        stats.publish = count(\.published)
         stats.deliverGet = count(\.delivered)
         stats.ack = count(\.acknowledged)
         stats.redeliver = count(\.redelivered)

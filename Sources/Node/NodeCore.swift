@@ -56,7 +56,11 @@ final class NodeCore {
     /// What this node counts, and how fast, for its Prometheus endpoint and the
     /// management API's `message_stats`.
     var activity = ActivityCounts()
-    var activityRates = ActivityRates()
+    var activityRates = RateSampler<ActivityCounts>()
+    /// Each queue's, on the leader (a new leader starts from nothing, as a restarted
+    /// RabbitMQ node does).
+    var queueActivity: [QueueName: QueueActivity] = [:]
+    var queueActivityRates = RateSampler<[QueueName: QueueActivity]>()
     /// Its histograms of the log's syncs.
     let metrics: NodeMetrics
     /// What blocks publishers here: this node's alarms and every live member's (see
@@ -196,12 +200,9 @@ final class NodeCore {
         timers.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(ResourceMonitor.intervalMs), delay: .milliseconds(ResourceMonitor.intervalMs)) { _ in
             bound.value.checkResources()
         })
-        activityRates.sample(activity, at: clock())
-        let sampling = TimeAmount.milliseconds(ActivityRates.sampleIntervalMs)
-        timers.append(loop.scheduleRepeatedTask(initialDelay: sampling, delay: sampling) { _ in
-            let core = bound.value
-            core.activityRates.sample(core.activity, at: core.clock())
-        })
+        sampleActivity()
+        let sampling = TimeAmount.milliseconds(RateSampler<ActivityCounts>.intervalMs)
+        timers.append(loop.scheduleRepeatedTask(initialDelay: sampling, delay: sampling) { _ in bound.value.sampleActivity() })
     }
 
     func stop() throws {
@@ -293,7 +294,7 @@ final class NodeCore {
             client?.confirm(channel: origin.channel, deliveryTag: confirmTag, ack: true)
             return
         }
-        activity.routed += 1
+        countRouted(to: queues)
         let token = PublisherToken(connection: origin.connection, channel: origin.channel, deliveryTag: confirmTag)
         publishBatch.append(Publish(message: message, queues: queues, publisherToken: token.encoded()))
         scheduleFlush()
@@ -338,7 +339,7 @@ final class NodeCore {
 
     func ack(channel: ChannelID, deliveryTag: UInt64, multiple: Bool) throws(BrokerError) {
         let commands = try withDispatcher { (dispatcher) throws(BrokerError) in try dispatcher.ack(channel: channel, deliveryTag: deliveryTag, multiple: multiple) }
-        activity.acknowledged += UInt64(ActivityCounts.messagesSettled(by: commands))
+        countAcknowledged(commands)
         commands.forEach(propose)
         scheduleFlush()
     }
@@ -790,7 +791,7 @@ final class NodeCore {
             for (delivery, message) in zip(output.deliveries, messages(of: output.deliveries)) {
                 clients[delivery.channel.connection]?.deliver(delivery, message: message)
             }
-            if !output.deliveries.isEmpty { activity.consumed(output.deliveries, settledBy: output.proposals) }
+            if !output.deliveries.isEmpty { countConsumed(output.deliveries, settledBy: output.proposals) }
             output.proposals.forEach(propose)
             more = output.more
         }

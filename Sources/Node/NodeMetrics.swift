@@ -26,21 +26,6 @@ struct ActivityCounts: Equatable, Sendable {
     /// Every delivery: to consumers and by basic.get, acknowledged or not.
     var delivered: UInt64 { consumedManualAck + consumedAutoAck + gotManualAck + gotAutoAck }
 
-    /// A dispatch's deliveries to consumers: a no-ack consumer's are settled as they go,
-    /// so the dispatch's settlements are the no-ack ones.
-    mutating func consumed(_ deliveries: [Delivery], settledBy proposals: [BrokerCommand]) {
-        let autoAcked = Self.messagesSettled(by: proposals)
-        consumedAutoAck += UInt64(autoAcked)
-        consumedManualAck += UInt64(deliveries.count - autoAcked)
-        redelivered += UInt64(deliveries.count(where: \.redelivered))
-    }
-
-    /// One basic.get's delivery.
-    mutating func got(_ delivery: Delivery, noAck: Bool) {
-        if noAck { gotAutoAck += 1 } else { gotManualAck += 1 }
-        if delivery.redelivered { redelivered += 1 }
-    }
-
     /// Messages the commands settle (acknowledged, or taken by a no-ack consumer).
     static func messagesSettled(by commands: [BrokerCommand]) -> Int {
         commands.reduce(0) { total, command in
@@ -70,25 +55,32 @@ struct ActivityCounts: Equatable, Sendable {
     ]
 }
 
-/// Rates of the activity, per second, over the last sampling interval, as RabbitMQ's
-/// management API reports them (`publish_details.rate`...): the interval is RabbitMQ's
-/// sample interval, 5 s.
-struct ActivityRates {
-    static let sampleIntervalMs: Int64 = 5_000
+/// One queue's messages on the leader: the totals behind its `message_stats`.
+struct QueueActivity: Equatable, Sendable {
+    var published: UInt64 = 0
+    var delivered: UInt64 = 0
+    var acknowledged: UInt64 = 0
+    var redelivered: UInt64 = 0
+}
 
-    private var previous: (at: Int64, counts: ActivityCounts)?
-    private var latest: (at: Int64, counts: ActivityCounts)?
+/// Rates of counts, per second, over the last sampling interval, as RabbitMQ's management
+/// API reports them (`publish_details.rate`...).
+struct RateSampler<Counts> {
+    /// RabbitMQ's sample interval.
+    static var intervalMs: Int64 { 5_000 }
 
-    mutating func sample(_ counts: ActivityCounts, at now: Int64) {
+    private var previous: (at: Int64, counts: Counts)?
+    private var latest: (at: Int64, counts: Counts)?
+
+    mutating func sample(_ counts: Counts, at now: Int64) {
         previous = latest
         latest = (now, counts)
     }
 
-    /// The rate of one count; 0 before two samples.
-    func rate(_ value: KeyPath<ActivityCounts, UInt64>) -> Double {
-        guard let previous, let latest, latest.at > previous.at else { return 0 }
-        let change = latest.counts[keyPath: value] &- previous.counts[keyPath: value]
-        return Double(change) * 1_000 / Double(latest.at - previous.at)
+    /// The rate of one count (nil in a sample: 0 then); 0 before two samples.
+    func rate(_ value: (Counts) -> UInt64?) -> Double {
+        guard let previous, let latest, latest.at > previous.at, let now = value(latest.counts) else { return 0 }
+        return Double(now &- (value(previous.counts) ?? 0)) * 1_000 / Double(latest.at - previous.at)
     }
 }
 

@@ -403,6 +403,7 @@ public struct MessageStats: Equatable, Sendable {
     public init() {}
 
     private static let fields: [WritableKeyPath<MessageStats, Count> & Sendable] = [\.publish, \.confirm, \.deliverGet, \.ack, \.redeliver]
+    static let encodedBytes = fields.count * 16
 
     func encode(into writer: inout WireWriter) {
         for field in Self.fields {
@@ -428,18 +429,22 @@ public struct QueueCount: Equatable, Sendable {
     public var ready: UInt64
     public var unacknowledged: UInt64
     public var consumers: UInt32
+    /// Its messages published, delivered (or got), acknowledged and redelivered on the
+    /// leader, with their rates (`confirm` is a channel's, not a queue's: 0 here).
+    public var messages: MessageStats
 
-    public init(vhost: String, name: String, ready: UInt64, unacknowledged: UInt64, consumers: UInt32) {
+    public init(vhost: String, name: String, ready: UInt64, unacknowledged: UInt64, consumers: UInt32, messages: MessageStats = MessageStats()) {
         self.vhost = vhost
         self.name = name
         self.ready = ready
         self.unacknowledged = unacknowledged
         self.consumers = consumers
+        self.messages = messages
     }
 
     /// AMQP's short strings: a vhost's or a queue's name is at most 255 bytes.
     static let nameBytesMax = 255
-    static let encodedBytesMin = 4 + 4 + 8 + 8 + 4
+    static let encodedBytesMin = 4 + 4 + 8 + 8 + 4 + MessageStats.encodedBytes
 
     func encode(into writer: inout WireWriter) {
         writer.blob(Array(vhost.utf8))
@@ -447,13 +452,15 @@ public struct QueueCount: Equatable, Sendable {
         writer.u64(ready)
         writer.u64(unacknowledged)
         writer.u32(consumers)
+        messages.encode(into: &writer)
     }
 
     init(reading reader: inout WireReader) throws(PeerWireError) {
         guard let vhost = String(validating: try reader.blob(max: Self.nameBytesMax), as: UTF8.self),
             let name = String(validating: try reader.blob(max: Self.nameBytesMax), as: UTF8.self)
         else { throw .invalid("a queue's name that is not UTF-8") }
-        self.init(vhost: vhost, name: name, ready: try reader.u64(), unacknowledged: try reader.u64(), consumers: try reader.u32())
+        self.init(vhost: vhost, name: name, ready: try reader.u64(), unacknowledged: try reader.u64(), consumers: try reader.u32(),
+                  messages: try MessageStats(reading: &reader))
     }
 }
 

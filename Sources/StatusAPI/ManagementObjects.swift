@@ -64,10 +64,14 @@ public struct QueueInfo: Codable, Sendable, Equatable {
     public var messages_ready: Int
     public var messages_unacknowledged: Int
     public var consumers: Int
+    /// The queue's message totals and rates on its leader (`publish`, `deliver_get`, `ack`,
+    /// `redeliver`); absent when the leader's counts could not be had.
+    public var message_stats: MessageStatsInfo?
 
     public init(
         name: String, vhost: String, durable: Bool, auto_delete: Bool, exclusive: Bool, arguments: [String: JSONValue], type: String,
-        leader: String, members: [String], online: [String], messages: Int, messages_ready: Int, messages_unacknowledged: Int, consumers: Int
+        leader: String, members: [String], online: [String], messages: Int, messages_ready: Int, messages_unacknowledged: Int, consumers: Int,
+        messageStats: MessageStatsInfo? = nil
     ) {
         self.name = name
         self.vhost = vhost
@@ -85,6 +89,7 @@ public struct QueueInfo: Codable, Sendable, Equatable {
         self.messages_ready = messages_ready
         self.messages_unacknowledged = messages_unacknowledged
         self.consumers = consumers
+        message_stats = messageStats
     }
 }
 

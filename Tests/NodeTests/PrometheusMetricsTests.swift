@@ -101,6 +101,13 @@ final class PrometheusMetricsTests: XCTestCase {
         XCTAssertEqual(stats["ack"]?.total, 9)
         XCTAssertEqual(stats["redeliver"]?.total, 0)
         XCTAssertTrue(String(decoding: overview.body, as: UTF8.self).contains(#""publish_details":{"rate":"#), "RabbitMQ's shape")
+        // And each queue's, without confirms (a channel confirms, not a queue).
+        let queue = try await StatusClient(host: "127.0.0.1", port: follower.httpAddress!.port!, on: cluster.clientLoop).get("/api/queues/%2F/measured")
+        let queueStats = try XCTUnwrap(try JSONDecoder().decode(QueueInfo.self, from: Data(queue.body)).message_stats).counts
+        XCTAssertEqual(queueStats["publish"]?.total, 10)
+        XCTAssertEqual(queueStats["deliver_get"]?.total, 10)
+        XCTAssertEqual(queueStats["ack"]?.total, 9, "the get without ack is not acknowledged")
+        XCTAssertNil(queueStats["confirm"])
 
         // Messages ready show per queue on the per-object endpoint, summed on /metrics.
         _ = try await channel.queueDeclare("waiting", durable: true)
