@@ -17,42 +17,36 @@ struct NodeAccess: Sendable {
         try await loop.submit { [core] in try answer(core.value) }.get()
     }
 
+    /// What `ask` hands its completion, asked on the loop: for the core's calls that answer
+    /// later (once the leader or another member has).
+    func awaitAnswer<Value: Sendable>(_ ask: @escaping @Sendable (NodeCore, @escaping (Value) -> Void) -> Void) async throws -> Value {
+        try await loop.flatSubmit { [core] () -> EventLoopFuture<Value> in
+            let answer = core.value.loop.makePromise(of: Value.self)
+            ask(core.value) { answer.succeed($0) }
+            return answer.futureResult
+        }.get()
+    }
+
     /// Makes `command` on the leader, from whichever node this is (`NodeCore.change`), and
     /// returns once it is applied or refused.
     func change(_ command: BrokerCommand) async throws -> NodeCore.ChangeOutcome {
-        try await loop.flatSubmit { [core] () -> EventLoopFuture<NodeCore.ChangeOutcome> in
-            let outcome = core.value.loop.makePromise(of: NodeCore.ChangeOutcome.self)
-            core.value.change(command) { outcome.succeed($0) }
-            return outcome.futureResult
-        }.get()
+        try await awaitAnswer { core, done in core.change(command, completion: done) }
     }
 
     /// What only the leader knows (NodeCore.leaderCounts): nil if no leader answers.
     func leaderCounts() async throws -> LeaderCounts? {
-        try await loop.flatSubmit { [core] () -> EventLoopFuture<LeaderCounts?> in
-            let counts = core.value.loop.makePromise(of: LeaderCounts?.self)
-            core.value.leaderCounts { counts.succeed($0) }
-            return counts.futureResult
-        }.get()
+        try await awaitAnswer { core, done in core.leaderCounts(completion: done) }
     }
 
     /// The cluster's client connections (NodeCore.leaderClientConnections): nil if no leader answers.
     func clientConnections() async throws -> ClientConnections? {
-        try await loop.flatSubmit { [core] () -> EventLoopFuture<ClientConnections?> in
-            let answer = core.value.loop.makePromise(of: ClientConnections?.self)
-            core.value.leaderClientConnections { answer.succeed($0) }
-            return answer.futureResult
-        }.get()
+        try await awaitAnswer { core, done in core.leaderClientConnections(completion: done) }
     }
 
     /// Closes a client connection on the node it is connected to: whether it was there (nil:
     /// that node did not answer).
     func closeClientConnection(named name: String, on node: NodeID, reason: String) async throws -> Bool? {
-        try await loop.flatSubmit { [core] () -> EventLoopFuture<Bool?> in
-            let answer = core.value.loop.makePromise(of: Bool?.self)
-            core.value.closeClientConnection(named: name, on: node, reason: reason) { answer.succeed($0) }
-            return answer.futureResult
-        }.get()
+        try await awaitAnswer { core, done in core.closeClientConnection(named: name, on: node, reason: reason, completion: done) }
     }
 
     /// Every queue as this node's replica has it, with the counts only the leader has

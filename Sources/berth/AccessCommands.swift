@@ -247,11 +247,3 @@ struct ManagementOptions: ParsableArguments {
         return ExitCode.failure
     }
 }
-
-/// A name as one segment of a path: the default vhost "/" is `%2F`.
-func pathSegment(_ name: String) -> String {
-    name.utf8.map { byte in
-        let unreserved = (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || "-._~".utf8.contains(byte)
-        return unreserved ? String(UnicodeScalar(byte)) : "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-    }.joined()
-}

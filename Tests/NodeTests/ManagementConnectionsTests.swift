@@ -56,12 +56,12 @@ final class ManagementConnectionsTests: XCTestCase {
             XCTAssertEqual(served.node, "berth@\(leaderID)")
             XCTAssertEqual(served.port, leader.amqpAddress.port)
 
-            let one: ConnectionInfo = try await get("/api/connections/\(relayed.name.addingPercentEncodingForPath)", from: node)
+            let one: ConnectionInfo = try await get("/api/connections/\(pathSegment(relayed.name))", from: node)
             XCTAssertEqual(one, relayed)
             let unknown = try await status("/api/connections/nobody", from: node)
             XCTAssertEqual(unknown, 404)
 
-            let channels: [ChannelInfo] = try await get("/api/connections/\(relayed.name.addingPercentEncodingForPath)/channels", from: node)
+            let channels: [ChannelInfo] = try await get("/api/connections/\(pathSegment(relayed.name))/channels", from: node)
             XCTAssertEqual(channels.map(\.number), [1, 2])
             XCTAssertEqual(channels.map(\.confirm), [true, false])
             XCTAssertEqual(channels.map(\.consumer_count), [0, 1])
@@ -89,7 +89,7 @@ final class ManagementConnectionsTests: XCTestCase {
 
         // An operator closes the relayed connection through the leader: the follower, which
         // holds the client's socket, closes it with 320 and the operator's reason.
-        let name = try XCTUnwrap(remaining.first).name.addingPercentEncodingForPath
+        let name = try pathSegment(XCTUnwrap(remaining.first).name)
         let closing = try await client(leader).send(.DELETE, "/api/connections/\(name)", headers: [("X-Reason", "maintenance window")])
         XCTAssertEqual(closing.status, 204)
         let error = await throughFollower.closed()
@@ -116,22 +116,5 @@ final class ManagementConnectionsTests: XCTestCase {
 
     private func status(_ path: String, from node: BerthNode) async throws -> Int {
         try await client(node).get(path).status
-    }
-}
-
-private extension String {
-    /// A path segment with everything but unreserved characters percent-encoded.
-    var addingPercentEncodingForPath: String {
-        var encoded = ""
-        for byte in utf8 {
-            let character = Character(Unicode.Scalar(byte))
-            if character.isLetter && byte < 128 || character.isNumber && byte < 128 || "-._~".contains(character) {
-                encoded.append(character)
-            } else {
-                let hex = Array("0123456789ABCDEF")
-                encoded += "%\(hex[Int(byte >> 4)])\(hex[Int(byte & 15)])"
-            }
-        }
-        return encoded
     }
 }
