@@ -158,11 +158,17 @@ final class PeerTransport {
         for message in messages { byPeer[message.to, default: []].append(message) }
         for (peer, batch) in byPeer {
             guard let link = links[peer] else { continue }
-            let (frames, oversized) = PeerFrame.encodeRaft(group: group, messages: batch, limits: settings.limits)
-            if oversized > 0 {
-                logger.error("dropped Raft messages larger than a peer frame", metadata: ["peer": "\(peer)", "count": "\(oversized)"])
+            // Heartbeats, votes and responses in frames of their own, which may pass a long
+            // append still going out (see `PeerFramePieces`).
+            for mayOvertake in [true, false] {
+                let messages = batch.filter { $0.mayOvertake == mayOvertake }
+                guard !messages.isEmpty else { continue }
+                let (frames, oversized) = PeerFrame.encodeRaft(group: group, messages: messages, limits: settings.limits)
+                if oversized > 0 {
+                    logger.error("dropped Raft messages larger than a peer frame", metadata: ["peer": "\(peer)", "count": "\(oversized)"])
+                }
+                for frame in frames { link.send(encoded: frame, mayOvertake: mayOvertake) }
             }
-            for frame in frames { link.send(encoded: frame) }
         }
     }
 
@@ -374,6 +380,10 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var unansweredSince: NIODeadline?
     private var watchdog: RepeatedTask?
     private var arrivalReportedAt = NIODeadline.uptimeNanoseconds(0)
+    /// Frames waiting behind a long one that goes out in pieces.
+    private var sendQueue: PeerSendQueue
+    /// A piece (or a frame) of `sendQueue` is being written.
+    private var writingQueued = false
     /// A Raft tick: reporting a frame's arrival more often tells Raft nothing more.
     static let arrivalReportInterval = TimeAmount.milliseconds(NodeCore.tickIntervalMs)
 
@@ -382,6 +392,7 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.expectedPeer = expectedPeer
         self.purpose = purpose
         self.sessionReady = sessionReady
+        self.sendQueue = PeerSendQueue(bytesMax: transport.settings.sendQueueBytesMax)
     }
 
     private var isDialler: Bool { expectedPeer != nil }
@@ -517,14 +528,38 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
         pipeline.removeHandler(context: context, promise: nil)
     }
 
-    /// Sends an encoded frame (see `PeerFrame.encodeRaft`).
-    func send(encoded frame: ByteBuffer) {
+    /// Sends an encoded frame (see `PeerFrame.encodeRaft`) after those sent before it, or,
+    /// if it `mayOvertake`, at once. A peer that does not keep up loses frames rather than
+    /// grow our memory: the channel turns unwritable once `sendQueueBytesMax` is queued
+    /// (its high water mark), and the queue of long frames holds no more either.
+    func send(encoded frame: ByteBuffer, mayOvertake: Bool = false) {
         guard authenticated, let context else { return }
-        // A peer that does not keep up loses frames rather than grow our memory: the
-        // channel turns unwritable once `sendQueueBytesMax` is queued (its high water mark).
         if unansweredSince == nil { unansweredSince = .now() }
-        guard context.channel.isWritable else { return }
-        write(encoded: frame, flush: true)
+        if mayOvertake || (sendQueue.isEmpty && frame.readableBytes - PeerFrame.lengthPrefixBytes <= PeerFramePieces.pieceBytes) {
+            guard context.channel.isWritable else { return }
+            write(encoded: frame, flush: true)
+        } else if sendQueue.append(frame) {
+            writeQueued()
+        }
+    }
+
+    /// Writes the queue's next piece or frame, and the next once that one is written, a
+    /// loop turn later: ticks, reads and frames that may overtake go in between.
+    private func writeQueued() {
+        guard !writingQueued, let context, let buffers = sendQueue.next() else { return }
+        writingQueued = true
+        let written = context.eventLoop.makePromise(of: Void.self)
+        for (index, buffer) in buffers.enumerated() {
+            context.write(NIOAny(buffer), promise: index == buffers.count - 1 ? written : nil)
+        }
+        context.flush()
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        written.futureResult.whenComplete { result in
+            bound.value.writingQueued = false
+            guard case .success = result else { return }
+            loop.execute { bound.value.writeQueued() }
+        }
     }
 
     private func write(_ frame: PeerFrame, flush: Bool) {

@@ -48,8 +48,9 @@ public enum PeerFrame: Equatable, Sendable {
     /// Whether that node had the connection and closed it.
     case connectionClosed(request: UInt64, found: Bool)
 
-    /// 2: the handshake's proofs bind both hellos, the acceptor's going first.
-    public static let version: UInt8 = 2
+    /// 2: the handshake's proofs bind both hellos, the acceptor's going first. 3: a frame
+    /// longer than `PeerFramePieces.pieceBytes` crosses in pieces.
+    public static let version: UInt8 = 3
     /// The frames a side receives before the other has proved itself (hello, proof), and
     /// the most bytes each may take after its length prefix: a hello with the longest user
     /// name is about 300.

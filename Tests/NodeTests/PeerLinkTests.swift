@@ -88,6 +88,32 @@ final class PeerLinkTests: XCTestCase {
         try await waitForLink(node2)
     }
 
+    /// An append longer than a piece and a heartbeat sent right after it, in one turn of the
+    /// loop: the heartbeat arrives first, between the append's pieces, and the append whole
+    /// after it. Without pieces the heartbeat waits for all of the append to be encrypted,
+    /// sent and read, and a follower campaigns meanwhile.
+    func testAHeartbeatSentAfterALongAppendArrivesBeforeIt() async throws {
+        let addresses: [NodeID: PeerAddress] = [1: PeerAddress(host: "127.0.0.1", port: try freePort()), 2: PeerAddress(host: "127.0.0.1", port: try freePort())]
+        let tls = try PeerLinkTLS(clusterSecret: secret)
+        _ = try await startTransport(1, peers: addresses, listeningOn: addresses[1]!, tls: tls)
+        let node2 = try await startTransport(2, peers: addresses, listeningOn: addresses[2]!, tls: tls)
+        try await waitForLink(node2)
+
+        let entry = Entry(term: 2, index: 1, data: (0..<(4 * PeerFramePieces.pieceBytes)).map { UInt8(truncatingIfNeeded: $0) })
+        let append = Message(from: 1, to: 2, term: 2, body: .append(prevIndex: 0, prevTerm: 0, entries: [entry], commit: 0))
+        let after = heartbeat(term: 2)
+        let sender = transports[0]
+        try await group.next().submit {
+            sender.value.send([append], group: 1)
+            sender.value.send([after], group: 1)
+        }.get()
+        let arrived = try await waitFor("the append at node 2") { () -> [Message]? in
+            let messages = node2.messages.filter { $0.term == 2 }
+            return messages.contains(append) ? messages : nil
+        }
+        XCTAssertEqual(arrived, [after, append])
+    }
+
     /// A peer that proves the secret and then refuses the link (it does not know the dialler
     /// yet: a member that just joined) is dialled again ever more slowly, up to the longest
     /// wait, not at once each time; a link that then stays up starts the backoff over, so a
