@@ -80,12 +80,18 @@ final class PeerLinkTests: XCTestCase {
         }
     }
 
-    func testRaftMessagesPassALinkInsideTLS() async throws {
+    /// Nodes 1 and 2 linked inside TLS; what node 2 receives.
+    private func linkTwoNodesInsideTLS() async throws -> Received {
         let addresses: [NodeID: PeerAddress] = [1: PeerAddress(host: "127.0.0.1", port: try freePort()), 2: PeerAddress(host: "127.0.0.1", port: try freePort())]
         let tls = try PeerLinkTLS(clusterSecret: secret)
         _ = try await startTransport(1, peers: addresses, listeningOn: addresses[1]!, tls: tls)
         let node2 = try await startTransport(2, peers: addresses, listeningOn: addresses[2]!, tls: tls)
         try await waitForLink(node2)
+        return node2
+    }
+
+    func testRaftMessagesPassALinkInsideTLS() async throws {
+        _ = try await linkTwoNodesInsideTLS()
     }
 
     /// An append longer than a piece and a heartbeat sent right after it, in one turn of the
@@ -93,11 +99,7 @@ final class PeerLinkTests: XCTestCase {
     /// after it. Without pieces the heartbeat waits for all of the append to be encrypted,
     /// sent and read, and a follower campaigns meanwhile.
     func testAHeartbeatSentAfterALongAppendArrivesBeforeIt() async throws {
-        let addresses: [NodeID: PeerAddress] = [1: PeerAddress(host: "127.0.0.1", port: try freePort()), 2: PeerAddress(host: "127.0.0.1", port: try freePort())]
-        let tls = try PeerLinkTLS(clusterSecret: secret)
-        _ = try await startTransport(1, peers: addresses, listeningOn: addresses[1]!, tls: tls)
-        let node2 = try await startTransport(2, peers: addresses, listeningOn: addresses[2]!, tls: tls)
-        try await waitForLink(node2)
+        let node2 = try await linkTwoNodesInsideTLS()
 
         let entry = Entry(term: 2, index: 1, data: (0..<(4 * PeerFramePieces.pieceBytes)).map { UInt8(truncatingIfNeeded: $0) })
         let append = Message(from: 1, to: 2, term: 2, body: .append(prevIndex: 0, prevTerm: 0, entries: [entry], commit: 0))
