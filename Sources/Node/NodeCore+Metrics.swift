@@ -141,20 +141,27 @@ extension NodeCore {
         let autoAcked = ActivityCounts.messagesSettled(by: proposals)
         activity.consumedAutoAck += UInt64(autoAcked)
         activity.consumedManualAck += UInt64(deliveries.count - autoAcked)
-        for delivery in deliveries { countDelivered(delivery) }
+        countDelivered(deliveries)
     }
 
     /// One basic.get's delivery.
     func countGot(_ delivery: Delivery, noAck: Bool) {
         if noAck { activity.gotAutoAck += 1 } else { activity.gotManualAck += 1 }
-        countDelivered(delivery)
+        countDelivered([delivery])
     }
 
-    private func countDelivered(_ delivery: Delivery) {
-        queueActivity[delivery.queue, default: QueueActivity()].delivered += 1
-        if delivery.redelivered {
-            activity.redelivered += 1
-            queueActivity[delivery.queue, default: QueueActivity()].redelivered += 1
+    /// One update of a queue's counts per run of its deliveries (a dispatch serves a queue's
+    /// consumers together), not one per message.
+    private func countDelivered(_ deliveries: [Delivery]) {
+        var start = deliveries.startIndex
+        while start < deliveries.endIndex {
+            let queue = deliveries[start].queue
+            let end = deliveries[start...].firstIndex { $0.queue != queue } ?? deliveries.endIndex
+            let redelivered = UInt64(deliveries[start..<end].count(where: \.redelivered))
+            activity.redelivered += redelivered
+            queueActivity[queue, default: QueueActivity()].delivered += UInt64(end - start)
+            queueActivity[queue, default: QueueActivity()].redelivered += redelivered
+            start = end
         }
     }
 

@@ -160,16 +160,19 @@ final class PeerTransport {
             guard let link = links[peer] else { continue }
             // Heartbeats, votes and responses in frames of their own, which may pass a long
             // append still going out (see `PeerFramePieces`).
-            for mayOvertake in [true, false] {
-                let messages = batch.filter { $0.mayOvertake == mayOvertake }
-                guard !messages.isEmpty else { continue }
-                let (frames, oversized) = PeerFrame.encodeRaft(group: group, messages: messages, limits: settings.limits)
-                if oversized > 0 {
-                    logger.error("dropped Raft messages larger than a peer frame", metadata: ["peer": "\(peer)", "count": "\(oversized)"])
-                }
-                for frame in frames { link.send(encoded: frame, mayOvertake: mayOvertake) }
-            }
+            let overtaking = batch.filter(\.mayOvertake)
+            send(overtaking, group: group, to: peer, on: link, mayOvertake: true)
+            send(overtaking.isEmpty ? batch : batch.filter { !$0.mayOvertake }, group: group, to: peer, on: link, mayOvertake: false)
         }
+    }
+
+    private func send(_ messages: [Message], group: UInt64, to peer: NodeID, on link: PeerLinkHandler, mayOvertake: Bool) {
+        guard !messages.isEmpty else { return }
+        let (frames, oversized) = PeerFrame.encodeRaft(group: group, messages: messages, limits: settings.limits)
+        if oversized > 0 {
+            logger.error("dropped Raft messages larger than a peer frame", metadata: ["peer": "\(peer)", "count": "\(oversized)"])
+        }
+        for frame in frames { link.send(encoded: frame, mayOvertake: mayOvertake) }
     }
 
     /// Sends `peer` a request or an answer (a `leave`, a `proposal`, an `outcome`...) on its
@@ -535,7 +538,7 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
     func send(encoded frame: ByteBuffer, mayOvertake: Bool = false) {
         guard authenticated, let context else { return }
         if unansweredSince == nil { unansweredSince = .now() }
-        if mayOvertake || (sendQueue.isEmpty && frame.readableBytes - PeerFrame.lengthPrefixBytes <= PeerFramePieces.pieceBytes) {
+        if mayOvertake || (sendQueue.isEmpty && PeerFramePieces.goesWhole(frame)) {
             guard context.channel.isWritable else { return }
             write(encoded: frame, flush: true)
         } else if sendQueue.append(frame) {

@@ -41,6 +41,11 @@ public enum PeerFramePieces {
         return .piece(length: length, last: prefix & lastPieceBit != 0)
     }
 
+    /// Whether an encoded frame (with its length prefix) goes whole, not in pieces.
+    public static func goesWhole(_ encoded: ByteBuffer) -> Bool {
+        encoded.readableBytes - PeerFrame.lengthPrefixBytes <= pieceBytes
+    }
+
     /// The prefix of a piece of `length` bytes (at most `pieceBytes`).
     static func prefix(length: Int, last: Bool) -> ByteBuffer {
         precondition(length > 0 && length <= pieceBytes)
@@ -61,7 +66,7 @@ public struct OutgoingFrame: Sendable {
     /// `encoded` as `PeerFrame` encodes it: with its length prefix.
     public init(encoded: ByteBuffer) {
         encodedBytes = encoded.readableBytes
-        if encoded.readableBytes - PeerFrame.lengthPrefixBytes <= PeerFramePieces.pieceBytes {
+        if PeerFramePieces.goesWhole(encoded) {
             wholeFrame = encoded
             payload = ByteBuffer()
         } else {
@@ -134,12 +139,8 @@ public struct PieceAssembler: Sendable {
         assembled = nil
         let length = frame.readableBytes + piece.readableBytes
         guard length <= limits.frameBytesMax else { throw .tooLarge(length, max: limits.frameBytesMax) }
-        if frame.readableBytes == 0, last {
-            frame = piece
-        } else {
-            var piece = piece
-            frame.writeBuffer(&piece)
-        }
+        var piece = piece
+        frame.writeBuffer(&piece)
         guard last else {
             assembled = frame
             return nil
