@@ -54,7 +54,8 @@ enum Checker {
     /// Reads the history: every confirmed message delivered, nothing delivered that was not
     /// published (to that queue), and no consumer getting a confirmed publish for the first
     /// time after a later message from the same publisher and queue that was published only
-    /// once the first was confirmed (the broker had it first, so FIFO must hand it out first).
+    /// once the first was confirmed (the broker had it first, so FIFO must hand it out first),
+    /// among messages of one priority.
     /// The order holds per attempt: an earlier attempt whose confirm never came may reach the
     /// queue late (held by a paused node) and is then a duplicate, not a reorder.
     static func check(_ events: [Event], deadLetterQueue: Int) -> Verdict {
@@ -65,11 +66,14 @@ enum Checker {
         var deliveryCount: [MessageID: Int] = [:]
         var attemptDelivered: Set<AttemptID> = []
         var freshDeliveryCount: [MessageID: Int] = [:]
-        /// Per consumer, publisher and queue: the highest sequence number first delivered so far.
+        var publishedPriority: [MessageID: Int] = [:]
+        /// Per consumer, publisher, queue and priority: the highest sequence number first
+        /// delivered so far.
         struct StreamKey: Hashable {
             var actor: String
             var publisher: Int
             var queue: Int
+            var priority: Int
         }
         var highestFresh: [StreamKey: Int] = [:]
         var rejected: Set<MessageID> = []
@@ -83,6 +87,7 @@ enum Checker {
             case .publish:
                 verdict.publishAttempts += 1
                 publishedQueue[id] = event.queue
+                publishedPriority[id] = event.priority
             case .confirm:
                 confirmedMessages.insert(id)
                 if confirmWatermark[attempt] == nil { confirmWatermark[attempt] = event.watermark }
@@ -121,7 +126,7 @@ enum Checker {
                 deliveryCount[id, default: 0] += 1
                 if !event.redelivered { freshDeliveryCount[id, default: 0] += 1 }
                 guard isFirst, !event.redelivered else { continue }
-                let key = StreamKey(actor: event.actor, publisher: id.publisher, queue: queue)
+                let key = StreamKey(actor: event.actor, publisher: id.publisher, queue: queue, priority: publishedPriority[id] ?? 0)
                 if let watermark = confirmWatermark[attempt], let highest = highestFresh[key], highest >= watermark {
                     verdict.orderViolations.append(
                         "\(event.actor) got \(id.publisher)/\(id.sequence) (attempt \(event.attempt)) at \(event.millis) ms after \(id.publisher)/\(highest), which was published after it was confirmed")

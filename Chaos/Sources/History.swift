@@ -46,6 +46,9 @@ struct Event: Sendable {
     /// On a confirm: the publisher's next new sequence number when the confirm arrived; every
     /// message with a sequence number at least this high was first published afterwards.
     var watermark = -1
+    /// On a publish: the message's priority (the queues serve priorities strictly, so order
+    /// holds only among messages of one priority).
+    var priority = 0
     var window = 0
     var detail = ""
 
@@ -57,6 +60,7 @@ struct Event: Sendable {
         if node > 0 { fields.append("\"node\":\(node)") }
         if kind == .deliver { fields.append("\"redelivered\":\(redelivered)") }
         if watermark >= 0 { fields.append("\"watermark\":\(watermark)") }
+        if priority > 0 { fields.append("\"priority\":\(priority)") }
         if window > 0 { fields.append("\"window\":\(window)") }
         if !detail.isEmpty { fields.append("\"detail\":\"\(jsonEscaped(detail))\"") }
         return "{" + fields.joined(separator: ",") + "}"

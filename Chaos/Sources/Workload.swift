@@ -22,6 +22,9 @@ struct WorkloadShape: Sendable {
     var crashPerMille = 2
     /// Consumers of the dead-letter queue.
     var deadLetterConsumers = 1
+    /// Messages carry a priority drawn below this; the queues are quorum queues, which serve
+    /// priorities strictly.
+    var priorities = 4
 }
 
 /// Publishers with confirms and consumers with manual acks, all through the project's client,
@@ -121,8 +124,12 @@ final class Workload: Sendable {
                     let channel = try await connection.openChannel()
                     try await channel.queueDeclare(queueName(deadLetterQueue), durable: true)
                     let deadLettering: FieldTable = [
+                        "x-queue-type": .longString(Array("quorum".utf8)),
                         "x-dead-letter-exchange": .longString([]),
                         "x-dead-letter-routing-key": .longString(Array(queueName(deadLetterQueue).utf8)),
+                        // Only what a consumer rejects may reach the dead-letter queue, not a
+                        // message requeued past a delivery limit by crashing consumers.
+                        "x-delivery-limit": .int32(-1),
                     ]
                     for queue in 0..<shape.queues { try await channel.queueDeclare(queueName(queue), durable: true, arguments: deadLettering) }
                     await connection.close()
@@ -151,6 +158,7 @@ final class Workload: Sendable {
     private struct Pending {
         var sequence: Int
         var queue: Int
+        var priority: Int
         /// How many times it was published so far.
         var attempts = 0
     }
@@ -190,7 +198,7 @@ final class Workload: Sendable {
             var batch = Array(unconfirmed.prefix(shape.batch))
             unconfirmed.removeFirst(batch.count)
             while isProducing, batch.count < shape.batch {
-                batch.append(Pending(sequence: nextSequence, queue: random.below(shape.queues)))
+                batch.append(Pending(sequence: nextSequence, queue: random.below(shape.queues), priority: random.below(shape.priorities)))
                 nextSequence += 1
             }
             var sent: [(Pending, PublishConfirmation)] = []
@@ -203,12 +211,15 @@ final class Workload: Sendable {
                 }
                 message.attempts += 1
                 let attempt = message.attempts
-                history.record(.publish, actor: actor) { $0.publisher = number; $0.sequence = message.sequence; $0.attempt = attempt; $0.queue = message.queue; $0.node = node }
+                history.record(.publish, actor: actor) {
+                    $0.publisher = number; $0.sequence = message.sequence; $0.attempt = attempt; $0.queue = message.queue; $0.node = node
+                    $0.priority = message.priority
+                }
                 do {
                     let confirmation = try await channel.publish(
                         routingKey: queueName(message.queue),
                         body: ByteBuffer(string: id.body(queue: message.queue, attempt: attempt)),
-                        properties: BasicProperties(deliveryMode: 2)
+                        properties: BasicProperties(deliveryMode: 2, priority: UInt8(message.priority))
                     )
                     sent.append((message, confirmation))
                 } catch {

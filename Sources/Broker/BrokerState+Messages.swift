@@ -5,6 +5,8 @@ extension BrokerState {
         case stored(MessageID)
         case rejected
         case missing
+        /// The queue deduplicates and holds a message of the same key: taken, and dropped.
+        case duplicate
     }
 
     /// A message on its way into a queue: the message, and its record made once for every
@@ -39,7 +41,7 @@ extension BrokerState {
                 switch store(incoming, in: name, at: enqueue.timestamp, messageTTL: messageTTL, hops: 0, &log) {
                 case .stored(let id): stored.append(StoredCopy(queue: name, id: id))
                 case .rejected: rejected.append(name)
-                case .missing: continue
+                case .missing, .duplicate: continue
                 }
             }
             log.published(PublishOutcome(publisherToken: publish.publisherToken, stored: stored, rejected: rejected))
@@ -59,9 +61,14 @@ extension BrokerState {
         let priority: UInt8
         let storeID: UInt64
         let message = incoming.message
+        var deduplicationKey: ArgumentValue?
         do {
             guard let queue = queue(name) else { return .missing }
             settings = queue.settings
+            if settings.deduplicates, let key = message.properties.headers?[QueueSettings.deduplicationHeader] {
+                guard !queue.holdsDuplicate(of: key) else { return .duplicate }
+                deduplicationKey = key
+            }
             full = queue.messageCount >= limits.queueMessagesMax
             overflows = queue.wouldOverflow(adding: message.body.count)
             priority = queue.effectivePriority(of: message.properties)
@@ -87,6 +94,7 @@ extension BrokerState {
             id: id, recordBytes: incoming.record.count, bodyBytes: message.body.count, expiresAt: expiresAt, priority: priority,
             segmentBytes: limits.storeSegmentBytes)
         else { preconditionFailure("\(name) vanished while storing into it") }
+        if let deduplicationKey { vhosts[name.vhost]?.queues[name.name]?.name(id, deduplicationKey: deduplicationKey) }
         log.write(incoming.record, at: stored.location(in: storeID))
         log.ready(name, id)
         while overflows, self.queue(name)?.isOverLimit == true, let headID = self.queue(name)?.head?.id {

@@ -3,10 +3,10 @@
 // messages: where each record is and what delivery needs, never a body), all in name order
 // so equal states give equal bytes; then users, permissions and whether users were seeded.
 extension BrokerState {
-    /// 4: vhosts' and users' limits last. 3: users and permissions after the vhosts. 2:
-    /// messages as records in their queue's store (a version 2 snapshot restores with a
-    /// fresh state's users). Version 1 held whole messages.
-    public static let snapshotFormatVersion: UInt8 = 4
+    /// 5: a quorum queue's 32 priority levels, and a deduplicating queue's keys. 4: vhosts' and users' limits last. 3: users
+    /// and permissions after the vhosts. 2: messages as records in their queue's store (a
+    /// version 2 snapshot restores with a fresh state's users). Version 1 held whole messages.
+    public static let snapshotFormatVersion: UInt8 = 5
 
     /// The state as of the last applied entry.
     public func snapshotData() -> [UInt8] {
@@ -35,6 +35,7 @@ extension BrokerState {
                 w.varint(queue.storeID)
                 w.varint(queue.storeCursor)
                 for level in 0..<queue.priorityLevels { w.messages(queue.level(level)) }
+                if queue.settings.deduplicates { w.deduplicationKeys(queue.deduplicationKeys) }
             }
         }
         w.array(allUsers) { $0.user($1) }
@@ -98,7 +99,7 @@ extension BrokerState {
             let queues = try r.count(minimumBytes: 9, max: limits.queuesMax)
             for _ in 0..<queues {
                 let queueAt = r.offset
-                let queue = try readQueue(&r, vhost: vhost)
+                let queue = try readQueue(&r, vhost: vhost, version: version)
                 guard previousQueue.map({ $0 < queue.name.name }) ?? true else {
                     throw .invalidValue("queue '\(queue.name.name)' out of order", offset: queueAt)
                 }
@@ -116,6 +117,23 @@ extension BrokerState {
             throw .limitExceeded("snapshot holds more than the limits allow", offset: r.offset)
         }
         try checkReferences()
+    }
+
+    /// The messages of a quorum queue from a snapshot older than version 5. A message was
+    /// at level 0 unless the queue had `x-max-priority`, so its own priority is unknown: it
+    /// takes the default, and keeps its place among the messages without one.
+    private func restoreMoved(_ messages: [QueuedMessage], into queue: inout Queue, legacy: QueueSettings, at offset: Int) throws(BrokerCodecError) {
+        let placed = messages.map { message in
+            let priority = legacy.priorityMax == nil ? nil : message.priority
+            return QueuedMessage(
+                id: message.id, position: message.position, recordBytes: message.recordBytes, bodyBytes: message.bodyBytes,
+                expiresAt: message.expiresAt, deliveryCount: message.deliveryCount, redelivered: message.redelivered,
+                priority: queue.settings.servedPriority(priority))
+        }
+        for message in placed.sorted(by: { ($0.priority, $0.id) < ($1.priority, $1.id) }) {
+            guard queue.message(message.id) == nil else { throw .invalidValue("message id \(message.id) twice in \(queue.name)", offset: offset) }
+            queue.restore(message)
+        }
     }
 
     private func readExchange(_ r: inout ByteReader, vhost: String) throws(BrokerCodecError) -> Exchange {
@@ -143,7 +161,7 @@ extension BrokerState {
         return exchange
     }
 
-    private func readQueue(_ r: inout ByteReader, vhost: String) throws(BrokerCodecError) -> Queue {
+    private func readQueue(_ r: inout ByteReader, vhost: String, version: UInt8) throws(BrokerCodecError) -> Queue {
         let name = QueueName(vhost: vhost, try r.string(max: limits.nameBytesMax))
         let flagsAt = r.offset
         let flags = try r.byte()
@@ -163,8 +181,13 @@ extension BrokerState {
         var queue = Queue(
             name: name, durable: flags & 1 != 0, exclusiveOwner: owner, autoDelete: flags & 2 != 0, arguments: arguments,
             settings: settings, declaredAt: declaredAt, storeID: storeID, storeCursor: storeCursor)
+        // Before version 5 a quorum queue had a classic queue's levels: they are read as
+        // written and each message moves to the level it is served at now.
+        var legacy = settings
+        if version < 5 { legacy.queueType = .classic }
+        var moved: [QueuedMessage] = []
         var total = 0
-        for level in 0..<queue.priorityLevels {
+        for level in 0..<legacy.priorityLevels {
             let count = try r.count(minimumBytes: 6, max: limits.queueMessagesMax - total)
             total += count
             var id: MessageID = 0
@@ -180,7 +203,7 @@ extension BrokerState {
                 let expiresAt = flags & 2 != 0 ? try r.signed() : nil
                 let rawCount = try r.varint()
                 id = idStep
-                guard !idOverflow, !positionOverflow, id > 0, id < nextMessageID, queue.message(id) == nil else {
+                guard !idOverflow, !positionOverflow, id > 0, id < nextMessageID, legacy.queueType != settings.queueType || queue.message(id) == nil else {
                     throw .invalidValue("message id \(id) out of order in \(name)", offset: at)
                 }
                 guard recordBytes > UInt64(MessageRecord.headerBytes), recordBytes <= UInt64(UInt32.max), bodyBytes < recordBytes,
@@ -190,10 +213,28 @@ extension BrokerState {
                 }
                 guard let deliveryCount = UInt32(exactly: rawCount) else { throw .invalidValue("delivery count \(rawCount)", offset: at) }
                 recordEnd = position + recordBytes
-                queue.restore(
-                    QueuedMessage(
-                        id: id, position: position, recordBytes: Int(recordBytes), bodyBytes: Int(bodyBytes), expiresAt: expiresAt,
-                        deliveryCount: deliveryCount, redelivered: flags & 1 != 0, priority: UInt8(level)))
+                let message = QueuedMessage(
+                    id: id, position: position, recordBytes: Int(recordBytes), bodyBytes: Int(bodyBytes), expiresAt: expiresAt,
+                    deliveryCount: deliveryCount, redelivered: flags & 1 != 0, priority: UInt8(level))
+                if legacy.queueType == settings.queueType {
+                    queue.restore(message)
+                } else {
+                    moved.append(message)
+                }
+            }
+        }
+        try restoreMoved(moved, into: &queue, legacy: legacy, at: r.offset)
+        if version >= 5, settings.deduplicates {
+            let count = try r.count(minimumBytes: 2, max: queue.messageCount)
+            var id: MessageID = 0
+            for _ in 0..<count {
+                let at = r.offset
+                let (next, overflow) = id.addingReportingOverflow(try r.varint())
+                let key = try r.value(limits: limits)
+                guard !overflow, next > id, queue.name(next, deduplicationKey: key) else {
+                    throw .invalidValue("deduplication key of message \(next) in \(name)", offset: at)
+                }
+                id = next
             }
         }
         return queue
@@ -277,6 +318,17 @@ extension BrokerState {
 }
 
 extension ByteWriter {
+    /// A deduplicating queue's keys, by message id: each id as the step from the one before.
+    mutating func deduplicationKeys(_ keys: [MessageID: ArgumentValue]) {
+        count(keys.count)
+        var id: MessageID = 0
+        for next in keys.keys.sorted() {
+            varint(next - id)
+            value(keys[next] ?? .void)
+            id = next
+        }
+    }
+
     /// The messages of one priority level, in id order: each id and position as the step
     /// from the one before (from the end of the previous record), so a run of records costs
     /// a few bytes a message.

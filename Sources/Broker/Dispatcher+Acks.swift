@@ -30,14 +30,26 @@ extension Dispatcher {
         return requeueCommands(records, now: now)
     }
 
-    /// RabbitMQ's rule: the tag must be unacknowledged on the channel (0 with `multiple`: all).
+    /// RabbitMQ's rule: the tag must be unacknowledged on the channel (0 with `multiple`: all),
+    /// or one taken back when it timed out, which settles nothing.
     private mutating func takeUnacked(_ id: ChannelID, deliveryTag: UInt64, multiple: Bool) throws(BrokerError) -> [UnackedLedger.Record] {
-        guard (multiple && deliveryTag == 0) || channels[id]?.unacked.contains(deliveryTag) == true else {
+        let wasReclaimed = channels[id]?.reclaimed.contains(deliveryTag) == true
+        guard (multiple && deliveryTag == 0) || wasReclaimed || channels[id]?.unacked.contains(deliveryTag) == true else {
             throw BrokerError(.preconditionFailed, "unknown delivery tag \(deliveryTag)")
+        }
+        if channels[id]?.reclaimed.isEmpty == false {
+            if multiple {
+                let reclaimed = channels[id]?.reclaimed ?? []
+                channels[id]?.reclaimed = deliveryTag == 0 ? [] : reclaimed.filter { $0 > deliveryTag }
+            } else {
+                channels[id]?.reclaimed.remove(deliveryTag)
+            }
         }
         let records: [UnackedLedger.Record]
         if multiple {
             records = channels[id]?.unacked.removeThrough(deliveryTag) ?? []
+        } else if wasReclaimed {
+            return []
         } else {
             records = channels[id]?.unacked.remove(deliveryTag).map { [$0] } ?? []
         }

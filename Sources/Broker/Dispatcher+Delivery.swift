@@ -35,7 +35,13 @@ extension Dispatcher {
         defer { queues[name] = dispatch }
         guard !dispatch.consumers.isEmpty else { return true }
         let single = stored.settings.singleActiveConsumer
-        let candidates = single ? Array(dispatch.consumers.prefix(1)) : dispatch.consumers
+        let candidates: [QueueDispatch.ConsumerKey]
+        if single {
+            guard let active = servedActiveConsumer(&dispatch) else { return true }
+            candidates = [active]
+        } else {
+            candidates = dispatch.consumers
+        }
         while true {
             let start = single ? 0 : dispatch.nextConsumer
             let found = dispatch.hasConsumerPriorities && !single ? highestWithRoom(candidates, from: start) : firstWithRoom(candidates, from: start)
@@ -57,6 +63,23 @@ extension Dispatcher {
             if noAck { settled.append(message.id) }
             if !single { dispatch.nextConsumer = (index + 1) % candidates.count }
         }
+    }
+
+    /// With single active consumer, the consumer served now, if any. The first to subscribe
+    /// is active until it leaves, and then the one of the highest `x-priority` is. One of a
+    /// higher priority than the active one takes over once the active one holds no
+    /// delivery unacknowledged, and until then the queue delivers nothing, so that no two
+    /// consumers ever hold its messages at once (as RabbitMQ's quorum queues).
+    private func servedActiveConsumer(_ dispatch: inout QueueDispatch) -> QueueDispatch.ConsumerKey? {
+        guard let best = highestPriority(of: dispatch.consumers) else { return nil }
+        guard let active = dispatch.active, let consumer = channels[active.channel]?.consumers[active.tag] else {
+            dispatch.active = best
+            return best
+        }
+        guard priority(of: best) > consumer.priority else { return active }
+        guard consumer.unacked == 0 else { return nil }
+        dispatch.active = best
+        return best
     }
 
     private func firstWithRoom(_ candidates: [QueueDispatch.ConsumerKey], from start: Int) -> Int? {
@@ -122,7 +145,7 @@ extension Dispatcher {
     public mutating func get(channel: ChannelID, queue name: QueueName, noAck: Bool, state: BrokerState, now: Int64) throws(BrokerError) -> GetOutcome {
         try state.checkExclusiveAccess(name, connection: channel.connection)
         guard let stored = state.queue(name) else { throw .queueNotFound(name) }
-        var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(levels: stored.priorityLevels, lastUsed: now)
+        var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(for: stored, lastUsed: now)
         dispatch.lastUsed = now
         var expired: [MessageID] = []
         var found: QueuedMessage?

@@ -4,7 +4,10 @@ extension Dispatcher {
     /// A channel holding a delivery past its acknowledgement timeout.
     public struct OverdueChannel: Hashable, Sendable {
         public var channel: ChannelID
+        /// The timeout the first overdue delivery passed.
         public var timeoutMs: Int64
+        /// Whether an overdue delivery came from basic.get: there is no consumer to cancel.
+        public var holdsOverdueGet: Bool
     }
 
     /// The leader's expiry sweep, to run every second or so: expired messages at the head of
@@ -19,8 +22,13 @@ extension Dispatcher {
             guard let stored = state.queue(name) else { continue }
             if stored.expiringCount > 0, budget > 0 {
                 let existing = queues.removeValue(forKey: name)
-                var dispatch = existing ?? QueueDispatch(levels: stored.priorityLevels, lastUsed: leaderSince)
+                var dispatch = existing ?? QueueDispatch(for: stored, lastUsed: leaderSince)
                 var ids: [MessageID] = []
+                while budget > 0, let message = dispatch.peekReturn(in: stored), message.isExpired(at: now) {
+                    dispatch.take(message)
+                    ids.append(message.id)
+                    budget -= 1
+                }
                 for level in stride(from: stored.priorityLevels - 1, through: 0, by: -1) {
                     while budget > 0, let message = dispatch.peek(in: stored, level: level), message.isExpired(at: now) {
                         dispatch.take(message)
@@ -41,22 +49,73 @@ extension Dispatcher {
         return [.expire(Expiry(timestamp: now, messages: batches, unusedQueues: unused))]
     }
 
-    /// Channels holding a delivery longer than its queue's `x-consumer-timeout` (or
-    /// `defaultTimeoutMs`). The node closes each with
-    /// `BrokerError.deliveryAcknowledgementTimedOut`.
+    /// Channels holding a delivery longer than its acknowledgement timeout: its consumer's
+    /// `x-consumer-timeout`, else its queue's, else `defaultTimeoutMs`. The node answers as
+    /// RabbitMQ 4.3 does: `reclaimOverdue` where the client takes basic.cancel and no get is
+    /// overdue, else it closes the channel (`BrokerError.deliveryAcknowledgementTimedOut`).
     public func overdueChannels(state: BrokerState, now: Int64, defaultTimeoutMs: Int64?) -> [OverdueChannel] {
         var overdue: [OverdueChannel] = []
         for id in channels.keys.sorted() {
             guard let channel = channels[id] else { continue }
+            var found: OverdueChannel?
             for record in channel.unacked.all {
-                let timeout = state.queue(record.queue)?.settings.consumerTimeoutMs ?? defaultTimeoutMs
-                guard let timeout else { continue }
-                if now - record.deliveredAt > timeout {
-                    overdue.append(OverdueChannel(channel: id, timeoutMs: timeout))
+                guard let timeout = timeoutMs(of: record, on: channel, state: state, defaultTimeoutMs: defaultTimeoutMs),
+                    now - record.deliveredAt > timeout
+                else { continue }
+                if found == nil { found = OverdueChannel(channel: id, timeoutMs: timeout, holdsOverdueGet: false) }
+                if record.consumerTag == nil {
+                    found?.holdsOverdueGet = true
                     break
                 }
             }
+            if let found { overdue.append(found) }
         }
         return overdue
+    }
+
+    /// Takes back the channel's overdue deliveries, instead of closing it: each goes back to
+    /// its queue, a late ack, nack or reject of its tag is ignored, and every consumer that
+    /// held one is cancelled (the node tells the client with basic.cancel). Its deliveries
+    /// not yet overdue stay with the channel, as after a basic.cancel. Returns the cancelled
+    /// consumers and the commands to propose.
+    public mutating func reclaimOverdue(
+        on id: ChannelID, state: BrokerState, now: Int64, defaultTimeoutMs: Int64?
+    ) -> (cancelled: [ConsumerCancellation], proposals: [BrokerCommand]) {
+        guard let channel = channels[id] else { return ([], []) }
+        let overdue = channel.unacked.all.filter { record in
+            guard let timeout = timeoutMs(of: record, on: channel, state: state, defaultTimeoutMs: defaultTimeoutMs) else { return false }
+            return now - record.deliveredAt > timeout
+        }
+        guard !overdue.isEmpty else { return ([], []) }
+        var taken: [UnackedLedger.Record] = []
+        for record in overdue {
+            guard let removed = channels[id]?.unacked.remove(record.tag) else { continue }
+            taken.append(removed)
+            remember(reclaimed: record.tag, on: id)
+        }
+        channels[id]?.release(taken)
+        var proposals = requeueCommands(taken, now: now)
+        var cancelled: [ConsumerCancellation] = []
+        for tag in Set(taken.compactMap(\.consumerTag)).sorted() {
+            guard let consumer = channels[id]?.consumers.removeValue(forKey: tag) else { continue }
+            cancelled.append(ConsumerCancellation(channel: id, consumerTag: tag, queue: consumer.queue))
+            proposals += detach(QueueDispatch.ConsumerKey(channel: id, tag: tag), from: consumer.queue, state: state, now: now)
+        }
+        for record in taken { dirty.insert(record.queue) }
+        return (cancelled, proposals)
+    }
+
+    private func timeoutMs(of record: UnackedLedger.Record, on channel: Channel, state: BrokerState, defaultTimeoutMs: Int64?) -> Int64? {
+        if let tag = record.consumerTag, let timeout = channel.consumers[tag]?.timeoutMs { return timeout }
+        return state.queue(record.queue)?.settings.consumerTimeoutMs ?? defaultTimeoutMs
+    }
+
+    /// Remembers at most as many reclaimed tags as a channel may hold unacknowledged; past
+    /// that the oldest is forgotten, and a late ack of it is refused as unknown.
+    private mutating func remember(reclaimed tag: UInt64, on id: ChannelID) {
+        channels[id]?.reclaimed.insert(tag)
+        if let reclaimed = channels[id]?.reclaimed, reclaimed.count > limits.unackedPerChannelMax, let oldest = reclaimed.min() {
+            channels[id]?.reclaimed.remove(oldest)
+        }
     }
 }

@@ -8,6 +8,9 @@ extension Dispatcher {
         public var exclusive: Bool
         public var prefetch: UInt16
         public var priority: Int64
+        /// With single active consumer, whether it is the one served (RabbitMQ's
+        /// `single_active` or `waiting`); nil for a queue without.
+        public var isSingleActive: Bool?
     }
 
     /// Every consumer, by channel and then tag.
@@ -16,8 +19,10 @@ extension Dispatcher {
             let consumers = channels[id]!.consumers
             return consumers.keys.sorted().map { tag in
                 let consumer = consumers[tag]!
+                let active = queues[consumer.queue]?.active
                 return ConsumerView(channel: id, tag: tag, queue: consumer.queue, noAck: consumer.noAck, exclusive: consumer.exclusive,
-                                    prefetch: consumer.prefetch, priority: consumer.priority)
+                                    prefetch: consumer.prefetch, priority: consumer.priority,
+                                    isSingleActive: active.map { $0 == QueueDispatch.ConsumerKey(channel: id, tag: tag) })
             }
         }
     }

@@ -25,6 +25,8 @@ public struct Dispatcher: Sendable {
         /// `x-priority` of its basic.consume (0 without): a queue's messages go to the
         /// consumers of the highest priority that have room, round-robin among them.
         var priority: Int64
+        /// `x-consumer-timeout` of its basic.consume: before its queue's and the node's.
+        var timeoutMs: Int64?
         var unacked = 0
     }
 
@@ -38,6 +40,9 @@ public struct Dispatcher: Sendable {
         var consumers: [String: Consumer] = [:]
         /// The channel's consumer of direct replies (see Dispatcher+DirectReply).
         var replyConsumer: ReplyConsumer?
+        /// Delivery tags taken back when they timed out: a late ack, nack or reject of one
+        /// is ignored, not refused (see Dispatcher+Expiry).
+        var reclaimed: Set<UInt64> = []
     }
 
     var channels: [ChannelID: Channel] = [:]
@@ -80,10 +85,10 @@ public struct Dispatcher: Sendable {
     /// The channel's consumer tags, sorted.
     public func consumerTags(_ channel: ChannelID) -> [String] { channels[channel]?.consumers.keys.sorted() ?? [] }
 
-    /// With single active consumer: the tag of the one consumer served.
+    /// With single active consumer: the one consumer served.
     public func activeConsumer(_ queue: QueueName) -> ConsumerCancellation? {
-        guard let first = queues[queue]?.consumers.first else { return nil }
-        return ConsumerCancellation(channel: first.channel, consumerTag: first.tag, queue: queue)
+        guard let active = queues[queue]?.active else { return nil }
+        return ConsumerCancellation(channel: active.channel, consumerTag: active.tag, queue: queue)
     }
 
     // MARK: Connections
@@ -127,11 +132,15 @@ public struct Dispatcher: Sendable {
             throw BrokerError(.accessRefused, "\(name) in exclusive use")
         }
         let priority = try Self.consumerPriority(request, of: name)
+        let timeoutMs = try Self.consumerTimeout(request, of: name)
         let prefetch = channels[request.channel]?.prefetchPerConsumer ?? 0
         channels[request.channel, default: Channel()].consumers[tag] = Consumer(
-            queue: name, noAck: request.noAck, exclusive: request.exclusive, prefetch: prefetch, priority: priority)
-        var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(levels: stored.priorityLevels, lastUsed: now)
-        dispatch.consumers.append(QueueDispatch.ConsumerKey(channel: request.channel, tag: tag))
+            queue: name, noAck: request.noAck, exclusive: request.exclusive, prefetch: prefetch, priority: priority,
+            timeoutMs: timeoutMs)
+        var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(for: stored, lastUsed: now)
+        let key = QueueDispatch.ConsumerKey(channel: request.channel, tag: tag)
+        dispatch.consumers.append(key)
+        if stored.settings.singleActiveConsumer, dispatch.active == nil { dispatch.active = key }
         dispatch.hasConsumerPriorities = dispatch.hasConsumerPriorities || priority != 0
         dispatch.hasExclusiveConsumer = dispatch.hasExclusiveConsumer || request.exclusive
         dispatch.lastUsed = now
@@ -149,6 +158,28 @@ public struct Dispatcher: Sendable {
         return priority
     }
 
+    /// A consumer's `x-consumer-timeout` in milliseconds, a non-negative integer.
+    static func consumerTimeout(_ request: ConsumeRequest, of queue: QueueName) throws(BrokerError) -> Int64? {
+        guard let value = request.arguments["x-consumer-timeout"] else { return nil }
+        guard let timeout = value.integerValue else {
+            throw .invalidArgument("x-consumer-timeout", for: queue, "{unacceptable_type,\(value.typeName)}")
+        }
+        guard timeout >= 0 else { throw .invalidArgument("x-consumer-timeout", for: queue, "{value_negative,\(timeout)}") }
+        return timeout
+    }
+
+    /// A consumer's `x-priority`, 0 for one that is gone.
+    func priority(of key: QueueDispatch.ConsumerKey) -> Int64 {
+        channels[key.channel]?.consumers[key.tag]?.priority ?? 0
+    }
+
+    /// The consumer of the highest priority, the earliest to subscribe among equals.
+    func highestPriority(of consumers: [QueueDispatch.ConsumerKey]) -> QueueDispatch.ConsumerKey? {
+        var best: QueueDispatch.ConsumerKey?
+        for key in consumers where best.map({ priority(of: key) > priority(of: $0) }) ?? true { best = key }
+        return best
+    }
+
     /// basic.cancel. Its unacknowledged deliveries stay with the channel. Returns the
     /// auto-delete of the queue if this was its last consumer.
     public mutating func cancel(channel: ChannelID, consumerTag: String, state: BrokerState, now: Int64) -> [BrokerCommand] {
@@ -160,9 +191,10 @@ public struct Dispatcher: Sendable {
         return detach(QueueDispatch.ConsumerKey(channel: channel, tag: consumerTag), from: consumer.queue, state: state, now: now)
     }
 
-    private mutating func detach(_ key: QueueDispatch.ConsumerKey, from queue: QueueName, state: BrokerState, now: Int64) -> [BrokerCommand] {
+    mutating func detach(_ key: QueueDispatch.ConsumerKey, from queue: QueueName, state: BrokerState, now: Int64) -> [BrokerCommand] {
         guard var dispatch = queues.removeValue(forKey: queue) else { return [] }
         dispatch.consumers.removeAll { $0 == key }
+        if dispatch.active == key { dispatch.active = highestPriority(of: dispatch.consumers) }
         dispatch.hasExclusiveConsumer = dispatch.consumers.contains { channels[$0.channel]?.consumers[$0.tag]?.exclusive == true }
         dispatch.hasConsumerPriorities = dispatch.consumers.contains { (channels[$0.channel]?.consumers[$0.tag]?.priority ?? 0) != 0 }
         if dispatch.nextConsumer >= dispatch.consumers.count { dispatch.nextConsumer = 0 }

@@ -27,6 +27,10 @@ public struct Queue: Sendable {
 
     /// One run per priority level, index = priority.
     private var levels: [MessageRun]
+    /// With `x-message-deduplication`: the `x-deduplication-header` of every message held
+    /// that has one, both ways.
+    private var deduplicationIDs: [ArgumentValue: MessageID] = [:]
+    private(set) var deduplicationKeys: [MessageID: ArgumentValue] = [:]
 
     init(
         name: QueueName, durable: Bool, exclusiveOwner: String?, autoDelete: Bool, arguments: ArgumentTable,
@@ -41,10 +45,10 @@ public struct Queue: Sendable {
         self.arguments = arguments
         self.settings = settings
         self.lastDeclaredAt = declaredAt
-        levels = Array(repeating: MessageRun(), count: Int(settings.priorityMax ?? 0) + 1)
+        levels = Array(repeating: MessageRun(), count: settings.priorityLevels)
     }
 
-    /// Number of priority levels: `x-max-priority` + 1, or 1.
+    /// Number of priority levels (`QueueSettings.priorityLevels`).
     public var priorityLevels: Int { levels.count }
 
     /// The messages of one priority level.
@@ -52,8 +56,7 @@ public struct Queue: Sendable {
 
     /// The priority a message is served at in this queue.
     public func effectivePriority(of properties: BasicProperties) -> UInt8 {
-        guard let max = settings.priorityMax else { return 0 }
-        return Swift.min(properties.priority ?? 0, max)
+        settings.servedPriority(properties.priority)
     }
 
     public func message(_ id: MessageID) -> QueuedMessage? {
@@ -134,6 +137,19 @@ public struct Queue: Sendable {
         return message
     }
 
+    /// Whether a message the queue holds has this `x-deduplication-header`.
+    public func holdsDuplicate(of key: ArgumentValue) -> Bool { deduplicationIDs[key] != nil }
+
+    /// Names a message held by its `x-deduplication-header`, until it leaves. Returns false,
+    /// changing nothing, when the message is not held or the key or message already named.
+    @discardableResult
+    mutating func name(_ id: MessageID, deduplicationKey key: ArgumentValue) -> Bool {
+        guard message(id) != nil, deduplicationIDs[key] == nil, deduplicationKeys[id] == nil else { return false }
+        deduplicationIDs[key] = id
+        deduplicationKeys[id] = key
+        return true
+    }
+
     /// Takes a message back as a snapshot holds it; its record lies before the cursor.
     mutating func restore(_ message: QueuedMessage) {
         precondition(message.position + UInt64(message.recordBytes) <= storeCursor, "a record past the store's cursor")
@@ -152,6 +168,7 @@ public struct Queue: Sendable {
     mutating func remove(_ id: MessageID) -> QueuedMessage? {
         for level in levels.indices.reversed() where !levels[level].isEmpty {
             if let message = levels[level].remove(id) {
+                if !deduplicationKeys.isEmpty, let key = deduplicationKeys.removeValue(forKey: id) { deduplicationIDs[key] = nil }
                 messageCount -= 1
                 messageBytes -= message.bodyBytes
                 recordBytes -= message.recordBytes

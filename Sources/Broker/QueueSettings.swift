@@ -34,6 +34,11 @@ public struct QueueSettings: Equatable, Sendable {
 
     /// RabbitMQ 4's default `x-delivery-limit` of quorum queues.
     public static let quorumDeliveryLimitDefault: Int64 = 20
+    /// Quorum queues always serve priorities 0–31, strictly, as RabbitMQ 4.3's: no
+    /// `x-max-priority` is needed (and it is ignored).
+    public static let quorumPriorityLevels = 32
+    /// The priority a quorum queue gives a message without one, as RabbitMQ 4.3.
+    public static let quorumPriorityDefault: UInt8 = 4
 
     public var queueType: QueueType = .classic
     public var messageTTLMs: Int64?
@@ -49,16 +54,43 @@ public struct QueueSettings: Equatable, Sendable {
     /// Returns beyond which a message is dead-lettered (reason `delivery_limit`); nil: unlimited.
     public var deliveryLimit: Int64?
     public var singleActiveConsumer = false
-    /// `x-max-priority`: nil for a queue without priorities.
+    /// `x-max-priority`: nil for a classic queue without priorities; quorum queues ignore it.
     public var priorityMax: UInt8?
     /// `x-consumer-timeout`, for the node's acknowledgement timeout of this queue's consumers.
     public var consumerTimeoutMs: Int64?
+    /// `x-message-deduplication` (the rabbitmq-message-deduplication plugin's): a message
+    /// whose `x-deduplication-header` equals that of one the queue holds is not stored.
+    public var deduplicates = false
+
+    /// The header that names a message for `deduplicates`.
+    public static let deduplicationHeader = "x-deduplication-header"
 
     /// Whether deliveries carry `x-delivery-count` once returned: quorum queues always do, as
     /// in RabbitMQ, and so does any queue with a delivery limit.
     public var countsDeliveries: Bool { queueType == .quorum || deliveryLimit != nil }
 
     public init() {}
+
+    /// The queue's priority levels, each served before the ones below it.
+    public var priorityLevels: Int {
+        switch queueType {
+        case .quorum: return Self.quorumPriorityLevels
+        case .classic: return Int(priorityMax ?? 0) + 1
+        }
+    }
+
+    /// The level a message with this `priority` property is served at.
+    public func servedPriority(_ priority: UInt8?) -> UInt8 {
+        switch queueType {
+        case .quorum: return Swift.min(priority ?? Self.quorumPriorityDefault, UInt8(Self.quorumPriorityLevels - 1))
+        case .classic: return priorityMax.map { Swift.min(priority ?? 0, $0) } ?? 0
+        }
+    }
+
+    /// Whether messages given back are served first, in the order they came back, whatever
+    /// their priority (a quorum queue's returns), rather than each in its place by age
+    /// within its priority (a classic queue's requeue).
+    public var servesReturnsFirst: Bool { queueType == .quorum }
 
     /// The arguments RabbitMQ compares when a queue is declared again.
     static let equivalenceKeys = [
@@ -134,6 +166,9 @@ public struct QueueSettings: Equatable, Sendable {
                 settings.priorityMax = UInt8(priority)
             case "x-consumer-timeout":
                 settings.consumerTimeoutMs = try nonNegative(value) { fail(key, $0) }
+            case "x-message-deduplication":
+                guard case .bool(let on) = value else { throw fail(key, "{unacceptable_type,\(value.typeName)}") }
+                settings.deduplicates = on
             case "x-max-in-memory-length", "x-max-in-memory-bytes", "x-consumer-disconnected-timeout":
                 _ = try nonNegative(value) { fail(key, $0) }
             case "x-quorum-initial-group-size", "x-quorum-target-group-size", "x-initial-cluster-size":

@@ -13,8 +13,7 @@ public struct QueuedMessage: Equatable, Sendable {
     public let bodyLength: UInt32
     /// Times it came back unsettled (nack/reject with requeue, or its channel closed).
     public var deliveryCount: UInt32
-    /// The priority it is served at: its own, capped at the queue's `x-max-priority`; 0 in
-    /// queues without priorities.
+    /// The priority it is served at (`QueueSettings.servedPriority`).
     public let priority: UInt8
     /// Whether it is known to have been handed out before: a requeue set it. After a leader
     /// change the dispatcher also treats every message older than its start as handed out.

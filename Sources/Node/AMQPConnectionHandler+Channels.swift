@@ -477,7 +477,7 @@ extension AMQPConnectionHandler {
     }
 
     func consumerCancelled(channel: UInt16, consumerTag: String) {
-        guard channels[channel] != nil else { return }
+        guard channels[channel] != nil, takesConsumerCancelNotices else { return }
         send(.method(channel: channel, .basic(.cancel(.init(consumerTag: consumerTag, noWait: true)))), flush: false)
     }
 

@@ -226,8 +226,13 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     }
 
     /// Whether the client said it takes `connection.blocked` (its capabilities).
-    var takesBlockedNotices: Bool {
-        guard case .table(let capabilities)? = clientProperties["capabilities"], case .bool(true)? = capabilities["connection.blocked"] else {
+    var takesBlockedNotices: Bool { announcesCapability("connection.blocked") }
+
+    /// Whether the client said it takes `consumer_cancel_notify` (its capabilities).
+    var takesConsumerCancelNotices: Bool { announcesCapability("consumer_cancel_notify") }
+
+    private func announcesCapability(_ name: String) -> Bool {
+        guard case .table(let capabilities)? = clientProperties["capabilities"], case .bool(true)? = capabilities[name] else {
             return false
         }
         return true

@@ -13,8 +13,11 @@ protocol CoreClient: AnyObject {
     func deliverReply(_ reply: Dispatcher.ReplyDelivery, message: Broker.Message)
     /// The node's resource alarms changed: the reason while one is set, nil once clear.
     func resourceAlarm(_ reason: String?)
-    /// The consumer's queue went away (a consumer cancel notification).
+    /// The broker cancelled the consumer: its queue went away, or it kept a delivery past
+    /// its timeout (a consumer cancel notification).
     func consumerCancelled(channel: UInt16, consumerTag: String)
+    /// Whether the client said it takes consumer cancel notifications (its capabilities).
+    var takesConsumerCancelNotices: Bool { get }
     /// The node can no longer serve the connection (it stopped leading, or it is shutting
     /// down): the connection closes with 320 CONNECTION_FORCED and this reason.
     func closeForced(_ reason: String)

@@ -37,7 +37,8 @@ extension NodeCore {
         let consumers = (dispatcher?.consumerViews ?? []).prefix(Self.clientConnectionsListedMax).compactMap { consumer -> ConsumerInfo? in
             guard let channel = channelsByID[consumer.channel] else { return nil }
             return ConsumerInfo(tag: consumer.tag, queue: consumer.queue.name, vhost: consumer.queue.vhost, channel: channel,
-                                ackRequired: !consumer.noAck, exclusive: consumer.exclusive, prefetch: Int(consumer.prefetch), priority: consumer.priority)
+                                ackRequired: !consumer.noAck, exclusive: consumer.exclusive, prefetch: Int(consumer.prefetch), priority: consumer.priority,
+                                isSingleActive: consumer.isSingleActive)
         }
         return ClientConnections(connections: connections, channels: channels, consumers: consumers)
     }

@@ -546,11 +546,29 @@ final class NodeCore {
         snapshots.sweep(now: now)
         // Taken out, so that it is mutated in place rather than copied.
         guard var dispatcher = self.dispatcher.take() else { return }
-        let commands = dispatcher.sweep(state: state, now: now)
-        let overdue = dispatcher.overdueChannels(state: state, now: now, defaultTimeoutMs: acknowledgementTimeoutMs)
+        var commands = dispatcher.sweep(state: state, now: now)
+        // A consumer that kept a delivery too long is cancelled and the delivery goes back;
+        // a client that takes no basic.cancel, or a get's delivery, costs the channel.
+        var cancelled: [ConsumerCancellation] = []
+        var closing: [Dispatcher.OverdueChannel] = []
+        for overdue in dispatcher.overdueChannels(state: state, now: now, defaultTimeoutMs: acknowledgementTimeoutMs) {
+            guard !overdue.holdsOverdueGet, clients[overdue.channel.connection]?.takesConsumerCancelNotices == true else {
+                closing.append(overdue)
+                continue
+            }
+            let reclaimed = dispatcher.reclaimOverdue(on: overdue.channel, state: state, now: now, defaultTimeoutMs: acknowledgementTimeoutMs)
+            cancelled += reclaimed.cancelled
+            commands += reclaimed.proposals
+        }
         self.dispatcher = dispatcher
         commands.forEach(propose)
-        for channel in overdue {
+        for cancellation in cancelled {
+            logger.warning("consumer cancelled: it kept a delivery past its acknowledgement timeout",
+                           metadata: ["connection": "\(cancellation.channel.connection)", "channel": "\(cancellation.channel.number)",
+                                      "consumer": "\(cancellation.consumerTag)", "queue": "\(cancellation.queue)"])
+            clients[cancellation.channel.connection]?.consumerCancelled(channel: cancellation.channel.number, consumerTag: cancellation.consumerTag)
+        }
+        for channel in closing {
             let error = BrokerError.deliveryAcknowledgementTimedOut(channel: channel.channel.number, timeoutMs: channel.timeoutMs)
             clients[channel.channel.connection]?.closeChannel(channel.channel.number, error: error)
         }

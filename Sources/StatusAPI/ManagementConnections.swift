@@ -134,7 +134,12 @@ public struct ConsumerInfo: Codable, Sendable, Equatable {
     public var activity_status: String
     public var arguments: [String: JSONValue]
 
-    public init(tag: String, queue: String, vhost: String, channel: ChannelInfo, ackRequired: Bool, exclusive: Bool, prefetch: Int, priority: Int64) {
+    /// `isSingleActive`: with single active consumer, whether this one is served; nil
+    /// without (every consumer is then active and "up").
+    public init(
+        tag: String, queue: String, vhost: String, channel: ChannelInfo, ackRequired: Bool, exclusive: Bool, prefetch: Int, priority: Int64,
+        isSingleActive: Bool? = nil
+    ) {
         consumer_tag = tag
         self.queue = QueueRef(name: queue, vhost: vhost)
         channel_details = ChannelDetails(
@@ -143,8 +148,8 @@ public struct ConsumerInfo: Codable, Sendable, Equatable {
         ack_required = ackRequired
         self.exclusive = exclusive
         prefetch_count = prefetch
-        active = true
-        activity_status = "up"
+        active = isSingleActive ?? true
+        activity_status = isSingleActive.map { $0 ? "single_active" : "waiting" } ?? "up"
         arguments = priority == 0 ? [:] : ["x-priority": .int(priority)]
     }
 }

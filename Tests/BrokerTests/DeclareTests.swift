@@ -101,7 +101,7 @@ final class DeclareTests: XCTestCase {
         XCTAssertEqual(settings.deliveryLimit, 3)
         XCTAssertTrue(settings.singleActiveConsumer)
         XCTAssertEqual(settings.priorityMax, 9)
-        XCTAssertEqual(h.state.queue(q("q"))?.priorityLevels, 10)
+        XCTAssertEqual(h.state.queue(q("q"))?.priorityLevels, 32, "a quorum queue has every level, whatever x-max-priority says")
         // Quorum queues default to RabbitMQ 4's delivery limit; a negative one means none.
         h.declareQueue("qq", arguments: ["x-queue-type": "quorum"])
         XCTAssertEqual(h.state.queue(q("qq"))?.settings.deliveryLimit, 20)

@@ -285,12 +285,69 @@ final class DispatcherTests: XCTestCase {
         XCTAssertEqual(leader.dispatcher.overdueChannels(state: leader.h.state, now: now + 100, defaultTimeoutMs: 1_000), [])
         XCTAssertEqual(
             leader.dispatcher.overdueChannels(state: leader.h.state, now: now + 101, defaultTimeoutMs: 1_000),
-            [Dispatcher.OverdueChannel(channel: channel("c2"), timeoutMs: 100)])
+            [Dispatcher.OverdueChannel(channel: channel("c2"), timeoutMs: 100, holdsOverdueGet: false)])
         XCTAssertEqual(leader.dispatcher.overdueChannels(state: leader.h.state, now: now + 1_001, defaultTimeoutMs: 1_000).count, 2)
         XCTAssertEqual(
             BrokerError.deliveryAcknowledgementTimedOut(channel: 1, timeoutMs: 100).replyText,
             "PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out. Timeout value used: 100 ms. "
                 + "This timeout value can be configured, see consumers doc guide to learn more")
+    }
+
+    func testAConsumersTimeoutComesBeforeItsQueues() {
+        var leader = Leader()
+        leader.h.declareQueue("q", arguments: ["x-consumer-timeout": .int32(1_000)])
+        leader.publish("m", to: "q")
+        _ = leader.consume("q", channel: channel(), arguments: ["x-consumer-timeout": .int32(50)])
+        XCTAssertEqual(leader.dispatch().count, 1)
+        let now = leader.h.now
+        XCTAssertEqual(leader.dispatcher.overdueChannels(state: leader.h.state, now: now + 50, defaultTimeoutMs: nil), [])
+        XCTAssertEqual(
+            leader.dispatcher.overdueChannels(state: leader.h.state, now: now + 51, defaultTimeoutMs: nil),
+            [Dispatcher.OverdueChannel(channel: channel(), timeoutMs: 50, holdsOverdueGet: false)])
+        XCTAssertThrowsError(try leader.dispatcher.consume(
+            ConsumeRequest(channel: channel("c2"), queue: q("q"), arguments: ["x-consumer-timeout": "soon"]), state: leader.h.state, now: now)) {
+            XCTAssertEqual(($0 as? BrokerError)?.code, .preconditionFailed)
+        }
+    }
+
+    func testAnOverdueGetCannotBeReclaimedByCancelling() throws {
+        var leader = Leader()
+        leader.h.declareQueue("q")
+        leader.publish("m", to: "q")
+        let got = try leader.dispatcher.get(channel: channel(), queue: q("q"), noAck: false, state: leader.h.state, now: leader.h.now)
+        XCTAssertNotNil(got.delivery)
+        XCTAssertEqual(
+            leader.dispatcher.overdueChannels(state: leader.h.state, now: leader.h.now + 11, defaultTimeoutMs: 10),
+            [Dispatcher.OverdueChannel(channel: channel(), timeoutMs: 10, holdsOverdueGet: true)])
+    }
+
+    func testReclaimingOverdueDeliveriesCancelsTheirConsumerAndGivesThemBack() throws {
+        var leader = Leader()
+        leader.h.declareQueue("q", arguments: ["x-consumer-timeout": .int32(100)])
+        leader.publish("old", to: "q")
+        _ = leader.consume("q", channel: channel(), tag: "slow")
+        XCTAssertEqual(leader.dispatch().map(\.deliveryTag), [1])
+        leader.h.now += 60
+        leader.publish("new", to: "q")
+        XCTAssertEqual(leader.dispatch().map(\.deliveryTag), [2])
+        leader.h.now += 60  // "old" is 120 ms out, "new" 60 ms
+
+        let reclaimed = leader.dispatcher.reclaimOverdue(on: channel(), state: leader.h.state, now: leader.h.now, defaultTimeoutMs: nil)
+        XCTAssertEqual(reclaimed.cancelled, [ConsumerCancellation(channel: channel(), consumerTag: "slow", queue: q("q"))])
+        XCTAssertEqual(leader.dispatcher.consumerTags(channel()), [])
+        leader.commit(reclaimed.proposals)
+        XCTAssertEqual(leader.dispatcher.unackedCount(channel()), 1, "what was not overdue stays with the channel")
+
+        // Another consumer gets the message back; the late ack of its old tag settles nothing
+        // and closes nothing, and the tag is not taken twice.
+        _ = leader.consume("q", channel: channel("c2"), tag: "next")
+        let again = leader.dispatch()
+        XCTAssertEqual(again.map(bodyText), ["old"])
+        XCTAssertEqual(again.map(\.redelivered), [true])
+        XCTAssertEqual(try leader.dispatcher.ack(channel: channel(), deliveryTag: 1, multiple: false).count, 0)
+        XCTAssertThrowsError(try leader.dispatcher.ack(channel: channel(), deliveryTag: 1, multiple: false))
+        XCTAssertEqual(try leader.dispatcher.ack(channel: channel(), deliveryTag: 2, multiple: false).count, 1)
+        XCTAssertThrowsError(try leader.dispatcher.ack(channel: channel(), deliveryTag: 3, multiple: false))
     }
 
     func testDispatchIsBoundedPerCall() {

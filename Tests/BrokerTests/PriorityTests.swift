@@ -35,4 +35,54 @@ final class PriorityTests: XCTestCase {
         XCTAssertEqual(h.bodies("q"), ["a", "b"])
         XCTAssertEqual(h.messages("q").map(\.priority), [0, 0])
     }
+
+    func testQuorumQueuesServeThirtyTwoPrioritiesWithoutAnArgument() {
+        var h = Harness()
+        h.declareQueue("qq", arguments: ["x-queue-type": "quorum"])
+        let published: [(String, UInt8?)] = [("zero", 0), ("none", nil), ("top", 31), ("capped", 200), ("five", 5), ("four", 4)]
+        for (body, priority) in published { h.publish(body, routingKey: "qq", properties: BasicProperties(priority: priority)) }
+        XCTAssertEqual(h.bodies("qq"), ["top", "capped", "five", "none", "four", "zero"])
+        XCTAssertEqual(h.messages("qq").map(\.priority), [31, 31, 5, 4, 4, 0], "no priority counts as 4, beyond 31 as 31")
+    }
+
+    func testQuorumQueuesIgnoreMaxPriority() {
+        var h = Harness()
+        h.declareQueue("qq", arguments: ["x-queue-type": "quorum", "x-max-priority": .int32(2)])
+        h.publish("three", routingKey: "qq", properties: BasicProperties(priority: 3))
+        h.publish("nine", routingKey: "qq", properties: BasicProperties(priority: 9))
+        XCTAssertEqual(h.bodies("qq"), ["nine", "three"])
+    }
+
+    func testAQuorumQueueServesReturnsFirstInTheOrderReturned() throws {
+        var leader = Leader()
+        leader.h.declareQueue("qq", arguments: ["x-queue-type": "quorum"])
+        leader.publish("low", to: "qq", properties: BasicProperties(priority: 1))
+        leader.publish("high1", to: "qq", properties: BasicProperties(priority: 9))
+        leader.publish("high2", to: "qq", properties: BasicProperties(priority: 9))
+        _ = leader.consume("qq", channel: channel())
+        let first = leader.dispatch()
+        XCTAssertEqual(first.map(bodyText), ["high1", "high2", "low"])
+
+        // Returned high2, then low: they come back in that order, ahead of a newer high one.
+        let tags = Dictionary(uniqueKeysWithValues: first.map { (bodyText($0), $0.deliveryTag) })
+        for body in ["high2", "low"] {
+            leader.commit(try leader.dispatcher.nack(channel: channel(), deliveryTag: try XCTUnwrap(tags[body]), multiple: false, requeue: true, now: 0))
+        }
+        leader.publish("high3", to: "qq", properties: BasicProperties(priority: 9))
+        XCTAssertEqual(leader.dispatch().map(bodyText), ["high2", "low", "high3"])
+    }
+
+    func testAClassicQueueReturnsAMessageToItsPlaceInItsPriority() throws {
+        var leader = Leader()
+        leader.h.declareQueue("q", arguments: ["x-max-priority": .int32(9)])
+        leader.publish("low", to: "q", properties: BasicProperties(priority: 1))
+        leader.publish("high", to: "q", properties: BasicProperties(priority: 9))
+        _ = leader.consume("q", channel: channel())
+        let first = leader.dispatch()
+        XCTAssertEqual(first.map(bodyText), ["high", "low"])
+        for delivery in first.reversed() {
+            leader.commit(try leader.dispatcher.nack(channel: channel(), deliveryTag: delivery.deliveryTag, multiple: false, requeue: true, now: 0))
+        }
+        XCTAssertEqual(leader.dispatch().map(bodyText), ["high", "low"])
+    }
 }

@@ -122,3 +122,50 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(restored.snapshotData(), state.snapshotData())
     }
 }
+
+final class LegacySnapshotTests: XCTestCase {
+    /// The snapshot as version 4 wrote it: a quorum queue had a classic queue's levels,
+    /// `levels` of them, of which this version's snapshot holds `present` from `first` on.
+    private func asVersion4(_ data: [UInt8], queue: Queue, first: Int, present: Int) throws -> [UInt8] {
+        var levels = ByteWriter(capacity: 256)
+        for level in first..<(first + present) { levels.messages(queue.level(level)) }
+        var written = ByteWriter(capacity: 256)
+        for _ in 0..<first { written.count(0) }
+        for byte in levels.bytes { written.byte(byte) }
+        for _ in (first + present)..<queue.priorityLevels { written.count(0) }
+        let range = try XCTUnwrap(data.firstRange(of: written.bytes), "the queue's levels as this version writes them")
+        var old = data
+        old.replaceSubrange(range, with: levels.bytes)
+        old[0] = 4
+        return old
+    }
+
+    func testAQuorumQueueWithoutPrioritiesMovesItsMessagesToTheDefaultLevel() throws {
+        var h = Harness()
+        h.declareQueue("qq", arguments: ["x-queue-type": "quorum"])
+        for n in 0..<5 { h.publish("m\(n)", routingKey: "qq") }
+        let queue = try XCTUnwrap(h.state.queue(q("qq")))
+        XCTAssertEqual(h.messages("qq").map(\.priority), Array(repeating: QueueSettings.quorumPriorityDefault, count: 5))
+        let current = h.state.snapshotData()
+        let old = try asVersion4(current, queue: queue, first: Int(QueueSettings.quorumPriorityDefault), present: 1)
+
+        var restored = BrokerState()
+        try restored.restore(from: old)
+        XCTAssertEqual(restored.queue(q("qq"))?.messages, queue.messages)
+        XCTAssertEqual(restored.snapshotData(), current)
+    }
+
+    func testAQuorumQueueWithMaxPriorityKeepsEachMessagesLevel() throws {
+        var h = Harness()
+        h.declareQueue("qq", arguments: ["x-queue-type": "quorum", "x-max-priority": .int32(2)])
+        for n in 0..<6 { h.publish("m\(n)", routingKey: "qq", properties: BasicProperties(priority: UInt8(n % 3))) }
+        let queue = try XCTUnwrap(h.state.queue(q("qq")))
+        let current = h.state.snapshotData()
+        let old = try asVersion4(current, queue: queue, first: 0, present: 3)
+
+        var restored = BrokerState()
+        try restored.restore(from: old)
+        XCTAssertEqual(restored.queue(q("qq"))?.messages.map(\.priority), [2, 2, 1, 1, 0, 0])
+        XCTAssertEqual(restored.snapshotData(), current)
+    }
+}

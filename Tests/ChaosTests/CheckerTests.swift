@@ -74,6 +74,28 @@ final class CheckerTests: XCTestCase {
         XCTAssertTrue(verdict.passed, "\(verdict.violations)")
     }
 
+    func testAHigherPriorityMessageMayOvertakeButOrderHoldsWithinAPriority() {
+        var history = HandMadeHistory()
+        for (sequence, priority) in [(0, 0), (1, 3), (2, 0), (3, 3)] {
+            history.publish(1, sequence, priority: priority)
+            history.confirm(1, sequence, watermark: sequence + 1)
+        }
+        history.deliver(1, 1)
+        history.deliver(1, 0)
+        history.deliver(1, 3)
+        history.deliver(1, 2)
+        XCTAssertEqual(history.verdict.orderViolations, [], "priority 3 goes first, each priority in order")
+
+        var reordered = HandMadeHistory()
+        for (sequence, priority) in [(0, 3), (1, 3)] {
+            reordered.publish(1, sequence, priority: priority)
+            reordered.confirm(1, sequence, watermark: sequence + 1)
+        }
+        reordered.deliver(1, 1)
+        reordered.deliver(1, 0)
+        XCTAssertEqual(reordered.verdict.orderViolations.count, 1, "within one priority FIFO holds")
+    }
+
     func testOrderHoldsPerConsumerPublisherAndQueue() {
         var history = HandMadeHistory()
         history.publishConfirmed(1, 0...1)

@@ -12,8 +12,10 @@ struct HandMadeHistory {
         events.append(event)
     }
 
-    mutating func publish(_ publisher: Int, _ sequence: Int, queue: Int = 0, attempt: Int = 1) {
-        record(.publish, actor: "p\(publisher)") { $0.publisher = publisher; $0.sequence = sequence; $0.attempt = attempt; $0.queue = queue }
+    mutating func publish(_ publisher: Int, _ sequence: Int, queue: Int = 0, attempt: Int = 1, priority: Int = 0) {
+        record(.publish, actor: "p\(publisher)") {
+            $0.publisher = publisher; $0.sequence = sequence; $0.attempt = attempt; $0.queue = queue; $0.priority = priority
+        }
     }
 
     /// `watermark`: the publisher's next new sequence number when the confirm came.

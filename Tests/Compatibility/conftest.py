@@ -5,7 +5,8 @@ follower, which must behave alike. Tests marked `leader_change` take `cluster` a
 (they run last, and leave every node running and caught up). With `--broker HOST:PORT` the
 tests run once against that broker instead (RabbitMQ, to check that a test expects what
 RabbitMQ does), and the `leader_change` ones are skipped, as are those marked
-`newer_than_3_10`: where Berth gives RabbitMQ 4's answer rather than 3.10's.
+`newer_than_3_10`: where Berth gives RabbitMQ 4's answer rather than 3.10's, and those
+marked `plugin`: what RabbitMQ does only with that plugin installed.
 
     python -m pytest Tests/Compatibility                      # builds nothing: needs .build/debug/berth
     python -m pytest Tests/Compatibility --berth PATH         # another binary
@@ -37,6 +38,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "seconds(n): this test's watchdog")
     config.addinivalue_line("markers", "newer_than_3_10(why): Berth answers as RabbitMQ 4 does, not as 3.10 "
                                        "(skipped with --broker)")
+    config.addinivalue_line("markers", "plugin(name): RabbitMQ answers so with this plugin (skipped with --broker)")
 
 
 def pytest_generate_tests(metafunc):
@@ -55,6 +57,8 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
             if newer := item.get_closest_marker("newer_than_3_10"):
                 item.add_marker(pytest.mark.skip(reason=f"RabbitMQ 3.10 answers otherwise: {newer.args[0]}"))
+            if plugin := item.get_closest_marker("plugin"):
+                item.add_marker(pytest.mark.skip(reason=f"needs RabbitMQ's plugin {plugin.args[0]}"))
 
 
 @dataclass(frozen=True)

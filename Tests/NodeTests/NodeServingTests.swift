@@ -254,15 +254,45 @@ final class NodeServingTests: XCTestCase {
         try await node.shutdown()
     }
 
-    func testADeliveryLeftUnacknowledgedPastTheTimeoutClosesItsChannelWith406() async throws {
+    /// A consumer that keeps a delivery past the timeout is cancelled (the client announces
+    /// consumer_cancel_notify), and the delivery is back in the queue; the channel stays open.
+    func testAConsumerLeavingADeliveryUnacknowledgedPastTheTimeoutIsCancelledAndTheDeliveryGoesBack() async throws {
         let node = try await startNode { $0.acknowledgementTimeoutMs = 200 }
         let connection = try await connect(node)
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("slow", durable: true)
         try await channel.confirmSelect()
         try await publishConfirmed(channel, queue: "slow", count: 1, prefix: "s")
-        for try await _ in try await channel.consume(queue: "slow") { break }
-        // The sweep runs every second: the close comes within a few.
+        let deliveries = try await channel.consume(queue: "slow")
+        // The sweep runs every second: the cancel comes within a few.
+        let ended = try await withDeadline(seconds: 10) { () async -> String in
+            do {
+                for try await delivery in deliveries { _ = delivery }
+                return "finished"
+            } catch {
+                return "\(error)"
+            }
+        }
+        XCTAssertEqual(ended, "\(ClientError.consumerCancelledByServer(consumerTag: deliveries.consumerTag))")
+        let declared = try await channel.queueDeclare("slow", durable: true, passive: true)
+        XCTAssertEqual(declared.messageCount, 1, "the delivery is back")
+        try await channel.ack(deliveryTag: 1)
+        let again = try await channel.get(queue: "slow", noAck: true)
+        XCTAssertEqual(again.map { String(buffer: $0.body) }, "s0", "the late ack of the tag taken back settled nothing")
+        await connection.close()
+        try await node.shutdown()
+    }
+
+    /// A basic.get's delivery has no consumer to cancel: past the timeout its channel closes.
+    func testAGetLeftUnacknowledgedPastTheTimeoutClosesItsChannelWith406() async throws {
+        let node = try await startNode { $0.acknowledgementTimeoutMs = 200 }
+        let connection = try await connect(node)
+        let channel = try await connection.openChannel()
+        _ = try await channel.queueDeclare("slow", durable: true)
+        try await channel.confirmSelect()
+        try await publishConfirmed(channel, queue: "slow", count: 1, prefix: "s")
+        let got = try await channel.get(queue: "slow")
+        XCTAssertNotNil(got)
         let reason = try await withDeadline(seconds: 10) { await channel.closed() }
         guard case .channelClosedByServer(_, let close) = reason else { return XCTFail("unexpected \(reason)") }
         XCTAssertEqual(close.replyCode, .preconditionFailed)
@@ -294,20 +324,25 @@ final class NodeServingTests: XCTestCase {
         try await node.shutdown()
     }
 
+    /// The body's value, or ETIMEDOUT once `seconds` pass, even when the body does not end
+    /// on cancellation (it is cancelled, and finishes on its own).
     private func withDeadline<T: Sendable>(seconds: Int64, _ body: @escaping @Sendable () async -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { await body() }
-            group.addTask {
-                try await Task.sleep(for: .seconds(seconds))
-                return nil
-            }
-            guard let first = try await group.next(), let value = first else {
-                group.cancelAll()
-                throw POSIXError(.ETIMEDOUT)
-            }
-            group.cancelAll()
+        let (first, arrived) = AsyncStream<T?>.makeStream()
+        let work = Task { arrived.yield(await body()) }
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(seconds))
+            arrived.yield(nil)
+        }
+        defer {
+            work.cancel()
+            timer.cancel()
+            arrived.finish()
+        }
+        for await value in first {
+            guard let value else { break }
             return value
         }
+        throw POSIXError(.ETIMEDOUT)
     }
 
     // MARK: Raw sockets, for what no well-behaved client sends
