@@ -3,11 +3,16 @@
 replicates what it holds, so a delayed message also survives the leader's death and a
 restart of the whole cluster."""
 
+import json
 import time
+import urllib.parse
+import urllib.request
 from contextlib import contextmanager
 
 import pika
 import pytest
+
+from berth_cluster import GUEST_BASIC_AUTH, HOST
 
 DELAYED = "x-delayed-message"
 
@@ -143,6 +148,37 @@ def test_redeclaring_with_another_delayed_type_is_refused(node, names):
         assert refused.value.reply_code == 406
     with connected(node.port) as channel:
         channel.exchange_delete(names("x"))
+
+
+def http(node, method, path, body=None):
+    request = urllib.request.Request(f"http://{HOST}:{node.http_port}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": GUEST_BASIC_AUTH, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        return json.load(reply)
+
+
+def test_the_management_api_shows_the_type_its_arguments_and_what_it_holds(local_cluster, names):
+    leader = local_cluster.wait_for_leader()
+    with connected(leader.amqp_port) as channel:
+        channel.confirm_delivery()
+        exchange = declare(channel, names)
+        for n in range(3):
+            publish(channel, exchange, b"%d" % n, delay=60_000)
+        path = f"/api/exchanges/%2F/{urllib.parse.quote(exchange, safe='')}"
+        shown = http(leader, "GET", path)
+        assert shown["type"] == DELAYED
+        assert shown["arguments"] == {"x-delayed-type": "direct"}
+        assert shown["messages_delayed"] == 3
+        # The management API's publish is held too, and like the plugin's says it routed nowhere.
+        answer = http(leader, "POST", path + "/publish", {
+            "properties": {"headers": {"x-delay": 200}}, "routing_key": "k", "payload": "by http", "payload_encoding": "string"})
+        assert answer == {"routed": False}
+        assert [body for body, _, _ in receive(channel, names("q"), 1)] == [b"by http"]
+        assert http(leader, "GET", path)["messages_delayed"] == 3
+        assert "messages_delayed" not in http(leader, "GET", "/api/exchanges/%2F/amq.direct")
+        channel.exchange_delete(exchange)
+        channel.queue_delete(names("q"))
 
 
 def publish_held(port, names, delay_ms):
