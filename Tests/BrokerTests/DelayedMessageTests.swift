@@ -169,6 +169,30 @@ final class DelayedMessageTests: XCTestCase {
         XCTAssertEqual(h.state.delayedMessageCount, 0, "an unroutable message fires and is dropped")
     }
 
+    func testTheAlternateExchangeTakesWhatRoutesNowhereWhenItFiresNotBefore() {
+        var h = Harness()
+        h.declareExchange("ae", .fanout)
+        h.declareQueue("unrouted")
+        h.bind("unrouted", to: "ae")
+        h.declareExchange("delayed", .delayedMessage, arguments: ["x-delayed-type": "direct", "alternate-exchange": "ae"])
+        h.publishDelayed("lost", routingKey: "nobody", headers: ["x-delay": .int32(50)])
+        XCTAssertEqual(h.bodies("unrouted"), [], "held, not sent to the alternate exchange at publish")
+        h.fire(at: h.now + 50)
+        XCTAssertEqual(h.bodies("unrouted"), ["lost"])
+    }
+
+    func testAMessageReachingADelayedExchangeThroughAnotherRoutesAtOnce() {
+        var h = Harness()
+        h.declareDelayed(routing: "fanout")
+        h.declareExchange("front", .fanout)
+        h.bindExchange("delayed", to: "front")
+        h.declareQueue("q")
+        h.bind("q", to: "delayed")
+        h.publish("through", exchange: "front", routingKey: "", properties: BasicProperties(headers: ["x-delay": .int32(500)]))
+        XCTAssertEqual(h.bodies("q"), ["through"])
+        XCTAssertEqual(h.state.delayedMessageCount, 0)
+    }
+
     func testDeletingTheExchangeDropsWhatItHolds() {
         var h = Harness()
         h.declareDelayed()
