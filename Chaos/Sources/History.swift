@@ -46,6 +46,8 @@ struct Event: Sendable {
     /// On a confirm: the publisher's next new sequence number when the confirm arrived; every
     /// message with a sequence number at least this high was first published afterwards.
     var watermark = -1
+    /// On a publish: the `x-delay` it carried (ms, through the delayed exchange); 0 for none.
+    var delayMillis = 0
     var window = 0
     var detail = ""
 
@@ -57,6 +59,7 @@ struct Event: Sendable {
         if node > 0 { fields.append("\"node\":\(node)") }
         if kind == .deliver { fields.append("\"redelivered\":\(redelivered)") }
         if watermark >= 0 { fields.append("\"watermark\":\(watermark)") }
+        if delayMillis > 0 { fields.append("\"delay\":\(delayMillis)") }
         if window > 0 { fields.append("\"window\":\(window)") }
         if !detail.isEmpty { fields.append("\"detail\":\"\(jsonEscaped(detail))\"") }
         return "{" + fields.joined(separator: ",") + "}"
