@@ -373,6 +373,10 @@ final class DelayedMessageTests: XCTestCase {
 }
 
 final class DelayedScheduleTests: XCTestCase {
+    func testAHeldMessageCostsFortyBytes() {
+        XCTAssertEqual(MemoryLayout<DelayedMessage>.stride, 40)
+    }
+
     /// Many chunks' worth in random order: it keeps firing order through inserts, takes,
     /// removals and paging, as a sorted array would.
     func testKeepsFiringOrderAcrossChunks() {
