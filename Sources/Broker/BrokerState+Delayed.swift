@@ -44,7 +44,7 @@ extension BrokerState {
 
     // MARK: Reading
 
-    /// The held messages, in the order they fire.
+    /// How many messages the x-delayed-message exchanges hold, all together.
     public var delayedMessageCount: Int { delayedSchedule.count }
 
     /// When the next held message is due, if any: the leader wakes then.

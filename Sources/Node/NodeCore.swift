@@ -556,13 +556,13 @@ final class NodeCore {
     private func sweep() {
         let now = clock()
         snapshots.sweep(now: now)
+        fireDueDelayedMessages()
         // Taken out, so that it is mutated in place rather than copied.
         guard var dispatcher = self.dispatcher.take() else { return }
         let commands = dispatcher.sweep(state: state, now: now)
         let overdue = dispatcher.overdueChannels(state: state, now: now, defaultTimeoutMs: acknowledgementTimeoutMs)
         self.dispatcher = dispatcher
         commands.forEach(propose)
-        fireDueDelayedMessages()
         for channel in overdue {
             let error = BrokerError.deliveryAcknowledgementTimedOut(channel: channel.channel.number, timeoutMs: channel.timeoutMs)
             clients[channel.channel.connection]?.closeChannel(channel.channel.number, error: error)
