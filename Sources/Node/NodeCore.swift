@@ -188,6 +188,8 @@ final class NodeCore {
         snapshots.stop()
         timers.forEach { $0.cancel() }
         timers = []
+        delayedWakeUp?.task.cancel()
+        delayedWakeUp = nil
         transport?.stop()
         try persister.close()
     }
