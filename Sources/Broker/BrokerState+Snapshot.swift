@@ -4,9 +4,10 @@
 // so equal states give equal bytes; then users, permissions and whether users were seeded,
 // limits, and the delayed exchanges' stores with their held messages in firing order.
 extension BrokerState {
-    /// 5: delayed exchanges' stores and held messages last. 4: vhosts' and users' limits last. 3: users and permissions after the vhosts. 2:
-    /// messages as records in their queue's store (a version 2 snapshot restores with a
-    /// fresh state's users). Version 1 held whole messages.
+    /// 5: delayed exchanges' stores and held messages last. 4: vhosts' and users' limits
+    /// last. 3: users and permissions after the vhosts. 2: messages as records in their
+    /// queue's store (a version 2 snapshot restores with a fresh state's users). Version 1
+    /// held whole messages.
     public static let snapshotFormatVersion: UInt8 = 5
 
     /// The state as of the last applied entry.
