@@ -22,6 +22,9 @@ struct Verdict: Sendable {
     var lostInTheMiddle: [MessageID] = []
     var unexpected: [String] = []
     var orderViolations: [String] = []
+    /// Deliveries of a delayed publish before its delay was over.
+    var early: [String] = []
+    var delayedPublishes = 0
     var duplicated = 0
     var redelivered = 0
     var recovered = 0
@@ -40,6 +43,7 @@ struct Verdict: Sendable {
         if !lost.isEmpty { found.append("lost \(lost.count): " + lost.prefix(10).map { "\($0.publisher)/\($0.sequence)" }.joined(separator: " ")) }
         if !unexpected.isEmpty { found.append("unexpected \(unexpected.count): " + unexpected.prefix(5).joined(separator: "; ")) }
         if !orderViolations.isEmpty { found.append("order \(orderViolations.count): " + orderViolations.prefix(5).joined(separator: "; ")) }
+        if !early.isEmpty { found.append("early \(early.count): " + early.prefix(5).joined(separator: "; ")) }
         if !queuesNotEmpty.isEmpty { found.append("not empty after the drain: " + queuesNotEmpty.joined(separator: ", ")) }
         if !disagreement.isEmpty { found.append("nodes disagree: " + disagreement.joined(separator: "; ")) }
         found += nodeExits.map { "node exit: \($0)" }
@@ -57,7 +61,10 @@ enum Checker {
     /// once the first was confirmed (the broker had it first, so FIFO must hand it out first),
     /// among messages of one priority.
     /// The order holds per attempt: an earlier attempt whose confirm never came may reach the
-    /// queue late (held by a paused node) and is then a duplicate, not a reorder.
+    /// queue late (held by a paused node) and is then a duplicate, not a reorder. A delayed
+    /// publish (through the x-delayed-message exchange) is outside the order, but must not
+    /// reach its queue before its delay is over, counted from when it was sent (the leader
+    /// stamps it later still).
     static func check(_ events: [Event], deadLetterQueue: Int) -> Verdict {
         var verdict = Verdict()
         var publishedQueue: [MessageID: Int] = [:]
@@ -80,6 +87,8 @@ enum Checker {
         /// Rejected and not delivered since: the reject either dead-lettered it or was lost
         /// with its connection (then the queue delivers it again); either way it comes again.
         var awaitingAfterReject: Set<MessageID> = []
+        /// Delayed attempts: when each was sent and its delay.
+        var delayed: [AttemptID: (sentMillis: Int64, delayMillis: Int)] = [:]
         for event in events {
             let id = MessageID(publisher: event.publisher, sequence: event.sequence)
             let attempt = AttemptID(id: id, attempt: event.attempt)
@@ -88,6 +97,10 @@ enum Checker {
                 verdict.publishAttempts += 1
                 publishedQueue[id] = event.queue
                 publishedPriority[id] = event.priority
+                if event.delayMillis > 0 {
+                    verdict.delayedPublishes += 1
+                    delayed[attempt] = (event.millis, event.delayMillis)
+                }
             case .confirm:
                 confirmedMessages.insert(id)
                 if confirmWatermark[attempt] == nil { confirmWatermark[attempt] = event.watermark }
@@ -125,6 +138,14 @@ enum Checker {
                 let isFirst = attemptDelivered.insert(attempt).inserted
                 deliveryCount[id, default: 0] += 1
                 if !event.redelivered { freshDeliveryCount[id, default: 0] += 1 }
+                if let held = delayed[attempt] {
+                    let due = held.sentMillis + Int64(held.delayMillis)
+                    if event.millis < due - delayToleranceMillis {
+                        verdict.early.append(
+                            "\(event.actor) got \(id.publisher)/\(id.sequence) (attempt \(event.attempt)) at \(event.millis) ms, \(due - event.millis) ms before its \(held.delayMillis) ms delay was over")
+                    }
+                    continue
+                }
                 guard isFirst, !event.redelivered else { continue }
                 let key = StreamKey(actor: event.actor, publisher: id.publisher, queue: queue, priority: publishedPriority[id] ?? 0)
                 if let watermark = confirmWatermark[attempt], let highest = highestFresh[key], highest >= watermark {
@@ -145,6 +166,10 @@ enum Checker {
         verdict.duplicated = freshDeliveryCount.values.filter { $0 > 1 }.count
         return verdict
     }
+
+    /// How much earlier than due a delayed message may arrive: the harness's clock and the
+    /// leader's (which stamps the publish) are read separately, to the millisecond.
+    static let delayToleranceMillis: Int64 = 20
 
     /// The messages of `lost` whose sequence number lies between two delivered ones of the
     /// same publisher and queue.
@@ -243,7 +268,7 @@ enum Checker {
         """
         messages \(verdict.messages) (publishes \(verdict.publishAttempts)), confirmed \(verdict.confirmed), nacks \(verdict.nacks), indeterminate confirms \(verdict.indeterminate)
         deliveries \(verdict.deliveries), requeued by consumers \(verdict.requeues), rejected \(verdict.rejects) (dead-lettered deliveries \(verdict.deadLettered)), consumer crashes \(verdict.consumerCrashes)
-        lost \(lostSummary(verdict)), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count)
+        lost \(lostSummary(verdict)), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count), delayed publishes \(verdict.delayedPublishes), early \(verdict.early.count)
         duplicated \(verdict.duplicated), redelivered \(verdict.redelivered), recovered \(verdict.recovered), unconfirmed and never delivered \(verdict.unconfirmedNotDelivered)
         queues not empty after the drain \(verdict.queuesNotEmpty.count), node disagreements \(verdict.disagreement.count), unexpected node exits \(verdict.nodeExits.count)
 

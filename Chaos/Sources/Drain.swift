@@ -1,5 +1,6 @@
 import Client
 import Node
+import StatusAPI
 import Synchronization
 
 extension Workload {
@@ -52,13 +53,19 @@ extension Workload {
         return remaining
     }
 
-    /// The queues the leader counts messages in, as "name: count"; one entry saying there is
-    /// no leader when none answers.
+    /// The queues the leader counts messages in, as "name: count", and the delayed exchange
+    /// if it still holds any (they fire into the queues); one entry saying there is no
+    /// leader when none answers.
     func nonEmptyQueues(cluster: Cluster) async -> [String] {
         guard let leader = await cluster.leader(), let status = try? await cluster.statusClient(leader).queues() else {
             return ["(no leader answered)"]
         }
-        return status.queues.filter { $0.messages > 0 }.map { "\($0.name): \($0.messages)" }
+        var remaining = status.queues.filter { $0.messages > 0 }.map { "\($0.name): \($0.messages)" }
+        guard let exchange = try? await cluster.statusClient(leader).exchange(vhost: "/", Self.delayedExchange) else {
+            return remaining + ["(\(Self.delayedExchange) not read)"]
+        }
+        if let held = exchange.messages_delayed, held > 0 { remaining.append("\(Self.delayedExchange): \(held) held") }
+        return remaining
     }
 }
 

@@ -49,6 +49,8 @@ struct Event: Sendable {
     /// On a publish: the message's priority (the queues serve priorities strictly, so order
     /// holds only among messages of one priority).
     var priority = 0
+    /// On a publish: the `x-delay` it carried (ms, through the delayed exchange); 0 for none.
+    var delayMillis = 0
     var window = 0
     var detail = ""
 
@@ -61,6 +63,7 @@ struct Event: Sendable {
         if kind == .deliver { fields.append("\"redelivered\":\(redelivered)") }
         if watermark >= 0 { fields.append("\"watermark\":\(watermark)") }
         if priority > 0 { fields.append("\"priority\":\(priority)") }
+        if delayMillis > 0 { fields.append("\"delay\":\(delayMillis)") }
         if window > 0 { fields.append("\"window\":\(window)") }
         if !detail.isEmpty { fields.append("\"detail\":\"\(jsonEscaped(detail))\"") }
         return "{" + fields.joined(separator: ",") + "}"

@@ -25,6 +25,10 @@ struct WorkloadShape: Sendable {
     /// Messages carry a priority drawn below this; the queues are quorum queues, which serve
     /// priorities strictly.
     var priorities = 4
+    /// Published through the x-delayed-message exchange with an `x-delay` of up to
+    /// `delayMillisMax`: held, replicated, through the faults, then routed to its queue.
+    var delayedPercent = 10
+    var delayMillisMax = 1_500
 }
 
 /// Publishers with confirms and consumers with manual acks, all through the project's client,
@@ -61,6 +65,9 @@ final class Workload: Sendable {
     var allQueues: Range<Int> { 0..<(shape.queues + 1) }
 
     func queueName(_ queue: Int) -> String { queue == deadLetterQueue ? "chaos-dead" : "chaos-q\(queue)" }
+
+    /// Routes to each queue by its name, once a publish's delay is over.
+    static let delayedExchange = "chaos-delayed"
 
     var configuration: ConnectionConfiguration {
         ConnectionConfiguration(
@@ -132,6 +139,11 @@ final class Workload: Sendable {
                         "x-delivery-limit": .int32(-1),
                     ]
                     for queue in 0..<shape.queues { try await channel.queueDeclare(queueName(queue), durable: true, arguments: deadLettering) }
+                    try await channel.exchangeDeclare(
+                        Self.delayedExchange, type: "x-delayed-message", durable: true, arguments: ["x-delayed-type": .longString(Array("direct".utf8))])
+                    for queue in 0..<shape.queues {
+                        try await channel.queueBind(queue: queueName(queue), exchange: Self.delayedExchange, routingKey: queueName(queue))
+                    }
                     await connection.close()
                     return true
                 } catch {
@@ -161,6 +173,8 @@ final class Workload: Sendable {
         var priority: Int
         /// How many times it was published so far.
         var attempts = 0
+        /// Its `x-delay` (ms), the same for every attempt; 0 for none.
+        var delayMillis = 0
     }
 
     func runPublisher(_ number: Int) async {
@@ -198,7 +212,10 @@ final class Workload: Sendable {
             var batch = Array(unconfirmed.prefix(shape.batch))
             unconfirmed.removeFirst(batch.count)
             while isProducing, batch.count < shape.batch {
-                batch.append(Pending(sequence: nextSequence, queue: random.below(shape.queues), priority: random.below(shape.priorities)))
+                let delayed = random.below(100) < shape.delayedPercent
+                batch.append(Pending(
+                    sequence: nextSequence, queue: random.below(shape.queues), priority: random.below(shape.priorities),
+                    delayMillis: delayed ? 1 + random.below(shape.delayMillisMax) : 0))
                 nextSequence += 1
             }
             var sent: [(Pending, PublishConfirmation)] = []
@@ -211,15 +228,18 @@ final class Workload: Sendable {
                 }
                 message.attempts += 1
                 let attempt = message.attempts
+                let delay = message.delayMillis
                 history.record(.publish, actor: actor) {
                     $0.publisher = number; $0.sequence = message.sequence; $0.attempt = attempt; $0.queue = message.queue; $0.node = node
-                    $0.priority = message.priority
+                    $0.priority = message.priority; $0.delayMillis = delay
                 }
                 do {
                     let confirmation = try await channel.publish(
+                        exchange: delay > 0 ? Self.delayedExchange : "",
                         routingKey: queueName(message.queue),
                         body: ByteBuffer(string: id.body(queue: message.queue, attempt: attempt)),
-                        properties: BasicProperties(deliveryMode: 2, priority: UInt8(message.priority))
+                        properties: BasicProperties(
+                            headers: delay > 0 ? ["x-delay": .int32(Int32(delay))] : nil, deliveryMode: 2, priority: UInt8(message.priority))
                     )
                     sent.append((message, confirmation))
                 } catch {

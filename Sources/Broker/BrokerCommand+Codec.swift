@@ -28,6 +28,10 @@ extension BrokerCommand {
         case seedUsers = 21
         case setLimit = 22
         case clearLimit = 23
+        /// An enqueue some of whose publishes are delayed: each publish ends with its delay.
+        /// Written only then, so that logs without delays stay readable by older nodes.
+        case enqueueWithDelays = 24
+        case fireDelayed = 25
     }
 
     public func encoded() -> [UInt8] {
@@ -78,7 +82,8 @@ extension BrokerCommand {
             w.optionalString(p.owner)
             w.ids(p.keeping)
         case .enqueue(let e):
-            w.byte(Tag.enqueue.rawValue)
+            let hasDelays = e.messages.contains { $0.delay != nil }
+            w.byte(hasDelays ? Tag.enqueueWithDelays.rawValue : Tag.enqueue.rawValue)
             w.signed(e.timestamp)
             // Queue names once, then per message the indexes of its queues.
             var names: [QueueName] = []
@@ -94,6 +99,14 @@ extension BrokerCommand {
                 w.message(publish.message)
                 w.array(publish.queues) { $0.varint(UInt64(indexes[$1] ?? 0)) }
                 w.blob(publish.publisherToken)
+                guard hasDelays else { return }
+                if let delay = publish.delay {
+                    w.bool(true)
+                    w.string(delay.vhost)
+                    w.signed(delay.milliseconds)
+                } else {
+                    w.bool(false)
+                }
             }
         case .settle(let batch):
             w.byte(Tag.settle.rawValue)
@@ -112,6 +125,11 @@ extension BrokerCommand {
                 w.ids(batch.ids)
             }
             w.array(x.unusedQueues) { $0.queueName($1) }
+        case .fireDelayed(let firing):
+            w.byte(Tag.fireDelayed.rawValue)
+            w.signed(firing.timestamp)
+            w.varint(UInt64(firing.messagesMax))
+            w.varint(UInt64(firing.recordBytesMax))
         case .deleteQueuesOwned(let owner):
             w.byte(Tag.deleteQueuesOwned.rawValue)
             w.string(owner)
@@ -210,7 +228,7 @@ extension BrokerCommand {
             let queue = try r.queueName(limits: limits)
             let owner = try r.optionalString(max: name)
             self = .purge(QueuePurge(queue: queue, owner: owner, keeping: try r.ids(max: limits.commandMessageIDsMax)))
-        case .enqueue:
+        case .enqueue, .enqueueWithDelays:
             let timestamp = try r.signed()
             let names = try r.array(minimumBytes: 2, max: limits.commandMessagesMax * 16) {
                 (r: inout ByteReader) throws(BrokerCodecError) in try r.queueName(limits: limits)
@@ -224,7 +242,16 @@ extension BrokerCommand {
                     guard index < UInt64(names.count) else { throw .invalidValue("queue index \(index)", offset: at) }
                     return names[Int(index)]
                 }
-                return Publish(message: message, queues: queues, publisherToken: try r.blob(max: limits.publisherTokenBytesMax))
+                let token = try r.blob(max: limits.publisherTokenBytesMax)
+                guard tag == .enqueueWithDelays, try r.bool() else { return Publish(message: message, queues: queues, publisherToken: token) }
+                let vhost = try r.string(max: name)
+                let at = r.offset
+                let milliseconds = try r.signed()
+                guard milliseconds > 0, milliseconds <= BrokerState.delayMaxMs, queues.isEmpty else {
+                    throw .invalidValue("a delay of \(milliseconds) ms for a publish routed to \(queues.count) queues", offset: at)
+                }
+                return Publish(
+                    message: message, queues: queues, publisherToken: token, delay: Publish.Delay(vhost: vhost, milliseconds: milliseconds))
             }
             self = .enqueue(Enqueue(timestamp: timestamp, messages: messages))
         case .settle:
@@ -246,6 +273,15 @@ extension BrokerCommand {
                 (r: inout ByteReader) throws(BrokerCodecError) in try r.queueName(limits: limits)
             }
             self = .expire(Expiry(timestamp: timestamp, messages: messages, unusedQueues: unused))
+        case .fireDelayed:
+            let timestamp = try r.signed()
+            let at = r.offset
+            let messagesMax = try r.varint()
+            let recordBytesMax = try r.varint()
+            guard messagesMax > 0, messagesMax <= UInt64(limits.commandMessagesMax), recordBytesMax > 0, recordBytesMax <= UInt64(Int32.max) else {
+                throw .invalidValue("a firing of \(messagesMax) messages, \(recordBytesMax) bytes", offset: at)
+            }
+            self = .fireDelayed(DelayedFiring(timestamp: timestamp, messagesMax: Int(messagesMax), recordBytesMax: Int(recordBytesMax)))
         case .deleteQueuesOwned:
             self = .deleteQueuesOwned(by: try r.string(max: name))
         case .putUser:

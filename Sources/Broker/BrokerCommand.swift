@@ -25,6 +25,8 @@ public enum BrokerCommand: Equatable, Sendable {
     case reject(MessageBatch, timestamp: Int64)
     /// The leader's expiry sweep: messages whose TTL ran out, and `x-expires` queues unused.
     case expire(Expiry)
+    /// The leader's sweep of `x-delayed-message` exchanges: held messages now due are routed.
+    case fireDelayed(DelayedFiring)
     /// Deletes the exclusive queues of a connection that closed.
     case deleteQueuesOwned(by: String)
     /// Adds a user or replaces its password hash and tags.

@@ -28,6 +28,9 @@ public struct BrokerLimits: Equatable, Sendable {
     public var bindingsMax = 1_048_576
     /// Messages stored in one queue; beyond it the queue refuses publishes as `reject-publish` would.
     public var queueMessagesMax = 16_777_216
+    /// Messages held by all `x-delayed-message` exchanges together; beyond it a delayed
+    /// publish is refused (nacked).
+    public var delayedMessagesMax = 16_777_216
     /// A publish's opaque publisher token, echoed in its outcome.
     public var publisherTokenBytesMax = 255
     /// Messages in one `enqueue` command.
@@ -60,7 +63,7 @@ public struct BrokerLimits: Equatable, Sendable {
             ("argumentEntriesMax", argumentEntriesMax), ("publisherTokenBytesMax", publisherTokenBytesMax), ("messageBodyBytesMax", messageBodyBytesMax),
             ("vhostsMax", vhostsMax), ("usersMax", usersMax), ("userTagsMax", userTagsMax),
             ("permissionPatternBytesMax", permissionPatternBytesMax), ("exchangesMax", exchangesMax), ("queuesMax", queuesMax),
-            ("bindingsMax", bindingsMax), ("queueMessagesMax", queueMessagesMax),
+            ("bindingsMax", bindingsMax), ("queueMessagesMax", queueMessagesMax), ("delayedMessagesMax", delayedMessagesMax),
             ("commandMessagesMax", commandMessagesMax), ("commandMessageIDsMax", commandMessageIDsMax),
             ("commandQueuesMax", commandQueuesMax), ("deadLetterHopsMax", deadLetterHopsMax),
             ("deliveriesPerDispatchMax", deliveriesPerDispatchMax), ("consumersPerChannelMax", consumersPerChannelMax),

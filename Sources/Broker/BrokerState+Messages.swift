@@ -30,6 +30,10 @@ extension BrokerState {
 
     mutating func enqueue(_ enqueue: Enqueue, _ log: inout EffectLog) {
         for publish in enqueue.messages {
+            if let delay = publish.delay {
+                hold(publish, for: delay, at: enqueue.timestamp, &log)
+                continue
+            }
             var message = publish.message
             if message.properties.headers?["BCC"] != nil { message.properties.headers?["BCC"] = nil }
             let messageTTL = try? message.properties.expirationMs()

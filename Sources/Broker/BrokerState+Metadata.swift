@@ -26,6 +26,7 @@ extension BrokerState {
         log.reply(.vhostDeleted)
         for queue in host.queues.keys.sorted() { log.queueDeleted(QueueName(vhost: name, queue)) }
         for exchange in host.exchanges.keys.sorted() { log.exchangeDeleted(ExchangeName(vhost: name, exchange)) }
+        for exchange in host.exchanges.values { closeDelayStore(of: exchange) }
         exchangeCount -= host.exchanges.count
         queueCount -= host.queues.count
         bindingCount -= host.bindingCount
@@ -36,16 +37,16 @@ extension BrokerState {
 
     // MARK: Exchanges
 
-    mutating func declareExchange(_ declaration: ExchangeDeclaration, _ log: inout EffectLog) {
+    mutating func declareExchange(_ declaration: ExchangeDeclaration, index: UInt64, _ log: inout EffectLog) {
         do throws(BrokerError) {
-            try declareExchange(declaration)
+            try declareExchange(declaration, index: index)
             log.reply(.exchangeDeclared)
         } catch {
             log.fail(error)
         }
     }
 
-    private mutating func declareExchange(_ declaration: ExchangeDeclaration) throws(BrokerError) {
+    private mutating func declareExchange(_ declaration: ExchangeDeclaration, index: UInt64) throws(BrokerError) {
         guard vhosts[declaration.vhost] != nil else { throw .vhostNotFound(declaration.vhost) }
         try checkName(declaration.name, kind: "exchange")
         let name = ExchangeName(vhost: declaration.vhost, declaration.name)
@@ -64,6 +65,7 @@ extension BrokerState {
             throw BrokerError(.preconditionFailed, "invalid type '\(alternate.typeName)' for arg 'alternate-exchange' in \(name)")
         }
         try checkArguments(declaration.arguments)
+        if !declaration.type.routes { _ = try ExchangeType.delayedRoutingType(in: declaration.arguments) }
         guard exchangeCount < limits.exchangesMax else {
             throw BrokerError(.preconditionFailed, "cannot declare \(name): exchange limit (\(limits.exchangesMax)) is reached")
         }
@@ -71,6 +73,7 @@ extension BrokerState {
             name: name, type: declaration.type, durable: declaration.durable, autoDelete: declaration.autoDelete,
             isInternal: declaration.isInternal, arguments: declaration.arguments)
         exchangeCount += 1
+        if !declaration.type.routes { openDelayStore(for: name, index: index) }
     }
 
     private static func assertEquivalent(_ existing: Exchange, _ declaration: ExchangeDeclaration) throws(BrokerError) {
@@ -82,6 +85,15 @@ extension BrokerState {
         try field("durable", String(existing.durable), String(declaration.durable))
         try field("auto_delete", String(existing.autoDelete), String(declaration.autoDelete))
         try field("internal", String(existing.isInternal), String(declaration.isInternal))
+        if !existing.type.routes {
+            let current = existing.arguments["x-delayed-type"]
+            let received = declaration.arguments["x-delayed-type"]
+            if current != received {
+                throw .inequivalent(
+                    "x-delayed-type", of: resource, received: "'\(received?.erlangText ?? "none")'",
+                    current: "'\(current?.erlangText ?? "none")'")
+            }
+        }
         let current = existing.arguments["alternate-exchange"]
         let received = declaration.arguments["alternate-exchange"]
         switch (current, received) {
@@ -122,6 +134,7 @@ extension BrokerState {
         while let next = pending.first {
             pending.removeFirst()
             guard let removed = vhosts[name.vhost]?.exchanges.removeValue(forKey: next) else { continue }
+            closeDelayStore(of: removed)
             exchangeCount -= 1
             bindingCount -= removed.bindingCount
             log.exchangeDeleted(ExchangeName(vhost: name.vhost, next))

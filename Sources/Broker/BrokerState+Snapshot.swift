@@ -1,9 +1,11 @@
 // The whole state as bytes: a version byte, the counters, then every vhost with its
 // exchanges (and their bindings) and queues (their store and, per priority level, their
 // messages: where each record is and what delivery needs, never a body), all in name order
-// so equal states give equal bytes; then users, permissions and whether users were seeded.
+// so equal states give equal bytes; then users, permissions and whether users were seeded,
+// limits, and the delayed exchanges' stores with their held messages in firing order.
 extension BrokerState {
-    /// 5: a quorum queue's 32 priority levels, and a deduplicating queue's keys. 4: vhosts' and users' limits last. 3: users
+    /// 5: a quorum queue's 32 priority levels, a deduplicating queue's keys, and the delayed
+    /// exchanges' stores and held messages last. 4: vhosts' and users' limits last. 3: users
     /// and permissions after the vhosts. 2: messages as records in their queue's store (a
     /// version 2 snapshot restores with a fresh state's users). Version 1 held whole messages.
     public static let snapshotFormatVersion: UInt8 = 5
@@ -51,6 +53,24 @@ extension BrokerState {
                 w.byte(limit.code)
                 w.signed(entry.limits[limit] ?? -1)
             }
+        }
+        w.array(delayStores.keys.sorted()) { w, id in
+            guard let store = delayStores[id] else { preconditionFailure("store \(id) listed but absent") }
+            w.varint(id)
+            w.string(store.exchange.vhost)
+            w.string(store.exchange.name)
+            w.varint(store.cursor)
+        }
+        w.count(delayedSchedule.count)
+        var previousFireAt: Int64 = 0
+        delayedSchedule.forEach { held in
+            // Held messages are in firing order: each time as the step from the one before.
+            w.signed(held.fireAt &- previousFireAt)
+            w.varint(held.sequence)
+            w.varint(held.store)
+            w.varint(held.position)
+            w.varint(UInt64(held.recordLength))
+            previousFireAt = held.fireAt
         }
         return w.bytes
     }
@@ -111,6 +131,7 @@ extension BrokerState {
         }
         if version >= 3 { try readAccess(&r) }
         if version >= 4 { try readResourceLimits(&r) }
+        if version >= 5 { try readDelayed(&r) }
         accessChangedAt = appliedIndex
         try r.finish()
         guard exchangeCount <= limits.exchangesMax, queueCount <= limits.queuesMax, bindingCount <= limits.bindingsMax else {
@@ -144,9 +165,18 @@ extension BrokerState {
         let flagsAt = r.offset
         let flags = try r.byte()
         guard flags < 8 else { throw .invalidValue("exchange flags \(flags)", offset: flagsAt) }
+        let argumentsAt = r.offset
+        let arguments = try r.table(limits: limits)
+        if !type.routes {
+            do {
+                _ = try ExchangeType.delayedRoutingType(in: arguments)
+            } catch {
+                throw .invalidValue("x-delayed-type of exchange '\(name)': \(error.replyText)", offset: argumentsAt)
+            }
+        }
         var exchange = Exchange(
             name: ExchangeName(vhost: vhost, name), type: type, durable: flags & 1 != 0, autoDelete: flags & 2 != 0,
-            isInternal: flags & 4 != 0, arguments: try r.table(limits: limits))
+            isInternal: flags & 4 != 0, arguments: arguments)
         let bindings = try r.count(minimumBytes: 5, max: limits.bindingsMax)
         for _ in 0..<bindings {
             let bindingAt = r.offset
@@ -302,6 +332,54 @@ extension BrokerState {
             }
             guard !set.isEmpty else { throw .invalidValue("no limits on \(subject)", offset: at) }
             resourceLimits[subject] = set
+        }
+    }
+
+    /// Each delayed exchange's store once, in id order; then the held messages in firing
+    /// order, each in a store and inside it, with a sequence the counter has passed.
+    private mutating func readDelayed(_ r: inout ByteReader) throws(BrokerCodecError) {
+        let limits = self.limits
+        delayStores = [:]
+        delayedSchedule = DelayedSchedule()
+        var previousID: UInt64?
+        for _ in 0..<(try r.count(minimumBytes: 5, max: limits.exchangesMax)) {
+            let at = r.offset
+            let id = try r.varint()
+            let name = ExchangeName(vhost: try r.string(max: limits.nameBytesMax), try r.string(max: limits.nameBytesMax))
+            let cursor = try r.varint()
+            guard previousID.map({ $0 < id }) ?? true, let exchange = exchange(name), !exchange.type.routes, exchange.delayStoreID == nil
+            else { throw .invalidValue("delay store \(id) of \(name) out of order, twice, or of no delayed exchange", offset: at) }
+            previousID = id
+            vhosts[name.vhost]?.exchanges[name.name]?.delayStoreID = id
+            delayStores[id] = DelayStore(exchange: name, cursor: cursor)
+        }
+        for vhost in vhostNames {
+            for name in exchangeNames(in: vhost) {
+                guard let exchange = exchange(ExchangeName(vhost: vhost, name)), !exchange.type.routes else { continue }
+                if exchange.delayStoreID == nil { throw .invalidValue("delayed \(exchange.name) without a store", offset: r.offset) }
+            }
+        }
+        var fireAt: Int64 = 0
+        var previous: DelayedMessage.Key?
+        for _ in 0..<(try r.count(minimumBytes: 5, max: limits.delayedMessagesMax)) {
+            let at = r.offset
+            fireAt = fireAt &+ (try r.signed())
+            let sequence = try r.varint()
+            let id = try r.varint()
+            let position = try r.varint()
+            let recordBytes = try r.varint()
+            let key = DelayedMessage.Key(fireAt: fireAt, sequence: sequence)
+            guard previous.map({ $0 < key }) ?? true, sequence < nextMessageID else {
+                throw .invalidValue("delayed message \(sequence) out of order", offset: at)
+            }
+            guard let store = delayStores[id], recordBytes > UInt64(MessageRecord.headerBytes), recordBytes <= UInt64(UInt32.max),
+                position <= store.cursor, position.addingReportingOverflow(recordBytes).partialValue <= store.cursor,
+                !position.addingReportingOverflow(recordBytes).overflow
+            else { throw .invalidValue("record of delayed message \(sequence) lies outside its store", offset: at) }
+            previous = key
+            delayedSchedule.insert(DelayedMessage(fireAt: fireAt, sequence: sequence, store: id, position: position, recordBytes: Int(recordBytes)))
+            delayStores[id]?.messageCount += 1
+            delayStores[id]?.recordBytes += Int(recordBytes)
         }
     }
 

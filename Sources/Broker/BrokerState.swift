@@ -34,6 +34,10 @@ public struct BrokerState: Sendable {
     /// The index of the last change to users or permissions: what a cache of their outcomes
     /// was made at tells whether it still holds.
     public internal(set) var accessChangedAt: UInt64 = 0
+    /// The stores of `x-delayed-message` exchanges, by store id (`Exchange.delayStoreID`).
+    var delayStores: [UInt64: DelayStore] = [:]
+    /// Every message those exchanges hold, in the order they fire.
+    var delayedSchedule = DelayedSchedule()
 
     public static let defaultVHost = "/"
 
@@ -58,7 +62,7 @@ public struct BrokerState: Sendable {
         switch command {
         case .declareVHost(let name): declareVHost(name, &log)
         case .deleteVHost(let name): deleteVHost(name, &log)
-        case .declareExchange(let declaration): declareExchange(declaration, &log)
+        case .declareExchange(let declaration): declareExchange(declaration, index: index, &log)
         case .deleteExchange(let deletion): deleteExchange(deletion, &log)
         case .declareQueue(let declaration): declareQueue(declaration, index: index, &log)
         case .deleteQueue(let deletion): deleteQueue(deletion, &log)
@@ -70,6 +74,7 @@ public struct BrokerState: Sendable {
         case .requeue(let batch, let timestamp): requeue(batch, timestamp: timestamp, &log)
         case .reject(let batch, let timestamp): reject(batch, timestamp: timestamp, &log)
         case .expire(let expiry): expire(expiry, &log)
+        case .fireDelayed(let firing): fire(firing, &log)
         case .deleteQueuesOwned(let owner): deleteQueuesOwned(by: owner, &log)
         case .putUser(let user): putUser(user, &log)
         case .deleteUser(let name): deleteUser(name, &log)
@@ -144,7 +149,7 @@ public struct BrokerState: Sendable {
         case .seedUsers(let users): for user in users { try checkUser(user) }
         case .setLimit(let subject, let limit, _), .clearLimit(let subject, let limit): try checkLimit(limit, of: subject)
         case .declareVHost, .deleteVHost, .deleteExchange, .deleteQueue, .purge, .enqueue, .settle, .requeue, .reject, .expire,
-            .deleteQueuesOwned, .deleteUser, .clearPermission:
+            .fireDelayed, .deleteQueuesOwned, .deleteUser, .clearPermission:
             break
         }
     }

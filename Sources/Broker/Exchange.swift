@@ -1,12 +1,18 @@
 /// An exchange and the bindings that leave it, compiled for routing.
 public struct Exchange: Sendable {
     public let name: ExchangeName
+    /// The type it was declared with.
     public let type: ExchangeType
+    /// How it picks destinations: its type, or an `x-delayed-message` exchange's `x-delayed-type`.
+    public let routingType: ExchangeType
     public let durable: Bool
     public let autoDelete: Bool
     /// An internal exchange takes no publishes, only messages from other exchanges.
     public let isInternal: Bool
     public let arguments: ArgumentTable
+    /// An `x-delayed-message` exchange's store of held messages (see `DelayStore`): the
+    /// index of the entry that declared it.
+    public internal(set) var delayStoreID: UInt64?
 
     private struct Entry: Sendable {
         var binding: Binding
@@ -25,9 +31,20 @@ public struct Exchange: Sendable {
     /// Direct exchanges: routing key → indexes into `entries`.
     private var directIndex: [String: [Int]] = [:]
 
+    /// An `x-delayed-message` exchange MUST have a valid `x-delayed-type`: declare and
+    /// restore check it first.
     init(name: ExchangeName, type: ExchangeType, durable: Bool, autoDelete: Bool, isInternal: Bool, arguments: ArgumentTable) {
         self.name = name
         self.type = type
+        if type.routes {
+            routingType = type
+        } else {
+            do {
+                routingType = try ExchangeType.delayedRoutingType(in: arguments)
+            } catch {
+                preconditionFailure("\(name) declared with an invalid x-delayed-type: \(error)")
+            }
+        }
         self.durable = durable
         self.autoDelete = autoDelete
         self.isInternal = isInternal
@@ -46,11 +63,12 @@ public struct Exchange: Sendable {
     }
 
     private func matcher(for binding: Binding) throws(BrokerError) -> Matcher {
-        switch type {
+        switch routingType {
         case .direct: return .direct
         case .fanout: return .fanout
         case .topic: return .topic(TopicPattern(binding.routingKey))
         case .headers: return .headers(try HeadersMatcher(arguments: binding.arguments))
+        case .delayedMessage: preconditionFailure("\(name) routes as x-delayed-message")
         }
     }
 
@@ -68,7 +86,7 @@ public struct Exchange: Sendable {
     }
 
     func contains(_ binding: Binding) -> Bool {
-        if type == .direct {
+        if routingType == .direct {
             return directIndex[binding.routingKey]?.contains { entries[$0].binding == binding } ?? false
         }
         return entries.contains { $0.binding == binding }
@@ -88,7 +106,7 @@ public struct Exchange: Sendable {
 
     private mutating func rebuildDirectIndex() {
         directIndex = [:]
-        guard type == .direct else { return }
+        guard routingType == .direct else { return }
         for (index, entry) in entries.enumerated() { directIndex[entry.binding.routingKey, default: []].append(index) }
     }
 
@@ -100,7 +118,7 @@ public struct Exchange: Sendable {
         func take(_ destination: BindingDestination) {
             if seen.insert(destination).inserted { result.append(destination) }
         }
-        switch type {
+        switch routingType {
         case .direct:
             for key in routingKeys {
                 for index in directIndex[key] ?? [] { take(entries[index].binding.destination) }
@@ -118,6 +136,8 @@ public struct Exchange: Sendable {
                 guard case .headers(let matcher) = entry.matcher else { continue }
                 if matcher.matches(headers) { take(entry.binding.destination) }
             }
+        case .delayedMessage:
+            preconditionFailure("\(name) routes as x-delayed-message")
         }
         return result
     }

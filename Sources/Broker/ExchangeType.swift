@@ -8,6 +8,9 @@ public enum ExchangeType: UInt8, Sendable, CaseIterable {
     case topic = 2
     /// Bindings whose arguments match the message headers (`x-match`: all, any, all-with-x, any-with-x).
     case headers = 3
+    /// RabbitMQ's delayed-message plugin type: holds a message with an `x-delay` header that
+    /// long, then routes it as its `x-delayed-type` (one of the four above) would.
+    case delayedMessage = 4
 
     public var name: String {
         switch self {
@@ -15,6 +18,7 @@ public enum ExchangeType: UInt8, Sendable, CaseIterable {
         case .fanout: return "fanout"
         case .topic: return "topic"
         case .headers: return "headers"
+        case .delayedMessage: return "x-delayed-message"
         }
     }
 
@@ -23,6 +27,23 @@ public enum ExchangeType: UInt8, Sendable, CaseIterable {
         guard let type = allCases.first(where: { $0.name == name }) else {
             throw BrokerError(.preconditionFailed, "unknown exchange type '\(name)'")
         }
+        return type
+    }
+
+    /// Whether it picks destinations itself (every type but `x-delayed-message`, which
+    /// routes as its `x-delayed-type`).
+    public var routes: Bool { self != .delayedMessage }
+
+    /// The `x-delayed-type` of an `x-delayed-message` exchange's arguments: the plugin's
+    /// 406 when it is missing or not a string, and an unknown type's error when it names
+    /// none that routes.
+    public static func delayedRoutingType(in arguments: ArgumentTable) throws(BrokerError) -> ExchangeType {
+        guard let name = arguments["x-delayed-type"]?.stringValue else {
+            // The plugin's text, word for word: clients may match on it.
+            throw BrokerError(.preconditionFailed, "Invalid argument, 'x-delayed-type' must bean existing exchnage type")
+        }
+        let type = try parse(name)
+        guard type.routes else { throw BrokerError(.preconditionFailed, "unknown exchange type '\(name)'") }
         return type
     }
 }

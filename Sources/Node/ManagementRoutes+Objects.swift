@@ -147,23 +147,27 @@ extension ManagementRoutes {
                 if let refused = try await refusal(.write, .exchange(exchange), in: vhost, for: user) { return refused }
                 let message = Broker.Message(exchange: exchange, routingKey: asked.routing_key, properties: Self.properties(asked.properties ?? [:]), body: body)
                 // Routed here, as a channel of this node routes; the leader stores it where this said.
-                let routing = try await reader.read { core -> Result<[QueueName], BrokerError> in
+                // An x-delayed-message exchange holds it instead, if it carries an x-delay.
+                let routing = try await reader.read { core -> Result<([QueueName], Publish.Delay?), BrokerError> in
                     Result { () throws(BrokerError) in
                         try core.state.validatePublish(vhost: vhost, message: message)
-                        return try core.state.route(vhost: vhost, exchange: exchange, routingKey: message.routingKey, headers: message.properties.headers)
+                        if let delay = core.state.delay(of: message, vhost: vhost) { return ([], delay) }
+                        return (try core.state.route(vhost: vhost, exchange: exchange, routingKey: message.routingKey, headers: message.properties.headers), nil)
                     }
                 }
                 let queues: [QueueName]
+                let delay: Publish.Delay?
                 switch routing {
-                case .success(let routed): queues = routed
+                case .success(let routed): (queues, delay) = routed
                 case .failure(let error) where error.code == .notFound: return try Self.notFound()
                 case .failure(let error): return try Self.badRequest(error.message)
                 }
-                guard !queues.isEmpty else { return try StatusHTTPServer.json(PublishAnswer(routed: false)) }
-                let enqueue = Enqueue(timestamp: 0, messages: [Publish(message: message, queues: queues)])
+                guard !queues.isEmpty || delay != nil else { return try StatusHTTPServer.json(PublishAnswer(routed: false)) }
+                let enqueue = Enqueue(timestamp: 0, messages: [Publish(message: message, queues: queues, delay: delay)])
                 let response = try await execute(.enqueue(enqueue), created: false)
                 guard response.status == .noContent else { return response }
-                return try StatusHTTPServer.json(PublishAnswer(routed: true))
+                // As with the plugin, a held message has been routed nowhere yet.
+                return try StatusHTTPServer.json(PublishAnswer(routed: delay == nil))
             }
         }
         router.delete("/api/exchanges/:vhost/:name") { request, context in
@@ -311,7 +315,8 @@ extension ManagementRoutes {
                 guard let exchange = state.exchange(ExchangeName(vhost: vhost, name)) else { return nil }
                 return ExchangeInfo(
                     name: name, vhost: vhost, type: exchange.type.name, durable: exchange.durable, auto_delete: exchange.autoDelete,
-                    internal: exchange.isInternal, arguments: json(exchange.arguments))
+                    internal: exchange.isInternal, arguments: json(exchange.arguments),
+                    messages_delayed: state.delayStore(of: exchange.name)?.messageCount)
             }
         }
     }

@@ -42,7 +42,7 @@ final class NodeCore {
     private var readyInFlight: Ready?
     /// The rest of the committed log waits for a later loop turn (`driveRaft`).
     private var applyingResumes = false
-    private let clock: () -> Int64
+    let clock: () -> Int64
     private let acknowledgementTimeoutMs: Int64?
     private(set) var dispatcher: Dispatcher?
     private(set) var clients: [String: any CoreClient] = [:]
@@ -94,6 +94,10 @@ final class NodeCore {
     private var lastAppliedMembership: Membership?
     /// The cluster as gossip sees it: each member's latest record, this node's included.
     var gossipMembers: [NodeID: SWIM.Member] = [:]
+    /// The leader's latest firing of delayed messages, in flight until applied (NodeCore+Delayed).
+    var delayedFiringProposed: (term: Term, index: LogIndex)?
+    /// When the leader wakes to fire the next delayed message, and the task that wakes it.
+    var delayedWakeUp: (at: Int64, task: Scheduled<Void>)?
     /// Nodes an operator removed: not taken back as learners while this node leads.
     var removedNodes: Set<NodeID> = []
     /// Members that asked this leader to remove them (`leaveRequested`), until they are gone.
@@ -184,6 +188,8 @@ final class NodeCore {
         snapshots.stop()
         timers.forEach { $0.cancel() }
         timers = []
+        delayedWakeUp?.task.cancel()
+        delayedWakeUp = nil
         transport?.stop()
         try persister.close()
     }
@@ -253,8 +259,10 @@ final class NodeCore {
             clients[origin.connection]?.confirm(channel: origin.channel, deliveryTag: confirmTag, ack: true)
             return
         }
-        let queues = try state.route(vhost: vhost, exchange: message.exchange, routingKey: message.routingKey, headers: message.properties.headers)
-        guard !queues.isEmpty else {
+        // A publish that an x-delayed-message exchange holds is routed when it fires.
+        let delay = state.delay(of: message, vhost: vhost)
+        let queues = delay != nil ? [] : try state.route(vhost: vhost, exchange: message.exchange, routingKey: message.routingKey, headers: message.properties.headers)
+        guard !queues.isEmpty || delay != nil else {
             // Nothing to store: return it if asked to, and confirm at once, as RabbitMQ does.
             let client = clients[origin.connection]
             if mandatory { activity.unroutableReturned += 1 } else { activity.unroutableDropped += 1 }
@@ -262,9 +270,15 @@ final class NodeCore {
             client?.confirm(channel: origin.channel, deliveryTag: confirmTag, ack: true)
             return
         }
+        if delay != nil, mandatory {
+            // As the plugin does: a held publish routes nowhere yet, so a mandatory one comes
+            // back (312 NO_ROUTE), and still fires when its time comes.
+            activity.unroutableReturned += 1
+            clients[origin.connection]?.returnUnroutable(channel: origin.channel, message: message)
+        }
         countRouted(to: queues)
         let token = PublisherToken(connection: origin.connection, channel: origin.channel, deliveryTag: confirmTag)
-        publishBatch.append(Publish(message: message, queues: queues, publisherToken: token.encoded()))
+        publishBatch.append(Publish(message: message, queues: queues, publisherToken: token.encoded(), delay: delay))
         scheduleFlush()
     }
 
@@ -544,6 +558,7 @@ final class NodeCore {
     private func sweep() {
         let now = clock()
         snapshots.sweep(now: now)
+        fireDueDelayedMessages()
         // Taken out, so that it is mutated in place rather than copied.
         guard var dispatcher = self.dispatcher.take() else { return }
         var commands = dispatcher.sweep(state: state, now: now)
@@ -782,6 +797,7 @@ final class NodeCore {
             more = output.more
         }
         self.dispatcher = dispatcher
+        fireDueDelayedMessages()
         if !proposalsPending.isEmpty { scheduleFlush() }
         releaseBarriers(appliedThrough: appliedThrough)
     }

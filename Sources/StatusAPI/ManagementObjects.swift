@@ -123,8 +123,13 @@ public struct ExchangeInfo: Codable, Sendable, Equatable {
     public var auto_delete: Bool
     public var `internal`: Bool
     public var arguments: [String: JSONValue]
+    /// An `x-delayed-message` exchange's held messages; absent for every other type.
+    public var messages_delayed: Int?
 
-    public init(name: String, vhost: String, type: String, durable: Bool, auto_delete: Bool, internal: Bool, arguments: [String: JSONValue]) {
+    public init(
+        name: String, vhost: String, type: String, durable: Bool, auto_delete: Bool, internal: Bool, arguments: [String: JSONValue],
+        messages_delayed: Int? = nil
+    ) {
         self.name = name
         self.vhost = vhost
         self.type = type
@@ -132,6 +137,7 @@ public struct ExchangeInfo: Codable, Sendable, Equatable {
         self.auto_delete = auto_delete
         self.internal = `internal`
         self.arguments = arguments
+        self.messages_delayed = messages_delayed
     }
 }
 

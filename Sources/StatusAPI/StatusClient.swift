@@ -36,6 +36,11 @@ public struct StatusClient: Sendable {
         try decode(QueuesStatus.self, from: try await get("/api/berth/queues"))
     }
 
+    /// `GET /api/exchanges/VHOST/NAME`: an exchange as the management API lists it.
+    public func exchange(vhost: String, _ name: String) async throws -> ExchangeInfo {
+        try decode(ExchangeInfo.self, from: try await get("/api/exchanges/\(pathSegment(vhost))/\(pathSegment(name))"))
+    }
+
     /// The health answer and its HTTP status: 200 with a leader, 503 without.
     public func health() async throws -> (status: Int, health: HealthStatus) {
         let reply = try await get("/api/berth/health")

@@ -36,6 +36,15 @@ final class CodecTests: XCTestCase {
                         Publish(message: Message(exchange: "", routingKey: "b", body: []), queues: [q("b")]),
                         Publish(message: Message(exchange: "", routingKey: "none", body: [9]), queues: []),
                     ])),
+            .declareExchange(ExchangeDeclaration(name: "later", type: .delayedMessage, arguments: ["x-delayed-type": "topic"])),
+            .enqueue(
+                Enqueue(
+                    timestamp: 5,
+                    messages: [
+                        Publish(message: message, queues: [], publisherToken: [4], delay: Publish.Delay(vhost: "v", milliseconds: BrokerState.delayMaxMs)),
+                        Publish(message: Message(exchange: "", routingKey: "b", body: []), queues: [q("b")]),
+                    ])),
+            .fireDelayed(DelayedFiring(timestamp: -7, messagesMax: 4_096, recordBytesMax: 8 << 20)),
             .settle(MessageBatch(queue: q("a"), ids: [1, 2, 3, 100, 7, UInt64.max])),
             .requeue(MessageBatch(queue: q("a"), ids: [10]), timestamp: 42),
             .reject(MessageBatch(queue: q("a"), ids: []), timestamp: Int64.max),

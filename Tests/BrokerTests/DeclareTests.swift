@@ -161,8 +161,8 @@ final class DeclareTests: XCTestCase {
         XCTAssertEqual(reply(h.apply(.declareExchange(ExchangeDeclaration(name: "amq.direct", type: .direct)))), .exchangeDeclared)
         let defaultExchange = h.apply(.declareExchange(ExchangeDeclaration(name: "", type: .direct)))
         XCTAssertEqual(failure(defaultExchange)?.replyText, "ACCESS_REFUSED - operation not permitted on the default exchange")
-        XCTAssertThrowsError(try ExchangeType.parse("x-delayed-message")) { error in
-            XCTAssertEqual((error as? BrokerError)?.message, "unknown exchange type 'x-delayed-message'")
+        XCTAssertThrowsError(try ExchangeType.parse("x-consistent-hash")) { error in
+            XCTAssertEqual((error as? BrokerError)?.message, "unknown exchange type 'x-consistent-hash'")
         }
         XCTAssertEqual(h.state.exchangeNames(in: "/"), ["", "amq.direct", "amq.fanout", "amq.headers", "amq.match", "amq.topic", "logs"])
     }
