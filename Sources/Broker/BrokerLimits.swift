@@ -31,6 +31,8 @@ public struct BrokerLimits: Equatable, Sendable {
     /// Messages held by all `x-delayed-message` exchanges together; beyond it a delayed
     /// publish is refused (nacked).
     public var delayedMessagesMax = 16_777_216
+    /// Keys one `x-message-deduplication` exchange remembers (its `x-cache-size` at most).
+    public var deduplicationCacheEntriesMax = 1_048_576
     /// A publish's opaque publisher token, echoed in its outcome.
     public var publisherTokenBytesMax = 255
     /// Messages in one `enqueue` command.
@@ -64,6 +66,7 @@ public struct BrokerLimits: Equatable, Sendable {
             ("vhostsMax", vhostsMax), ("usersMax", usersMax), ("userTagsMax", userTagsMax),
             ("permissionPatternBytesMax", permissionPatternBytesMax), ("exchangesMax", exchangesMax), ("queuesMax", queuesMax),
             ("bindingsMax", bindingsMax), ("queueMessagesMax", queueMessagesMax), ("delayedMessagesMax", delayedMessagesMax),
+            ("deduplicationCacheEntriesMax", deduplicationCacheEntriesMax),
             ("commandMessagesMax", commandMessagesMax), ("commandMessageIDsMax", commandMessageIDsMax),
             ("commandQueuesMax", commandQueuesMax), ("deadLetterHopsMax", deadLetterHopsMax),
             ("deliveriesPerDispatchMax", deliveriesPerDispatchMax), ("consumersPerChannelMax", consumersPerChannelMax),

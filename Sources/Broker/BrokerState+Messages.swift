@@ -34,6 +34,11 @@ extension BrokerState {
                 hold(publish, for: delay, at: enqueue.timestamp, &log)
                 continue
             }
+            if let vhost = publish.queues.first?.vhost, !admits(publish.message, vhost: vhost, at: enqueue.timestamp) {
+                // A duplicate within its exchange's window: confirmed, and stored nowhere.
+                log.published(PublishOutcome(publisherToken: publish.publisherToken, stored: [], rejected: []))
+                continue
+            }
             var message = publish.message
             if message.properties.headers?["BCC"] != nil { message.properties.headers?["BCC"] = nil }
             let messageTTL = try? message.properties.expirationMs()
@@ -50,6 +55,16 @@ extension BrokerState {
             }
             log.published(PublishOutcome(publisherToken: publish.publisherToken, stored: stored, rejected: rejected))
         }
+    }
+
+    /// Whether the exchange the message was published to lets it through: any but an
+    /// `x-message-deduplication` one that has its `x-deduplication-header` in its window.
+    private mutating func admits(_ message: Message, vhost: String, at timestamp: Int64) -> Bool {
+        guard let headers = message.properties.headers, let key = headers[DeduplicationCache.keyHeader],
+            exchange(ExchangeName(vhost: vhost, message.exchange))?.deduplication != nil
+        else { return true }
+        let ttl = headers[DeduplicationCache.ttlHeader]?.integerValue.flatMap { $0 > 0 ? $0 : nil }
+        return vhosts[vhost]?.exchanges[message.exchange]?.deduplication?.admit(key, ttlMs: ttl, at: timestamp) ?? true
     }
 
     /// Stores a message in a queue, applying its overflow rule: refuse (and maybe

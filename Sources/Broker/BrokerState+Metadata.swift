@@ -66,12 +66,14 @@ extension BrokerState {
         }
         try checkArguments(declaration.arguments)
         if !declaration.type.routes { _ = try ExchangeType.delayedRoutingType(in: declaration.arguments) }
+        let deduplication = declaration.type == .deduplication ? try DeduplicationCache(arguments: declaration.arguments, limits: limits) : nil
         guard exchangeCount < limits.exchangesMax else {
             throw BrokerError(.preconditionFailed, "cannot declare \(name): exchange limit (\(limits.exchangesMax)) is reached")
         }
         vhosts[declaration.vhost]?.exchanges[declaration.name] = Exchange(
             name: name, type: declaration.type, durable: declaration.durable, autoDelete: declaration.autoDelete,
             isInternal: declaration.isInternal, arguments: declaration.arguments)
+        vhosts[declaration.vhost]?.exchanges[declaration.name]?.deduplication = deduplication
         exchangeCount += 1
         if !declaration.type.routes { openDelayStore(for: name, index: index) }
     }

@@ -26,6 +26,12 @@ extension BrokerState {
                 w.byte((exchange.durable ? 1 : 0) | (exchange.autoDelete ? 2 : 0) | (exchange.isInternal ? 4 : 0))
                 w.table(exchange.arguments)
                 w.array(exchange.bindings) { $0.binding($1) }
+                if let window = exchange.deduplication {
+                    w.array(window.keys) { w, entry in
+                        w.value(entry.key)
+                        w.signed(entry.expiresAt)
+                    }
+                }
             }
             w.array(host.queues.keys.sorted()) { w, name in
                 guard let queue = host.queues[name] else { preconditionFailure("queue \(name) listed but absent") }
@@ -187,6 +193,22 @@ extension BrokerState {
             } catch {
                 throw .invalidValue("binding refused: \(error)", offset: bindingAt)
             }
+        }
+        if type == .deduplication {
+            var window: DeduplicationCache
+            do {
+                window = try DeduplicationCache(arguments: arguments, limits: limits)
+            } catch {
+                throw .invalidValue("arguments of exchange '\(name)': \(error.replyText)", offset: argumentsAt)
+            }
+            for _ in 0..<(try r.count(minimumBytes: 2, max: window.capacity)) {
+                let keyAt = r.offset
+                let key = try r.value(limits: limits)
+                guard window.restore(key, expiresAt: try r.signed()) else {
+                    throw .invalidValue("deduplication key of exchange '\(name)' twice", offset: keyAt)
+                }
+            }
+            exchange.deduplication = window
         }
         return exchange
     }

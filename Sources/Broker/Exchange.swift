@@ -13,6 +13,8 @@ public struct Exchange: Sendable {
     /// An `x-delayed-message` exchange's store of held messages (see `DelayStore`): the
     /// index of the entry that declared it.
     public internal(set) var delayStoreID: UInt64?
+    /// An `x-message-deduplication` exchange's window of keys seen.
+    public internal(set) var deduplication: DeduplicationCache?
 
     private struct Entry: Sendable {
         var binding: Binding
@@ -65,7 +67,7 @@ public struct Exchange: Sendable {
     private func matcher(for binding: Binding) throws(BrokerError) -> Matcher {
         switch routingType {
         case .direct: return .direct
-        case .fanout: return .fanout
+        case .fanout, .deduplication: return .fanout
         case .topic: return .topic(TopicPattern(binding.routingKey))
         case .headers: return .headers(try HeadersMatcher(arguments: binding.arguments))
         case .delayedMessage: preconditionFailure("\(name) routes as x-delayed-message")
@@ -123,7 +125,7 @@ public struct Exchange: Sendable {
             for key in routingKeys {
                 for index in directIndex[key] ?? [] { take(entries[index].binding.destination) }
             }
-        case .fanout:
+        case .fanout, .deduplication:
             for entry in entries { take(entry.binding.destination) }
         case .topic:
             let keys = routingKeys.map(TopicPattern.split)

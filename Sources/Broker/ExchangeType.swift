@@ -11,6 +11,9 @@ public enum ExchangeType: UInt8, Sendable, CaseIterable {
     /// RabbitMQ's delayed-message plugin type: holds a message with an `x-delay` header that
     /// long, then routes it as its `x-delayed-type` (one of the four above) would.
     case delayedMessage = 4
+    /// The rabbitmq-message-deduplication plugin's type: routes as fanout every message
+    /// whose `x-deduplication-header` it has not seen within its window (`DeduplicationCache`).
+    case deduplication = 5
 
     public var name: String {
         switch self {
@@ -19,6 +22,7 @@ public enum ExchangeType: UInt8, Sendable, CaseIterable {
         case .topic: return "topic"
         case .headers: return "headers"
         case .delayedMessage: return "x-delayed-message"
+        case .deduplication: return "x-message-deduplication"
         }
     }
 
