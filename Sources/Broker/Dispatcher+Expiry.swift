@@ -59,9 +59,9 @@ extension Dispatcher {
             guard let channel = channels[id] else { continue }
             var found: OverdueChannel?
             for record in channel.unacked.all {
-                guard let timeout = timeoutMs(of: record, on: channel, state: state, defaultTimeoutMs: defaultTimeoutMs),
-                    now - record.deliveredAt > timeout
-                else { continue }
+                guard let timeout = passedTimeout(of: record, on: channel, state: state, now: now, defaultTimeoutMs: defaultTimeoutMs) else {
+                    continue
+                }
                 if found == nil { found = OverdueChannel(channel: id, timeoutMs: timeout, holdsOverdueGet: false) }
                 if record.consumerTag == nil {
                     found?.holdsOverdueGet = true
@@ -83,8 +83,7 @@ extension Dispatcher {
     ) -> (cancelled: [ConsumerCancellation], proposals: [BrokerCommand]) {
         guard let channel = channels[id] else { return ([], []) }
         let overdue = channel.unacked.all.filter { record in
-            guard let timeout = timeoutMs(of: record, on: channel, state: state, defaultTimeoutMs: defaultTimeoutMs) else { return false }
-            return now - record.deliveredAt > timeout
+            passedTimeout(of: record, on: channel, state: state, now: now, defaultTimeoutMs: defaultTimeoutMs) != nil
         }
         guard !overdue.isEmpty else { return ([], []) }
         var taken: [UnackedLedger.Record] = []
@@ -105,9 +104,16 @@ extension Dispatcher {
         return (cancelled, proposals)
     }
 
-    private func timeoutMs(of record: UnackedLedger.Record, on channel: Channel, state: BrokerState, defaultTimeoutMs: Int64?) -> Int64? {
-        if let tag = record.consumerTag, let timeout = channel.consumers[tag]?.timeoutMs { return timeout }
-        return state.queue(record.queue)?.settings.consumerTimeoutMs ?? defaultTimeoutMs
+    /// The acknowledgement timeout the delivery has passed at `now`, if it has: its
+    /// consumer's, else its queue's, else the node's.
+    private func passedTimeout(
+        of record: UnackedLedger.Record, on channel: Channel, state: BrokerState, now: Int64, defaultTimeoutMs: Int64?
+    ) -> Int64? {
+        let consumers = record.consumerTag.flatMap { channel.consumers[$0]?.timeoutMs }
+        guard let timeout = consumers ?? state.queue(record.queue)?.settings.consumerTimeoutMs ?? defaultTimeoutMs,
+            now - record.deliveredAt > timeout
+        else { return nil }
+        return timeout
     }
 
     /// Remembers at most as many reclaimed tags as a channel may hold unacknowledged; past

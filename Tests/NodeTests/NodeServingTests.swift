@@ -254,15 +254,22 @@ final class NodeServingTests: XCTestCase {
         try await node.shutdown()
     }
 
-    /// A consumer that keeps a delivery past the timeout is cancelled (the client announces
-    /// consumer_cancel_notify), and the delivery is back in the queue; the channel stays open.
-    func testAConsumerLeavingADeliveryUnacknowledgedPastTheTimeoutIsCancelledAndTheDeliveryGoesBack() async throws {
+    /// A node acknowledgements time out on after 200 ms, and a channel whose queue "slow"
+    /// holds one confirmed message, "s0".
+    private func nodeWithAShortAcknowledgementTimeout() async throws -> (BerthNode, AMQPConnection, AMQPChannel) {
         let node = try await startNode { $0.acknowledgementTimeoutMs = 200 }
         let connection = try await connect(node)
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("slow", durable: true)
         try await channel.confirmSelect()
         try await publishConfirmed(channel, queue: "slow", count: 1, prefix: "s")
+        return (node, connection, channel)
+    }
+
+    /// A consumer that keeps a delivery past the timeout is cancelled (the client announces
+    /// consumer_cancel_notify), and the delivery is back in the queue; the channel stays open.
+    func testAConsumerLeavingADeliveryUnacknowledgedPastTheTimeoutIsCancelledAndTheDeliveryGoesBack() async throws {
+        let (node, connection, channel) = try await nodeWithAShortAcknowledgementTimeout()
         let deliveries = try await channel.consume(queue: "slow")
         // The sweep runs every second: the cancel comes within a few.
         let ended = try await withDeadline(seconds: 10) { () async -> String in
@@ -285,12 +292,7 @@ final class NodeServingTests: XCTestCase {
 
     /// A basic.get's delivery has no consumer to cancel: past the timeout its channel closes.
     func testAGetLeftUnacknowledgedPastTheTimeoutClosesItsChannelWith406() async throws {
-        let node = try await startNode { $0.acknowledgementTimeoutMs = 200 }
-        let connection = try await connect(node)
-        let channel = try await connection.openChannel()
-        _ = try await channel.queueDeclare("slow", durable: true)
-        try await channel.confirmSelect()
-        try await publishConfirmed(channel, queue: "slow", count: 1, prefix: "s")
+        let (node, connection, channel) = try await nodeWithAShortAcknowledgementTimeout()
         let got = try await channel.get(queue: "slow")
         XCTAssertNotNil(got)
         let reason = try await withDeadline(seconds: 10) { await channel.closed() }
