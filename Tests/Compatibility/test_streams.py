@@ -115,21 +115,21 @@ def test_what_a_stream_refuses(node, names):
     queue = names()
     with connect(node) as connection:
         channel = connection.channel()
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
+            channel.queue_declare(queue, durable=False, arguments={"x-queue-type": "stream"})
+        assert refused.value.reply_code == 406
+
+        channel = connection.channel()
         declare_stream(channel, queue)
         with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
             channel.basic_consume(queue, lambda *_: None)  # no prefetch set
         assert refused.value.reply_code == 406
         assert "consumer prefetch count is not set" in refused.value.reply_text
 
+        # 540 is a connection's error.
         channel = connection.channel()
-        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as refused:
             channel.basic_get(queue)
         assert refused.value.reply_code == 540
-
-        channel = connection.channel()
-        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as refused:
-            channel.queue_declare(names(), durable=False, arguments={"x-queue-type": "stream"})
-        assert refused.value.reply_code == 406
-
-        channel = connection.channel()
-        channel.queue_delete(queue)
+    with connect(node) as connection:
+        connection.channel().queue_delete(queue)
