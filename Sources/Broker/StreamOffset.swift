@@ -13,7 +13,7 @@ public enum StreamOffset: Equatable, Sendable {
 
     /// Reads the argument: "first", "last", "next", an integer offset, an AMQP timestamp
     /// (seconds), or an interval such as "1h" (the messages of the last hour, as of `now`).
-    /// `reason` is what RabbitMQ reports after "failed consuming from stream …: ".
+    /// A failure's `reason` is what RabbitMQ reports after "failed consuming from stream …: ".
     public static func parse(_ value: ArgumentValue?, now: Int64) -> Result<StreamOffset, StreamOffsetError> {
         guard let value else { return .success(.next) }
         switch value {
