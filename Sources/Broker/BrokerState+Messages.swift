@@ -72,6 +72,7 @@ extension BrokerState {
     mutating func store(
         _ incoming: Incoming, in name: QueueName, at timestamp: Int64, messageTTL: Int64?, hops: Int, _ log: inout EffectLog
     ) -> StoreResult {
+        if queue(name)?.stream != nil { return appendToStream(incoming, in: name, at: timestamp, &log) }
         // Read what is needed without keeping a copy of the queue: a live copy would make the
         // append below copy the chunk it appends to.
         let settings: QueueSettings
@@ -126,7 +127,8 @@ extension BrokerState {
 
     mutating func settle(_ batch: MessageBatch, _ log: inout EffectLog) {
         let name = batch.queue
-        guard queue(name) != nil else { return }
+        // A stream keeps what its readers acknowledge, and everything they give back.
+        guard let queue = queue(name), queue.stream == nil else { return }
         for id in batch.ids where vhosts[name.vhost]?.queues[name.name]?.remove(id) != nil {
             log.removed(name, id, .settled)
         }
@@ -134,7 +136,7 @@ extension BrokerState {
 
     mutating func requeue(_ batch: MessageBatch, timestamp: Int64, _ log: inout EffectLog) {
         let name = batch.queue
-        guard let queue = queue(name) else { return }
+        guard let queue = queue(name), queue.stream == nil else { return }
         let settings = queue.settings
         let storeID = queue.storeID
         var seen: Set<MessageID> = []
@@ -158,7 +160,7 @@ extension BrokerState {
 
     mutating func reject(_ batch: MessageBatch, timestamp: Int64, _ log: inout EffectLog) {
         let name = batch.queue
-        guard let queue = queue(name) else { return }
+        guard let queue = queue(name), queue.stream == nil else { return }
         let settings = queue.settings
         let storeID = queue.storeID
         for id in batch.ids {
@@ -171,6 +173,10 @@ extension BrokerState {
     mutating func expire(_ expiry: Expiry, _ log: inout EffectLog) {
         for batch in expiry.messages {
             let name = batch.queue
+            if queue(name)?.stream != nil {
+                applyStreamRetention(name, at: expiry.timestamp, &log)
+                continue
+            }
             guard let queue = queue(name) else { continue }
             let settings = queue.settings
             let storeID = queue.storeID

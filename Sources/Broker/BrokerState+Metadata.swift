@@ -202,6 +202,7 @@ extension BrokerState {
         }
         try checkArguments(declaration.arguments)
         let settings = try QueueSettings.parse(declaration.arguments, for: name)
+        try Self.checkStreamProperties(settings, of: name, durable: durable, exclusive: owner != nil, autoDelete: declaration.autoDelete)
         if let exchange = settings.deadLetterExchange { try checkName(exchange, kind: "exchange") }
         guard queueCount < limits.queuesMax else {
             throw BrokerError(.preconditionFailed, "cannot declare \(name): queue limit (\(limits.queuesMax)) is reached")

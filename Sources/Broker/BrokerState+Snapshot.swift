@@ -4,8 +4,8 @@
 // so equal states give equal bytes; then users, permissions and whether users were seeded,
 // limits, and the delayed exchanges' stores with their held messages in firing order.
 extension BrokerState {
-    /// 5: a quorum queue's 32 priority levels, a deduplicating queue's keys, and the delayed
-    /// exchanges' stores and held messages last. 4: vhosts' and users' limits last. 3: users
+    /// 5: a quorum queue's 32 priority levels, a deduplicating queue's keys, a stream's
+    /// offsets, chunks and segments, and the delayed exchanges' stores and held messages last. 4: vhosts' and users' limits last. 3: users
     /// and permissions after the vhosts. 2: messages as records in their queue's store (a
     /// version 2 snapshot restores with a fresh state's users). Version 1 held whole messages.
     public static let snapshotFormatVersion: UInt8 = 5
@@ -44,6 +44,7 @@ extension BrokerState {
                 w.varint(queue.storeCursor)
                 for level in 0..<queue.priorityLevels { w.messages(queue.level(level)) }
                 if queue.settings.deduplicates { w.deduplicationKeys(queue.deduplicationKeys) }
+                if let stream = queue.stream { w.streamLog(stream) }
             }
         }
         w.array(allUsers) { $0.user($1) }
@@ -288,6 +289,11 @@ extension BrokerState {
                 }
                 id = next
             }
+        }
+        // Streams came with version 5: an older snapshot has none.
+        if queue.stream != nil {
+            guard version >= 5 else { throw .invalidValue("\(name) is a stream in a version \(version) snapshot", offset: argumentsAt) }
+            queue.stream = try r.streamLog(for: queue, limits: limits)
         }
         return queue
     }

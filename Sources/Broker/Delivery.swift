@@ -17,6 +17,8 @@ public struct Delivery: Equatable, Sendable {
     public var deliveredAt: Int64
     /// No acknowledgement will come (a no-ack consumer or get); it is settled already.
     public var noAck: Bool
+    /// From a stream: the message's offset, sent as the `x-stream-offset` header.
+    public var streamOffset: Int64?
 
     public init(
         channel: ChannelID, consumerTag: String?, deliveryTag: UInt64, redelivered: Bool, queue: QueueName,
@@ -37,10 +39,11 @@ public struct Delivery: Equatable, Sendable {
     /// The message as the client sees it, from what its record holds: with
     /// `x-delivery-count` added once it has come back.
     public func message(from stored: Message) -> Message {
-        guard let deliveryCountHeader else { return stored }
+        guard deliveryCountHeader != nil || streamOffset != nil else { return stored }
         var message = stored
         var headers = message.properties.headers ?? ArgumentTable()
-        headers["x-delivery-count"] = .int64(deliveryCountHeader)
+        if let deliveryCountHeader { headers["x-delivery-count"] = .int64(deliveryCountHeader) }
+        if let streamOffset { headers["x-stream-offset"] = .int64(streamOffset) }
         message.properties.headers = headers
         return message
     }

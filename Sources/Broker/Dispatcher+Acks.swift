@@ -3,7 +3,7 @@ extension Dispatcher {
     /// basic.ack: the messages are settled (removed once the settle is applied).
     public mutating func ack(channel: ChannelID, deliveryTag: UInt64, multiple: Bool) throws(BrokerError) -> [BrokerCommand] {
         let records = try takeUnacked(channel, deliveryTag: deliveryTag, multiple: multiple)
-        return Self.batches(records).map { .settle($0) }
+        return Self.batches(withoutStreams(records)).map { .settle($0) }
     }
 
     /// basic.nack: with requeue the messages come back (delivery count raised); without,
@@ -13,7 +13,7 @@ extension Dispatcher {
     ) throws(BrokerError) -> [BrokerCommand] {
         let records = try takeUnacked(channel, deliveryTag: deliveryTag, multiple: multiple)
         if requeue { return requeueCommands(records, now: now) }
-        return Self.batches(records).map { .reject($0, timestamp: now) }
+        return Self.batches(withoutStreams(records)).map { .reject($0, timestamp: now) }
     }
 
     /// basic.reject: a nack of one delivery.
@@ -70,7 +70,7 @@ extension Dispatcher {
     /// once the requeue is applied.
     mutating func requeueCommands(_ records: [UnackedLedger.Record], now: Int64) -> [BrokerCommand] {
         for record in records { queues[record.queue]?.out.remove(record.messageID) }
-        return Self.batches(records).map { .requeue($0, timestamp: now) }
+        return Self.batches(withoutStreams(records)).map { .requeue($0, timestamp: now) }
     }
 
     /// Message ids per queue, queues in name order, ids in delivery order.

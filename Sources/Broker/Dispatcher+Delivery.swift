@@ -34,6 +34,7 @@ extension Dispatcher {
         guard let stored = state.queue(name), var dispatch = queues.removeValue(forKey: name) else { return true }
         defer { queues[name] = dispatch }
         guard !dispatch.consumers.isEmpty else { return true }
+        if stored.stream != nil { return dispatchStream(name, in: stored, consumers: dispatch.consumers, now: now, budget: &budget, into: &output) }
         let single = stored.settings.singleActiveConsumer
         let candidates: [QueueDispatch.ConsumerKey]
         if single {
@@ -105,7 +106,7 @@ extension Dispatcher {
         return best?.index
     }
 
-    private func hasRoom(_ key: QueueDispatch.ConsumerKey) -> Bool {
+    func hasRoom(_ key: QueueDispatch.ConsumerKey) -> Bool {
         guard !paused.contains(key.channel.connection), let channel = channels[key.channel], let consumer = channel.consumers[key.tag] else {
             return false
         }
@@ -145,6 +146,7 @@ extension Dispatcher {
     public mutating func get(channel: ChannelID, queue name: QueueName, noAck: Bool, state: BrokerState, now: Int64) throws(BrokerError) -> GetOutcome {
         try state.checkExclusiveAccess(name, connection: channel.connection)
         guard let stored = state.queue(name) else { throw .queueNotFound(name) }
+        if stored.stream != nil { throw BrokerError(.notImplemented, "basic.get not supported by stream queues \(name)") }
         var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(for: stored, lastUsed: now)
         dispatch.lastUsed = now
         var expired: [MessageID] = []

@@ -20,6 +20,7 @@ extension Dispatcher {
         var budget = limits.deliveriesPerDispatchMax
         for name in state.allQueueNames {
             guard let stored = state.queue(name) else { continue }
+            if let batch = streamRetentionDue(stored, now: now) { batches.append(batch) }
             if stored.expiringCount > 0, budget > 0 {
                 let existing = queues.removeValue(forKey: name)
                 var dispatch = existing ?? QueueDispatch(for: stored, lastUsed: leaderSince)

@@ -47,6 +47,8 @@ public struct Dispatcher: Sendable {
 
     var channels: [ChannelID: Channel] = [:]
     var queues: [QueueName: QueueDispatch] = [:]
+    /// Every stream this dispatcher has served, with its consumers' offsets (Dispatcher+Stream).
+    var streams: [QueueName: StreamDispatch] = [:]
     /// Queues that may have something to hand out.
     var dirty: Set<QueueName> = []
     /// Connections whose sockets take no more for now: nothing goes to them until they do,
@@ -133,6 +135,7 @@ public struct Dispatcher: Sendable {
         }
         let priority = try Self.consumerPriority(request, of: name)
         let timeoutMs = try Self.consumerTimeout(request, of: name)
+        let reader = stored.stream == nil ? nil : try streamReader(for: request, of: stored, state: state, now: now)
         let prefetch = channels[request.channel]?.prefetchPerConsumer ?? 0
         channels[request.channel, default: Channel()].consumers[tag] = Consumer(
             queue: name, noAck: request.noAck, exclusive: request.exclusive, prefetch: prefetch, priority: priority,
@@ -140,6 +143,7 @@ public struct Dispatcher: Sendable {
         var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(for: stored, lastUsed: now)
         let key = QueueDispatch.ConsumerKey(channel: request.channel, tag: tag)
         dispatch.consumers.append(key)
+        if let reader { streams[name, default: StreamDispatch()].readers[key] = reader }
         if stored.settings.singleActiveConsumer, dispatch.active == nil { dispatch.active = key }
         dispatch.hasConsumerPriorities = dispatch.hasConsumerPriorities || priority != 0
         dispatch.hasExclusiveConsumer = dispatch.hasExclusiveConsumer || request.exclusive
@@ -194,6 +198,7 @@ public struct Dispatcher: Sendable {
     mutating func detach(_ key: QueueDispatch.ConsumerKey, from queue: QueueName, state: BrokerState, now: Int64) -> [BrokerCommand] {
         guard var dispatch = queues.removeValue(forKey: queue) else { return [] }
         dispatch.consumers.removeAll { $0 == key }
+        streams[queue]?.readers[key] = nil
         if dispatch.active == key { dispatch.active = highestPriority(of: dispatch.consumers) }
         dispatch.hasExclusiveConsumer = dispatch.consumers.contains { channels[$0.channel]?.consumers[$0.tag]?.exclusive == true }
         dispatch.hasConsumerPriorities = dispatch.consumers.contains { (channels[$0.channel]?.consumers[$0.tag]?.priority ?? 0) != 0 }
@@ -277,6 +282,7 @@ public struct Dispatcher: Sendable {
                 queues[name] = dispatch
             case .queueDeleted(let name):
                 dirty.remove(name)
+                streams[name] = nil
                 guard let dispatch = queues.removeValue(forKey: name) else { continue }
                 for key in dispatch.consumers {
                     channels[key.channel]?.consumers[key.tag] = nil

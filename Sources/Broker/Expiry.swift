@@ -1,7 +1,8 @@
 public struct Expiry: Equatable, Sendable {
     /// The leader's clock: a listed message goes only if its expiry is at or before it.
     public var timestamp: Int64
-    /// Expired messages the leader found at the heads of queues (none of them out).
+    /// Expired messages the leader found at the heads of queues (none of them out). A
+    /// stream listed (its ids empty) has its retention weighed at `timestamp`.
     public var messages: [MessageBatch]
     /// Queues with `x-expires` the leader saw unused for that long (no consumers, no get).
     public var unusedQueues: [QueueName]

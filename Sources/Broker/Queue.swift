@@ -31,6 +31,8 @@ public struct Queue: Sendable {
     /// that has one, both ways.
     private var deduplicationIDs: [ArgumentValue: MessageID] = [:]
     private(set) var deduplicationKeys: [MessageID: ArgumentValue] = [:]
+    /// A stream's offsets and timestamps (see Queue+Stream); nil for other queue types.
+    public internal(set) var stream: StreamLog?
 
     init(
         name: QueueName, durable: Bool, exclusiveOwner: String?, autoDelete: Bool, arguments: ArgumentTable,
@@ -46,6 +48,7 @@ public struct Queue: Sendable {
         self.settings = settings
         self.lastDeclaredAt = declaredAt
         levels = Array(repeating: MessageRun(), count: settings.priorityLevels)
+        if settings.queueType == .stream { stream = StreamLog() }
     }
 
     /// Number of priority levels (`QueueSettings.priorityLevels`).
@@ -167,7 +170,9 @@ public struct Queue: Sendable {
 
     mutating func remove(_ id: MessageID) -> QueuedMessage? {
         for level in levels.indices.reversed() where !levels[level].isEmpty {
+            if stream != nil, levels[level].first?.id != id { preconditionFailure("\(name) is a stream: \(id) removed before its head") }
             if let message = levels[level].remove(id) {
+                stream?.removedHead(recordBytes: message.recordBytes)
                 if !deduplicationKeys.isEmpty, let key = deduplicationKeys.removeValue(forKey: id) { deduplicationIDs[key] = nil }
                 messageCount -= 1
                 messageBytes -= message.bodyBytes

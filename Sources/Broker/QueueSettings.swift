@@ -19,15 +19,18 @@ public struct QueueSettings: Equatable, Sendable {
         }
     }
 
-    /// `x-queue-type`. Both are replicated alike; they differ only in RabbitMQ's defaults.
+    /// `x-queue-type`. Classic and quorum queues are replicated alike and differ only in
+    /// RabbitMQ's defaults; a stream is an append-only log read by offset (`StreamSettings`).
     public enum QueueType: UInt8, Sendable, CaseIterable {
         case classic = 0
         case quorum = 1
+        case stream = 2
 
         public var name: String {
             switch self {
             case .classic: return "classic"
             case .quorum: return "quorum"
+            case .stream: return "stream"
             }
         }
     }
@@ -61,6 +64,8 @@ public struct QueueSettings: Equatable, Sendable {
     /// `x-message-deduplication` (the rabbitmq-message-deduplication plugin's): a message
     /// whose `x-deduplication-header` equals that of one the queue holds is not stored.
     public var deduplicates = false
+    /// A stream's retention; nil for any other queue type.
+    public var stream: StreamSettings?
 
     /// The header that names a message for `deduplicates`.
     public static let deduplicationHeader = "x-deduplication-header"
@@ -76,6 +81,7 @@ public struct QueueSettings: Equatable, Sendable {
         switch queueType {
         case .quorum: return Self.quorumPriorityLevels
         case .classic: return Int(priorityMax ?? 0) + 1
+        case .stream: return 1
         }
     }
 
@@ -84,6 +90,7 @@ public struct QueueSettings: Equatable, Sendable {
         switch queueType {
         case .quorum: return Swift.min(priority ?? Self.quorumPriorityDefault, UInt8(Self.quorumPriorityLevels - 1))
         case .classic: return priorityMax.map { Swift.min(priority ?? 0, $0) } ?? 0
+        case .stream: return 0
         }
     }
 
@@ -124,6 +131,10 @@ public struct QueueSettings: Equatable, Sendable {
             settings.queueType = known
         }
         if settings.queueType == .quorum { settings.deliveryLimit = quorumDeliveryLimitDefault }
+        if settings.queueType == .stream {
+            settings.stream = try StreamSettings.parse(arguments, for: name)
+            return settings
+        }
 
         var seen: Set<String> = []
         // A repeated key counts once: the first, as every lookup finds it.

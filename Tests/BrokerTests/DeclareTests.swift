@@ -66,7 +66,7 @@ final class DeclareTests: XCTestCase {
             (["x-single-active-consumer": .int32(1)], "invalid arg 'x-single-active-consumer' for queue 'q' in vhost '/': {unacceptable_type,signedint}"),
             (["x-dead-letter-routing-key": "rk"], "invalid arg 'x-dead-letter-routing-key' for queue 'q' in vhost '/': routing_key_but_no_dlx_defined"),
             (["x-dead-letter-exchange": .int32(1)], "invalid arg 'x-dead-letter-exchange' for queue 'q' in vhost '/': {unacceptable_type,signedint}"),
-            (["x-queue-type": "stream"], "invalid arg 'x-queue-type' for queue 'q' in vhost '/': \"unsupported queue type 'stream'\""),
+            (["x-queue-type": "mirrored"], "invalid arg 'x-queue-type' for queue 'q' in vhost '/': \"unsupported queue type 'mirrored'\""),
             (["x-frobnicate": "yes"], "invalid arg 'x-frobnicate' for queue 'q' in vhost '/': unknown_argument"),
             (["x-max-age": "1D"], "invalid arg 'x-max-age' for queue 'q' in vhost '/' of queue type classic"),
         ]
