@@ -335,6 +335,8 @@ extension BrokerState {
             if let owner = existing.exclusiveOwner, let requester = purge.owner, owner != requester {
                 return log.fail(.exclusiveLocked(name))
             }
+            // As RabbitMQ: a stream's readers hold offsets into it, which a purge would void.
+            if existing.stream != nil { return log.fail(BrokerError(.notImplemented, "queue.purge not supported by stream queues \(name)")) }
             let keeping = Set(purge.keeping)
             doomed = existing.messageIDs.filter { !keeping.contains($0) }
         }

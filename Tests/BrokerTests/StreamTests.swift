@@ -291,6 +291,14 @@ final class StreamTests: XCTestCase {
 
     // MARK: Snapshots
 
+    func testAPurgeIsRefusedAndLeavesTheStreamAsItWas() throws {
+        var leader = leaderWithStream(3)
+        let effects = leader.h.apply(.purge(QueuePurge(queue: q("s"))))
+        guard case .failed(let error)? = effects.first else { return XCTFail("purged: \(effects)") }
+        XCTAssertEqual(error.code, .notImplemented)
+        XCTAssertEqual(leader.h.bodies("s"), ["m0", "m1", "m2"])
+    }
+
     func testSnapshotKeepsOffsetsAndTimestamps() throws {
         var leader = leaderWithStream(6, arguments: ["x-stream-max-segment-size-bytes": 1, "x-max-age": "4s"])
         let original = try XCTUnwrap(leader.h.state.queue(q("s")))

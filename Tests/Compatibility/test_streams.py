@@ -132,4 +132,8 @@ def test_what_a_stream_refuses(node, names):
             channel.basic_get(queue)
         assert refused.value.reply_code == 540
     with connect(node) as connection:
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as refused:
+            connection.channel().queue_purge(queue)
+        assert refused.value.reply_code == 540
+    with connect(node) as connection:
         connection.channel().queue_delete(queue)
