@@ -11,6 +11,8 @@
 /// - After each applied batch: `observe(effects, state:)`, then `dispatch(state:now:)`
 ///   until `more` is false; send the deliveries.
 /// - Every second or so: `sweep(state:now:)` for expiry.
+/// - By `nextRetryReadyAt`, when a message held back for delayed retry is ready:
+///   `dispatch(state:now:)` again.
 /// - Every command it returns MUST be proposed (and re-proposed if refused while still
 ///   leader): the messages it names stay out until the command is applied.
 public struct Dispatcher: Sendable {
