@@ -174,7 +174,7 @@ extension Dispatcher {
             if noAck { proposals.append(.settle(MessageBatch(queue: name, ids: [found.id]))) }
         }
         if !expired.isEmpty { proposals.append(.expire(Expiry(timestamp: now, messages: [MessageBatch(queue: name, ids: expired)]))) }
-        let remaining = Swift.max(0, stored.messageCount - dispatch.out.count - dispatch.heldCount)
+        let remaining = Swift.max(0, stored.messageCount - dispatch.out.count - dispatch.heldCount(after: now))
         return GetOutcome(delivery: delivery, messageCount: remaining, proposals: proposals)
     }
 

@@ -78,9 +78,11 @@ public struct Dispatcher: Sendable {
 
     /// Messages of the queue neither out at a consumer nor held back for delayed retry
     /// (queue.declare-ok's message count, as RabbitMQ 4.3 counts it).
-    public func readyCount(_ queue: QueueName, state: BrokerState) -> Int {
+    public func readyCount(_ queue: QueueName, state: BrokerState, now: Int64) -> Int {
         guard let stored = state.queue(queue) else { return 0 }
-        return Swift.max(0, stored.messageCount - (queues[queue]?.out.count ?? 0) - (queues[queue]?.heldCount ?? 0))
+        // A queue not served yet by this leader holds back what the replicated times say.
+        let heldBack = queues[queue].map { $0.heldCount(after: now) } ?? stored.retryReadyAt.values.count { $0 > now }
+        return Swift.max(0, stored.messageCount - (queues[queue]?.out.count ?? 0) - heldBack)
     }
 
     /// When the earliest message held back for delayed retry in a queue with consumers is

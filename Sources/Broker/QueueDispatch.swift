@@ -61,6 +61,9 @@ struct QueueDispatch: Sendable {
 
     var heldCount: Int { held.count }
 
+    /// Messages held back and not yet ready at `now`.
+    func heldCount(after now: Int64) -> Int { held.count - held.partitionIndex { $0.readyAt > now } }
+
     /// A returned message is held back until `readyAt` instead of ready now.
     mutating func holdBack(_ id: MessageID, until readyAt: Int64) {
         unhold(id)

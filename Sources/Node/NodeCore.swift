@@ -392,7 +392,7 @@ final class NodeCore {
     /// The ready count and consumer count of queue.declare-ok, which only the leader knows.
     func counts(of queue: QueueName) -> (messages: Int, consumers: Int) {
         guard let dispatcher else { return (0, 0) }
-        return (dispatcher.readyCount(queue, state: state), dispatcher.consumerCount(queue))
+        return (dispatcher.readyCount(queue, state: state, now: clock()), dispatcher.consumerCount(queue))
     }
 
     /// A connection's socket stopped taking writes, or takes them again: deliveries to it

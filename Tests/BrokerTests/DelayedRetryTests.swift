@@ -135,7 +135,10 @@ final class DelayedRetryTests: XCTestCase {
         leader.commit(try leader.dispatcher.nack(channel: channel(), deliveryTag: 1, multiple: false, requeue: true, now: returnedAt))
         XCTAssertEqual(leader.dispatch().map(bodyText), [])
         XCTAssertEqual(leader.dispatcher.nextRetryReadyAt, returnedAt + 100)
-        XCTAssertEqual(leader.dispatcher.readyCount(q("q"), state: leader.h.state), 0, "held back, not ready")
+        XCTAssertEqual(leader.dispatcher.readyCount(q("q"), state: leader.h.state, now: returnedAt + 99), 0, "held back, not ready")
+        XCTAssertEqual(Dispatcher(state: leader.h.state, now: returnedAt).readyCount(q("q"), state: leader.h.state, now: returnedAt + 99), 0,
+                       "a new leader's count alike")
+        XCTAssertEqual(leader.dispatcher.readyCount(q("q"), state: leader.h.state, now: returnedAt + 100), 1, "ready at its time")
         XCTAssertEqual(leader.h.state.queue(q("q"))?.messageCount, 1, "still in its queue")
         leader.h.now = returnedAt + 99
         XCTAssertEqual(leader.dispatch().map(bodyText), [])

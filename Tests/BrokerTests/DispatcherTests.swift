@@ -368,7 +368,7 @@ final class DispatcherTests: XCTestCase {
         leader.h.declareQueue("q")
         for n in 1...3 { leader.publish("m\(n)", to: "q") }
         _ = try leader.dispatcher.get(channel: channel(), queue: q("q"), noAck: false, state: leader.h.state, now: 0)
-        XCTAssertEqual(leader.dispatcher.readyCount(q("q"), state: leader.h.state), 2)
+        XCTAssertEqual(leader.dispatcher.readyCount(q("q"), state: leader.h.state, now: leader.h.now), 2)
         let keep = leader.dispatcher.outMessageIDs(q("q"))
         let effects = leader.commit([.purge(QueuePurge(queue: q("q"), keeping: keep))])
         XCTAssertEqual(reply(effects), .purged(messageCount: 2))
