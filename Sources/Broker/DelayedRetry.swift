@@ -3,13 +3,13 @@
 /// it came back.
 public struct DelayedRetry: Equatable, Sendable {
     /// Which returns are held back.
-    public enum Kind: UInt8, Sendable, CaseIterable {
+    public enum Kind: Sendable, CaseIterable {
         /// Every return.
-        case all = 1
+        case all
         /// Failed deliveries only: a reject, a closed channel or connection, a consumer timeout.
-        case failed = 2
+        case failed
         /// Plain returns only: a nack, a recover.
-        case returned = 3
+        case returned
 
         public var name: String {
             switch self {
