@@ -32,6 +32,9 @@ extension BrokerCommand {
         /// Written only then, so that logs without delays stay readable by older nodes.
         case enqueueWithDelays = 24
         case fireDelayed = 25
+        /// A requeue of plain returns (a nack, a recover): `requeue` stays the failed ones,
+        /// as every requeue was before the two were told apart.
+        case requeueReturned = 26
     }
 
     public func encoded() -> [UInt8] {
@@ -112,8 +115,13 @@ extension BrokerCommand {
             w.byte(Tag.settle.rawValue)
             w.queueName(batch.queue)
             w.ids(batch.ids)
-        case .requeue(let batch, let timestamp), .reject(let batch, let timestamp):
-            if case .requeue = self { w.byte(Tag.requeue.rawValue) } else { w.byte(Tag.reject.rawValue) }
+        case .requeue(let batch, let timestamp, let deliveryFailed):
+            w.byte(deliveryFailed ? Tag.requeue.rawValue : Tag.requeueReturned.rawValue)
+            w.queueName(batch.queue)
+            w.ids(batch.ids)
+            w.signed(timestamp)
+        case .reject(let batch, let timestamp):
+            w.byte(Tag.reject.rawValue)
             w.queueName(batch.queue)
             w.ids(batch.ids)
             w.signed(timestamp)
@@ -257,11 +265,12 @@ extension BrokerCommand {
         case .settle:
             let queue = try r.queueName(limits: limits)
             self = .settle(MessageBatch(queue: queue, ids: try r.ids(max: limits.commandMessageIDsMax)))
-        case .requeue, .reject:
+        case .requeue, .requeueReturned, .reject:
             let queue = try r.queueName(limits: limits)
             let batch = MessageBatch(queue: queue, ids: try r.ids(max: limits.commandMessageIDsMax))
             let timestamp = try r.signed()
-            self = tag == .requeue ? .requeue(batch, timestamp: timestamp) : .reject(batch, timestamp: timestamp)
+            self = tag == .reject
+                ? .reject(batch, timestamp: timestamp) : .requeue(batch, timestamp: timestamp, deliveryFailed: tag == .requeue)
         case .expire:
             let timestamp = try r.signed()
             let messages = try r.array(minimumBytes: 3, max: limits.commandQueuesMax) {

@@ -20,7 +20,9 @@ public enum BrokerCommand: Equatable, Sendable {
     case settle(MessageBatch)
     /// Messages come back: nack or reject with requeue, recover, or their channel closed.
     /// Raises their delivery count; past `x-delivery-limit` they are dead-lettered.
-    case requeue(MessageBatch, timestamp: Int64)
+    /// `deliveryFailed`: a reject, a closed channel or a consumer timeout, not a nack or a
+    /// recover (RabbitMQ 4.3's distinction, which decides a delayed retry's kind).
+    case requeue(MessageBatch, timestamp: Int64, deliveryFailed: Bool)
     /// Messages refused without requeue: dead-lettered (reason `rejected`) or dropped.
     case reject(MessageBatch, timestamp: Int64)
     /// The leader's expiry sweep: messages whose TTL ran out, and `x-expires` queues unused.

@@ -134,7 +134,9 @@ extension BrokerState {
         }
     }
 
-    mutating func requeue(_ batch: MessageBatch, timestamp: Int64, _ log: inout EffectLog) {
+    /// `deliveryFailed`: a reject, a closed channel or a timeout rather than a nack or a
+    /// recover; with delayed retry it decides whether the message is held back.
+    mutating func requeue(_ batch: MessageBatch, timestamp: Int64, deliveryFailed: Bool, _ log: inout EffectLog) {
         let name = batch.queue
         guard let queue = queue(name), queue.stream == nil else { return }
         let settings = queue.settings
@@ -153,6 +155,12 @@ extension BrokerState {
             vhosts[name.vhost]?.queues[name.name]?.update(id) {
                 $0.deliveryCount = message.deliveryCount
                 $0.redelivered = true
+            }
+            if let retry = settings.delayedRetry {
+                let readyAt = retry.delayMs(deliveryCount: message.deliveryCount, deliveryFailed: deliveryFailed).map {
+                    timestamp.addingReportingOverflow($0).overflow ? Int64.max : timestamp + $0
+                }
+                vhosts[name.vhost]?.queues[name.name]?.holdBack(id, until: readyAt)
             }
             log.ready(name, id)
         }

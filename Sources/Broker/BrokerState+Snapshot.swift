@@ -4,8 +4,9 @@
 // so equal states give equal bytes; then users, permissions and whether users were seeded,
 // limits, and the delayed exchanges' stores with their held messages in firing order.
 extension BrokerState {
-    /// 5: a quorum queue's 32 priority levels, a deduplicating queue's keys, a stream's
-    /// offsets, chunks and segments, and the delayed exchanges' stores and held messages last. 4: vhosts' and users' limits last. 3: users
+    /// 5: a quorum queue's 32 priority levels, a deduplicating queue's keys, a delayed-retry
+    /// queue's ready times, a stream's offsets, chunks and segments, and the delayed
+    /// exchanges' stores and held messages last. 4: vhosts' and users' limits last. 3: users
     /// and permissions after the vhosts. 2: messages as records in their queue's store (a
     /// version 2 snapshot restores with a fresh state's users). Version 1 held whole messages.
     public static let snapshotFormatVersion: UInt8 = 5
@@ -45,6 +46,7 @@ extension BrokerState {
                 for level in 0..<queue.priorityLevels { w.messages(queue.level(level)) }
                 if queue.settings.deduplicates { w.deduplicationKeys(queue.deduplicationKeys) }
                 if let stream = queue.stream { w.streamLog(stream) }
+                if queue.settings.delayedRetry != nil { w.retryReadyAt(queue.retryReadyAt) }
             }
         }
         w.array(allUsers) { $0.user($1) }
@@ -295,6 +297,20 @@ extension BrokerState {
             guard version >= 5 else { throw .invalidValue("\(name) is a stream in a version \(version) snapshot", offset: argumentsAt) }
             queue.stream = try r.streamLog(for: queue, limits: limits)
         }
+        // Written only for queues with delayed retry, an argument no older snapshot could hold.
+        if version >= 5, settings.delayedRetry != nil {
+            let count = try r.count(minimumBytes: 2, max: queue.messageCount)
+            var id: MessageID = 0
+            for _ in 0..<count {
+                let at = r.offset
+                let (next, overflow) = id.addingReportingOverflow(try r.varint())
+                let readyAt = try r.signed()
+                guard !overflow, next > id, queue.holdBack(next, until: readyAt) else {
+                    throw .invalidValue("retry time of message \(next) in \(name)", offset: at)
+                }
+                id = next
+            }
+        }
         return queue
     }
 
@@ -431,6 +447,17 @@ extension ByteWriter {
         for next in keys.keys.sorted() {
             varint(next - id)
             value(keys[next] ?? .void)
+            id = next
+        }
+    }
+
+    /// A delayed-retry queue's ready times, by message id: each id as the step from the one before.
+    mutating func retryReadyAt(_ times: [MessageID: Int64]) {
+        count(times.count)
+        var id: MessageID = 0
+        for next in times.keys.sorted() {
+            varint(next - id)
+            signed(times[next] ?? 0)
             id = next
         }
     }

@@ -71,7 +71,7 @@ public struct BrokerState: Sendable {
         case .purge(let purge): self.purge(purge, &log)
         case .enqueue(let enqueue): self.enqueue(enqueue, &log)
         case .settle(let batch): settle(batch, &log)
-        case .requeue(let batch, let timestamp): requeue(batch, timestamp: timestamp, &log)
+        case .requeue(let batch, let timestamp, let deliveryFailed): requeue(batch, timestamp: timestamp, deliveryFailed: deliveryFailed, &log)
         case .reject(let batch, let timestamp): reject(batch, timestamp: timestamp, &log)
         case .expire(let expiry): expire(expiry, &log)
         case .fireDelayed(let firing): fire(firing, &log)

@@ -6,19 +6,26 @@ extension Dispatcher {
         return Self.batches(withoutStreams(records)).map { .settle($0) }
     }
 
-    /// basic.nack: with requeue the messages come back (delivery count raised); without,
-    /// they are rejected (dead-lettered or dropped).
+    /// basic.nack: with requeue the messages come back (delivery count raised) as plain
+    /// returns; without, they are rejected (dead-lettered or dropped).
     public mutating func nack(
         channel: ChannelID, deliveryTag: UInt64, multiple: Bool, requeue: Bool, now: Int64
     ) throws(BrokerError) -> [BrokerCommand] {
-        let records = try takeUnacked(channel, deliveryTag: deliveryTag, multiple: multiple)
-        if requeue { return requeueCommands(records, now: now) }
-        return Self.batches(withoutStreams(records)).map { .reject($0, timestamp: now) }
+        try giveBack(channel: channel, deliveryTag: deliveryTag, multiple: multiple, requeue: requeue, deliveryFailed: false, now: now)
     }
 
-    /// basic.reject: a nack of one delivery.
+    /// basic.reject: a nack of one delivery, whose requeue counts as a failed delivery, as
+    /// in RabbitMQ 4.3.
     public mutating func reject(channel: ChannelID, deliveryTag: UInt64, requeue: Bool, now: Int64) throws(BrokerError) -> [BrokerCommand] {
-        try nack(channel: channel, deliveryTag: deliveryTag, multiple: false, requeue: requeue, now: now)
+        try giveBack(channel: channel, deliveryTag: deliveryTag, multiple: false, requeue: requeue, deliveryFailed: true, now: now)
+    }
+
+    private mutating func giveBack(
+        channel: ChannelID, deliveryTag: UInt64, multiple: Bool, requeue: Bool, deliveryFailed: Bool, now: Int64
+    ) throws(BrokerError) -> [BrokerCommand] {
+        let records = try takeUnacked(channel, deliveryTag: deliveryTag, multiple: multiple)
+        if requeue { return requeueCommands(records, deliveryFailed: deliveryFailed, now: now) }
+        return Self.batches(withoutStreams(records)).map { .reject($0, timestamp: now) }
     }
 
     /// basic.recover: every unacknowledged delivery of the channel comes back. RabbitMQ does
@@ -27,7 +34,7 @@ extension Dispatcher {
         guard requeue else { throw BrokerError(.notImplemented, "requeue=false") }
         let records = channels[channel]?.unacked.removeThrough(0) ?? []
         release(records, channel: channel)
-        return requeueCommands(records, now: now)
+        return requeueCommands(records, deliveryFailed: false, now: now)
     }
 
     /// RabbitMQ's rule: the tag must be unacknowledged on the channel (0 with `multiple`: all),
@@ -68,9 +75,9 @@ extension Dispatcher {
 
     /// Requeue commands for deliveries taken back; they leave `out` now and are ready again
     /// once the requeue is applied.
-    mutating func requeueCommands(_ records: [UnackedLedger.Record], now: Int64) -> [BrokerCommand] {
+    mutating func requeueCommands(_ records: [UnackedLedger.Record], deliveryFailed: Bool, now: Int64) -> [BrokerCommand] {
         for record in records { queues[record.queue]?.out.remove(record.messageID) }
-        return Self.batches(withoutStreams(records)).map { .requeue($0, timestamp: now) }
+        return Self.batches(withoutStreams(records)).map { .requeue($0, timestamp: now, deliveryFailed: deliveryFailed) }
     }
 
     /// Message ids per queue, queues in name order, ids in delivery order.

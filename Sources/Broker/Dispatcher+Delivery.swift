@@ -8,6 +8,7 @@ extension Dispatcher {
         var budget = limits.deliveriesPerDispatchMax
         var settles: [MessageBatch] = []
         var expired: [MessageBatch] = []
+        wakeHeldBack(state: state, now: now)
         for name in dirty.sorted() {
             guard budget > 0 else {
                 output.more = true
@@ -33,6 +34,7 @@ extension Dispatcher {
         // Taken out of the dictionary while worked on, so its sets are mutated in place.
         guard let stored = state.queue(name), var dispatch = queues.removeValue(forKey: name) else { return true }
         defer { queues[name] = dispatch }
+        dispatch.releaseHeld(readyBy: now, in: stored)
         guard !dispatch.consumers.isEmpty else { return true }
         if stored.stream != nil { return dispatchStream(name, in: stored, consumers: dispatch.consumers, now: now, budget: &budget, into: &output) }
         let single = stored.settings.singleActiveConsumer
@@ -149,6 +151,8 @@ extension Dispatcher {
         if stored.stream != nil { throw BrokerError(.notImplemented, "basic.get not supported by stream queues \(name)") }
         var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(for: stored, lastUsed: now)
         dispatch.lastUsed = now
+        dispatch.releaseHeld(readyBy: now, in: stored)
+        if dispatch.heldCount > 0 { holdingQueues.insert(name) }
         var expired: [MessageID] = []
         var found: QueuedMessage?
         var budget = limits.deliveriesPerDispatchMax
@@ -172,7 +176,24 @@ extension Dispatcher {
             if noAck { proposals.append(.settle(MessageBatch(queue: name, ids: [found.id]))) }
         }
         if !expired.isEmpty { proposals.append(.expire(Expiry(timestamp: now, messages: [MessageBatch(queue: name, ids: expired)]))) }
-        let remaining = Swift.max(0, stored.messageCount - dispatch.out.count)
+        let remaining = Swift.max(0, stored.messageCount - dispatch.out.count - dispatch.heldCount(after: now))
         return GetOutcome(delivery: delivery, messageCount: remaining, proposals: proposals)
+    }
+
+    /// Marks for dispatch the queues whose earliest held-back message is ready by `now`, and
+    /// forgets those that hold nothing back any more.
+    private mutating func wakeHeldBack(state: BrokerState, now: Int64) {
+        for name in holdingQueues {
+            guard let dispatch = queues[name] else {
+                // Not served yet: its dispatch state, once made, starts from the replicated times.
+                if state.queue(name)?.retryReadyAt.isEmpty != false { holdingQueues.remove(name) }
+                continue
+            }
+            guard let next = dispatch.nextReadyAt else {
+                holdingQueues.remove(name)
+                continue
+            }
+            if next <= now { dirty.insert(name) }
+        }
     }
 }

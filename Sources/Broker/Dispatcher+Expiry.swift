@@ -25,6 +25,12 @@ extension Dispatcher {
                 let existing = queues.removeValue(forKey: name)
                 var dispatch = existing ?? QueueDispatch(for: stored, lastUsed: leaderSince)
                 var ids: [MessageID] = []
+                // Held back for delayed retry, a message still expires in time.
+                for message in dispatch.expiredHeld(in: stored, at: now, limit: budget) {
+                    dispatch.take(message)
+                    ids.append(message.id)
+                    budget -= 1
+                }
                 while budget > 0, let message = dispatch.peekReturn(in: stored), message.isExpired(at: now) {
                     dispatch.take(message)
                     ids.append(message.id)
@@ -94,7 +100,8 @@ extension Dispatcher {
             remember(reclaimed: record.tag, on: id)
         }
         channels[id]?.release(taken)
-        var proposals = requeueCommands(taken, now: now)
+        // Berth counts a timeout as a failed delivery (towards the delivery limit too).
+        var proposals = requeueCommands(taken, deliveryFailed: true, now: now)
         var cancelled: [ConsumerCancellation] = []
         for tag in Set(taken.compactMap(\.consumerTag)).sorted() {
             guard let consumer = channels[id]?.consumers.removeValue(forKey: tag) else { continue }

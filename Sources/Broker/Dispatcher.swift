@@ -11,6 +11,8 @@
 /// - After each applied batch: `observe(effects, state:)`, then `dispatch(state:now:)`
 ///   until `more` is false; send the deliveries.
 /// - Every second or so: `sweep(state:now:)` for expiry.
+/// - By `nextRetryReadyAt`, when a message held back for delayed retry is ready:
+///   `dispatch(state:now:)` again.
 /// - Every command it returns MUST be proposed (and re-proposed if refused while still
 ///   leader): the messages it names stay out until the command is applied.
 public struct Dispatcher: Sendable {
@@ -54,6 +56,8 @@ public struct Dispatcher: Sendable {
     /// Connections whose sockets take no more for now: nothing goes to them until they do,
     /// so a consumer that stops reading (a no-ack one above all) holds no growing buffer.
     var paused: Set<String> = []
+    /// Queues that may hold messages back for delayed retry: their next ready time wakes them.
+    var holdingQueues: Set<QueueName> = []
     /// The channel each live reply address belongs to.
     var replyChannels: [String: ChannelID] = [:]
     /// Messages with smaller ids were enqueued before this leader began.
@@ -67,16 +71,26 @@ public struct Dispatcher: Sendable {
         redeliveredBelow = state.nextMessageID
         leaderSince = now
         dirty = Set(state.allQueueNames)
+        holdingQueues = Set(dirty.filter { state.queue($0)?.retryReadyAt.isEmpty == false })
     }
 
     // MARK: Queries
 
     public func consumerCount(_ queue: QueueName) -> Int { queues[queue]?.consumers.count ?? 0 }
 
-    /// Messages of the queue not out at a consumer (queue.declare-ok's message count).
-    public func readyCount(_ queue: QueueName, state: BrokerState) -> Int {
+    /// Messages of the queue neither out at a consumer nor held back for delayed retry
+    /// (queue.declare-ok's message count, as RabbitMQ 4.3 counts it).
+    public func readyCount(_ queue: QueueName, state: BrokerState, now: Int64) -> Int {
         guard let stored = state.queue(queue) else { return 0 }
-        return Swift.max(0, stored.messageCount - (queues[queue]?.out.count ?? 0))
+        // A queue not served yet by this leader holds back what the replicated times say.
+        let heldBack = queues[queue].map { $0.heldCount(after: now) } ?? stored.retryReadyAt.values.count { $0 > now }
+        return Swift.max(0, stored.messageCount - (queues[queue]?.out.count ?? 0) - heldBack)
+    }
+
+    /// When the earliest message held back for delayed retry in a queue with consumers is
+    /// ready: the node MUST run `dispatch(state:now:)` again by then.
+    public var nextRetryReadyAt: Int64? {
+        holdingQueues.compactMap { queues[$0]?.nextReadyAt }.min()
     }
 
     /// Messages the dispatcher has out (for a purge, which leaves them).
@@ -141,6 +155,7 @@ public struct Dispatcher: Sendable {
             queue: name, noAck: request.noAck, exclusive: request.exclusive, prefetch: prefetch, priority: priority,
             timeoutMs: timeoutMs)
         var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(for: stored, lastUsed: now)
+        if dispatch.heldCount > 0 { holdingQueues.insert(name) }
         let key = QueueDispatch.ConsumerKey(channel: request.channel, tag: tag)
         dispatch.consumers.append(key)
         if let reader { streams[name, default: StreamDispatch()].readers[key] = reader }
@@ -215,7 +230,7 @@ public struct Dispatcher: Sendable {
     public mutating func closeChannel(_ id: ChannelID, state: BrokerState, now: Int64) -> [BrokerCommand] {
         removeReplyConsumer(of: id)
         guard var channel = channels.removeValue(forKey: id) else { return [] }
-        var proposals = requeueCommands(channel.unacked.removeThrough(0), now: now)
+        var proposals = requeueCommands(channel.unacked.removeThrough(0), deliveryFailed: true, now: now)
         for tag in channel.consumers.keys.sorted() {
             guard let consumer = channel.consumers[tag] else { continue }
             proposals += detach(QueueDispatch.ConsumerKey(channel: id, tag: tag), from: consumer.queue, state: state, now: now)
@@ -268,12 +283,19 @@ public struct Dispatcher: Sendable {
             switch effect {
             case .ready(let name, let ids):
                 dirty.insert(name)
+                guard let stored = state.queue(name) else { continue }
+                let holds = !stored.retryReadyAt.isEmpty
+                if holds { holdingQueues.insert(name) }
                 // New messages lie past every cursor: only requeued ones need placing.
-                guard let highest = queues[name]?.cursor.max(), ids.contains(where: { $0 < highest }),
-                    let stored = state.queue(name), var dispatch = queues.removeValue(forKey: name)
+                guard let highest = queues[name]?.cursor.max(), holds || ids.contains(where: { $0 < highest }),
+                    var dispatch = queues.removeValue(forKey: name)
                 else { continue }
-                for id in ids where id < highest {
-                    if let message = stored.message(id) { dispatch.makeReady(message) }
+                for id in ids {
+                    if holds, let readyAt = stored.retryReadyAt[id] {
+                        dispatch.holdBack(id, until: readyAt)
+                    } else if id < highest, let message = stored.message(id) {
+                        dispatch.makeReady(message)
+                    }
                 }
                 queues[name] = dispatch
             case .removed(let name, let ids, _):
@@ -283,6 +305,7 @@ public struct Dispatcher: Sendable {
             case .queueDeleted(let name):
                 dirty.remove(name)
                 streams[name] = nil
+                holdingQueues.remove(name)
                 guard let dispatch = queues.removeValue(forKey: name) else { continue }
                 for key in dispatch.consumers {
                     channels[key.channel]?.consumers[key.tag] = nil

@@ -33,6 +33,11 @@ public struct Queue: Sendable {
     private(set) var deduplicationKeys: [MessageID: ArgumentValue] = [:]
     /// A stream's offsets and timestamps (see Queue+Stream); nil for other queue types.
     public internal(set) var stream: StreamLog?
+    /// With delayed retry: when each message held back after its latest return is ready
+    /// again (the return's timestamp plus its delay). Only messages the queue holds have an
+    /// entry, so it is bounded by the queue's messages; an entry whose time has passed is
+    /// harmless and goes when its message is returned again or leaves.
+    public private(set) var retryReadyAt: [MessageID: Int64] = [:]
 
     init(
         name: QueueName, durable: Bool, exclusiveOwner: String?, autoDelete: Bool, arguments: ArgumentTable,
@@ -153,6 +158,15 @@ public struct Queue: Sendable {
         return true
     }
 
+    /// Holds a message back until `readyAt` (nil: ready now). Returns false, changing
+    /// nothing, when the queue does not hold it.
+    @discardableResult
+    mutating func holdBack(_ id: MessageID, until readyAt: Int64?) -> Bool {
+        guard message(id) != nil else { return false }
+        retryReadyAt[id] = readyAt
+        return true
+    }
+
     /// Takes a message back as a snapshot holds it; its record lies before the cursor.
     mutating func restore(_ message: QueuedMessage) {
         precondition(message.position + UInt64(message.recordBytes) <= storeCursor, "a record past the store's cursor")
@@ -174,6 +188,7 @@ public struct Queue: Sendable {
             if let message = levels[level].remove(id) {
                 stream?.removedHead(recordBytes: message.recordBytes)
                 if !deduplicationKeys.isEmpty, let key = deduplicationKeys.removeValue(forKey: id) { deduplicationIDs[key] = nil }
+                if !retryReadyAt.isEmpty { retryReadyAt[id] = nil }
                 messageCount -= 1
                 messageBytes -= message.bodyBytes
                 recordBytes -= message.recordBytes

@@ -32,12 +32,71 @@ struct QueueDispatch: Sendable {
     var out: Set<MessageID> = []
     /// The leader's clock when a consumer or a get last used the queue.
     var lastUsed: Int64
+    /// Returned messages that delayed retry holds back (the queue's `retryReadyAt`), earliest
+    /// first: none is handed out before its time, and then it is ready as a return. At most
+    /// one entry per message the queue holds.
+    private(set) var held: [HeldBack] = []
+    private var heldIDs: Set<MessageID> = []
 
+    struct HeldBack: Comparable, Sendable {
+        var readyAt: Int64
+        var id: MessageID
+
+        static func < (a: HeldBack, b: HeldBack) -> Bool { (a.readyAt, a.id) < (b.readyAt, b.id) }
+    }
+
+    /// `queue` as replicated now: what it holds back is held here too, so that a new leader
+    /// keeps to the times the old one's returns set.
     init(for queue: Queue, lastUsed: Int64) {
         cursor = Array(repeating: 0, count: queue.priorityLevels)
         returned = Array(repeating: [], count: queue.priorityLevels)
         servesReturnsFirst = queue.settings.servesReturnsFirst
         self.lastUsed = lastUsed
+        held = queue.retryReadyAt.map { HeldBack(readyAt: $0.value, id: $0.key) }.sorted()
+        heldIDs = Set(queue.retryReadyAt.keys)
+    }
+
+    /// When the earliest message held back is ready.
+    var nextReadyAt: Int64? { held.first?.readyAt }
+
+    var heldCount: Int { held.count }
+
+    /// Messages held back and not yet ready at `now`.
+    func heldCount(after now: Int64) -> Int { held.count - held.partitionIndex { $0.readyAt > now } }
+
+    /// A returned message is held back until `readyAt` instead of ready now.
+    mutating func holdBack(_ id: MessageID, until readyAt: Int64) {
+        unhold(id)
+        if inReturns.remove(id) != nil, let index = returns.firstIndex(of: id) { returns.remove(at: index) }
+        let entry = HeldBack(readyAt: readyAt, id: id)
+        held.insert(entry, at: held.partitionIndex { $0 >= entry })
+        heldIDs.insert(id)
+    }
+
+    /// Makes ready, in the order of their times, the messages held back until `now` or before.
+    mutating func releaseHeld(readyBy now: Int64, in queue: Queue) {
+        let due = held.partitionIndex { $0.readyAt > now }
+        guard due > 0 else { return }
+        let released = held[..<due]
+        held.removeSubrange(..<due)
+        for entry in released {
+            heldIDs.remove(entry.id)
+            if let message = queue.message(entry.id) { makeReady(message) }
+        }
+    }
+
+    /// Up to `limit` messages held back whose TTL ran out by `now` (for the expiry sweep).
+    func expiredHeld(in queue: Queue, at now: Int64, limit: Int) -> [QueuedMessage] {
+        var found: [QueuedMessage] = []
+        for entry in held.prefix(limit) {
+            if let message = queue.message(entry.id), message.isExpired(at: now) { found.append(message) }
+        }
+        return found
+    }
+
+    private mutating func unhold(_ id: MessageID) {
+        guard heldIDs.remove(id) != nil, let index = held.firstIndex(where: { $0.id == id }) else { return }
+        held.remove(at: index)
     }
 
     /// The next message to hand out, without taking it: returned ones first, then past the
@@ -66,7 +125,7 @@ struct QueueDispatch: Sendable {
         }
         var from = cursor[level]
         while let message = queue.firstMessage(priority: UInt8(level), atOrAfter: from) {
-            if !out.contains(message.id) { return message }
+            if !out.contains(message.id) && !heldIDs.contains(message.id) { return message }
             from = message.id + 1
         }
         return nil
@@ -76,6 +135,12 @@ struct QueueDispatch: Sendable {
     mutating func take(_ message: QueuedMessage) {
         let level = Int(message.priority)
         guard level < cursor.count else { return }
+        // Held back, it is in no line and the cursor may not have reached it: it only goes out.
+        if heldIDs.contains(message.id) {
+            unhold(message.id)
+            out.insert(message.id)
+            return
+        }
         if inReturns.remove(message.id) != nil, let index = returns.firstIndex(of: message.id) {
             returns.remove(at: index)
         } else if let index = returned[level].firstIndex(of: message.id) {
@@ -102,6 +167,7 @@ struct QueueDispatch: Sendable {
     /// A message left the queue.
     mutating func forget(_ id: MessageID) {
         out.remove(id)
+        unhold(id)
         if inReturns.remove(id) != nil, let index = returns.firstIndex(of: id) { returns.remove(at: index) }
         for level in returned.indices where !returned[level].isEmpty {
             let index = returned[level].partitionIndex { $0 >= id }

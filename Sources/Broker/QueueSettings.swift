@@ -66,6 +66,8 @@ public struct QueueSettings: Equatable, Sendable {
     public var deduplicates = false
     /// A stream's retention; nil for any other queue type.
     public var stream: StreamSettings?
+    /// `x-delayed-retry-type`, `-min`, `-max` (quorum queues): nil when disabled.
+    public var delayedRetry: DelayedRetry?
 
     /// The header that names a message for `deduplicates`.
     public static let deduplicationHeader = "x-deduplication-header"
@@ -104,6 +106,7 @@ public struct QueueSettings: Equatable, Sendable {
         "x-dead-letter-exchange", "x-dead-letter-routing-key", "x-expires", "x-max-length",
         "x-max-length-bytes", "x-overflow", "x-single-active-consumer", "x-queue-type",
         "x-delivery-limit", "x-message-ttl", "x-max-priority", "x-consumer-timeout",
+        "x-delayed-retry-type", "x-delayed-retry-min", "x-delayed-retry-max",
     ]
 
     /// Arguments RabbitMQ knows and that change nothing here; accepted, type-checked, stored.
@@ -116,6 +119,10 @@ public struct QueueSettings: Equatable, Sendable {
 
     /// Stream-only arguments, refused as RabbitMQ refuses them for a quorum queue.
     static let streamKeys = ["x-max-age", "x-stream-max-segment-size-bytes", "x-stream-filter-size-bytes", "x-stream-offset"]
+
+    /// Quorum-only arguments, refused for a classic queue as RabbitMQ refuses what its type
+    /// does not support.
+    static let quorumOnlyKeys = ["x-delayed-retry-type", "x-delayed-retry-min", "x-delayed-retry-max"]
 
     /// Validates `arguments` for a new queue. Non-`x-` arguments are kept and ignored, like
     /// RabbitMQ; unknown `x-` arguments are refused.
@@ -136,6 +143,9 @@ public struct QueueSettings: Equatable, Sendable {
             return settings
         }
 
+        var retryKind: DelayedRetry.Kind?
+        var retryMinMs: Int64?
+        var retryMaxMs: Int64?
         var seen: Set<String> = []
         // A repeated key counts once: the first, as every lookup finds it.
         for entry in arguments.entries where entry.key.hasPrefix("x-") && seen.insert(entry.key).inserted {
@@ -144,6 +154,18 @@ public struct QueueSettings: Equatable, Sendable {
             switch key {
             case "x-queue-type":
                 continue
+            case _ where settings.queueType == .classic && quorumOnlyKeys.contains(key):
+                throw BrokerError(.preconditionFailed, "invalid arg '\(key)' for \(name) of queue type \(settings.queueType.name)")
+            case "x-delayed-retry-type":
+                guard case .string(let type) = value else { throw fail(key, "{unacceptable_type,\(value.typeName)}") }
+                guard type == "disabled" || DelayedRetry.Kind.allCases.contains(where: { $0.name == type }) else {
+                    throw fail(key, "invalid_delayed_retry_type")
+                }
+                retryKind = DelayedRetry.Kind.allCases.first { $0.name == type }
+            case "x-delayed-retry-min":
+                retryMinMs = try retryDelay(value) { fail(key, $0) }
+            case "x-delayed-retry-max":
+                retryMaxMs = try retryDelay(value) { fail(key, $0) }
             case "x-expires":
                 let ms = try expiry(value) { fail(key, $0) }
                 guard ms != 0 else { throw fail(key, "{value_zero,0}") }
@@ -195,7 +217,21 @@ public struct QueueSettings: Equatable, Sendable {
                 throw fail(key, "unknown_argument")
             }
         }
+        if let retryKind {
+            guard let minMs = retryMinMs else { throw fail("x-delayed-retry-min", "required_when_delayed_retry_enabled") }
+            let maxMs = retryMaxMs ?? minMs
+            guard maxMs >= minMs else { throw fail("x-delayed-retry-max", "{value_below_min,\(maxMs)}") }
+            settings.delayedRetry = DelayedRetry(kind: retryKind, minMs: minMs, maxMs: maxMs)
+        }
         return settings
+    }
+
+    /// A delayed retry's bound: positive, and no longer than a delayed publish may wait.
+    private static func retryDelay(_ value: ArgumentValue, _ fail: (String) -> BrokerError) throws(BrokerError) -> Int64 {
+        let ms = try nonNegative(value, fail)
+        guard ms != 0 else { throw fail("{value_zero,0}") }
+        guard ms <= BrokerState.delayMaxMs else { throw fail("{value_too_large,\(ms)}") }
+        return ms
     }
 
     private static func integer(_ value: ArgumentValue, _ fail: (String) -> BrokerError) throws(BrokerError) -> Int64 {

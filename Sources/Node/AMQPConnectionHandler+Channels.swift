@@ -255,7 +255,7 @@ extension AMQPConnectionHandler {
         case .nack(let n):
             try acknowledge(channel, tag: n.deliveryTag, multiple: n.multiple, kind: .nack(requeue: n.requeue), method: id)
         case .reject(let r):
-            try acknowledge(channel, tag: r.deliveryTag, multiple: false, kind: .nack(requeue: r.requeue), method: id)
+            try acknowledge(channel, tag: r.deliveryTag, multiple: false, kind: .reject(requeue: r.requeue), method: id)
         case .recover(let r):
             try brokerCall(id) { () throws(BrokerError) in try core.recover(channel: here, requeue: r.requeue) }
             send(.method(channel: channel, .basic(.recoverOk)), flush: false)
@@ -281,9 +281,13 @@ extension AMQPConnectionHandler {
             switch kind {
             case .ack: try core.ack(channel: here, deliveryTag: tag, multiple: multiple)
             case .nack(let requeue): try core.nack(channel: here, deliveryTag: tag, multiple: multiple, requeue: requeue)
+            case .reject(let requeue): try core.reject(channel: here, deliveryTag: tag, requeue: requeue)
             }
         }
-        if case .nack(requeue: true) = kind { awaitProposals(channel) }
+        switch kind {
+        case .nack(requeue: true), .reject(requeue: true): awaitProposals(channel)
+        case .ack, .nack(requeue: false), .reject(requeue: false): break
+        }
     }
 
     /// What the channel just had proposed (a requeue) is to be seen by what it does next:

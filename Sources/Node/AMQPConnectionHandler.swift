@@ -333,6 +333,8 @@ struct ChannelSession {
     enum Acknowledgement {
         case ack
         case nack(requeue: Bool)
+        /// A reject's requeue counts as a failed delivery (delayed retry tells them apart).
+        case reject(requeue: Bool)
     }
 
     init(number: UInt16, messageSizeMax: UInt64) {

@@ -98,6 +98,8 @@ final class NodeCore {
     var delayedFiringProposed: (term: Term, index: LogIndex)?
     /// When the leader wakes to fire the next delayed message, and the task that wakes it.
     var delayedWakeUp: (at: Int64, task: Scheduled<Void>)?
+    /// When the leader wakes for the next message held back for delayed retry (NodeCore+DelayedRetry).
+    var retryWakeUp: (at: Int64, task: Scheduled<Void>)?
     /// Nodes an operator removed: not taken back as learners while this node leads.
     var removedNodes: Set<NodeID> = []
     /// Members that asked this leader to remove them (`leaveRequested`), until they are gone.
@@ -190,6 +192,8 @@ final class NodeCore {
         timers = []
         delayedWakeUp?.task.cancel()
         delayedWakeUp = nil
+        retryWakeUp?.task.cancel()
+        retryWakeUp = nil
         transport?.stop()
         try persister.close()
     }
@@ -335,6 +339,15 @@ final class NodeCore {
         scheduleFlush()
     }
 
+    func reject(channel: ChannelID, deliveryTag: UInt64, requeue: Bool) throws(BrokerError) {
+        let now = clock()
+        let commands = try withDispatcher { (dispatcher) throws(BrokerError) in
+            try dispatcher.reject(channel: channel, deliveryTag: deliveryTag, requeue: requeue, now: now)
+        }
+        commands.forEach(propose)
+        scheduleFlush()
+    }
+
     func recover(channel: ChannelID, requeue: Bool) throws(BrokerError) {
         let now = clock()
         let commands = try withDispatcher { (dispatcher) throws(BrokerError) in try dispatcher.recover(channel: channel, requeue: requeue, now: now) }
@@ -379,7 +392,7 @@ final class NodeCore {
     /// The ready count and consumer count of queue.declare-ok, which only the leader knows.
     func counts(of queue: QueueName) -> (messages: Int, consumers: Int) {
         guard let dispatcher else { return (0, 0) }
-        return (dispatcher.readyCount(queue, state: state), dispatcher.consumerCount(queue))
+        return (dispatcher.readyCount(queue, state: state, now: clock()), dispatcher.consumerCount(queue))
     }
 
     /// A connection's socket stopped taking writes, or takes them again: deliveries to it
@@ -797,6 +810,7 @@ final class NodeCore {
             more = output.more
         }
         self.dispatcher = dispatcher
+        wakeForHeldBackRetries()
         fireDueDelayedMessages()
         if !proposalsPending.isEmpty { scheduleFlush() }
         releaseBarriers(appliedThrough: appliedThrough)

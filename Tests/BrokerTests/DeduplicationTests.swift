@@ -31,7 +31,7 @@ final class DeduplicationTests: XCTestCase {
         h.declareQueue("q", arguments: ["x-message-deduplication": true])
         h.publish("first", routingKey: "q", properties: keyed("k"))
         let id = h.ids("q")[0]
-        h.apply(.requeue(MessageBatch(queue: q("q"), ids: [id]), timestamp: h.now))
+        h.apply(.requeue(MessageBatch(queue: q("q"), ids: [id]), timestamp: h.now, deliveryFailed: true))
         h.publish("while requeued", routingKey: "q", properties: keyed("k"))
         XCTAssertEqual(h.bodies("q"), ["first"])
         h.apply(.settle(MessageBatch(queue: q("q"), ids: [id])))

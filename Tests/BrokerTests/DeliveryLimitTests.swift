@@ -9,12 +9,12 @@ final class DeliveryLimitTests: XCTestCase {
         h.declareQueue("q", arguments: ["x-delivery-limit": .int32(1), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "poison"])
         h.publish("m", routingKey: "q")
         let id = h.ids("q")[0]
-        let first = h.apply(.requeue(MessageBatch(queue: q("q"), ids: [id]), timestamp: h.now))
+        let first = h.apply(.requeue(MessageBatch(queue: q("q"), ids: [id]), timestamp: h.now, deliveryFailed: true))
         XCTAssertEqual(readyIDs(first, q("q")), [id])
         XCTAssertEqual(h.messages("q").first?.deliveryCount, 1)
         XCTAssertEqual(h.messages("q").first?.redelivered, true)
 
-        let second = h.apply(.requeue(MessageBatch(queue: q("q"), ids: [id]), timestamp: h.now))
+        let second = h.apply(.requeue(MessageBatch(queue: q("q"), ids: [id]), timestamp: h.now, deliveryFailed: true))
         XCTAssertEqual(removed(second).map(\.2), [.deliveryLimit])
         XCTAssertEqual(deadLetters(second).first?.reason, .deliveryLimit)
         XCTAssertEqual(h.bodies("q"), [])

@@ -33,7 +33,7 @@ final class SnapshotTests: XCTestCase {
             h.now += 10
         }
         let ids = h.ids("work")
-        h.apply(.requeue(MessageBatch(queue: q("work"), ids: [ids[2], ids[5]]), timestamp: h.now))
+        h.apply(.requeue(MessageBatch(queue: q("work"), ids: [ids[2], ids[5]]), timestamp: h.now, deliveryFailed: true))
         h.apply(.reject(MessageBatch(queue: q("work"), ids: [ids[7]]), timestamp: h.now))
         h.apply(.settle(MessageBatch(queue: q("work"), ids: [ids[1]])))
         return h
@@ -66,8 +66,8 @@ final class SnapshotTests: XCTestCase {
 
         let ids = original.ids("work")
         let script: [BrokerCommand] = [
-            .requeue(MessageBatch(queue: q("work"), ids: [ids[2], ids[3]]), timestamp: original.now),
-            .requeue(MessageBatch(queue: q("work"), ids: [ids[2]]), timestamp: original.now),
+            .requeue(MessageBatch(queue: q("work"), ids: [ids[2], ids[3]]), timestamp: original.now, deliveryFailed: true),
+            .requeue(MessageBatch(queue: q("work"), ids: [ids[2]]), timestamp: original.now, deliveryFailed: true),
             .expire(Expiry(timestamp: original.now + 2_000, messages: [MessageBatch(queue: q("work"), ids: ids)], unusedQueues: [q("idle")])),
             .declareQueue(QueueDeclaration(name: "", exclusive: true, owner: "conn-1", timestamp: original.now)),
             .deleteQueuesOwned(by: "conn-9"),
