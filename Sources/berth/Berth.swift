@@ -36,5 +36,5 @@ struct Berth: AsyncParsableCommand {
 }
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Measure parts of Berth on this machine.", subcommands: [LogBench.self, AvailabilityBench.self, BacklogBench.self, DelayedBench.self])
+    static let configuration = CommandConfiguration(abstract: "Measure parts of Berth on this machine.", subcommands: [LogBench.self, AvailabilityBench.self, BacklogBench.self, DelayedBench.self, StreamBench.self])
 }
