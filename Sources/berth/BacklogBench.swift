@@ -155,20 +155,8 @@ struct BacklogBench: AsyncParsableCommand {
         _ = try await channel.queueDeclare(queue, durable: true, arguments: ["x-queue-type": .longString(Array("quorum".utf8))])
         try await channel.confirmSelect(window: window)
         let body = ByteBuffer(repeating: UInt8(ascii: "b"), count: size)
-        var sent = 0
-        var pending: [PublishConfirmation] = []
-        while sent < share, !Task.isCancelled {
-            let batch = min(window / 2, share - sent)
-            let messages = (0..<batch).map { _ in OutgoingMessage(routingKey: queue, body: body, properties: BasicProperties(deliveryMode: 2)) }
-            for outcome in await channel.publish(batch: messages) { pending.append(try outcome.get()) }
-            sent += batch
-            if pending.count >= window {
-                for confirmation in pending.prefix(window / 2) { try await confirmation.confirmed() }
-                pending.removeFirst(window / 2)
-            }
-        }
-        if !Task.isCancelled {
-            for confirmation in pending { try await confirmation.confirmed() }
+        try await channel.publishConfirmed(count: share, window: window) { _ in
+            OutgoingMessage(routingKey: queue, body: body, properties: BasicProperties(deliveryMode: 2))
         }
         await connection.close()
     }

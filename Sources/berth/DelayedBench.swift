@@ -94,28 +94,16 @@ struct DelayedBench: AsyncParsableCommand {
     /// Publishes the phase's messages, each body naming its phase and number, with the
     /// `x-delay` that `delay` gives (nil: straight to the queue).
     private func publish(on channel: AMQPChannel, phase: Int, delay: (Int) -> Int64?) async throws {
-        var pending: [PublishConfirmation] = []
-        var sent = 0
-        while sent < count {
-            let batch = min(window / 2, count - sent)
-            let messages = (sent..<(sent + batch)).map { number -> OutgoingMessage in
-                var body = ByteBuffer(string: "\(phase) \(number) ")
-                body.writeRepeatingByte(UInt8(ascii: "d"), count: max(0, size - body.readableBytes))
-                guard let milliseconds = delay(number) else {
-                    return OutgoingMessage(routingKey: Self.name, body: body, properties: BasicProperties(deliveryMode: 2))
-                }
-                return OutgoingMessage(
-                    exchange: Self.name, routingKey: Self.name, body: body,
-                    properties: BasicProperties(headers: ["x-delay": .int64(milliseconds)], deliveryMode: 2))
+        try await channel.publishConfirmed(count: count, window: window) { number in
+            var body = ByteBuffer(string: "\(phase) \(number) ")
+            body.writeRepeatingByte(UInt8(ascii: "d"), count: max(0, size - body.readableBytes))
+            guard let milliseconds = delay(number) else {
+                return OutgoingMessage(routingKey: Self.name, body: body, properties: BasicProperties(deliveryMode: 2))
             }
-            for outcome in await channel.publish(batch: messages) { pending.append(try outcome.get()) }
-            sent += batch
-            if pending.count >= window {
-                for confirmation in pending.prefix(window / 2) { try await confirmation.confirmed() }
-                pending.removeFirst(window / 2)
-            }
+            return OutgoingMessage(
+                exchange: Self.name, routingKey: Self.name, body: body,
+                properties: BasicProperties(headers: ["x-delay": .int64(milliseconds)], deliveryMode: 2))
         }
-        for confirmation in pending { try await confirmation.confirmed() }
     }
 
     private func read(on connection: AMQPConnection, into arrivals: Arrivals) async throws {

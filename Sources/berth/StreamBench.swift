@@ -64,19 +64,9 @@ struct StreamBench: AsyncParsableCommand {
     private func fill(_ name: String, on channel: AMQPChannel) async throws -> Duration {
         let start = ContinuousClock.now
         let body = ByteBuffer(repeating: UInt8(ascii: "s"), count: size)
-        var pending: [PublishConfirmation] = []
-        var sent = 0
-        while sent < count {
-            let batch = min(window / 2, count - sent)
-            let messages = (0..<batch).map { _ in OutgoingMessage(routingKey: name, body: body, properties: BasicProperties(deliveryMode: 2)) }
-            for outcome in await channel.publish(batch: messages) { pending.append(try outcome.get()) }
-            sent += batch
-            if pending.count >= window {
-                for confirmation in pending.prefix(window / 2) { try await confirmation.confirmed() }
-                pending.removeFirst(window / 2)
-            }
+        try await channel.publishConfirmed(count: count, window: window) { _ in
+            OutgoingMessage(routingKey: name, body: body, properties: BasicProperties(deliveryMode: 2))
         }
-        for confirmation in pending { try await confirmation.confirmed() }
         return ContinuousClock.now - start
     }
 
