@@ -6,7 +6,8 @@ follower, which must behave alike. Tests marked `leader_change` take `cluster` a
 tests run once against that broker instead (RabbitMQ, to check that a test expects what
 RabbitMQ does), and the `leader_change` ones are skipped, as are those marked
 `newer_than_3_10`: where Berth gives RabbitMQ 4's answer rather than 3.10's, and those
-marked `plugin`: what RabbitMQ does only with that plugin installed.
+marked `plugin`: what RabbitMQ does only with that plugin installed, and those marked
+`berth_only`: a promise of Berth's that RabbitMQ does not make.
 
     python -m pytest Tests/Compatibility                      # builds nothing: needs .build/debug/berth
     python -m pytest Tests/Compatibility --berth PATH         # another binary
@@ -39,6 +40,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "newer_than_3_10(why): Berth answers as RabbitMQ 4 does, not as 3.10 "
                                        "(skipped with --broker)")
     config.addinivalue_line("markers", "plugin(name): RabbitMQ answers so with this plugin (skipped with --broker)")
+    config.addinivalue_line("markers", "berth_only(why): Berth promises this and RabbitMQ does not (skipped with --broker)")
 
 
 def pytest_generate_tests(metafunc):
@@ -59,6 +61,8 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=f"RabbitMQ 3.10 answers otherwise: {newer.args[0]}"))
             if plugin := item.get_closest_marker("plugin"):
                 item.add_marker(pytest.mark.skip(reason=f"needs RabbitMQ's plugin {plugin.args[0]}"))
+            if own := item.get_closest_marker("berth_only"):
+                item.add_marker(pytest.mark.skip(reason=f"Berth's own promise: {own.args[0]}"))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 import pika
 import pytest
 
+pytestmark = pytest.mark.plugin("rabbitmq_delayed_message_exchange")
+
 from berth_cluster import GUEST_BASIC_AUTH, HOST
 
 DELAYED = "x-delayed-message"
