@@ -13,9 +13,10 @@ extension BrokerState {
     /// number, not positive, or past `delayMaxMs`. Integers count; strings are parsed and
     /// floats and decimals cut to whole milliseconds, as the plugin does.
     public func delay(of message: Message, vhost: String) -> Publish.Delay? {
-        guard exchange(ExchangeName(vhost: vhost, message.exchange))?.type == .delayedMessage,
-            let value = message.properties.headers?["x-delay"], let delay = Self.milliseconds(value),
-            delay > 0, delay <= Self.delayMaxMs
+        // The header first: most publishes carry none, and then no exchange is looked up.
+        guard let value = message.properties.headers?["x-delay"],
+            exchange(ExchangeName(vhost: vhost, message.exchange))?.type == .delayedMessage,
+            let delay = Self.milliseconds(value), delay > 0, delay <= Self.delayMaxMs
         else { return nil }
         return Publish.Delay(vhost: vhost, milliseconds: delay)
     }

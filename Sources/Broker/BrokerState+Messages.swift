@@ -72,7 +72,6 @@ extension BrokerState {
     mutating func store(
         _ incoming: Incoming, in name: QueueName, at timestamp: Int64, messageTTL: Int64?, hops: Int, _ log: inout EffectLog
     ) -> StoreResult {
-        if queue(name)?.stream != nil { return appendToStream(incoming, in: name, at: timestamp, &log) }
         // Read what is needed without keeping a copy of the queue: a live copy would make the
         // append below copy the chunk it appends to.
         let settings: QueueSettings
@@ -82,8 +81,10 @@ extension BrokerState {
         let storeID: UInt64
         let message = incoming.message
         var deduplicationKey: ArgumentValue?
+        let isStream: Bool
         do {
             guard let queue = queue(name) else { return .missing }
+            isStream = queue.stream != nil
             settings = queue.settings
             if settings.deduplicates, let key = message.properties.headers?[QueueSettings.deduplicationHeader] {
                 guard !queue.holdsDuplicate(of: key) else { return .duplicate }
@@ -94,6 +95,8 @@ extension BrokerState {
             priority = queue.effectivePriority(of: message.properties)
             storeID = queue.storeID
         }
+        // A stream appends its own way (after the copy above is gone).
+        if isStream { return appendToStream(incoming, in: name, at: timestamp, &log) }
         if full { return .rejected }
         if overflows {
             switch settings.overflow {
