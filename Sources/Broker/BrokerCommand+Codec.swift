@@ -35,6 +35,7 @@ extension BrokerCommand {
         /// A requeue of plain returns (a nack, a recover): `requeue` stays the failed ones,
         /// as every requeue was before the two were told apart.
         case requeueReturned = 26
+        case retryDeadLetters = 27
     }
 
     public func encoded() -> [UInt8] {
@@ -138,6 +139,11 @@ extension BrokerCommand {
             w.signed(firing.timestamp)
             w.varint(UInt64(firing.messagesMax))
             w.varint(UInt64(firing.recordBytesMax))
+        case .retryDeadLetters(let retry):
+            w.byte(Tag.retryDeadLetters.rawValue)
+            w.signed(retry.timestamp)
+            w.array(retry.queues) { $0.queueName($1) }
+            w.varint(UInt64(retry.messagesMax))
         case .deleteQueuesOwned(let owner):
             w.byte(Tag.deleteQueuesOwned.rawValue)
             w.string(owner)
@@ -291,6 +297,17 @@ extension BrokerCommand {
                 throw .invalidValue("a firing of \(messagesMax) messages, \(recordBytesMax) bytes", offset: at)
             }
             self = .fireDelayed(DelayedFiring(timestamp: timestamp, messagesMax: Int(messagesMax), recordBytesMax: Int(recordBytesMax)))
+        case .retryDeadLetters:
+            let timestamp = try r.signed()
+            let queues = try r.array(minimumBytes: 2, max: limits.commandQueuesMax) {
+                (r: inout ByteReader) throws(BrokerCodecError) in try r.queueName(limits: limits)
+            }
+            let at = r.offset
+            let messagesMax = try r.varint()
+            guard messagesMax > 0, messagesMax <= UInt64(limits.commandMessagesMax) else {
+                throw .invalidValue("a dead-letter retry of \(messagesMax) messages a queue", offset: at)
+            }
+            self = .retryDeadLetters(DeadLetterRetry(timestamp: timestamp, queues: queues, messagesMax: Int(messagesMax)))
         case .deleteQueuesOwned:
             self = .deleteQueuesOwned(by: try r.string(max: name))
         case .putUser:

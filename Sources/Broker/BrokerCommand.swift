@@ -29,6 +29,8 @@ public enum BrokerCommand: Equatable, Sendable {
     case expire(Expiry)
     /// The leader's sweep of `x-delayed-message` exchanges: held messages now due are routed.
     case fireDelayed(DelayedFiring)
+    /// The leader's retry of at-least-once dead letters that a target has not taken yet.
+    case retryDeadLetters(DeadLetterRetry)
     /// Deletes the exclusive queues of a connection that closed.
     case deleteQueuesOwned(by: String)
     /// Adds a user or replaces its password hash and tags.

@@ -44,6 +44,9 @@ public struct BrokerLimits: Equatable, Sendable {
     /// Dead-lettering hops that one removal may set off (a dead-lettered message overflowing
     /// the next queue, whose dropped head is dead-lettered in turn, ...).
     public var deadLetterHopsMax = 32
+    /// Pending at-least-once dead letters one retry takes from a queue (each is read back from
+    /// the store in the apply): RabbitMQ's dead-letter worker keeps 32 in flight.
+    public var deadLetterRetryMessagesMax = 256
     /// Deliveries one `Dispatcher.dispatch` call hands out; the node calls again while `more` is set.
     public var deliveriesPerDispatchMax = 4_096
     /// Consumers on one channel (RabbitMQ's `consumer_max_per_channel` is unlimited by default).
@@ -69,9 +72,13 @@ public struct BrokerLimits: Equatable, Sendable {
             ("deduplicationCacheEntriesMax", deduplicationCacheEntriesMax),
             ("commandMessagesMax", commandMessagesMax), ("commandMessageIDsMax", commandMessageIDsMax),
             ("commandQueuesMax", commandQueuesMax), ("deadLetterHopsMax", deadLetterHopsMax),
+            ("deadLetterRetryMessagesMax", deadLetterRetryMessagesMax),
             ("deliveriesPerDispatchMax", deliveriesPerDispatchMax), ("consumersPerChannelMax", consumersPerChannelMax),
             ("storeSegmentBytes", storeSegmentBytes), ("unackedPerChannelMax", unackedPerChannelMax),
         ]
+        if deadLetterRetryMessagesMax > commandMessagesMax {
+            problems.append("deadLetterRetryMessagesMax must be at most commandMessagesMax, is \(deadLetterRetryMessagesMax)")
+        }
         for (name, value) in positive where value <= 0 { problems.append("\(name) must be positive, is \(value)") }
         if nameBytesMax > 255 { problems.append("nameBytesMax must be at most 255 (AMQP short strings), is \(nameBytesMax)") }
         return problems

@@ -118,6 +118,9 @@ extension BrokerState {
             segmentBytes: limits.storeSegmentBytes)
         else { preconditionFailure("\(name) vanished while storing into it") }
         if let deduplicationKey { vhosts[name.vhost]?.queues[name.name]?.name(id, deduplicationKey: deduplicationKey) }
+        if settings.queueType == .quorum, let readyAt = DeliveryTime.heldUntil(message.properties.headers, enqueuedAt: timestamp) {
+            vhosts[name.vhost]?.queues[name.name]?.holdBack(id, until: readyAt)
+        }
         log.write(incoming.record, at: stored.location(in: storeID))
         log.ready(name, id)
         while overflows, self.queue(name)?.isOverLimit == true, let headID = self.queue(name)?.head?.id {
@@ -132,7 +135,7 @@ extension BrokerState {
         let name = batch.queue
         // A stream keeps what its readers acknowledge, and everything they give back.
         guard let queue = queue(name), queue.stream == nil else { return }
-        for id in batch.ids where vhosts[name.vhost]?.queues[name.name]?.remove(id) != nil {
+        for id in batch.ids where vhosts[name.vhost]?.queues[name.name]?.removeDeliverable(id) != nil {
             log.removed(name, id, .settled)
         }
     }
@@ -146,13 +149,11 @@ extension BrokerState {
         let storeID = queue.storeID
         var seen: Set<MessageID> = []
         for id in batch.ids where seen.insert(id).inserted {
-            guard var message = self.queue(name)?.message(id) else { continue }
+            guard var message = self.queue(name)?.message(id), !message.isDeadLettered else { continue }
             message.deliveryCount = message.deliveryCount == .max ? .max : message.deliveryCount + 1
             if let limit = settings.deliveryLimit, Int64(message.deliveryCount) > limit {
-                _ = vhosts[name.vhost]?.queues[name.name]?.remove(id)
-                log.removed(name, id, .deliveryLimit)
-                deadLetter(.stored(message, store: storeID), from: name, settings: settings, reason: .deliveryLimit, timestamp: timestamp,
-                           hops: 0, &log)
+                _ = vhosts[name.vhost]?.queues[name.name]?.update(id) { $0.deliveryCount = message.deliveryCount }
+                deadLetterStored(id, from: name, settings: settings, storeID: storeID, reason: .deliveryLimit, timestamp: timestamp, &log)
                 continue
             }
             vhosts[name.vhost]?.queues[name.name]?.update(id) {
@@ -175,9 +176,7 @@ extension BrokerState {
         let settings = queue.settings
         let storeID = queue.storeID
         for id in batch.ids {
-            guard let message = vhosts[name.vhost]?.queues[name.name]?.remove(id) else { continue }
-            log.removed(name, id, .rejected)
-            deadLetter(.stored(message, store: storeID), from: name, settings: settings, reason: .rejected, timestamp: timestamp, hops: 0, &log)
+            deadLetterStored(id, from: name, settings: settings, storeID: storeID, reason: .rejected, timestamp: timestamp, &log)
         }
     }
 
@@ -191,14 +190,8 @@ extension BrokerState {
             guard let queue = queue(name) else { continue }
             let settings = queue.settings
             let storeID = queue.storeID
-            for id in batch.ids {
-                guard self.queue(name)?.message(id)?.isExpired(at: expiry.timestamp) == true,
-                    let message = vhosts[name.vhost]?.queues[name.name]?.remove(id)
-                else { continue }
-                log.removed(name, id, .expired)
-                deadLetter(
-                    .stored(message, store: storeID), from: name, settings: settings, reason: .expired, timestamp: expiry.timestamp,
-                    hops: 0, &log)
+            for id in batch.ids where self.queue(name)?.message(id)?.isExpired(at: expiry.timestamp) == true {
+                deadLetterStored(id, from: name, settings: settings, storeID: storeID, reason: .expired, timestamp: expiry.timestamp, &log)
             }
         }
         for name in expiry.unusedQueues {
@@ -206,45 +199,6 @@ extension BrokerState {
             let (deadline, overflow) = queue.lastDeclaredAt.addingReportingOverflow(expires)
             guard !overflow, deadline <= expiry.timestamp else { continue }
             removeQueue(name, &log)
-        }
-    }
-
-    /// Sends a message that left `source` to the queue's dead-letter exchange, if it has one
-    /// that exists: records the death in its headers, routes it with the dead-letter routing
-    /// key (or its own keys), skips automatic cycles, and stores it in every queue reached.
-    /// A stored message is read back from its record only here, when it is dead-lettered.
-    mutating func deadLetter(
-        _ leaving: Leaving, from source: QueueName, settings: QueueSettings, reason: DeadLetterReason,
-        timestamp: Int64, hops: Int, _ log: inout EffectLog
-    ) {
-        guard let exchange = settings.deadLetterExchange else { return }
-        let id: MessageID?
-        switch leaving {
-        case .stored(let message, _): id = message.id
-        case .refused: id = nil
-        }
-        var copies: [StoredCopy] = []
-        defer { log.deadLettered(DeadLetter(source: source, messageID: id, reason: reason, copies: copies)) }
-        guard hops < limits.deadLetterHopsMax, self.exchange(ExchangeName(vhost: source.vhost, exchange)) != nil else { return }
-        var dead: Message
-        switch leaving {
-        case .stored(let message, let store): dead = log.message(at: message.location(in: store))
-        case .refused(let message): dead = message
-        }
-        let routingKeys = settings.deadLetterRoutingKey.map { [$0] } ?? dead.routingKeys
-        DeathHistory.record(&dead, reason: reason, queue: source.name, timestamp: timestamp)
-        dead.exchange = exchange
-        if let routingKey = settings.deadLetterRoutingKey { dead.routingKey = routingKey }
-        var targets = routeKeys(vhost: source.vhost, exchange: exchange, routingKeys: routingKeys, headers: dead.properties.headers)
-        if reason != .rejected {
-            targets.removeAll { DeathHistory.isCycle(target: $0.name, in: dead.properties.headers) }
-        }
-        guard !targets.isEmpty else { return }
-        let incoming = Incoming(dead)
-        for target in targets {
-            if case .stored(let newID) = store(incoming, in: target, at: timestamp, messageTTL: nil, hops: hops + 1, &log) {
-                copies.append(StoredCopy(queue: target, id: newID))
-            }
         }
     }
 }

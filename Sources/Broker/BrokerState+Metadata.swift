@@ -173,7 +173,7 @@ extension BrokerState {
         if declaration.passive {
             guard let existing = queue(name) else { throw .queueNotFound(name) }
             if let owner = existing.exclusiveOwner, owner != declaration.owner { throw .exclusiveLocked(name) }
-            return .queueDeclared(name, messageCount: existing.messageCount)
+            return .queueDeclared(name, messageCount: existing.deliverableCount)
         }
         if declaration.name.isEmpty {
             var attempt: UInt64 = 0
@@ -198,7 +198,7 @@ extension BrokerState {
             }
             try QueueSettings.assertEquivalent(current: existing.arguments, received: declaration.arguments, resource: resource)
             vhosts[name.vhost]?.queues[name.name]?.lastDeclaredAt = declaration.timestamp
-            return .queueDeclared(name, messageCount: existing.messageCount)
+            return .queueDeclared(name, messageCount: existing.deliverableCount)
         }
         try checkArguments(declaration.arguments)
         let settings = try QueueSettings.parse(declaration.arguments, for: name)
@@ -228,7 +228,7 @@ extension BrokerState {
         }
         if deletion.ifUnused, deletion.inUse { return log.fail(BrokerError(.preconditionFailed, "\(name) in use")) }
         // As RabbitMQ, both the if-empty check and delete-ok's count are of ready messages.
-        let ready = existing.messageCount - deletion.outstanding.count(where: { existing.message($0) != nil })
+        let ready = existing.deliverableCount - deletion.outstanding.count(where: { existing.message($0) != nil })
         if deletion.ifEmpty, ready > 0 { return log.fail(BrokerError(.preconditionFailed, "\(name) not empty")) }
         log.reply(.queueDeleted(messageCount: ready))
         removeQueue(name, &log)
@@ -338,7 +338,8 @@ extension BrokerState {
             // As RabbitMQ: a stream's readers hold offsets into it, which a purge would void.
             if existing.stream != nil { return log.fail(BrokerError(.notImplemented, "queue.purge not supported by stream queues \(name)")) }
             let keeping = Set(purge.keeping)
-            doomed = existing.messageIDs.filter { !keeping.contains($0) }
+            // Pending dead letters stay: they wait to be forwarded, as in RabbitMQ.
+            doomed = existing.messages.filter { !$0.isDeadLettered && !keeping.contains($0.id) }.map(\.id)
         }
         for id in doomed {
             _ = vhosts[name.vhost]?.queues[name.name]?.remove(id)

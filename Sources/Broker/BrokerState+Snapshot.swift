@@ -4,12 +4,13 @@
 // so equal states give equal bytes; then users, permissions and whether users were seeded,
 // limits, and the delayed exchanges' stores with their held messages in firing order.
 extension BrokerState {
-    /// 5: a quorum queue's 32 priority levels, a deduplicating queue's keys, a delayed-retry
+    /// 6: every queue's held-back times (delivery times came with them) and its pending
+    /// at-least-once dead letters. 5: a quorum queue's 32 priority levels, a deduplicating queue's keys, a delayed-retry
     /// queue's ready times, a stream's offsets, chunks and segments, and the delayed
     /// exchanges' stores and held messages last. 4: vhosts' and users' limits last. 3: users
     /// and permissions after the vhosts. 2: messages as records in their queue's store (a
     /// version 2 snapshot restores with a fresh state's users). Version 1 held whole messages.
-    public static let snapshotFormatVersion: UInt8 = 5
+    public static let snapshotFormatVersion: UInt8 = 6
 
     /// The state as of the last applied entry.
     public func snapshotData() -> [UInt8] {
@@ -46,7 +47,8 @@ extension BrokerState {
                 for level in 0..<queue.priorityLevels { w.messages(queue.level(level)) }
                 if queue.settings.deduplicates { w.deduplicationKeys(queue.deduplicationKeys) }
                 if let stream = queue.stream { w.streamLog(stream) }
-                if queue.settings.delayedRetry != nil { w.retryReadyAt(queue.retryReadyAt) }
+                w.heldUntil(queue.heldUntil)
+                w.pendingDeadLetters(queue.pendingDeadLetterEntries)
             }
         }
         w.array(allUsers) { $0.user($1) }
@@ -297,8 +299,8 @@ extension BrokerState {
             guard version >= 5 else { throw .invalidValue("\(name) is a stream in a version \(version) snapshot", offset: argumentsAt) }
             queue.stream = try r.streamLog(for: queue, limits: limits)
         }
-        // Written only for queues with delayed retry, an argument no older snapshot could hold.
-        if version >= 5, settings.delayedRetry != nil {
+        // Version 5 wrote them only for queues with delayed retry, an argument no older snapshot could hold.
+        if version >= 6 || (version == 5 && settings.delayedRetry != nil) {
             let count = try r.count(minimumBytes: 2, max: queue.messageCount)
             var id: MessageID = 0
             for _ in 0..<count {
@@ -309,6 +311,21 @@ extension BrokerState {
                     throw .invalidValue("retry time of message \(next) in \(name)", offset: at)
                 }
                 id = next
+            }
+        }
+        if version >= 6 {
+            let count = try r.count(minimumBytes: 4, max: queue.messageCount)
+            for _ in 0..<count {
+                let at = r.offset
+                let id = try r.varint()
+                let rawReason = try r.byte()
+                let deadAt = try r.signed()
+                let forwardedTo = try r.array(minimumBytes: 1, max: limits.queuesMax) {
+                    (r: inout ByteReader) throws(BrokerCodecError) in QueueName(vhost: vhost, try r.string(max: limits.nameBytesMax))
+                }
+                guard let reason = DeadLetterReason(rawValue: rawReason), queue.message(id)?.isDeadLettered == false,
+                    queue.keepDeadLettered(id, PendingDeadLetter(reason: reason, deadAt: deadAt, forwardedTo: forwardedTo))
+                else { throw .invalidValue("pending dead letter \(id) in \(name)", offset: at) }
             }
         }
         return queue
@@ -452,13 +469,25 @@ extension ByteWriter {
     }
 
     /// A delayed-retry queue's ready times, by message id: each id as the step from the one before.
-    mutating func retryReadyAt(_ times: [MessageID: Int64]) {
+    mutating func heldUntil(_ times: [MessageID: Int64]) {
         count(times.count)
         var id: MessageID = 0
         for next in times.keys.sorted() {
             varint(next - id)
             signed(times[next] ?? 0)
             id = next
+        }
+    }
+
+    /// A queue's pending dead letters in the order retries take them, each with its reason,
+    /// its death's time and the queues (of its vhost) that hold a copy already.
+    mutating func pendingDeadLetters(_ entries: [(id: MessageID, pending: PendingDeadLetter)]) {
+        count(entries.count)
+        for (id, pending) in entries {
+            varint(id)
+            byte(pending.reason.rawValue)
+            signed(pending.deadAt)
+            array(pending.forwardedTo) { $0.string($1.name) }
         }
     }
 

@@ -75,6 +75,7 @@ public struct BrokerState: Sendable {
         case .reject(let batch, let timestamp): reject(batch, timestamp: timestamp, &log)
         case .expire(let expiry): expire(expiry, &log)
         case .fireDelayed(let firing): fire(firing, &log)
+        case .retryDeadLetters(let retry): retryDeadLetters(retry, &log)
         case .deleteQueuesOwned(let owner): deleteQueuesOwned(by: owner, &log)
         case .putUser(let user): putUser(user, &log)
         case .deleteUser(let name): deleteUser(name, &log)
@@ -149,7 +150,7 @@ public struct BrokerState: Sendable {
         case .seedUsers(let users): for user in users { try checkUser(user) }
         case .setLimit(let subject, let limit, _), .clearLimit(let subject, let limit): try checkLimit(limit, of: subject)
         case .declareVHost, .deleteVHost, .deleteExchange, .deleteQueue, .purge, .enqueue, .settle, .requeue, .reject, .expire,
-            .fireDelayed, .deleteQueuesOwned, .deleteUser, .clearPermission:
+            .fireDelayed, .retryDeadLetters, .deleteQueuesOwned, .deleteUser, .clearPermission:
             break
         }
     }

@@ -176,7 +176,7 @@ extension Dispatcher {
             if noAck { proposals.append(.settle(MessageBatch(queue: name, ids: [found.id]))) }
         }
         if !expired.isEmpty { proposals.append(.expire(Expiry(timestamp: now, messages: [MessageBatch(queue: name, ids: expired)]))) }
-        let remaining = Swift.max(0, stored.messageCount - dispatch.out.count - dispatch.heldCount(after: now))
+        let remaining = Swift.max(0, stored.deliverableCount - dispatch.out.count - dispatch.heldCount(after: now))
         return GetOutcome(delivery: delivery, messageCount: remaining, proposals: proposals)
     }
 
@@ -186,7 +186,7 @@ extension Dispatcher {
         for name in holdingQueues {
             guard let dispatch = queues[name] else {
                 // Not served yet: its dispatch state, once made, starts from the replicated times.
-                if state.queue(name)?.retryReadyAt.isEmpty != false { holdingQueues.remove(name) }
+                if state.queue(name)?.heldUntil.isEmpty != false { holdingQueues.remove(name) }
                 continue
             }
             guard let next = dispatch.nextReadyAt else {

@@ -17,9 +17,13 @@ extension Dispatcher {
     public mutating func sweep(state: BrokerState, now: Int64) -> [BrokerCommand] {
         var batches: [MessageBatch] = []
         var unused: [QueueName] = []
+        var retrying: [QueueName] = []
         var budget = limits.deliveriesPerDispatchMax
         for name in state.allQueueNames {
             guard let stored = state.queue(name) else { continue }
+            if retrying.count < limits.commandQueuesMax, deadLetterRetryDue(name, pending: stored.pendingDeadLetterCount, now: now) {
+                retrying.append(name)
+            }
             if let batch = streamRetentionDue(stored, now: now) { batches.append(batch) }
             if stored.expiringCount > 0, budget > 0 {
                 let existing = queues.removeValue(forKey: name)
@@ -52,8 +56,25 @@ extension Dispatcher {
                 if !overflow, deadline <= now { unused.append(name) }
             }
         }
-        guard !batches.isEmpty || !unused.isEmpty else { return [] }
-        return [.expire(Expiry(timestamp: now, messages: batches, unusedQueues: unused))]
+        var commands: [BrokerCommand] = []
+        if !batches.isEmpty || !unused.isEmpty { commands.append(.expire(Expiry(timestamp: now, messages: batches, unusedQueues: unused))) }
+        if !retrying.isEmpty {
+            commands.append(.retryDeadLetters(DeadLetterRetry(timestamp: now, queues: retrying, messagesMax: limits.deadLetterRetryMessagesMax)))
+        }
+        return commands
+    }
+
+    /// A queue with pending at-least-once dead letters is retried at the next sweep after a
+    /// retry that forwarded some (fewer are pending), else `deadLetterRetryBackoffMs` after
+    /// the last: a target that stays full costs a few reads every few seconds.
+    private mutating func deadLetterRetryDue(_ name: QueueName, pending: Int, now: Int64) -> Bool {
+        guard pending > 0 else {
+            if !deadLetterRetries.isEmpty { deadLetterRetries[name] = nil }
+            return false
+        }
+        if let last = deadLetterRetries[name], pending >= last.pending, now - last.at < Self.deadLetterRetryBackoffMs { return false }
+        deadLetterRetries[name] = DeadLetterRetryMark(at: now, pending: pending)
+        return true
     }
 
     /// Channels holding a delivery longer than its acknowledgement timeout: its consumer's

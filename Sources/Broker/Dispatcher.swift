@@ -58,6 +58,15 @@ public struct Dispatcher: Sendable {
     var paused: Set<String> = []
     /// Queues that may hold messages back for delayed retry: their next ready time wakes them.
     var holdingQueues: Set<QueueName> = []
+    /// Per queue with pending dead letters: when this leader last retried them, and how
+    /// many were pending then.
+    var deadLetterRetries: [QueueName: DeadLetterRetryMark] = [:]
+    struct DeadLetterRetryMark: Sendable {
+        var at: Int64
+        var pending: Int
+    }
+    /// How long a retry of pending dead letters that forwarded none waits for the next.
+    static let deadLetterRetryBackoffMs: Int64 = 5_000
     /// The channel each live reply address belongs to.
     var replyChannels: [String: ChannelID] = [:]
     /// Messages with smaller ids were enqueued before this leader began.
@@ -71,7 +80,7 @@ public struct Dispatcher: Sendable {
         redeliveredBelow = state.nextMessageID
         leaderSince = now
         dirty = Set(state.allQueueNames)
-        holdingQueues = Set(dirty.filter { state.queue($0)?.retryReadyAt.isEmpty == false })
+        holdingQueues = Set(dirty.filter { state.queue($0)?.heldUntil.isEmpty == false })
     }
 
     // MARK: Queries
@@ -83,8 +92,8 @@ public struct Dispatcher: Sendable {
     public func readyCount(_ queue: QueueName, state: BrokerState, now: Int64) -> Int {
         guard let stored = state.queue(queue) else { return 0 }
         // A queue not served yet by this leader holds back what the replicated times say.
-        let heldBack = queues[queue].map { $0.heldCount(after: now) } ?? stored.retryReadyAt.values.count { $0 > now }
-        return Swift.max(0, stored.messageCount - (queues[queue]?.out.count ?? 0) - heldBack)
+        let heldBack = queues[queue].map { $0.heldCount(after: now) } ?? stored.heldUntil.values.count { $0 > now }
+        return Swift.max(0, stored.deliverableCount - (queues[queue]?.out.count ?? 0) - heldBack)
     }
 
     /// When the earliest message held back for delayed retry in a queue with consumers is
@@ -284,14 +293,14 @@ public struct Dispatcher: Sendable {
             case .ready(let name, let ids):
                 dirty.insert(name)
                 guard let stored = state.queue(name) else { continue }
-                let holds = !stored.retryReadyAt.isEmpty
+                let holds = !stored.heldUntil.isEmpty
                 if holds { holdingQueues.insert(name) }
                 // New messages lie past every cursor: only requeued ones need placing.
                 guard let highest = queues[name]?.cursor.max(), holds || ids.contains(where: { $0 < highest }),
                     var dispatch = queues.removeValue(forKey: name)
                 else { continue }
                 for id in ids {
-                    if holds, let readyAt = stored.retryReadyAt[id] {
+                    if holds, let readyAt = stored.heldUntil[id] {
                         dispatch.holdBack(id, until: readyAt)
                     } else if id < highest, let message = stored.message(id) {
                         dispatch.makeReady(message)

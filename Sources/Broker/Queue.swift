@@ -17,7 +17,8 @@ public struct Queue: Sendable {
     public let storeID: UInt64
     /// Where the next record goes in the store.
     public private(set) var storeCursor: UInt64 = 0
-    /// Messages held (ready and out), and their body bytes.
+    /// Messages held (ready, out, and dead-lettered but not yet forwarded), and their body
+    /// bytes: what the length limits weigh.
     public private(set) var messageCount = 0
     public private(set) var messageBytes = 0
     /// The bytes of their records in the store.
@@ -33,11 +34,15 @@ public struct Queue: Sendable {
     private(set) var deduplicationKeys: [MessageID: ArgumentValue] = [:]
     /// A stream's offsets and timestamps (see Queue+Stream); nil for other queue types.
     public internal(set) var stream: StreamLog?
-    /// With delayed retry: when each message held back after its latest return is ready
-    /// again (the return's timestamp plus its delay). Only messages the queue holds have an
-    /// entry, so it is bounded by the queue's messages; an entry whose time has passed is
-    /// harmless and goes when its message is returned again or leaves.
-    public private(set) var retryReadyAt: [MessageID: Int64] = [:]
+    /// When each message held back is ready: after a delayed retry, the return's timestamp
+    /// plus its delay; published to a quorum queue with a delivery time, that time. Only
+    /// messages the queue holds have an entry, so it is bounded by the queue's messages; an
+    /// entry whose time has passed is harmless and goes when its message is returned again or
+    /// leaves.
+    public private(set) var heldUntil: [MessageID: Int64] = [:]
+    /// Messages dead-lettered at least once that a target has yet to take: still held (in
+    /// their level, marked `isDeadLettered`, counted in `messageCount`), never delivered.
+    private(set) var pendingDeadLetters = PendingDeadLetters()
 
     init(
         name: QueueName, durable: Bool, exclusiveOwner: String?, autoDelete: Bool, arguments: ArgumentTable,
@@ -55,6 +60,19 @@ public struct Queue: Sendable {
         levels = Array(repeating: MessageRun(), count: settings.priorityLevels)
         if settings.queueType == .stream { stream = StreamLog() }
     }
+
+    /// Dead-lettered messages not yet forwarded to every target (`pendingDeadLetters`).
+    public var pendingDeadLetterCount: Int { pendingDeadLetters.count }
+    public private(set) var pendingDeadLetterBytes = 0
+
+    /// Messages that are ready or out: those held less the pending dead letters.
+    public var deliverableCount: Int { messageCount - pendingDeadLetters.count }
+
+    /// A pending dead letter's state, nil for any other message.
+    public func pendingDeadLetter(_ id: MessageID) -> PendingDeadLetter? { pendingDeadLetters[id] }
+
+    /// The pending dead letters in the order retries take them.
+    public var pendingDeadLetterEntries: [(id: MessageID, pending: PendingDeadLetter)] { pendingDeadLetters.all }
 
     /// Number of priority levels (`QueueSettings.priorityLevels`).
     public var priorityLevels: Int { levels.count }
@@ -163,8 +181,33 @@ public struct Queue: Sendable {
     @discardableResult
     mutating func holdBack(_ id: MessageID, until readyAt: Int64?) -> Bool {
         guard message(id) != nil else { return false }
-        retryReadyAt[id] = readyAt
+        heldUntil[id] = readyAt
         return true
+    }
+
+    /// Keeps a message that left for its dead-letter exchange and was not taken by every
+    /// target: it stays, out of delivery, until `forwarded` or a later `keepDeadLettered`
+    /// (after a retry). Returns false, changing nothing, when the queue does not hold it.
+    @discardableResult
+    mutating func keepDeadLettered(_ id: MessageID, _ pending: PendingDeadLetter) -> Bool {
+        var found = false
+        for level in levels.indices.reversed() where !levels[level].isEmpty {
+            if levels[level].update(id, { message in
+                found = true
+                if !message.isDeadLettered { pendingDeadLetterBytes += message.bodyBytes }
+                message.isDeadLettered = true
+            }) { break }
+        }
+        guard found else { return false }
+        if !heldUntil.isEmpty { heldUntil[id] = nil }
+        pendingDeadLetters.append(id, pending)
+        return true
+    }
+
+    /// Takes up to `limit` pending dead letters, oldest first, for a retry: each then goes back
+    /// with `keepDeadLettered` or leaves with `remove`.
+    mutating func takePendingDeadLetters(_ limit: Int) -> [(id: MessageID, pending: PendingDeadLetter)] {
+        pendingDeadLetters.takeFront(limit)
     }
 
     /// Takes a message back as a snapshot holds it; its record lies before the cursor.
@@ -175,6 +218,7 @@ public struct Queue: Sendable {
 
     private mutating func append(_ message: QueuedMessage) {
         precondition(Int(message.priority) < levels.count, "priority \(message.priority) beyond the queue's \(levels.count) levels")
+        precondition(!message.isDeadLettered, "a dead-lettered message appended")
         levels[Int(message.priority)].append(message)
         messageCount += 1
         messageBytes += message.bodyBytes
@@ -188,7 +232,11 @@ public struct Queue: Sendable {
             if let message = levels[level].remove(id) {
                 stream?.removedHead(recordBytes: message.recordBytes)
                 if !deduplicationKeys.isEmpty, let key = deduplicationKeys.removeValue(forKey: id) { deduplicationIDs[key] = nil }
-                if !retryReadyAt.isEmpty { retryReadyAt[id] = nil }
+                if !heldUntil.isEmpty { heldUntil[id] = nil }
+                if message.isDeadLettered {
+                    pendingDeadLetterBytes -= message.bodyBytes
+                    pendingDeadLetters.remove(id)
+                }
                 messageCount -= 1
                 messageBytes -= message.bodyBytes
                 recordBytes -= message.recordBytes
@@ -197,6 +245,13 @@ public struct Queue: Sendable {
             }
         }
         return nil
+    }
+
+    /// Removes a message that is ready or out; a pending dead letter stays (it leaves only
+    /// once forwarded).
+    mutating func removeDeliverable(_ id: MessageID) -> QueuedMessage? {
+        if !pendingDeadLetters.isEmpty, pendingDeadLetters[id] != nil { return nil }
+        return remove(id)
     }
 
     /// Changes a message's delivery bookkeeping; record, priority and expiry stay.

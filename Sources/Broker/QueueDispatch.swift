@@ -32,7 +32,7 @@ struct QueueDispatch: Sendable {
     var out: Set<MessageID> = []
     /// The leader's clock when a consumer or a get last used the queue.
     var lastUsed: Int64
-    /// Returned messages that delayed retry holds back (the queue's `retryReadyAt`), earliest
+    /// Returned messages that delayed retry holds back (the queue's `heldUntil`), earliest
     /// first: none is handed out before its time, and then it is ready as a return. At most
     /// one entry per message the queue holds.
     private(set) var held: [HeldBack] = []
@@ -52,8 +52,8 @@ struct QueueDispatch: Sendable {
         returned = Array(repeating: [], count: queue.priorityLevels)
         servesReturnsFirst = queue.settings.servesReturnsFirst
         self.lastUsed = lastUsed
-        held = queue.retryReadyAt.map { HeldBack(readyAt: $0.value, id: $0.key) }.sorted()
-        heldIDs = Set(queue.retryReadyAt.keys)
+        held = queue.heldUntil.map { HeldBack(readyAt: $0.value, id: $0.key) }.sorted()
+        heldIDs = Set(queue.heldUntil.keys)
     }
 
     /// When the earliest message held back is ready.
@@ -125,7 +125,7 @@ struct QueueDispatch: Sendable {
         }
         var from = cursor[level]
         while let message = queue.firstMessage(priority: UInt8(level), atOrAfter: from) {
-            if !out.contains(message.id) && !heldIDs.contains(message.id) { return message }
+            if !out.contains(message.id) && !heldIDs.contains(message.id) && !message.isDeadLettered { return message }
             from = message.id + 1
         }
         return nil
@@ -154,7 +154,7 @@ struct QueueDispatch: Sendable {
     /// A message is ready again (requeued): back in line unless it is out.
     mutating func makeReady(_ message: QueuedMessage) {
         let level = Int(message.priority)
-        guard level < cursor.count, message.id < cursor[level], !out.contains(message.id) else { return }
+        guard level < cursor.count, message.id < cursor[level], !out.contains(message.id), !message.isDeadLettered else { return }
         if servesReturnsFirst {
             if inReturns.insert(message.id).inserted { returns.append(message.id) }
             return

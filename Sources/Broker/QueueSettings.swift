@@ -54,6 +54,8 @@ public struct QueueSettings: Equatable, Sendable {
     public var overflow: Overflow = .dropHead
     public var deadLetterExchange: String?
     public var deadLetterRoutingKey: String?
+    /// `x-dead-letter-strategy: at-least-once`; in effect only as `deadLettersAtLeastOnce` says.
+    public var deadLetterStrategyAtLeastOnce = false
     /// Returns beyond which a message is dead-lettered (reason `delivery_limit`); nil: unlimited.
     public var deliveryLimit: Int64?
     public var singleActiveConsumer = false
@@ -71,6 +73,14 @@ public struct QueueSettings: Equatable, Sendable {
 
     /// The header that names a message for `deduplicates`.
     public static let deduplicationHeader = "x-deduplication-header"
+
+    /// Whether a dead-lettered message stays in this queue until every queue its dead-letter
+    /// exchange routes it to holds it, as RabbitMQ's quorum queues do with
+    /// `x-dead-letter-strategy: at-least-once`, `x-overflow: reject-publish` and a dead-letter
+    /// exchange. Otherwise (with `drop-head`, as in RabbitMQ) a copy a target refuses is lost.
+    public var deadLettersAtLeastOnce: Bool {
+        queueType == .quorum && deadLetterStrategyAtLeastOnce && overflow == .rejectPublish && deadLetterExchange != nil
+    }
 
     /// Whether deliveries carry `x-delivery-count` once returned: quorum queues always do, as
     /// in RabbitMQ, and so does any queue with a delivery limit.
@@ -209,6 +219,7 @@ public struct QueueSettings: Equatable, Sendable {
             case "x-dead-letter-strategy":
                 guard case .string(let strategy) = value else { throw fail(key, "{unacceptable_type,\(value.typeName)}") }
                 guard strategy == "at-most-once" || strategy == "at-least-once" else { throw fail(key, "invalid_dlx_strategy") }
+                settings.deadLetterStrategyAtLeastOnce = strategy == "at-least-once"
             default:
                 if acceptedKeys.contains(key) { continue }
                 if streamKeys.contains(key) {

@@ -18,6 +18,9 @@ public struct QueuedMessage: Equatable, Sendable {
     /// Whether it is known to have been handed out before: a requeue set it. After a leader
     /// change the dispatcher also treats every message older than its start as handed out.
     public var redelivered: Bool
+    /// Dead-lettered at least once and not yet taken by every target (the queue's pending
+    /// dead letters): it stays only to be forwarded, and is never delivered.
+    public internal(set) var isDeadLettered = false
 
     public init(
         id: MessageID, position: UInt64, recordBytes: Int, bodyBytes: Int, expiresAt: Int64?, deliveryCount: UInt32 = 0,

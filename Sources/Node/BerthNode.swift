@@ -24,8 +24,13 @@ public struct NodeConfiguration: Sendable {
     /// with every permission on "/". After that, users are managed through the HTTP API.
     /// `guest`/`guest` exists until deleted, and logs in from loopback only.
     public var initialUsers: [User] = []
-    /// A delivery not acknowledged for this long closes its channel with 406, as in RabbitMQ.
+    /// A delivery not acknowledged for this long cancels its consumer (basic.cancel, the
+    /// delivery back to its queue), as in RabbitMQ 4.3; a get's delivery, or one to a client
+    /// that takes no basic.cancel, closes its channel with 406.
     public var acknowledgementTimeoutMs: Int64? = 30 * 60 * 1000
+    /// Closes the channel of every overdue delivery instead (`consumer_timeout_response =
+    /// close_channel`).
+    public var consumerTimeoutClosesChannel = false
     public var heartbeatSeconds: UInt16 = 60
     public var frameSizeMax: UInt32 = 131_072
     public var channelMax: UInt16 = 2047
@@ -292,6 +297,7 @@ public final class BerthNode: Sendable {
             latestSnapshot: recovery.snapshot, clock: wallClockMilliseconds, acknowledgementTimeoutMs: configuration.acknowledgementTimeoutMs,
             resourceLimits: configuration.resourceLimits, metrics: metrics, logger: logger)
         core.initialUsers = configuration.initialUsers
+        core.consumerTimeoutClosesChannel = configuration.consumerTimeoutClosesChannel
         if !configuration.peers.isEmpty || !configuration.join.isEmpty {
             guard let own = configuration.peers[nodeID] ?? configuration.peerAddress else { throw NodeStartError.notAPeer(nodeID) }
             guard !configuration.clusterSecret.isEmpty else { throw NodeStartError.noClusterSecret }

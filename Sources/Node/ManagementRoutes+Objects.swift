@@ -301,8 +301,9 @@ extension ManagementRoutes {
                 return QueueInfo(
                     name: name, vhost: vhost, durable: queue.durable, auto_delete: queue.autoDelete, exclusive: queue.exclusiveOwner != nil,
                     arguments: json(queue.arguments), type: type, leader: raft.leader.map(nodeName) ?? "", members: members, online: online,
-                    messages: queue.messageCount, messages_ready: count.map { Int($0.ready) } ?? queue.messageCount - unacknowledged,
+                    messages: queue.deliverableCount, messages_ready: count.map { Int($0.ready) } ?? queue.deliverableCount - unacknowledged,
                     messages_unacknowledged: unacknowledged, consumers: Int(count?.consumers ?? 0),
+                    messagesDeadLettering: queue.settings.queueType == .quorum ? (queue.pendingDeadLetterCount, queue.pendingDeadLetterBytes) : nil,
                     messageStats: count.map { messageStats($0.messages, confirms: false) })
             }
         }

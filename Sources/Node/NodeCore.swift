@@ -144,6 +144,10 @@ final class NodeCore {
         self.acknowledgementTimeoutMs = acknowledgementTimeoutMs
     }
 
+    /// Whether a consumer that keeps a delivery past its timeout costs its channel even when
+    /// its client takes basic.cancel (RabbitMQ's `consumer_timeout_response = close_channel`).
+    var consumerTimeoutClosesChannel = false
+
     /// The users this node was started with: proposed as the cluster's seed when it leads
     /// and no seed was applied yet (`BrokerCommand.seedUsers`).
     var initialUsers: [User] = []
@@ -576,11 +580,14 @@ final class NodeCore {
         guard var dispatcher = self.dispatcher.take() else { return }
         var commands = dispatcher.sweep(state: state, now: now)
         // A consumer that kept a delivery too long is cancelled and the delivery goes back;
-        // a client that takes no basic.cancel, or a get's delivery, costs the channel.
+        // a client that takes no basic.cancel, or a get's delivery, costs the channel (and
+        // so does every overdue delivery when the node is set to close channels).
         var cancelled: [ConsumerCancellation] = []
         var closing: [Dispatcher.OverdueChannel] = []
         for overdue in dispatcher.overdueChannels(state: state, now: now, defaultTimeoutMs: acknowledgementTimeoutMs) {
-            guard !overdue.holdsOverdueGet, clients[overdue.channel.connection]?.takesConsumerCancelNotices == true else {
+            guard !consumerTimeoutClosesChannel, !overdue.holdsOverdueGet,
+                clients[overdue.channel.connection]?.takesConsumerCancelNotices == true
+            else {
                 closing.append(overdue)
                 continue
             }

@@ -64,6 +64,10 @@ public struct QueueInfo: Codable, Sendable, Equatable {
     public var messages_ready: Int
     public var messages_unacknowledged: Int
     public var consumers: Int
+    /// Quorum queues: messages dead-lettered at least once that a target has yet to take, and
+    /// their body bytes (RabbitMQ's names); absent for other queue types.
+    public var messages_dlx: Int?
+    public var message_bytes_dlx: Int?
     /// The queue's message totals and rates on its leader (`publish`, `deliver_get`, `ack`,
     /// `redeliver`); absent when the leader's counts could not be had.
     public var message_stats: MessageStatsInfo?
@@ -71,7 +75,7 @@ public struct QueueInfo: Codable, Sendable, Equatable {
     public init(
         name: String, vhost: String, durable: Bool, auto_delete: Bool, exclusive: Bool, arguments: [String: JSONValue], type: String,
         leader: String, members: [String], online: [String], messages: Int, messages_ready: Int, messages_unacknowledged: Int, consumers: Int,
-        messageStats: MessageStatsInfo? = nil
+        messagesDeadLettering: (count: Int, bytes: Int)? = nil, messageStats: MessageStatsInfo? = nil
     ) {
         self.name = name
         self.vhost = vhost
@@ -89,6 +93,8 @@ public struct QueueInfo: Codable, Sendable, Equatable {
         self.messages_ready = messages_ready
         self.messages_unacknowledged = messages_unacknowledged
         self.consumers = consumers
+        messages_dlx = messagesDeadLettering?.count
+        message_bytes_dlx = messagesDeadLettering?.bytes
         message_stats = messageStats
     }
 }

@@ -56,6 +56,9 @@ extension NodeCommand {
         ConfigKey(name: "berth.users_file", flag: "--users-file", value: .text),
         ConfigKey(name: "heartbeat", flag: "--heartbeat", value: .integer(0...UInt64(UInt16.max))),
         ConfigKey(name: "consumer_timeout", flag: "--consumer-timeout-ms", value: .integer(0...UInt64(Int64.max))),
+        ConfigKey(
+            name: "consumer_timeout_response", flag: "--consumer-timeout-closes-channel",
+            value: .words(["cancel_consumer": [], "close_channel": ["--consumer-timeout-closes-channel"]])),
         ConfigKey(name: "berth.election_timeout_ms", flag: "--election-timeout-ms", value: .integer(0...UInt64(Int.max))),
         ConfigKey(name: "max_message_size", flag: "--max-message-size", value: .size),
         ConfigKey(name: "connection_max", flag: "--max-connections", value: .integer(0...UInt64(Int.max))),

@@ -71,8 +71,11 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("heartbeat"), help: "The heartbeat interval offered to clients, in seconds (0: none).")
     var heartbeatSeconds: UInt16 = 60
 
-    @Option(name: .customLong("consumer-timeout-ms"), help: "Close a channel whose delivery stays unacknowledged this long (0: never).")
+    @Option(name: .customLong("consumer-timeout-ms"), help: "Cancel a consumer whose delivery stays unacknowledged this long, returning the delivery (0: never); a basic.get's delivery, or a client without consumer_cancel_notify, loses its channel instead.")
     var consumerTimeoutMs: Int64 = 30 * 60 * 1000
+
+    @Flag(name: .customLong("consumer-timeout-closes-channel"), help: "Close the channel of every delivery past the consumer timeout instead of cancelling its consumer (consumer_timeout_response = close_channel).")
+    var consumerTimeoutClosesChannel = false
 
     @Option(name: .customLong("election-timeout-ms"), help: "Raft's election timeout (20...60000): how long a follower waits for its leader before it campaigns, drawn between this and twice it. Keep it well above the round trip between members; every member of a cluster should use the same.")
     var electionTimeoutMs = NodeConfiguration(dataDirectory: "").electionTimeoutMs
@@ -277,6 +280,7 @@ struct NodeCommand: AsyncParsableCommand {
         configuration.httpPort = httpPort
         configuration.heartbeatSeconds = heartbeatSeconds
         configuration.acknowledgementTimeoutMs = consumerTimeoutMs == 0 ? nil : consumerTimeoutMs
+        configuration.consumerTimeoutClosesChannel = consumerTimeoutClosesChannel
         configuration.electionTimeoutMs = electionTimeoutMs
         configuration.publishesInFlightMax = publishesInFlightMax
         configuration.messageSizeMax = Int(Self.parseSize(messageSizeMax)!)

@@ -89,7 +89,7 @@ final class NodeConfigFileTests: XCTestCase {
             "vm_memory_high_watermark.relative = 1.5", "vm_memory_high_watermark.relative = 2GiB",
             "vm_memory_high_watermark.relative = 0", "berth.peer.1 = 127.0.0.1:4001", "berth.join.1 = nowhere",
             "berth.peer_address = 127.0.0.1", "ssl_options.verify = yes", "ssl_options.fail_if_no_peer_cert = 1",
-            "berth.peer_tls = on", "log.console.level = loud", "log.console.formatter = text",
+            "berth.peer_tls = on", "consumer_timeout_response = cancel", "log.console.level = loud", "log.console.formatter = text",
         ]
         for line in bad {
             let key = String(line[..<line.firstIndex(of: " ")!])
@@ -127,6 +127,7 @@ final class NodeConfigFileTests: XCTestCase {
                 vm_memory_high_watermark.relative = 0.6
                 berth.peer_tls = false
                 berth.leave_on_shutdown = true
+                consumer_timeout_response = close_channel
                 log.console.level = debug
                 log.console.formatter = json
                 berth.node_id = 2
@@ -143,6 +144,8 @@ final class NodeConfigFileTests: XCTestCase {
         XCTAssertEqual(command.memoryHighWatermark, "0.6")
         XCTAssertFalse(command.peerTLS)
         XCTAssertTrue(command.leaveOnShutdown)
+        XCTAssertTrue(command.consumerTimeoutClosesChannel)
+        XCTAssertFalse(try nodeCommand(file: "berth.data_dir = /d\nconsumer_timeout_response = cancel_consumer").consumerTimeoutClosesChannel)
         XCTAssertEqual(command.logLevel, .debug)
         XCTAssertEqual(command.logFormat, .json)
         XCTAssertEqual(command.nodeID, 2)

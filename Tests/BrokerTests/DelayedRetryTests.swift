@@ -63,7 +63,7 @@ final class DelayedRetryTests: XCTestCase {
         var delays: [Int64] = []
         for _ in 1...4 {
             h.apply(.requeue(MessageBatch(queue: q("q"), ids: [id]), timestamp: h.now, deliveryFailed: false))
-            delays.append(try XCTUnwrap(h.state.queue(q("q"))?.retryReadyAt[id]) - h.now)
+            delays.append(try XCTUnwrap(h.state.queue(q("q"))?.heldUntil[id]) - h.now)
         }
         XCTAssertEqual(delays, [100, 200, 250, 250])
         XCTAssertEqual(h.messages("q").first?.deliveryCount, 4)
@@ -80,7 +80,7 @@ final class DelayedRetryTests: XCTestCase {
             h.publish("m", routingKey: "q")
             let id = h.ids("q")[0]
             h.apply(.requeue(MessageBatch(queue: q("q"), ids: [id]), timestamp: h.now, deliveryFailed: failed))
-            XCTAssertEqual(h.state.queue(q("q"))?.retryReadyAt[id] != nil, held, "\(kind), failed: \(failed)")
+            XCTAssertEqual(h.state.queue(q("q"))?.heldUntil[id] != nil, held, "\(kind), failed: \(failed)")
         }
     }
 
@@ -90,9 +90,9 @@ final class DelayedRetryTests: XCTestCase {
         h.publish("m", routingKey: "q")
         let id = h.ids("q")[0]
         h.apply(.requeue(MessageBatch(queue: q("q"), ids: [id]), timestamp: h.now, deliveryFailed: true))
-        XCTAssertNotNil(h.state.queue(q("q"))?.retryReadyAt[id])
+        XCTAssertNotNil(h.state.queue(q("q"))?.heldUntil[id])
         h.apply(.requeue(MessageBatch(queue: q("q"), ids: [id]), timestamp: h.now, deliveryFailed: false))
-        XCTAssertEqual(h.state.queue(q("q"))?.retryReadyAt, [:])
+        XCTAssertEqual(h.state.queue(q("q"))?.heldUntil, [:])
     }
 
     func testTheTimeGoesWithItsMessage() {
@@ -102,7 +102,7 @@ final class DelayedRetryTests: XCTestCase {
         let id = h.ids("q")[0]
         h.apply(.requeue(MessageBatch(queue: q("q"), ids: [id]), timestamp: h.now, deliveryFailed: true))
         h.apply(.settle(MessageBatch(queue: q("q"), ids: [id])))
-        XCTAssertEqual(h.state.queue(q("q"))?.retryReadyAt, [:])
+        XCTAssertEqual(h.state.queue(q("q"))?.heldUntil, [:])
     }
 
     func testAFailedRequeueKeepsTheTagEveryRequeueHadBefore() throws {
@@ -212,8 +212,8 @@ final class DelayedRetryTests: XCTestCase {
         var restored = BrokerState()
         try restored.restore(from: data)
         XCTAssertEqual(restored.snapshotData(), data)
-        XCTAssertEqual(restored.queue(q("q"))?.retryReadyAt, leader.h.state.queue(q("q"))?.retryReadyAt)
-        XCTAssertEqual(restored.queue(q("q"))?.retryReadyAt.count, 1)
+        XCTAssertEqual(restored.queue(q("q"))?.heldUntil, leader.h.state.queue(q("q"))?.heldUntil)
+        XCTAssertEqual(restored.queue(q("q"))?.heldUntil.count, 1)
 
         var harness = leader.h
         harness.state = restored
@@ -248,7 +248,7 @@ final class DelayedRetryTests: XCTestCase {
         XCTAssertEqual(leader.dispatch().map(bodyText), ["m"])
         let effects = leader.commit(try leader.dispatcher.nack(channel: channel(), deliveryTag: 1, multiple: false, requeue: true, now: leader.h.now))
         XCTAssertEqual(removed(effects).map(\.2), [.deliveryLimit])
-        XCTAssertEqual(leader.h.state.queue(q("q"))?.retryReadyAt, [:])
+        XCTAssertEqual(leader.h.state.queue(q("q"))?.heldUntil, [:])
     }
 }
 

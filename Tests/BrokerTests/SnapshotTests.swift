@@ -124,6 +124,18 @@ final class SnapshotTests: XCTestCase {
 }
 
 final class LegacySnapshotTests: XCTestCase {
+    /// The snapshot without the sections version 6 added after a queue's levels (held-back
+    /// times and pending dead letters, both empty in `queue`): as version 5 wrote a queue
+    /// without delayed retry, and version 4 too.
+    static func withoutVersion6Sections(_ data: [UInt8], queue: Queue) throws -> [UInt8] {
+        var levels = ByteWriter(capacity: 256)
+        for level in 0..<queue.priorityLevels { levels.messages(queue.level(level)) }
+        let range = try XCTUnwrap(data.firstRange(of: levels.bytes + [0, 0]), "the queue's levels and empty sections")
+        var old = data
+        old.removeSubrange((range.upperBound - 2)..<range.upperBound)
+        return old
+    }
+
     /// The snapshot as version 4 wrote it: a quorum queue had a classic queue's levels,
     /// `levels` of them, of which this version's snapshot holds `present` from `first` on.
     private func asVersion4(_ data: [UInt8], queue: Queue, first: Int, present: Int) throws -> [UInt8] {
@@ -133,6 +145,9 @@ final class LegacySnapshotTests: XCTestCase {
         for _ in 0..<first { written.count(0) }
         for byte in levels.bytes { written.byte(byte) }
         for _ in (first + present)..<queue.priorityLevels { written.count(0) }
+        // Then version 6's held-back times and pending dead letters, none here.
+        written.count(0)
+        written.count(0)
         let range = try XCTUnwrap(data.firstRange(of: written.bytes), "the queue's levels as this version writes them")
         var old = data
         old.replaceSubrange(range, with: levels.bytes)

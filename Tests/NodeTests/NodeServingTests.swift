@@ -256,8 +256,11 @@ final class NodeServingTests: XCTestCase {
 
     /// A node acknowledgements time out on after 200 ms, and a channel whose queue "slow"
     /// holds one confirmed message, "s0".
-    private func nodeWithAShortAcknowledgementTimeout() async throws -> (BerthNode, AMQPConnection, AMQPChannel) {
-        let node = try await startNode { $0.acknowledgementTimeoutMs = 200 }
+    private func nodeWithAShortAcknowledgementTimeout(closingChannels: Bool = false) async throws -> (BerthNode, AMQPConnection, AMQPChannel) {
+        let node = try await startNode {
+            $0.acknowledgementTimeoutMs = 200
+            $0.consumerTimeoutClosesChannel = closingChannels
+        }
         let connection = try await connect(node)
         let channel = try await connection.openChannel()
         _ = try await channel.queueDeclare("slow", durable: true)
@@ -299,6 +302,30 @@ final class NodeServingTests: XCTestCase {
         guard case .channelClosedByServer(_, let close) = reason else { return XCTFail("unexpected \(reason)") }
         XCTAssertEqual(close.replyCode, .preconditionFailed)
         XCTAssertTrue(close.replyText.contains("delivery acknowledgement on channel"), close.replyText)
+        await connection.close()
+        try await node.shutdown()
+    }
+
+    /// Set to close channels (`consumer_timeout_response = close_channel`), the node closes
+    /// an overdue consumer's channel even though its client takes basic.cancel.
+    func testSetToCloseChannelsAnOverdueConsumerCostsItsChannel() async throws {
+        let (node, connection, channel) = try await nodeWithAShortAcknowledgementTimeout(closingChannels: true)
+        let deliveries = try await channel.consume(queue: "slow")
+        let ended = try await withDeadline(seconds: 10) { () async -> String in
+            do {
+                for try await delivery in deliveries { _ = delivery }
+                return "finished"
+            } catch {
+                return "\(error)"
+            }
+        }
+        XCTAssertTrue(ended.contains("precondition") || ended.contains("406"), ended)
+        let reason = try await withDeadline(seconds: 10) { await channel.closed() }
+        guard case .channelClosedByServer(_, let close) = reason else { return XCTFail("unexpected \(reason)") }
+        XCTAssertEqual(close.replyCode, .preconditionFailed)
+        let other = try await connection.openChannel()
+        let declared = try await other.queueDeclare("slow", durable: true, passive: true)
+        XCTAssertEqual(declared.messageCount, 1, "the delivery is back")
         await connection.close()
         try await node.shutdown()
     }
