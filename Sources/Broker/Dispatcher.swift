@@ -11,7 +11,7 @@
 /// - After each applied batch: `observe(effects, state:)`, then `dispatch(state:now:)`
 ///   until `more` is false; send the deliveries.
 /// - Every second or so: `sweep(state:now:)` for expiry.
-/// - By `nextRetryReadyAt`, when a message held back for delayed retry is ready:
+/// - By `nextHeldBackReadyAt`, when a message held back (delayed retry, a delivery time) is ready:
 ///   `dispatch(state:now:)` again.
 /// - Every command it returns MUST be proposed (and re-proposed if refused while still
 ///   leader): the messages it names stay out until the command is applied.
@@ -56,7 +56,7 @@ public struct Dispatcher: Sendable {
     /// Connections whose sockets take no more for now: nothing goes to them until they do,
     /// so a consumer that stops reading (a no-ack one above all) holds no growing buffer.
     var paused: Set<String> = []
-    /// Queues that may hold messages back for delayed retry: their next ready time wakes them.
+    /// Queues that may hold messages back (delayed retry, a delivery time): their next ready time wakes them.
     var holdingQueues: Set<QueueName> = []
     /// Per queue with pending dead letters: when this leader last retried them, and how
     /// many were pending then.
@@ -96,9 +96,9 @@ public struct Dispatcher: Sendable {
         return Swift.max(0, stored.deliverableCount - (queues[queue]?.out.count ?? 0) - heldBack)
     }
 
-    /// When the earliest message held back for delayed retry in a queue with consumers is
+    /// When the earliest message held back (delayed retry, a delivery time) in a queue with consumers is
     /// ready: the node MUST run `dispatch(state:now:)` again by then.
-    public var nextRetryReadyAt: Int64? {
+    public var nextHeldBackReadyAt: Int64? {
         holdingQueues.compactMap { queues[$0]?.nextReadyAt }.min()
     }
 

@@ -32,9 +32,10 @@ struct QueueDispatch: Sendable {
     var out: Set<MessageID> = []
     /// The leader's clock when a consumer or a get last used the queue.
     var lastUsed: Int64
-    /// Returned messages that delayed retry holds back (the queue's `heldUntil`), earliest
-    /// first: none is handed out before its time, and then it is ready as a return. At most
-    /// one entry per message the queue holds.
+    /// Messages held back (the queue's `heldUntil`: returned ones under delayed retry, new
+    /// ones with a delivery time), earliest first: none is handed out before its time; then a
+    /// returned one is ready as a return, a new one in its place in line. At most one entry
+    /// per message the queue holds.
     private(set) var held: [HeldBack] = []
     private var heldIDs: Set<MessageID> = []
 

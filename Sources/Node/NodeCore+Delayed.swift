@@ -14,7 +14,11 @@ extension NodeCore {
         guard isLeading, !stopped, let next = state.nextDelayedFireAt else { return }
         let now = clock()
         guard next <= now else {
-            wakeUp(at: next, now: now)
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            delayedWakeUp.schedule(at: next, now: now, on: loop) {
+                bound.value.delayedWakeUp.fired()
+                bound.value.fireDueDelayedMessages()
+            }
             return
         }
         if let proposed = delayedFiringProposed, proposed.term == group.core.term, group.core.appliedIndex < proposed.index { return }
@@ -30,15 +34,4 @@ extension NodeCore {
         }
     }
 
-    /// Wakes the leader at `at` (ms on its clock), unless a wake-up comes sooner already.
-    private func wakeUp(at deadline: Int64, now: Int64) {
-        if let scheduled = delayedWakeUp, scheduled.at <= deadline { return }
-        delayedWakeUp?.task.cancel()
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        let task = loop.scheduleTask(in: .milliseconds(deadline - now)) {
-            bound.value.delayedWakeUp = nil
-            bound.value.fireDueDelayedMessages()
-        }
-        delayedWakeUp = (deadline, task)
-    }
 }

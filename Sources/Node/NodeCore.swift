@@ -96,10 +96,10 @@ final class NodeCore {
     var gossipMembers: [NodeID: SWIM.Member] = [:]
     /// The leader's latest firing of delayed messages, in flight until applied (NodeCore+Delayed).
     var delayedFiringProposed: (term: Term, index: LogIndex)?
-    /// When the leader wakes to fire the next delayed message, and the task that wakes it.
-    var delayedWakeUp: (at: Int64, task: Scheduled<Void>)?
-    /// When the leader wakes for the next message held back for delayed retry (NodeCore+DelayedRetry).
-    var retryWakeUp: (at: Int64, task: Scheduled<Void>)?
+    /// The leader's wake-up to fire the next delayed message.
+    var delayedWakeUp = EarliestWakeUp()
+    /// The leader's wake-up for the next held-back message (NodeCore+DelayedRetry).
+    var heldBackWakeUp = EarliestWakeUp()
     /// Nodes an operator removed: not taken back as learners while this node leads.
     var removedNodes: Set<NodeID> = []
     /// Members that asked this leader to remove them (`leaveRequested`), until they are gone.
@@ -194,10 +194,8 @@ final class NodeCore {
         snapshots.stop()
         timers.forEach { $0.cancel() }
         timers = []
-        delayedWakeUp?.task.cancel()
-        delayedWakeUp = nil
-        retryWakeUp?.task.cancel()
-        retryWakeUp = nil
+        delayedWakeUp.cancel()
+        heldBackWakeUp.cancel()
         transport?.stop()
         try persister.close()
     }
@@ -817,7 +815,7 @@ final class NodeCore {
             more = output.more
         }
         self.dispatcher = dispatcher
-        wakeForHeldBackRetries()
+        wakeForHeldBackMessages()
         fireDueDelayedMessages()
         if !proposalsPending.isEmpty { scheduleFlush() }
         releaseBarriers(appliedThrough: appliedThrough)

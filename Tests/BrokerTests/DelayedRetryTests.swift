@@ -134,7 +134,7 @@ final class DelayedRetryTests: XCTestCase {
         let returnedAt = leader.h.now
         leader.commit(try leader.dispatcher.nack(channel: channel(), deliveryTag: 1, multiple: false, requeue: true, now: returnedAt))
         XCTAssertEqual(leader.dispatch().map(bodyText), [])
-        XCTAssertEqual(leader.dispatcher.nextRetryReadyAt, returnedAt + 100)
+        XCTAssertEqual(leader.dispatcher.nextHeldBackReadyAt, returnedAt + 100)
         XCTAssertEqual(leader.dispatcher.readyCount(q("q"), state: leader.h.state, now: returnedAt + 99), 0, "held back, not ready")
         XCTAssertEqual(Dispatcher(state: leader.h.state, now: returnedAt).readyCount(q("q"), state: leader.h.state, now: returnedAt + 99), 0,
                        "a new leader's count alike")
@@ -146,7 +146,7 @@ final class DelayedRetryTests: XCTestCase {
         let again = leader.dispatch()
         XCTAssertEqual(again.map(bodyText), ["m"])
         XCTAssertEqual(again.first?.redelivered, true)
-        XCTAssertNil(leader.dispatcher.nextRetryReadyAt)
+        XCTAssertNil(leader.dispatcher.nextHeldBackReadyAt)
     }
 
     func testAHeldMessageGoesToNoGetBeforeItsTime() throws {
@@ -194,10 +194,10 @@ final class DelayedRetryTests: XCTestCase {
         leader.commit(try leader.dispatcher.nack(channel: channel(), deliveryTag: 1, multiple: false, requeue: true, now: returnedAt))
 
         var next = Leader(leader.h)
-        XCTAssertEqual(next.dispatcher.nextRetryReadyAt, nil, "no consumer yet")
+        XCTAssertEqual(next.dispatcher.nextHeldBackReadyAt, nil, "no consumer yet")
         try next.dispatcher.qos(channel: channel("conn-2"), prefetchCount: 2, global: false)
         _ = next.consume("q", channel: channel("conn-2"))
-        XCTAssertEqual(next.dispatcher.nextRetryReadyAt, returnedAt + 100)
+        XCTAssertEqual(next.dispatcher.nextHeldBackReadyAt, returnedAt + 100)
         XCTAssertEqual(next.dispatch().map(bodyText), ["m2"])
         next.h.now = returnedAt + 100
         XCTAssertEqual(next.dispatch().map(bodyText), ["m1"])
@@ -237,7 +237,7 @@ final class DelayedRetryTests: XCTestCase {
         let effects = leader.commit(sweep)
         XCTAssertEqual(removed(effects).map(\.2), [.expired])
         XCTAssertEqual(leader.h.bodies("q"), [])
-        XCTAssertNil(leader.dispatcher.nextRetryReadyAt)
+        XCTAssertNil(leader.dispatcher.nextHeldBackReadyAt)
     }
 
     func testTheDeliveryLimitStillDeadLetters() throws {

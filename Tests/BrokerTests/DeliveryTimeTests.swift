@@ -41,7 +41,7 @@ final class DeliveryTimeTests: XCTestCase {
         leader.publish("later", to: "q", properties: Self.properties([DeliveryTime.delayHeader: .int32(1_000)]))
         leader.publish("now", to: "q")
         XCTAssertEqual(leader.dispatch().map(bodyText), ["now"])
-        XCTAssertEqual(leader.dispatcher.nextRetryReadyAt, publishedAt + 1_000, "the leader wakes for it")
+        XCTAssertEqual(leader.dispatcher.nextHeldBackReadyAt, publishedAt + 1_000, "the leader wakes for it")
         XCTAssertEqual(leader.dispatcher.readyCount(q("q"), state: leader.h.state, now: publishedAt + 999), 0)
         leader.h.now = publishedAt + 999
         XCTAssertEqual(leader.dispatch().map(bodyText), [])
