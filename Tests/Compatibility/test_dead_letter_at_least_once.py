@@ -146,3 +146,37 @@ def test_a_quorum_queue_holds_a_message_until_its_delivery_time(node, names, hea
         late = arrived[1][1] - published
         assert delay - 0.05 <= late <= delay + LATE, f"came {late:.3f} s after its publish"
         channel.queue_delete(queue)
+
+
+def connect_port(port):
+    return pika.BlockingConnection(pika.ConnectionParameters(host=HOST, port=port, heartbeat=0))
+
+
+@pytest.mark.leader_change
+@pytest.mark.seconds(120)
+def test_a_pending_dead_letter_survives_its_leaders_kill_and_arrives_after(cluster, names):
+    source, target = names("src"), names("dlq")
+    leader = cluster.leader() or cluster.wait_for_leader()
+    with connect_port(leader.amqp_port) as connection:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        declare_pair(channel, source, target)
+        channel.basic_publish("", target, b"filler")
+        channel.basic_publish("", source, b"m")
+        reject_one(channel, source)
+        # The reject is applied when the passive declare behind it on the channel is answered.
+        assert ready(channel, source) == 0
+    cluster.kill(leader)
+    successor = cluster.wait_for_leader(other_than=leader, timeout=30)
+    with connect_port(successor.amqp_port) as connection:
+        channel = connection.channel()
+        assert ready(channel, target) == 1, "still full: the dead letter waits in its source"
+        channel.basic_get(target, auto_ack=True)
+        got = []
+        wait_until(connection, lambda: got.append(channel.basic_get(target, auto_ack=True)) or got[-1][0] is not None,
+                   "the dead letter in its target, retried by the new leader")
+        assert got[-1][2] == b"m"
+        connection.sleep(1.5)  # a retry or two more: none may store a second copy
+        assert ready(channel, target) == 0
+        channel.queue_delete(source)
+        channel.queue_delete(target)
