@@ -5,9 +5,9 @@
 // limits, and the delayed exchanges' stores with their held messages in firing order.
 extension BrokerState {
     /// 6: every queue's held-back times (delivery times came with them) and its pending
-    /// at-least-once dead letters. 5: a quorum queue's 32 priority levels, a deduplicating queue's keys, a delayed-retry
-    /// queue's ready times, a stream's offsets, chunks and segments, and the delayed
-    /// exchanges' stores and held messages last. 4: vhosts' and users' limits last. 3: users
+    /// at-least-once dead letters. 5: a quorum queue's 32 priority levels, a deduplicating
+    /// queue's keys, a delayed-retry queue's ready times, a stream's offsets, chunks and
+    /// segments, and the delayed exchanges' stores and held messages last. 4: vhosts' and users' limits last. 3: users
     /// and permissions after the vhosts. 2: messages as records in their queue's store (a
     /// version 2 snapshot restores with a fresh state's users). Version 1 held whole messages.
     public static let snapshotFormatVersion: UInt8 = 6
@@ -468,7 +468,7 @@ extension ByteWriter {
         }
     }
 
-    /// A delayed-retry queue's ready times, by message id: each id as the step from the one before.
+    /// A queue's held-back times, by message id: each id as the step from the one before.
     mutating func heldUntil(_ times: [MessageID: Int64]) {
         count(times.count)
         var id: MessageID = 0

@@ -186,8 +186,9 @@ public struct Queue: Sendable {
     }
 
     /// Keeps a message that left for its dead-letter exchange and was not taken by every
-    /// target: it stays, out of delivery, until `forwarded` or a later `keepDeadLettered`
-    /// (after a retry). Returns false, changing nothing, when the queue does not hold it.
+    /// target: it stays, out of delivery, until a retry finds every target holds a copy and
+    /// `remove`s it (or puts it back at the end with this). Returns false, changing nothing,
+    /// when the queue does not hold it.
     @discardableResult
     mutating func keepDeadLettered(_ id: MessageID, _ pending: PendingDeadLetter) -> Bool {
         var found = false
