@@ -144,6 +144,7 @@ extension BrokerCommand {
             w.signed(retry.timestamp)
             w.array(retry.queues) { $0.queueName($1) }
             w.varint(UInt64(retry.messagesMax))
+            w.varint(UInt64(retry.recordBytesMax))
         case .deleteQueuesOwned(let owner):
             w.byte(Tag.deleteQueuesOwned.rawValue)
             w.string(owner)
@@ -304,10 +305,12 @@ extension BrokerCommand {
             }
             let at = r.offset
             let messagesMax = try r.varint()
-            guard messagesMax > 0, messagesMax <= UInt64(limits.commandMessagesMax) else {
-                throw .invalidValue("a dead-letter retry of \(messagesMax) messages a queue", offset: at)
+            let recordBytesMax = try r.varint()
+            guard messagesMax > 0, messagesMax <= UInt64(limits.commandMessagesMax), recordBytesMax > 0, recordBytesMax <= UInt64(Int32.max) else {
+                throw .invalidValue("a dead-letter retry of \(messagesMax) messages a queue, \(recordBytesMax) bytes", offset: at)
             }
-            self = .retryDeadLetters(DeadLetterRetry(timestamp: timestamp, queues: queues, messagesMax: Int(messagesMax)))
+            self = .retryDeadLetters(
+                DeadLetterRetry(timestamp: timestamp, queues: queues, messagesMax: Int(messagesMax), recordBytesMax: Int(recordBytesMax)))
         case .deleteQueuesOwned:
             self = .deleteQueuesOwned(by: try r.string(max: name))
         case .putUser:

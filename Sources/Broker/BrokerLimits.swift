@@ -45,8 +45,8 @@ public struct BrokerLimits: Equatable, Sendable {
     /// the next queue, whose dropped head is dead-lettered in turn, ...).
     public var deadLetterHopsMax = 32
     /// Pending at-least-once dead letters one retry takes from a queue (each is read back from
-    /// the store in the apply): RabbitMQ's dead-letter worker keeps 32 in flight.
-    public var deadLetterRetryMessagesMax = 256
+    /// the store in the apply, within `BrokerState.commandRecordBytesMax` in all).
+    public var deadLetterRetryMessagesMax = 1_024
     /// Deliveries one `Dispatcher.dispatch` call hands out; the node calls again while `more` is set.
     public var deliveriesPerDispatchMax = 4_096
     /// Consumers on one channel (RabbitMQ's `consumer_max_per_channel` is unlimited by default).

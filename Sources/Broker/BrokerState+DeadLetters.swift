@@ -23,13 +23,18 @@ extension BrokerState {
     }
 
     mutating func retryDeadLetters(_ retry: DeadLetterRetry, _ log: inout EffectLog) {
-        for name in retry.queues {
+        var bytesLeft = retry.recordBytesMax
+        var first = true
+        for name in retry.queues where bytesLeft > 0 {
             guard let queue = queue(name), queue.pendingDeadLetterCount > 0 else { continue }
             let settings = queue.settings
             let storeID = queue.storeID
-            guard let taken = vhosts[name.vhost]?.queues[name.name]?.takePendingDeadLetters(retry.messagesMax) else { continue }
+            let count = queue.pendingDeadLettersFitting(messagesMax: retry.messagesMax, recordBytesMax: bytesLeft, first: first)
+            guard count > 0, let taken = vhosts[name.vhost]?.queues[name.name]?.takePendingDeadLetters(count) else { continue }
+            first = false
             for (id, pending) in taken {
                 guard let message = self.queue(name)?.message(id) else { continue }
+                bytesLeft -= message.recordBytes
                 forward(message, pending, from: name, settings: settings, storeID: storeID, at: retry.timestamp, &log)
             }
         }

@@ -5,8 +5,9 @@
 extension BrokerState {
     /// The plugin's longest delay (Erlang's longest timer); a longer one routes at once.
     public static let delayMaxMs: Int64 = 4_294_967_295
-    /// What one firing reads and stores at most, unless one record alone is larger.
-    public static let delayedFiringRecordBytesMax = 8 << 20
+    /// The records one command's apply reads back from the store and stores again, at most,
+    /// unless one record alone is larger: a firing of delayed messages, a retry of dead letters.
+    public static let commandRecordBytesMax = 8 << 20
 
     /// How long the exchange holds a publish to it: nil routes it at once, as the plugin
     /// does when the exchange is not `x-delayed-message`, or `x-delay` is absent, not a
@@ -63,7 +64,7 @@ extension BrokerState {
     public func delayedFiring(at now: Int64) -> BrokerCommand? {
         guard let next = nextDelayedFireAt, next <= now else { return nil }
         return .fireDelayed(
-            DelayedFiring(timestamp: now, messagesMax: limits.deliveriesPerDispatchMax, recordBytesMax: Self.delayedFiringRecordBytesMax))
+            DelayedFiring(timestamp: now, messagesMax: limits.deliveriesPerDispatchMax, recordBytesMax: Self.commandRecordBytesMax))
     }
 
     // MARK: Applying

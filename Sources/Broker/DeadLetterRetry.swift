@@ -7,12 +7,16 @@ public struct DeadLetterRetry: Equatable, Sendable {
     /// The leader's clock: the copies' enqueue time.
     public var timestamp: Int64
     public var queues: [QueueName]
-    /// Per queue, at most `commandMessagesMax`: bounds what one entry's apply reads back.
+    /// Per queue, at most `commandMessagesMax`.
     public var messagesMax: Int
+    /// Their records add up to at most this many bytes over all the queues, unless the first
+    /// alone is larger: bounds what one entry's apply reads from the store and stores again.
+    public var recordBytesMax: Int
 
-    public init(timestamp: Int64, queues: [QueueName], messagesMax: Int) {
+    public init(timestamp: Int64, queues: [QueueName], messagesMax: Int, recordBytesMax: Int) {
         self.timestamp = timestamp
         self.queues = queues
         self.messagesMax = messagesMax
+        self.recordBytesMax = recordBytesMax
     }
 }

@@ -59,7 +59,9 @@ extension Dispatcher {
         var commands: [BrokerCommand] = []
         if !batches.isEmpty || !unused.isEmpty { commands.append(.expire(Expiry(timestamp: now, messages: batches, unusedQueues: unused))) }
         if !retrying.isEmpty {
-            commands.append(.retryDeadLetters(DeadLetterRetry(timestamp: now, queues: retrying, messagesMax: limits.deadLetterRetryMessagesMax)))
+            commands.append(.retryDeadLetters(DeadLetterRetry(
+                timestamp: now, queues: retrying, messagesMax: limits.deadLetterRetryMessagesMax,
+                recordBytesMax: BrokerState.commandRecordBytesMax)))
         }
         return commands
     }

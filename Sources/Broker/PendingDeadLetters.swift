@@ -46,6 +46,17 @@ struct PendingDeadLetters: Sendable {
         return true
     }
 
+    /// Up to `limit` ids from the front, in the order `takeFront` takes them.
+    func front(_ limit: Int) -> [MessageID] {
+        var ids: [MessageID] = []
+        var index = head
+        while ids.count < limit, index < order.count {
+            if entries[order[index]] != nil { ids.append(order[index]) }
+            index += 1
+        }
+        return ids
+    }
+
     /// Forgets an entry (its message left the queue); its place in the order is skipped.
     mutating func remove(_ id: MessageID) { entries[id] = nil }
 

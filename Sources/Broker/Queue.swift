@@ -205,6 +205,20 @@ public struct Queue: Sendable {
         return true
     }
 
+    /// How many pending dead letters, oldest first, a retry takes: at most `messagesMax`,
+    /// their records within `recordBytesMax` (the first one regardless when `first`).
+    func pendingDeadLettersFitting(messagesMax: Int, recordBytesMax: Int, first: Bool) -> Int {
+        var bytes = 0
+        var count = 0
+        for id in pendingDeadLetters.front(messagesMax) {
+            let recordBytes = message(id)?.recordBytes ?? 0
+            guard bytes + recordBytes <= recordBytesMax || (first && count == 0) else { break }
+            bytes += recordBytes
+            count += 1
+        }
+        return count
+    }
+
     /// Takes up to `limit` pending dead letters, oldest first, for a retry: each then goes back
     /// with `keepDeadLettered` or leaves with `remove`.
     mutating func takePendingDeadLetters(_ limit: Int) -> [(id: MessageID, pending: PendingDeadLetter)] {

@@ -27,8 +27,8 @@ final class AtLeastOnceDeadLetterTests: XCTestCase {
         h.apply(.reject(MessageBatch(queue: q("src"), ids: ids), timestamp: h.now))
     }
 
-    func retry(_ h: inout Harness, _ queues: [String] = ["src"], max: Int = 256) -> [BrokerEffect] {
-        h.apply(.retryDeadLetters(DeadLetterRetry(timestamp: h.now, queues: queues.map { q($0) }, messagesMax: max)))
+    func retry(_ h: inout Harness, _ queues: [String] = ["src"], max: Int = 1_024, bytes: Int = 1 << 20) -> [BrokerEffect] {
+        h.apply(.retryDeadLetters(DeadLetterRetry(timestamp: h.now, queues: queues.map { q($0) }, messagesMax: max, recordBytesMax: bytes)))
     }
 
     func testTheStrategyHoldsOnlyForAQuorumQueueWithRejectPublishAndAnExchange() throws {
@@ -198,7 +198,8 @@ final class AtLeastOnceDeadLetterTests: XCTestCase {
             }
         }
         let first = sweep()
-        XCTAssertEqual(first, [.retryDeadLetters(DeadLetterRetry(timestamp: leader.h.now, queues: [q("src")], messagesMax: 256))])
+        XCTAssertEqual(first, [.retryDeadLetters(DeadLetterRetry(
+            timestamp: leader.h.now, queues: [q("src")], messagesMax: 1_024, recordBytesMax: BrokerState.commandRecordBytesMax))])
         leader.commit(first)
         leader.h.now += 1_000
         XCTAssertEqual(sweep(), [], "nothing forwarded: it waits")
@@ -221,6 +222,21 @@ final class AtLeastOnceDeadLetterTests: XCTestCase {
         _ = reject(&h, ids)
         XCTAssertEqual(deadLetters(retry(&h, max: 2)).map(\.messageID), [ids[0], ids[1]])
         XCTAssertEqual(h.state.queue(q("src"))?.pendingDeadLetterEntries.map(\.id), [ids[2], ids[0], ids[1]])
+    }
+
+    func testARetryReadsBackAtMostItsBytesOverAllQueuesButAlwaysOneMessage() throws {
+        var h = Self.harness()
+        h.declareQueue("src2", arguments: Self.source)
+        h.publish("filler", routingKey: "dlq")
+        for body in ["a", "b"] {
+            h.publish(String(repeating: body, count: 100), routingKey: "src")
+            h.publish(String(repeating: body, count: 100), routingKey: "src2")
+        }
+        _ = reject(&h, h.ids("src"))
+        h.apply(.reject(MessageBatch(queue: q("src2"), ids: h.ids("src2")), timestamp: h.now))
+        let record = try XCTUnwrap(h.state.queue(q("src"))?.messages.first?.recordBytes)  // src2's are a byte longer (its routing key)
+        XCTAssertEqual(deadLetters(retry(&h, ["src", "src2"], bytes: 1)).map(\.source), [q("src")], "the first alone, though larger")
+        XCTAssertEqual(deadLetters(retry(&h, ["src", "src2"], bytes: 3 * record + 8)).map(\.source), [q("src"), q("src"), q("src2")])
     }
 
     func testSnapshotsKeepPendingDeadLetters() throws {

@@ -45,7 +45,7 @@ final class CodecTests: XCTestCase {
                         Publish(message: Message(exchange: "", routingKey: "b", body: []), queues: [q("b")]),
                     ])),
             .fireDelayed(DelayedFiring(timestamp: -7, messagesMax: 4_096, recordBytesMax: 8 << 20)),
-            .retryDeadLetters(DeadLetterRetry(timestamp: 9, queues: [QueueName(vhost: "/", "src"), QueueName(vhost: "v", "other")], messagesMax: 256)),
+            .retryDeadLetters(DeadLetterRetry(timestamp: 9, queues: [QueueName(vhost: "/", "src"), QueueName(vhost: "v", "other")], messagesMax: 256, recordBytesMax: 1 << 20)),
             .settle(MessageBatch(queue: q("a"), ids: [1, 2, 3, 100, 7, UInt64.max])),
             .requeue(MessageBatch(queue: q("a"), ids: [10]), timestamp: 42, deliveryFailed: true),
             .requeue(MessageBatch(queue: q("a"), ids: [10, 11]), timestamp: 42, deliveryFailed: false),
