@@ -54,6 +54,15 @@ struct ByteReader {
         return Int(raw)
     }
 
+    /// A number of things that are not in the bytes that follow (a chunk's messages, a
+    /// segment's bytes on disk): bounded by `max` alone, where `count` weighs the bytes left.
+    mutating func quantity(max: Int) throws(BrokerCodecError) -> Int {
+        let at = offset
+        let raw = try varint()
+        guard raw <= UInt64(max) else { throw .limitExceeded("quantity \(raw) above \(max)", offset: at) }
+        return Int(raw)
+    }
+
     mutating func fixed32() throws(BrokerCodecError) -> UInt32 {
         guard remaining >= 4 else { throw .truncated(offset: offset) }
         var value: UInt32 = 0

@@ -10,7 +10,7 @@ extension ByteWriter {
             w.signed(chunk.firstOffset)
             w.varint(chunk.firstID)
             w.signed(chunk.timestamp)
-            w.count(chunk.count)
+            w.count(chunk.count)  // a quantity, not a count of what follows (ByteReader.quantity)
         }
         array(parts.segments) { w, segment in
             w.signed(segment.firstOffset)
@@ -27,12 +27,12 @@ extension ByteReader {
         let nextOffset = try signed()
         var chunks: [StreamLog.Chunk] = []
         for _ in 0..<(try count(minimumBytes: 4, max: limits.queueMessagesMax)) {
-            let chunk = StreamLog.Chunk(firstOffset: try signed(), firstID: try varint(), timestamp: try signed(), count: try count())
+            let chunk = StreamLog.Chunk(firstOffset: try signed(), firstID: try varint(), timestamp: try signed(), count: try quantity(max: limits.queueMessagesMax))
             chunks.append(chunk)
         }
         var segments: [StreamLog.Segment] = []
         for _ in 0..<(try count(minimumBytes: 2, max: limits.queueMessagesMax)) {
-            segments.append(StreamLog.Segment(firstOffset: try signed(), recordBytes: try count()))
+            segments.append(StreamLog.Segment(firstOffset: try signed(), recordBytes: try quantity(max: Int(Int64.max))))
         }
         guard let log = StreamLog(firstOffset: firstOffset, nextOffset: nextOffset, chunks: chunks, segments: segments),
             log.count == queue.messageCount, log.recordBytes == queue.recordBytes,

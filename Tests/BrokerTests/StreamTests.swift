@@ -329,6 +329,21 @@ final class StreamTests: XCTestCase {
         XCTAssertEqual(next.h.state.queue(q("s"))?.stream, leader.h.state.queue(q("s"))?.stream)
     }
 
+    /// A segment's record bytes and a chunk's message count are quantities, not counts of
+    /// what follows them in the snapshot: a segment larger than the rest of the snapshot
+    /// (any stream of a few hundred messages in its one default segment) restores.
+    func testSnapshotRestoresASegmentOfMoreBytesThanTheSnapshotHasLeft() throws {
+        let leader = leaderWithStream(300)
+        let data = leader.h.state.snapshotData()
+        let queue = try XCTUnwrap(leader.h.state.queue(q("s")))
+        let segment = try XCTUnwrap(queue.stream?.parts.segments.last)
+        XCTAssertGreaterThan(segment.recordBytes, data.count, "larger than the whole snapshot")
+        var restored = BrokerState()
+        try restored.restore(from: data)
+        XCTAssertEqual(restored.queue(q("s"))?.stream, queue.stream)
+        XCTAssertEqual(restored.snapshotData(), data)
+    }
+
     func testSnapshotRefusesAStreamLogThatDoesNotFitItsMessages() throws {
         let leader = leaderWithStream(2)
         var data = leader.h.state.snapshotData()

@@ -180,3 +180,28 @@ def test_a_pending_dead_letter_survives_its_leaders_kill_and_arrives_after(clust
         assert ready(channel, target) == 0
         channel.queue_delete(source)
         channel.queue_delete(target)
+
+
+@pytest.mark.leader_change
+@pytest.mark.seconds(120)
+def test_a_message_held_for_its_delivery_time_survives_its_leaders_kill(cluster, names):
+    queue = names()
+    leader = cluster.leader() or cluster.wait_for_leader()
+    delay = 4.0
+    with connect_port(leader.amqp_port) as connection:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})
+        published = time.time()
+        channel.basic_publish("", queue, b"later", pika.BasicProperties(headers={"x-opt-delivery-time": int((published + delay) * 1000)}))
+    cluster.kill(leader)
+    successor = cluster.wait_for_leader(other_than=leader, timeout=30)
+    with connect_port(successor.amqp_port) as connection:
+        channel = connection.channel()
+        arrived = []
+        channel.basic_qos(prefetch_count=10)
+        channel.basic_consume(queue, lambda ch, method, properties, body: arrived.append((body, time.time())), auto_ack=True)
+        wait_until(connection, lambda: arrived, "the held message, from the new leader")
+        assert arrived[0][0] == b"later"
+        assert arrived[0][1] - published >= delay - 0.05, "not before its time"
+        channel.queue_delete(queue)
