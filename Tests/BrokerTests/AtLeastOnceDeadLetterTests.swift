@@ -265,3 +265,68 @@ final class AtLeastOnceDeadLetterTests: XCTestCase {
     }
 }
 
+
+/// Seeded runs of publishes, rejects, expiries, consumption of a small target, retries and
+/// snapshot restores: every message dead-lettered is, at every step, either pending in its
+/// source or in the target, never both and never twice; once the target drains and the
+/// retries run, none is pending.
+final class AtLeastOnceDeadLetterFuzzTests: XCTestCase {
+    func testNoDeadLetterIsLostOrCopiedTwice() throws {
+        var pendingSeen = 0
+        for seed in UInt64(1)...25 {
+            var random = TestRandom(state: seed)
+            var h = Harness()
+            h.declareExchange("dlx", .direct)
+            h.declareQueue("src", arguments: AtLeastOnceDeadLetterTests.source.merging(["x-message-ttl": .int32(50)]))
+            h.declareQueue("dlq", arguments: ["x-queue-type": "quorum", "x-max-length": .int32(3), "x-overflow": "reject-publish"])
+            h.bind("dlq", to: "dlx", key: "src")
+            var deadLettered: Set<String> = []
+            var consumed: [String] = []
+            var published = 0
+            func retry() {
+                h.apply(.retryDeadLetters(DeadLetterRetry(timestamp: h.now, queues: [q("src")], messagesMax: 4, recordBytesMax: 1 << 20)))
+            }
+            for _ in 0..<300 {
+                h.now += Int64(random.next() % 20)
+                switch random.next() % 7 {
+                case 0, 1:
+                    h.publish("m\(published)", routingKey: "src")
+                    published += 1
+                case 2:
+                    let live = h.messages("src").filter { !$0.queued.isDeadLettered }
+                    guard let victim = live.randomElement(using: &random) else { continue }
+                    deadLettered.insert(String(decoding: victim.message.body, as: UTF8.self))
+                    h.apply(.reject(MessageBatch(queue: q("src"), ids: [victim.id]), timestamp: h.now))
+                case 3:
+                    let expiring = h.messages("src").filter { !$0.queued.isDeadLettered && $0.queued.isExpired(at: h.now) }
+                    for message in expiring { deadLettered.insert(String(decoding: message.message.body, as: UTF8.self)) }
+                    h.apply(.expire(Expiry(timestamp: h.now, messages: [MessageBatch(queue: q("src"), ids: expiring.map(\.id))], unusedQueues: [])))
+                case 4:
+                    guard let head = h.messages("dlq").first else { continue }
+                    consumed.append(String(decoding: head.message.body, as: UTF8.self))
+                    h.apply(.settle(MessageBatch(queue: q("dlq"), ids: [head.id])))
+                case 5:
+                    retry()
+                default:
+                    var restored = BrokerState()
+                    try restored.restore(from: h.state.snapshotData())
+                    h.state = restored
+                }
+                let pending = h.messages("src").filter(\.queued.isDeadLettered).map { String(decoding: $0.message.body, as: UTF8.self) }
+                let arrived = consumed + h.bodies("dlq")
+                XCTAssertEqual(Set(pending).intersection(arrived), [], "seed \(seed): pending and forwarded both")
+                XCTAssertEqual(arrived.count, Set(arrived).count, "seed \(seed): a copy twice")
+                XCTAssertEqual(Set(pending).union(arrived), deadLettered, "seed \(seed): every dead letter pending or forwarded")
+                XCTAssertEqual(h.state.queue(q("src"))?.pendingDeadLetterCount, pending.count, "seed \(seed)")
+                pendingSeen = max(pendingSeen, pending.count)
+            }
+            for _ in 0..<published where h.state.queue(q("src"))?.pendingDeadLetterCount != 0 {
+                h.apply(.settle(MessageBatch(queue: q("dlq"), ids: h.ids("dlq"))))
+                retry()
+            }
+            XCTAssertEqual(h.state.queue(q("src"))?.pendingDeadLetterCount, 0, "seed \(seed): drained")
+            XCTAssertEqual(h.state.queue(q("src"))?.pendingDeadLetterBytes, 0, "seed \(seed)")
+        }
+        XCTAssertGreaterThan(pendingSeen, 3, "the target was full often enough for dead letters to wait")
+    }
+}
