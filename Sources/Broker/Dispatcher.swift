@@ -89,10 +89,12 @@ public struct Dispatcher: Sendable {
 
     /// Messages of the queue neither out at a consumer nor held back for delayed retry
     /// (queue.declare-ok's message count, as RabbitMQ 4.3 counts it).
-    public func readyCount(_ queue: QueueName, state: BrokerState, now: Int64) -> Int {
+    public mutating func readyCount(_ queue: QueueName, state: BrokerState, now: Int64) -> Int {
         guard let stored = state.queue(queue) else { return 0 }
-        // A queue not served yet by this leader holds back what the replicated times say.
-        let heldBack = queues[queue].map { $0.heldCount(after: now) } ?? stored.heldUntil.values.count { $0 > now }
+        // A queue not served yet by this leader holds back what the replicated times say: its
+        // view is built from them once, so that counting again is no scan of every time.
+        if queues[queue] == nil, !stored.heldUntil.isEmpty { queues[queue] = QueueDispatch(for: stored, lastUsed: leaderSince) }
+        let heldBack = queues[queue]?.heldCount(after: now) ?? 0
         return Swift.max(0, stored.deliverableCount - (queues[queue]?.out.count ?? 0) - heldBack)
     }
 

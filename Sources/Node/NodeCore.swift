@@ -393,8 +393,8 @@ final class NodeCore {
 
     /// The ready count and consumer count of queue.declare-ok, which only the leader knows.
     func counts(of queue: QueueName) -> (messages: Int, consumers: Int) {
-        guard let dispatcher else { return (0, 0) }
-        return (dispatcher.readyCount(queue, state: state, now: clock()), dispatcher.consumerCount(queue))
+        let now = clock()
+        return (try? withDispatcher { ($0.readyCount(queue, state: state, now: now), $0.consumerCount(queue)) }) ?? (0, 0)
     }
 
     /// A connection's socket stopped taking writes, or takes them again: deliveries to it

@@ -136,7 +136,8 @@ final class DelayedRetryTests: XCTestCase {
         XCTAssertEqual(leader.dispatch().map(bodyText), [])
         XCTAssertEqual(leader.dispatcher.nextHeldBackReadyAt, returnedAt + 100)
         XCTAssertEqual(leader.dispatcher.readyCount(q("q"), state: leader.h.state, now: returnedAt + 99), 0, "held back, not ready")
-        XCTAssertEqual(Dispatcher(state: leader.h.state, now: returnedAt).readyCount(q("q"), state: leader.h.state, now: returnedAt + 99), 0,
+        var fresh = Dispatcher(state: leader.h.state, now: returnedAt)
+        XCTAssertEqual(fresh.readyCount(q("q"), state: leader.h.state, now: returnedAt + 99), 0,
                        "a new leader's count alike")
         XCTAssertEqual(leader.dispatcher.readyCount(q("q"), state: leader.h.state, now: returnedAt + 100), 1, "ready at its time")
         XCTAssertEqual(leader.h.state.queue(q("q"))?.messageCount, 1, "still in its queue")
