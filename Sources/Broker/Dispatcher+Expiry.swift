@@ -144,6 +144,9 @@ extension Dispatcher {
         guard let timeout = consumers ?? state.queue(record.queue)?.settings.consumerTimeoutMs ?? defaultTimeoutMs,
             now - record.deliveredAt > timeout
         else { return nil }
+        // A stream's delivery is credit, not a lock: as in RabbitMQ, no timeout takes it back
+        // (a reader replaying a day of history may hold its credit for long).
+        guard state.queue(record.queue)?.stream == nil else { return nil }
         return timeout
     }
 

@@ -299,6 +299,14 @@ final class StreamTests: XCTestCase {
         XCTAssertEqual(leader.h.bodies("s"), ["m0", "m1", "m2"])
     }
 
+    func testAStreamConsumerHoldingItsCreditPastAnyTimeoutIsNotOverdue() throws {
+        var leader = leaderWithStream(3)
+        _ = try consume(&leader, offset: "first", tag: "reader")
+        XCTAssertEqual(leader.dispatch().count, 3)
+        let later = leader.h.now + 3_600_000
+        XCTAssertEqual(leader.dispatcher.overdueChannels(state: leader.h.state, now: later, defaultTimeoutMs: 1_000), [])
+    }
+
     func testSnapshotKeepsOffsetsAndTimestamps() throws {
         var leader = leaderWithStream(6, arguments: ["x-stream-max-segment-size-bytes": 1, "x-max-age": "4s"])
         let original = try XCTUnwrap(leader.h.state.queue(q("s")))
