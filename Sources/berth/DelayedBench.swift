@@ -1,15 +1,18 @@
 import AMQP
 import ArgumentParser
 import Client
+import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
 
 /// `berth bench delayed`: what holding a message costs. Publishes `count` persistent messages
-/// with confirms into a quorum queue, first straight to it and then through an
-/// x-delayed-message exchange, with a consumer reading all the while. The delayed ones all
-/// fall due at one instant (each `x-delay` is the time left until it), so how fast they come
-/// out after it is the rate the cluster fires at, and how late each comes is its lateness.
+/// with confirms into a quorum queue, first straight to it and then held back, with a
+/// consumer reading all the while: through an x-delayed-message exchange (each `x-delay` the
+/// time left until one instant), or with `--held-by delivery-time` straight to the queue with
+/// that instant as each message's `x-opt-delivery-time`. They all fall due at once, so how
+/// fast they come out after it is the rate the cluster releases them at, and how late each
+/// comes is its lateness.
 struct DelayedBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delayed",
@@ -28,6 +31,16 @@ struct DelayedBench: AsyncParsableCommand {
 
     @Option(help: "Body bytes (8...1048576).")
     var size = 1_024
+
+    enum HeldBy: String, CaseIterable, ExpressibleByArgument {
+        /// An `x-delayed-message` exchange, by each message's `x-delay`.
+        case exchange
+        /// The quorum queue itself, by each message's `x-opt-delivery-time`.
+        case deliveryTime = "delivery-time"
+    }
+
+    @Option(name: .customLong("held-by"), help: "What holds the delayed messages back: exchange (x-delayed-message, x-delay) or delivery-time (the quorum queue, x-opt-delivery-time).")
+    var heldBy = HeldBy.exchange
 
     static let name = "berth-bench-delayed"
 
@@ -65,7 +78,9 @@ struct DelayedBench: AsyncParsableCommand {
 
         let delayedStart = ContinuousClock.now
         let due = delayedStart + .milliseconds(dueMs)
+        let dueEpochMs = Int64(Date().timeIntervalSince1970 * 1_000) + dueMs
         try await publish(on: channel, phase: 1) { _ in
+            if heldBy == .deliveryTime { return dueEpochMs }
             let left = due - ContinuousClock.now
             return max(1, Int64(left.components.seconds) * 1_000 + left.components.attoseconds / 1_000_000_000_000_000)
         }
@@ -84,21 +99,27 @@ struct DelayedBench: AsyncParsableCommand {
         await consumer.close()
         try await group.shutdownGracefully()
 
-        say("delayed: \(rate(count, scheduled)) scheduled/s (confirmed), \(early) delivered before they were due")
+        say("delayed (held by \(heldBy.rawValue)): \(rate(count, scheduled)) scheduled/s (confirmed), \(early) delivered before they were due")
         let span = late.max() ?? .zero
         say("fired: all \(count) within \(milliseconds(span)) ms of falling due: \(rate(count, span)) fired/s")
         let sorted = late.sorted()
         say("lateness: p50 \(milliseconds(sorted[sorted.count / 2])) ms, p99 \(milliseconds(sorted[sorted.count * 99 / 100])) ms, max \(milliseconds(span)) ms")
     }
 
-    /// Publishes the phase's messages, each body naming its phase and number, with the
-    /// `x-delay` that `delay` gives (nil: straight to the queue).
+    /// Publishes the phase's messages, each body naming its phase and number, held back by
+    /// what `delay` gives: an `x-delay` through the exchange, or an `x-opt-delivery-time`
+    /// straight to the queue (nil: straight to the queue, not held).
     private func publish(on channel: AMQPChannel, phase: Int, delay: (Int) -> Int64?) async throws {
         try await channel.publishConfirmed(count: count, window: window) { number in
             var body = ByteBuffer(string: "\(phase) \(number) ")
             body.writeRepeatingByte(UInt8(ascii: "d"), count: max(0, size - body.readableBytes))
             guard let milliseconds = delay(number) else {
                 return OutgoingMessage(routingKey: Self.name, body: body, properties: BasicProperties(deliveryMode: 2))
+            }
+            if heldBy == .deliveryTime {
+                return OutgoingMessage(
+                    routingKey: Self.name, body: body,
+                    properties: BasicProperties(headers: ["x-opt-delivery-time": .int64(milliseconds)], deliveryMode: 2))
             }
             return OutgoingMessage(
                 exchange: Self.name, routingKey: Self.name, body: body,
