@@ -37,7 +37,8 @@ extension NodeCore {
             guard let queue = state.queue(name) else { return nil }
             var status = QueueStatus(
                 vhost: name.vhost, name: name.name, durable: queue.durable, exclusive: queue.exclusiveOwner != nil,
-                autoDelete: queue.autoDelete, arguments: [:], messages: queue.deliverableCount)
+                autoDelete: queue.autoDelete, arguments: [:], messages: queue.deliverableCount,
+                pendingDeadLetters: queue.pendingDeadLetterCount > 0 ? queue.pendingDeadLetterCount : nil)
             for entry in queue.arguments.entries where status.arguments[entry.key] == nil {
                 // The first entry of a key is the one in force, as for lookups.
                 status.arguments[entry.key] = entry.value.erlangText

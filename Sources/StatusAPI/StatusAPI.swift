@@ -151,10 +151,14 @@ public struct QueueStatus: Codable, Sendable, Equatable {
     public var exclusive: Bool
     public var autoDelete: Bool
     public var arguments: [String: String]
+    /// Ready and out at consumers, as RabbitMQ counts `messages`.
     public var messages: Int
     public var ready: Int?
     public var unacked: Int?
     public var consumers: Int?
+    /// Dead-lettered at least once and waiting in this queue for a target to take them
+    /// (RabbitMQ's `messages_dlx`); absent for none.
+    public var pendingDeadLetters: Int?
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -168,9 +172,13 @@ public struct QueueStatus: Codable, Sendable, Equatable {
         try container.encode(ready, forKey: .ready)
         try container.encode(unacked, forKey: .unacked)
         try container.encode(consumers, forKey: .consumers)
+        try container.encodeIfPresent(pendingDeadLetters, forKey: .pendingDeadLetters)
     }
 
-    public init(vhost: String, name: String, durable: Bool, exclusive: Bool, autoDelete: Bool, arguments: [String: String], messages: Int, ready: Int? = nil, unacked: Int? = nil, consumers: Int? = nil) {
+    public init(
+        vhost: String, name: String, durable: Bool, exclusive: Bool, autoDelete: Bool, arguments: [String: String], messages: Int, ready: Int? = nil,
+        unacked: Int? = nil, consumers: Int? = nil, pendingDeadLetters: Int? = nil
+    ) {
         self.vhost = vhost
         self.name = name
         self.durable = durable
@@ -181,6 +189,7 @@ public struct QueueStatus: Codable, Sendable, Equatable {
         self.ready = ready
         self.unacked = unacked
         self.consumers = consumers
+        self.pendingDeadLetters = pendingDeadLetters
     }
 }
 
