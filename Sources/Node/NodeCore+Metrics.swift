@@ -70,6 +70,14 @@ extension NodeCore {
             made.increment(by: Int64(clamping: activity[keyPath: counter.value]))
         }
 
+        for (counter, help) in ActivityCounts.deadLetterCounters {
+            let descriptor = NodeMetrics.named("rabbitmq_global_messages_dead_lettered_\(counter)_total", help)
+            for (series, value) in activity.deadLettered where series.counter == counter {
+                scrape.makeCounter(descriptor: descriptor, labels: [("queue_type", series.queueType), ("dead_letter_strategy", series.strategy)])
+                    .increment(by: Int64(clamping: value))
+            }
+        }
+
         var text = metrics.registry.emitToBuffer()
         scrape.emit(into: &text)
         return text
@@ -163,6 +171,39 @@ extension NodeCore {
             queueActivity[queue, default: QueueActivity()].redelivered += redelivered
             start = end
         }
+    }
+
+    /// Messages that died, as the leader applies it: a removal for a reason that dead-letters
+    /// (whether or not the queue has a dead-letter exchange: RabbitMQ counts those as
+    /// `disabled`), and an at-least-once dead letter every target took.
+    func countDeadLettered(_ effect: BrokerEffect) {
+        let counter: String
+        let source: QueueName
+        switch effect {
+        case .removed(let queue, let ids, let reason):
+            switch reason {
+            case .rejected: counter = "rejected"
+            case .expired: counter = "expired"
+            case .maxLength: counter = "maxlen"
+            case .deliveryLimit: counter = "delivery_limit"
+            case .settled, .purged: return
+            }
+            guard let settings = state.queue(queue)?.settings else { return }
+            activity.deadLettered[Self.deadLetterSeries(counter, settings), default: 0] += UInt64(ids.count)
+            return
+        case .deadLettered(let record) where !record.pending && record.messageID != nil:
+            counter = "confirmed"
+            source = record.source
+        default:
+            return
+        }
+        guard let settings = state.queue(source)?.settings, settings.deadLettersAtLeastOnce else { return }
+        activity.deadLettered[Self.deadLetterSeries(counter, settings), default: 0] += 1
+    }
+
+    private static func deadLetterSeries(_ counter: String, _ settings: QueueSettings) -> ActivityCounts.DeadLetterSeries {
+        let strategy = settings.deadLetterExchange == nil ? "disabled" : settings.deadLettersAtLeastOnce ? "at_least_once" : "at_most_once"
+        return ActivityCounts.DeadLetterSeries(counter: counter, queueType: "rabbit_\(settings.queueType.name)_queue", strategy: strategy)
     }
 
     /// A client's acknowledgements, as the settlements they became.

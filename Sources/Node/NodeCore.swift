@@ -776,7 +776,11 @@ final class NodeCore {
                 }
             }
             for effect in effects {
-                if case .published(let outcome) = effect { settlements.append(.confirm(tokenBytes: outcome.publisherToken, ack: outcome.shouldConfirm)) }
+                switch effect {
+                case .published(let outcome): settlements.append(.confirm(tokenBytes: outcome.publisherToken, ack: outcome.shouldConfirm))
+                case .removed, .deadLettered: if isLeading { countDeadLettered(effect) }
+                default: break
+                }
             }
             observed += effects
         }

@@ -22,6 +22,17 @@ struct ActivityCounts: Equatable, Sendable {
     var acknowledged: UInt64 = 0
     var connectionsOpened: UInt64 = 0
     var connectionsClosed: UInt64 = 0
+    /// Messages that died (RabbitMQ's `rabbitmq_global_messages_dead_lettered_*_total`), by
+    /// why, the source's queue type and its dead-letter strategy; and, as `confirmed`, those
+    /// an at-least-once queue forwarded to every target.
+    var deadLettered: [DeadLetterSeries: UInt64] = [:]
+
+    struct DeadLetterSeries: Hashable, Sendable {
+        /// `rejected`, `expired`, `maxlen`, `delivery_limit`, or `confirmed`.
+        var counter: String
+        var queueType: String
+        var strategy: String
+    }
 
     /// Every delivery: to consumers and by basic.get, acknowledged or not.
     var delivered: UInt64 { consumedManualAck + consumedAutoAck + gotManualAck + gotAutoAck }
@@ -33,6 +44,15 @@ struct ActivityCounts: Equatable, Sendable {
             return total
         }
     }
+
+    /// The dead-letter counters' names (RabbitMQ's) and help lines, by `DeadLetterSeries.counter`.
+    static let deadLetterCounters: [(counter: String, help: String)] = [
+        ("confirmed", "Messages an at-least-once queue dead-lettered and every target took"),
+        ("delivery_limit", "Messages dead-lettered past their delivery limit"),
+        ("expired", "Messages dead-lettered when their TTL ran out"),
+        ("maxlen", "Messages dead-lettered by a queue's length limit"),
+        ("rejected", "Messages dead-lettered when a consumer rejected them"),
+    ]
 
     /// The Prometheus counters, by RabbitMQ's names: the global ones are labelled with the
     /// protocol, as RabbitMQ labels them.

@@ -1,3 +1,4 @@
+import AMQP
 import Client
 import FoundationEssentials
 import NIOCore
@@ -125,6 +126,43 @@ final class PrometheusMetricsTests: XCTestCase {
         _ = try await waitFor("the follower to count the connection's close") {
             try await self.scrape(follower)["rabbitmq_connections_closed_total"] == 1 ? true : nil
         }
+        for node in nodes.values { try await node.shutdown() }
+    }
+
+    /// Messages that die are counted by why, their queue's type and its dead-letter strategy,
+    /// and an at-least-once queue's forwarded ones as confirmed, under RabbitMQ's names.
+    func testDeadLettersAreCountedByReasonQueueTypeAndStrategy() async throws {
+        let nodes = try await cluster.start(size: 1)
+        let node = try XCTUnwrap(nodes.values.first)
+        let connection = try await cluster.connect([node])
+        let channel = try await connection.openChannel()
+        try await channel.confirmSelect()
+        let quorum: FieldTable = ["x-queue-type": .longString(Array("quorum".utf8))]
+        _ = try await channel.queueDeclare("dead", durable: true, arguments: quorum)
+        var safe = quorum
+        safe["x-dead-letter-exchange"] = .longString([])
+        safe["x-dead-letter-routing-key"] = .longString(Array("dead".utf8))
+        safe["x-dead-letter-strategy"] = .longString(Array("at-least-once".utf8))
+        safe["x-overflow"] = .longString(Array("reject-publish".utf8))
+        _ = try await channel.queueDeclare("safe", durable: true, arguments: safe)
+        _ = try await channel.queueDeclare("plain", durable: true)
+        for queue in ["safe", "safe", "plain"] {
+            try await channel.publish(routingKey: queue, body: ByteBuffer(string: queue)).confirmed()
+        }
+        for queue in ["safe", "safe", "plain"] {
+            let got = try await channel.get(queue: queue)
+            try await channel.reject(deliveryTag: try XCTUnwrap(got).deliveryTag, requeue: false)
+        }
+        let counted = try await waitFor("the rejects counted") { () async throws -> [String: Double]? in
+            let samples = try await self.scrape(node)
+            let plain = #"rabbitmq_global_messages_dead_lettered_rejected_total{queue_type="rabbit_classic_queue",dead_letter_strategy="disabled"}"#
+            return samples[plain] == 1 ? samples : nil
+        }
+        XCTAssertEqual(
+            counted[#"rabbitmq_global_messages_dead_lettered_rejected_total{queue_type="rabbit_quorum_queue",dead_letter_strategy="at_least_once"}"#], 2)
+        XCTAssertEqual(
+            counted[#"rabbitmq_global_messages_dead_lettered_confirmed_total{queue_type="rabbit_quorum_queue",dead_letter_strategy="at_least_once"}"#], 2)
+        await connection.close()
         for node in nodes.values { try await node.shutdown() }
     }
 
