@@ -48,6 +48,14 @@ def reject_one(channel, queue):
     return body
 
 
+def dead_letter_into_a_full_target(channel, source, target, body, overflow="reject-publish"):
+    """Declares the pair, fills `target`, and has `source` dead-letter `body` (a reject)."""
+    declare_pair(channel, source, target, overflow=overflow)
+    channel.basic_publish("", target, b"filler")
+    channel.basic_publish("", source, body)
+    assert reject_one(channel, source) == body
+
+
 def ready(channel, queue):
     return channel.queue_declare(queue, passive=True).method.message_count
 
@@ -58,10 +66,7 @@ def test_a_refused_dead_letter_waits_in_its_source_and_arrives_once_there_is_roo
     with connect(node) as connection:
         channel = connection.channel()
         channel.confirm_delivery()
-        declare_pair(channel, source, target)
-        channel.basic_publish("", target, b"filler")
-        channel.basic_publish("", source, b"m")
-        assert reject_one(channel, source) == b"m"
+        dead_letter_into_a_full_target(channel, source, target, b"m")
         assert ready(channel, source) == 0, "a pending dead letter is not ready"
         connection.sleep(1.5)  # a retry or two while the target is full (the sweep runs every second)
         assert ready(channel, target) == 1
@@ -84,10 +89,7 @@ def test_with_drop_head_a_refused_dead_letter_is_lost(node, names):
     with connect(node) as connection:
         channel = connection.channel()
         channel.confirm_delivery()
-        declare_pair(channel, source, target, overflow="drop-head")
-        channel.basic_publish("", target, b"filler")
-        channel.basic_publish("", source, b"m")
-        reject_one(channel, source)
+        dead_letter_into_a_full_target(channel, source, target, b"m", overflow="drop-head")
         channel.queue_delete(target)
         channel.queue_declare(target, durable=True, arguments={"x-queue-type": "quorum", "x-max-length": 1, "x-overflow": "reject-publish"})
         connection.sleep(1.5)  # a retry would have come by now
@@ -105,10 +107,7 @@ def test_the_management_api_counts_pending_dead_letters(managed_node, names):
     with connect(node) as connection:
         channel = connection.channel()
         channel.confirm_delivery()
-        declare_pair(channel, source, target)
-        channel.basic_publish("", target, b"filler")
-        channel.basic_publish("", source, b"four")
-        reject_one(channel, source)
+        dead_letter_into_a_full_target(channel, source, target, b"four")
 
         def listed():
             status, info = api(target_node, "GET", f"/api/queues/%2F/{source}")
@@ -160,10 +159,7 @@ def test_a_pending_dead_letter_survives_its_leaders_kill_and_arrives_after(clust
     with connect_port(leader.amqp_port) as connection:
         channel = connection.channel()
         channel.confirm_delivery()
-        declare_pair(channel, source, target)
-        channel.basic_publish("", target, b"filler")
-        channel.basic_publish("", source, b"m")
-        reject_one(channel, source)
+        dead_letter_into_a_full_target(channel, source, target, b"m")
         # The reject is applied when the passive declare behind it on the channel is answered.
         assert ready(channel, source) == 0
     cluster.kill(leader)

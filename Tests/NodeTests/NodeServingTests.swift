@@ -275,14 +275,7 @@ final class NodeServingTests: XCTestCase {
         let (node, connection, channel) = try await nodeWithAShortAcknowledgementTimeout()
         let deliveries = try await channel.consume(queue: "slow")
         // The sweep runs every second: the cancel comes within a few.
-        let ended = try await withDeadline(seconds: 10) { () async -> String in
-            do {
-                for try await delivery in deliveries { _ = delivery }
-                return "finished"
-            } catch {
-                return "\(error)"
-            }
-        }
+        let ended = try await howItEnds(deliveries)
         XCTAssertEqual(ended, "\(ClientError.consumerCancelledByServer(consumerTag: deliveries.consumerTag))")
         let declared = try await channel.queueDeclare("slow", durable: true, passive: true)
         XCTAssertEqual(declared.messageCount, 1, "the delivery is back")
@@ -291,6 +284,18 @@ final class NodeServingTests: XCTestCase {
         XCTAssertEqual(again.map { String(buffer: $0.body) }, "s0", "the late ack of the tag taken back settled nothing")
         await connection.close()
         try await node.shutdown()
+    }
+
+    /// How a consumer's deliveries end within 10 s: "finished", or the error that ended them.
+    private func howItEnds(_ deliveries: AMQPConsumer) async throws -> String {
+        try await withDeadline(seconds: 10) { () async -> String in
+            do {
+                for try await delivery in deliveries { _ = delivery }
+                return "finished"
+            } catch {
+                return "\(error)"
+            }
+        }
     }
 
     /// A basic.get's delivery has no consumer to cancel: past the timeout its channel closes.
@@ -311,14 +316,7 @@ final class NodeServingTests: XCTestCase {
     func testSetToCloseChannelsAnOverdueConsumerCostsItsChannel() async throws {
         let (node, connection, channel) = try await nodeWithAShortAcknowledgementTimeout(closingChannels: true)
         let deliveries = try await channel.consume(queue: "slow")
-        let ended = try await withDeadline(seconds: 10) { () async -> String in
-            do {
-                for try await delivery in deliveries { _ = delivery }
-                return "finished"
-            } catch {
-                return "\(error)"
-            }
-        }
+        let ended = try await howItEnds(deliveries)
         XCTAssertTrue(ended.contains("precondition") || ended.contains("406"), ended)
         let reason = try await withDeadline(seconds: 10) { await channel.closed() }
         guard case .channelClosedByServer(_, let close) = reason else { return XCTFail("unexpected \(reason)") }
