@@ -31,7 +31,7 @@ struct StreamFindings: Sendable {
     var offsets: [String] = []
     /// An attempt replayed twice: one publish stored twice.
     var twice: [String] = []
-    /// Attempts of one publisher channel replayed out of the order it sent them.
+    /// Confirmed attempts of one publisher channel replayed out of the order it sent them.
     var order: [String] = []
 
     var violations: [String] {
@@ -166,9 +166,10 @@ extension Checker {
 
     /// The read from the first offset replays every confirmed attempt, once each, at the
     /// offsets 0, 1, 2, … (nothing is ever removed: the stream has no retention), and each
-    /// publisher channel's attempts in the order it sent them (a channel's publishes are
-    /// appended in order; a retry is a new attempt on maybe another channel, so attempts of
-    /// one message may both be there, and only one channel's order is promised).
+    /// publisher channel's confirmed attempts in the order it sent them. A retry is a new
+    /// attempt, maybe on another channel, so two attempts of one message may both be there;
+    /// an attempt never confirmed is outside the order (one a follower nacked when its session
+    /// to the leader failed may still reach the leader late, on that old session).
     static func checkStream(_ events: [Event], queue: Int, reader: String?, length: Int) -> StreamFindings {
         var findings = StreamFindings()
         var sent: [AttemptID: (channel: PublisherChannel, index: Int)] = [:]
@@ -206,7 +207,7 @@ extension Checker {
             let name = "\(attempt.id.publisher)/\(attempt.id.sequence) (attempt \(attempt.attempt))"
             if event.offset != position { findings.offsets.append("\(reader)'s delivery \(position), \(name), has offset \(event.offset)") }
             if !replayed.insert(attempt).inserted { findings.twice.append("\(name) again at offset \(event.offset)") }
-            guard let place = sent[attempt] else { continue }
+            guard confirmed.contains(attempt), let place = sent[attempt] else { continue }
             if let before = furthest[place.channel], before.index > place.index {
                 findings.order.append(
                     "\(name) at offset \(event.offset) after \(before.attempt.id.publisher)/\(before.attempt.id.sequence) (attempt \(before.attempt.attempt)), which \(place.channel.actor) sent after it on channel \(place.channel.channel)")
