@@ -127,12 +127,22 @@ struct BerthChaos: AsyncParsableCommand {
             say("replay: \(replay)")
             throw ExitCode(2)
         }
+        // Leader changes set stalls and handovers near them aside, as fault windows do.
+        let leaderWatch = Task { await workload.watchLeader(cluster: cluster) }
         let publishers = (1...workload.shape.publishers).map { number in Task { await workload.runPublisher(number) } }
         let consumers = (1...workload.shape.consumers).map { number in
             Task { await workload.runConsumer(number, queue: (number - 1) % workload.shape.queues) }
         } + (1...workload.shape.deadLetterConsumers).map { number in
             Task { await workload.runConsumer(number, queue: workload.deadLetterQueue, prefix: "d") }
-        }
+        } + [Task { await workload.runConsumer(1, queue: workload.deduplicatedQueue, prefix: "u") }]
+            + (1...workload.shape.singleActiveConsumers).map { number in
+                Task {
+                    await workload.runConsumer(
+                        number, queue: workload.singleActiveQueue, prefix: "s", arguments: ["x-priority": .int32(Int32(number))],
+                        ackDelayMillisMax: workload.shape.singleActiveAckDelayMillisMax)
+                }
+            }
+            + (1...workload.shape.timeoutConsumers).map { number in Task { await workload.runTimeoutConsumer(number) } }
 
         var records: [WindowRecord] = []
         for window in schedule.windows {
@@ -179,6 +189,11 @@ struct BerthChaos: AsyncParsableCommand {
         for consumer in consumers { await consumer.value }
         say("[\(Checker.seconds(History.millis(history.elapsed))) s] workload stopped; draining")
         let notEmpty = await workload.drain(cluster: cluster, timeout: .seconds(90))
+        say("[\(Checker.seconds(History.millis(history.elapsed))) s] drained; the consumer-timeout probe, then the stream from its first offset")
+        let probeProblem = await workload.probeConsumerTimeout(cluster: cluster)
+        let streamRead = await workload.replayStream(cluster: cluster, timeout: .seconds(60))
+        workload.stopWatchingLeader()
+        await leaderWatch.value
         let disagreements = await disagreement(cluster: cluster, timeout: .seconds(30))
         await cluster.reapUnexpectedExits(at: "after the drain")
 
@@ -186,7 +201,9 @@ struct BerthChaos: AsyncParsableCommand {
         say("client connections: \(connections.overTLS) over TLS (amqps), \(connections.plain) plain")
         if tlsDirectory != nil, connections.overTLS == 0 { harnessErrors.append("no client connection went over TLS") }
 
-        var verdict = Checker.check(history.snapshot, deadLetterQueue: workload.deadLetterQueue)
+        let features = FeatureRun(
+            queues: workload.featureQueues, streamReader: streamRead?.reader, streamLength: streamRead?.length ?? 0, probed: true, probeProblem: probeProblem)
+        var verdict = Checker.check(history.snapshot, deadLetterQueue: workload.deadLetterQueue, features: features)
         verdict.queuesNotEmpty = notEmpty
         verdict.disagreement = disagreements
         verdict.nodeExits = await cluster.unexpectedExits

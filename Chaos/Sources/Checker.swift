@@ -37,6 +37,8 @@ struct Verdict: Sendable {
     var disagreement: [String] = []
     var nodeExits: [String] = []
     var harnessErrors: [String] = []
+    /// The feature queues' rules, when the run had them.
+    var features: FeatureFindings?
 
     var violations: [String] {
         var found: [String] = []
@@ -46,6 +48,7 @@ struct Verdict: Sendable {
         if !early.isEmpty { found.append("early \(early.count): " + early.prefix(5).joined(separator: "; ")) }
         if !queuesNotEmpty.isEmpty { found.append("not empty after the drain: " + queuesNotEmpty.joined(separator: ", ")) }
         if !disagreement.isEmpty { found.append("nodes disagree: " + disagreement.joined(separator: "; ")) }
+        found += features?.violations ?? []
         found += nodeExits.map { "node exit: \($0)" }
         found += harnessErrors.map { "harness: \($0)" }
         return found
@@ -65,7 +68,8 @@ enum Checker {
     /// publish (through the x-delayed-message exchange) is outside the order, but must not
     /// reach its queue before its delay is over, counted from when it was sent (the leader
     /// stamps it later still).
-    static func check(_ events: [Event], deadLetterQueue: Int) -> Verdict {
+    /// With `features`, the feature queues' rules too (`checkFeatures`).
+    static func check(_ events: [Event], deadLetterQueue: Int, features: FeatureRun? = nil) -> Verdict {
         var verdict = Verdict()
         var publishedQueue: [MessageID: Int] = [:]
         var confirmWatermark: [AttemptID: Int] = [:]
@@ -153,10 +157,11 @@ enum Checker {
                         "\(event.actor) got \(id.publisher)/\(id.sequence) (attempt \(event.attempt)) at \(event.millis) ms after \(id.publisher)/\(highest), which was published after it was confirmed")
                 }
                 highestFresh[key] = max(highestFresh[key] ?? -1, id.sequence)
-            case .unsent, .ack, .fault, .heal, .connect, .disconnect:
+            case .unsent, .ack, .fault, .heal, .connect, .disconnect, .stall, .cancel, .uncancelled, .channelClosed, .leader:
                 break
             }
         }
+        if let features { verdict.features = checkFeatures(events, run: features) }
         verdict.messages = publishedQueue.count
         verdict.confirmed = confirmedMessages.count
         verdict.lost = confirmedMessages.filter { deliveryCount[$0] == nil }.union(awaitingAfterReject).sorted()
@@ -271,6 +276,21 @@ enum Checker {
         lost \(lostSummary(verdict)), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count), delayed publishes \(verdict.delayedPublishes), early \(verdict.early.count)
         duplicated \(verdict.duplicated), redelivered \(verdict.redelivered), recovered \(verdict.recovered), unconfirmed and never delivered \(verdict.unconfirmedNotDelivered)
         queues not empty after the drain \(verdict.queuesNotEmpty.count), node disagreements \(verdict.disagreement.count), unexpected node exits \(verdict.nodeExits.count)
+
+        """ + (verdict.features.map(featureCounts) ?? "")
+    }
+
+    static func featureCounts(_ features: FeatureFindings) -> String {
+        let stream = features.stream
+        let dedup = features.deduplication
+        let single = features.singleActive
+        let timeouts = features.timeouts
+        let byConsumer = single.deliveriesByConsumer.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        return """
+        stream: publishes \(stream.publishAttempts), confirmed \(stream.confirmedAttempts), length \(stream.length), replayed from the first offset \(stream.replayed); lost \(stream.lost.count), offsets \(stream.offsets.count), twice \(stream.twice.count), order \(stream.order.count)
+        deduplication: keys \(dedup.keys), retried \(dedup.retriedKeys), confirmed duplicates dropped \(dedup.duplicatesDropped), stored twice \(dedup.storedTwice.count)
+        single active consumer: deliveries \(single.deliveries) (\(byConsumer)), handovers \(single.handovers), checked in settled time \(single.checked), overlaps \(single.overlaps.count)
+        consumer timeout: stalls \(timeouts.stalls), cancels after a stall \(timeouts.cancelsAfterStall) (the probe's \(timeouts.probeCancels)), cancels without a stall \(timeouts.cancelsWithoutStall), uncancelled while unsettled \(timeouts.uncancelledUnsettled), uncancelled \(timeouts.uncancelled.count), not delivered again \(timeouts.notDeliveredAgain.count), channels closed \(timeouts.channelsClosed.count)
 
         """
     }

@@ -21,7 +21,7 @@ extension Workload {
             let (connection, node) = reached
             progress.readersEnded.withLock { $0 = 0 }
             history.record(.connect, actor: "drain") { $0.node = node }
-            let readers = allQueues.map { queue in
+            let readers = drainedQueues.map { queue in
                 Task {
                     defer { progress.readersEnded.withLock { $0 += 1 } }
                     do {
@@ -53,14 +53,15 @@ extension Workload {
         return remaining
     }
 
-    /// The queues the leader counts messages in, as "name: count", and the delayed exchange
-    /// if it still holds any (they fire into the queues); one entry saying there is no
-    /// leader when none answers.
+    /// The queues the leader counts messages in, as "name: count" (but the stream, which
+    /// keeps what it is read), and the delayed exchange if it still holds any (they fire into
+    /// the queues); one entry saying there is no leader when none answers.
     func nonEmptyQueues(cluster: Cluster) async -> [String] {
         guard let leader = await cluster.leader(), let status = try? await cluster.statusClient(leader).queues() else {
             return ["(no leader answered)"]
         }
-        var remaining = status.queues.filter { $0.messages > 0 }.map { "\($0.name): \($0.messages)" }
+        let stream = queueName(streamQueue)
+        var remaining = status.queues.filter { $0.messages > 0 && $0.name != stream }.map { "\($0.name): \($0.messages)" }
         guard let exchange = try? await cluster.statusClient(leader).exchange(vhost: "/", Self.delayedExchange) else {
             return remaining + ["(\(Self.delayedExchange) not read)"]
         }

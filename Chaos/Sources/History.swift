@@ -29,6 +29,16 @@ struct Event: Sendable {
         /// A client connected (`node`) or lost its connection (`detail`).
         case connect
         case disconnect
+        /// A consumer keeps a delivery past its queue's consumer timeout, on purpose.
+        case stall
+        /// The broker cancelled the consumer (basic.cancel): on a stall, it took the delivery back.
+        case cancel
+        /// A stall's bound passed without a cancel while its connection stayed up.
+        case uncancelled
+        /// The broker closed a consumer's channel (`detail` says why) where it should have cancelled.
+        case channelClosed
+        /// The serving leader the harness sees changed (`node`; `detail` the term, or none).
+        case leader
     }
 
     var millis: Int64
@@ -51,6 +61,11 @@ struct Event: Sendable {
     var priority = 0
     /// On a publish: the `x-delay` it carried (ms, through the delayed exchange); 0 for none.
     var delayMillis = 0
+    /// On a publish: which channel of its publisher carried it (1 for the first; one per
+    /// connection). A channel's messages are stored in the order it sent them.
+    var channel = 0
+    /// On a delivery from a stream: its `x-stream-offset` header.
+    var offset = -1
     var window = 0
     var detail = ""
 
@@ -64,6 +79,8 @@ struct Event: Sendable {
         if watermark >= 0 { fields.append("\"watermark\":\(watermark)") }
         if priority > 0 { fields.append("\"priority\":\(priority)") }
         if delayMillis > 0 { fields.append("\"delay\":\(delayMillis)") }
+        if channel > 0 { fields.append("\"channel\":\(channel)") }
+        if offset >= 0 { fields.append("\"offset\":\(offset)") }
         if window > 0 { fields.append("\"window\":\(window)") }
         if !detail.isEmpty { fields.append("\"detail\":\"\(jsonEscaped(detail))\"") }
         return "{" + fields.joined(separator: ",") + "}"
@@ -118,6 +135,9 @@ struct MessageID: Hashable, Sendable, Comparable {
     static func < (lhs: MessageID, rhs: MessageID) -> Bool {
         (lhs.publisher, lhs.sequence) < (rhs.publisher, rhs.sequence)
     }
+
+    /// The `x-deduplication-header` of every attempt of the message: "publisher/sequence".
+    var deduplicationKey: String { "\(publisher)/\(sequence)" }
 
     /// "publisher/queue/sequence/attempt".
     func body(queue: Int, attempt: Int) -> String { "\(publisher)/\(queue)/\(sequence)/\(attempt)" }

@@ -18,7 +18,7 @@ struct RunReport {
         report += Checker.table(events, windows: windows) + "\n" + Checker.counts(verdict)
         report += "snapshots installed from a leader: \(snapshotsInstalled)\n"
         for violation in verdict.violations { report += "VIOLATION: \(violation)\n" }
-        report += "chaos: \(verdict.passed ? "PASS" : "FAIL") (seed \(seed); lost \(verdict.lost.count), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count), violations \(verdict.violations.count))\n"
+        report += "chaos: \(verdict.passed ? "PASS" : "FAIL") (seed \(seed); lost \(verdict.lost.count), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count), violations \(verdict.violations.count)\(verdict.features.map { "; " + $0.summary } ?? ""))\n"
         report += "replay: \(replay)\n"
         return report
     }

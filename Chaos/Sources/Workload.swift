@@ -29,6 +29,31 @@ struct WorkloadShape: Sendable {
     /// `delayMillisMax`: held, replicated, through the faults, then routed to its queue.
     var delayedPercent = 10
     var delayMillisMax = 1_500
+    /// Shares (percent) of new messages for the feature queues; the main queues take the rest.
+    var streamPercent = 10
+    var deduplicatedPercent = 8
+    var singleActivePercent = 8
+    var timeoutPercent = 6
+    /// The stream's `x-stream-max-segment-size-bytes`: one message a segment (see
+    /// `declareFeatureQueues`), which also gives every snapshot many segments to carry.
+    var streamSegmentBytes = 1
+    /// Keys the x-message-deduplication exchange remembers, more than any run publishes to it,
+    /// so that a key is never pushed out and a retry is always a duplicate.
+    var deduplicationCacheSize = 500_000
+    /// Consumers of the single-active-consumer queue: consumer n has `x-priority` n, so a
+    /// consumer coming back takes over from a lower one once that one holds nothing.
+    var singleActiveConsumers = 2
+    /// Held a while, so that two consumers holding the queue's messages at once would show.
+    var singleActiveAckDelayMillisMax = 40
+    var timeoutConsumers = 2
+    /// The timeout queue's `x-consumer-timeout` (ms); the nodes look for overdue deliveries
+    /// every second.
+    var consumerTimeoutMillis = 2_000
+    /// A timeout-queue consumer keeps one delivery in this many past the timeout.
+    var stallPerMille = 15
+    /// How long a stall waits for its basic.cancel: the timeout, a sweep, and room for a
+    /// loaded machine.
+    var stallBound = Duration.seconds(8)
 }
 
 /// Publishers with confirms and consumers with manual acks, all through the project's client,
@@ -42,9 +67,11 @@ final class Workload: Sendable {
     let seed: UInt64
     private let producing = Atomic<Bool>(true)
     private let settleDeadline = Mutex<ContinuousClock.Instant?>(nil)
-    private let consuming = Atomic<Bool>(true)
+    let consuming = Atomic<Bool>(true)
+    /// Until the checks after the drain are done: `watchLeader` records leader changes.
+    let watchingLeader = Atomic<Bool>(true)
     /// The consumers' current connections, closed to stop them.
-    private let consumerConnections = Mutex<[String: AMQPConnection]>([:])
+    let consumerConnections = Mutex<[String: AMQPConnection]>([:])
     /// Set when the nodes serve amqps: about half the connections, drawn, go over TLS.
     let tls: NIOSSLContext?
     private let connectionsOverTLS = Atomic<Int>(0)
@@ -59,15 +86,38 @@ final class Workload: Sendable {
         self.seed = seed
     }
 
-    /// Queues 0..<shape.queues take the publishes; this one takes what consumers reject.
+    /// Queues 0..<shape.queues take most publishes; this one takes what consumers reject.
     var deadLetterQueue: Int { shape.queues }
-    /// Every queue, the dead-letter queue last: what the drain empties.
-    var allQueues: Range<Int> { 0..<(shape.queues + 1) }
+    /// A stream, read once from its first offset after the faults (`replayStream`).
+    var streamQueue: Int { shape.queues + 1 }
+    /// Fed through the x-message-deduplication exchange, each message keyed by its id.
+    var deduplicatedQueue: Int { shape.queues + 2 }
+    /// A quorum queue with `x-single-active-consumer`.
+    var singleActiveQueue: Int { shape.queues + 3 }
+    /// A quorum queue with `x-consumer-timeout`, whose consumers now and then keep a delivery.
+    var timeoutQueue: Int { shape.queues + 4 }
+    /// What the drain empties: every queue but the stream, which nothing empties.
+    var drainedQueues: [Int] { Array(0...deadLetterQueue) + [deduplicatedQueue, singleActiveQueue, timeoutQueue] }
+    /// Which queue is which, for the checker.
+    var featureQueues: FeatureQueues {
+        FeatureQueues(stream: streamQueue, deduplicated: deduplicatedQueue, singleActive: singleActiveQueue, timeout: timeoutQueue)
+    }
 
-    func queueName(_ queue: Int) -> String { queue == deadLetterQueue ? "chaos-dead" : "chaos-q\(queue)" }
+    func queueName(_ queue: Int) -> String {
+        switch queue {
+        case deadLetterQueue: "chaos-dead"
+        case streamQueue: "chaos-stream"
+        case deduplicatedQueue: "chaos-deduplicated"
+        case singleActiveQueue: "chaos-single-active"
+        case timeoutQueue: "chaos-timeout"
+        default: "chaos-q\(queue)"
+        }
+    }
 
     /// Routes to each queue by its name, once a publish's delay is over.
     static let delayedExchange = "chaos-delayed"
+    /// Routes to `deduplicatedQueue` what it has not seen the `x-deduplication-header` of.
+    static let deduplicationExchange = "chaos-dedup"
 
     var configuration: ConnectionConfiguration {
         ConnectionConfiguration(
@@ -144,6 +194,7 @@ final class Workload: Sendable {
                     for queue in 0..<shape.queues {
                         try await channel.queueBind(queue: queueName(queue), exchange: Self.delayedExchange, routingKey: queueName(queue))
                     }
+                    try await declareFeatureQueues(on: channel)
                     await connection.close()
                     return true
                 } catch {
@@ -184,6 +235,8 @@ final class Workload: Sendable {
         var unconfirmed: [Pending] = []
         var open: (connection: AMQPConnection, channel: AMQPChannel, node: Int)?
         var lastNode = 0
+        /// Counts the channels it opened: a channel's publishes are stored in the order sent.
+        var channelNumber = 0
         while true {
             let isProducing = producing.load(ordering: .sequentiallyConsistent)
             if !isProducing, unconfirmed.isEmpty || settled { break }
@@ -198,6 +251,7 @@ final class Workload: Sendable {
                     let channel = try await connection.openChannel()
                     try await channel.confirmSelect(window: shape.batch, timeout: shape.confirmTimeout)
                     open = (connection, channel, node)
+                    channelNumber += 1
                     history.record(.connect, actor: actor) { $0.node = node }
                 } catch {
                     history.record(.disconnect, actor: actor) { $0.node = node; $0.detail = "\(error)" }
@@ -212,9 +266,11 @@ final class Workload: Sendable {
             var batch = Array(unconfirmed.prefix(shape.batch))
             unconfirmed.removeFirst(batch.count)
             while isProducing, batch.count < shape.batch {
-                let delayed = random.below(100) < shape.delayedPercent
+                let queue = drawQueue(&random)
+                let isMain = queue < shape.queues
+                let delayed = isMain && random.below(100) < shape.delayedPercent
                 batch.append(Pending(
-                    sequence: nextSequence, queue: random.below(shape.queues), priority: random.below(shape.priorities),
+                    sequence: nextSequence, queue: queue, priority: isMain ? random.below(shape.priorities) : 0,
                     delayMillis: delayed ? 1 + random.below(shape.delayMillisMax) : 0))
                 nextSequence += 1
             }
@@ -231,15 +287,19 @@ final class Workload: Sendable {
                 let delay = message.delayMillis
                 history.record(.publish, actor: actor) {
                     $0.publisher = number; $0.sequence = message.sequence; $0.attempt = attempt; $0.queue = message.queue; $0.node = node
-                    $0.priority = message.priority; $0.delayMillis = delay
+                    $0.priority = message.priority; $0.delayMillis = delay; $0.channel = channelNumber
                 }
+                let deduplicated = message.queue == deduplicatedQueue
+                var headers: FieldTable?
+                if delay > 0 { headers = ["x-delay": .int32(Int32(delay))] }
+                // The key is the message, not the attempt: a retry of a stored one is dropped.
+                if deduplicated { headers = ["x-deduplication-header": .longString(Array(id.deduplicationKey.utf8))] }
                 do {
                     let confirmation = try await channel.publish(
-                        exchange: delay > 0 ? Self.delayedExchange : "",
+                        exchange: delay > 0 ? Self.delayedExchange : deduplicated ? Self.deduplicationExchange : "",
                         routingKey: queueName(message.queue),
                         body: ByteBuffer(string: id.body(queue: message.queue, attempt: attempt)),
-                        properties: BasicProperties(
-                            headers: delay > 0 ? ["x-delay": .int32(Int32(delay))] : nil, deliveryMode: 2, priority: UInt8(message.priority))
+                        properties: BasicProperties(headers: headers, deliveryMode: 2, priority: UInt8(message.priority))
                     )
                     sent.append((message, confirmation))
                 } catch {
@@ -283,10 +343,14 @@ final class Workload: Sendable {
     }
 
     /// Consumer `number` reads queue `queue`; its actor name is `prefix` and the number.
-    func runConsumer(_ number: Int, queue: Int, prefix: String = "c") async {
+    /// Only the main queues' consumers reject (those queues dead-letter); `arguments` go with
+    /// basic.consume. An ack, a requeue or a reject is recorded before it is sent, so that the
+    /// history never shows a delivery held longer than it was.
+    func runConsumer(_ number: Int, queue: Int, prefix: String = "c", arguments: FieldTable = [:], ackDelayMillisMax: Int? = nil) async {
         var random = SeededGenerator(seed: seed &+ 0xC0C0 &+ UInt64(number) &* 104_729 &+ UInt64(queue) &* 15_485_863)
         let actor = "\(prefix)\(number)"
-        let rejects = queue != deadLetterQueue
+        let rejects = queue < shape.queues
+        let ackDelayMillisMax = ackDelayMillisMax ?? shape.ackDelayMillisMax
         var lastNode = 0
         while consuming.load(ordering: .sequentiallyConsistent) {
             guard let reached = await connect(avoiding: lastNode, random: &random) else {
@@ -305,29 +369,38 @@ final class Workload: Sendable {
             do {
                 let channel = try await connection.openChannel()
                 try await channel.qos(prefetchCount: shape.prefetch)
-                for try await delivery in try await channel.consume(queue: queueName(queue)) {
-                    record(delivery, queue: queue, actor: actor, node: node)
-                    if random.below(1000) < shape.crashPerMille {
-                        history.record(.crash, actor: actor) { $0.node = node }
-                        break
-                    }
-                    let parsed = MessageID.parse(String(buffer: delivery.body))
-                    let roll = random.below(100)
-                    if roll < shape.requeuePercent {
-                        try await channel.nack(deliveryTag: delivery.deliveryTag, requeue: true)
-                        history.record(.requeue, actor: actor) { fill(&$0, parsed, queue: queue, node: node) }
-                    } else if rejects, roll < shape.requeuePercent + shape.rejectPercent {
-                        // Recorded before it is sent: a dead-lettered copy may arrive at once.
-                        history.record(.reject, actor: actor) { fill(&$0, parsed, queue: queue, node: node) }
-                        try await channel.reject(deliveryTag: delivery.deliveryTag, requeue: false)
-                    } else {
-                        try await Task.sleep(for: .milliseconds(random.below(shape.ackDelayMillisMax + 1)))
-                        try await channel.ack(deliveryTag: delivery.deliveryTag)
-                        history.record(.ack, actor: actor) { fill(&$0, parsed, queue: queue, node: node) }
+                consume: while true {
+                    do {
+                        for try await delivery in try await channel.consume(queue: queueName(queue), arguments: arguments) {
+                            record(delivery, queue: queue, actor: actor, node: node)
+                            if random.below(1000) < shape.crashPerMille {
+                                history.record(.crash, actor: actor) { $0.node = node }
+                                break consume
+                            }
+                            let parsed = MessageID.parse(String(buffer: delivery.body))
+                            let roll = random.below(100)
+                            if roll < shape.requeuePercent {
+                                history.record(.requeue, actor: actor) { fill(&$0, parsed, queue: queue, node: node) }
+                                try await channel.nack(deliveryTag: delivery.deliveryTag, requeue: true)
+                            } else if rejects, roll < shape.requeuePercent + shape.rejectPercent {
+                                // Recorded before it is sent: a dead-lettered copy may arrive at once.
+                                history.record(.reject, actor: actor) { fill(&$0, parsed, queue: queue, node: node) }
+                                try await channel.reject(deliveryTag: delivery.deliveryTag, requeue: false)
+                            } else {
+                                try await Task.sleep(for: .milliseconds(random.below(ackDelayMillisMax + 1)))
+                                history.record(.ack, actor: actor) { fill(&$0, parsed, queue: queue, node: node) }
+                                try await channel.ack(deliveryTag: delivery.deliveryTag)
+                            }
+                        }
+                        break consume
+                    } catch ClientError.consumerCancelledByServer(_) {
+                        // Held too long (a paused node's): the broker took its deliveries back
+                        // and keeps the channel, which consuming again on it shows.
+                        history.record(.cancel, actor: actor) { $0.node = node; $0.queue = queue; $0.detail = "without a stall" }
                     }
                 }
             } catch {
-                history.record(.disconnect, actor: actor) { $0.node = node; $0.detail = "\(error)" }
+                recordEnd(of: actor, queue: queue, node: node, error)
             }
             consumerConnections.withLock { _ = $0.removeValue(forKey: actor) }
             await connection.close()
@@ -347,6 +420,7 @@ final class Workload: Sendable {
                 event.detail = "published to queue \(parsed.queue)"
             }
             if parsed == nil { event.detail = "unknown body: \(body.prefix(64))" }
+            if let offset = delivery.properties.headers?["x-stream-offset"], case .int64(let value) = offset { event.offset = Int(value) }
         }
     }
 
@@ -362,7 +436,7 @@ final class Workload: Sendable {
         return nil
     }
 
-    private func fill(_ event: inout Event, _ parsed: (id: MessageID, queue: Int, attempt: Int)?, queue: Int, node: Int) {
+    func fill(_ event: inout Event, _ parsed: (id: MessageID, queue: Int, attempt: Int)?, queue: Int, node: Int) {
         if let parsed {
             event.publisher = parsed.id.publisher
             event.sequence = parsed.id.sequence
