@@ -202,7 +202,8 @@ struct BerthChaos: AsyncParsableCommand {
         if tlsDirectory != nil, connections.overTLS == 0 { harnessErrors.append("no client connection went over TLS") }
 
         let features = FeatureRun(
-            queues: workload.featureQueues, streamReader: streamRead?.reader, streamLength: streamRead?.length ?? 0, probed: true, probeProblem: probeProblem)
+            queues: workload.featureQueues, streamReader: streamRead?.reader, streamLength: streamRead?.length ?? 0, probed: true, probeProblem: probeProblem,
+            pendingDeadLettersMax: workload.pendingDeadLettersMax.withLock { $0 })
         var verdict = Checker.check(history.snapshot, deadLetterQueue: workload.deadLetterQueue, features: features)
         verdict.queuesNotEmpty = notEmpty
         verdict.disagreement = disagreements

@@ -17,6 +17,9 @@ struct FeatureRun: Sendable {
     /// beyond what the history shows.
     var probed = false
     var probeProblem: String?
+    /// The most at-least-once dead letters the leader counted waiting in their source queues
+    /// at once (the dead-letter queue was full): how much that path was used.
+    var pendingDeadLettersMax = 0
 }
 
 /// The stream read back from its first offset after the faults.
@@ -102,6 +105,7 @@ struct FeatureFindings: Sendable {
     var deduplication = DeduplicationFindings()
     var singleActive = SingleActiveFindings()
     var timeouts = TimeoutFindings()
+    var pendingDeadLettersMax = 0
 
     var violations: [String] { stream.violations + deduplication.violations + singleActive.violations + timeouts.violations }
 
@@ -110,7 +114,8 @@ struct FeatureFindings: Sendable {
         "stream \(stream.replayed)/\(stream.length) replayed, \(stream.confirmedAttempts) confirmed; "
             + "dedup \(deduplication.keys) keys, \(deduplication.duplicatesDropped) duplicates dropped; "
             + "single-active \(singleActive.deliveries) deliveries, \(singleActive.handovers) handovers; "
-            + "timeouts \(timeouts.stalls) stalls, \(timeouts.cancelsAfterStall + timeouts.cancelsWithoutStall) cancels"
+            + "timeouts \(timeouts.stalls) stalls, \(timeouts.cancelsAfterStall + timeouts.cancelsWithoutStall) cancels; "
+            + "dead letters waiting at most \(pendingDeadLettersMax)"
     }
 }
 
@@ -155,6 +160,7 @@ extension Checker {
         findings.singleActive = checkSingleActive(events, queue: run.queues.singleActive, spans: spans)
         findings.timeouts = checkTimeouts(events, queue: run.queues.timeout, spans: spans, probed: run.probed)
         if let problem = run.probeProblem { findings.timeouts.probe.append(problem) }
+        findings.pendingDeadLettersMax = run.pendingDeadLettersMax
         return findings
     }
 

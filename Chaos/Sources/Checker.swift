@@ -25,6 +25,8 @@ struct Verdict: Sendable {
     /// Deliveries of a delayed publish before its delay was over.
     var early: [String] = []
     var delayedPublishes = 0
+    /// Of those, held by their quorum queue (`x-opt-delivery-delay`) rather than the exchange.
+    var heldByQueuePublishes = 0
     var duplicated = 0
     var redelivered = 0
     var recovered = 0
@@ -103,6 +105,7 @@ enum Checker {
                 publishedPriority[id] = event.priority
                 if event.delayMillis > 0 {
                     verdict.delayedPublishes += 1
+                    if event.detail == Workload.heldByQueue { verdict.heldByQueuePublishes += 1 }
                     delayed[attempt] = (event.millis, event.delayMillis)
                 }
             case .confirm:
@@ -273,7 +276,7 @@ enum Checker {
         """
         messages \(verdict.messages) (publishes \(verdict.publishAttempts)), confirmed \(verdict.confirmed), nacks \(verdict.nacks), indeterminate confirms \(verdict.indeterminate)
         deliveries \(verdict.deliveries), requeued by consumers \(verdict.requeues), rejected \(verdict.rejects) (dead-lettered deliveries \(verdict.deadLettered)), consumer crashes \(verdict.consumerCrashes)
-        lost \(lostSummary(verdict)), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count), delayed publishes \(verdict.delayedPublishes), early \(verdict.early.count)
+        lost \(lostSummary(verdict)), unexpected \(verdict.unexpected.count), order \(verdict.orderViolations.count), delayed publishes \(verdict.delayedPublishes) (\(verdict.heldByQueuePublishes) held by their queue), early \(verdict.early.count)
         duplicated \(verdict.duplicated), redelivered \(verdict.redelivered), recovered \(verdict.recovered), unconfirmed and never delivered \(verdict.unconfirmedNotDelivered)
         queues not empty after the drain \(verdict.queuesNotEmpty.count), node disagreements \(verdict.disagreement.count), unexpected node exits \(verdict.nodeExits.count)
 

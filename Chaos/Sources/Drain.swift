@@ -61,7 +61,10 @@ extension Workload {
             return ["(no leader answered)"]
         }
         let stream = queueName(streamQueue)
-        var remaining = status.queues.filter { $0.messages > 0 && $0.name != stream }.map { "\($0.name): \($0.messages)" }
+        // Dead letters waiting in their source count: a retry forwards them once there is room.
+        var remaining = status.queues.filter { $0.messages + ($0.pendingDeadLetters ?? 0) > 0 && $0.name != stream }.map {
+            "\($0.name): \($0.messages)" + ($0.pendingDeadLetters.map { ", \($0) dead letters waiting" } ?? "")
+        }
         guard let exchange = try? await cluster.statusClient(leader).exchange(vhost: "/", Self.delayedExchange) else {
             return remaining + ["(\(Self.delayedExchange) not read)"]
         }

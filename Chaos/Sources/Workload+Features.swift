@@ -7,9 +7,6 @@ import Synchronization
 // exchange, a single-active-consumer queue, and a queue whose consumers time out.
 extension Workload {
     func declareFeatureQueues(on channel: AMQPChannel) async throws {
-        // Segments of one message each: a snapshot's stream segment of more record bytes than
-        // the snapshot has left after it does not decode (ByteReader.count weighs a byte count
-        // against the bytes remaining), and the node that needs it stops. See Chaos/README.md.
         try await channel.queueDeclare(
             queueName(streamQueue), durable: true,
             arguments: ["x-queue-type": .longString(Array("stream".utf8)), "x-stream-max-segment-size-bytes": .int32(Int32(shape.streamSegmentBytes))])
@@ -335,6 +332,10 @@ extension Workload {
             if seen != last {
                 history.record(.leader, actor: "watch") { $0.node = leading?.key ?? 0; $0.detail = seen }
                 last = seen
+            }
+            if let leader = leading?.key, let queues = try? await cluster.statusClient(leader).queues() {
+                let waiting = queues.queues.reduce(0) { $0 + ($1.pendingDeadLetters ?? 0) }
+                pendingDeadLettersMax.withLock { $0 = max($0, waiting) }
             }
             try? await Task.sleep(for: .milliseconds(500))
         }

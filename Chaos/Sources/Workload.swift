@@ -17,16 +17,21 @@ struct WorkloadShape: Sendable {
     var prefetch: UInt16 = 16
     var ackDelayMillisMax = 10
     var requeuePercent = 5
-    /// Rejected without requeue, so the queue dead-letters it (to `Workload.deadLetterQueue`).
+    /// Rejected without requeue, so the queue dead-letters it (to `Workload.deadLetterQueue`),
+    /// at least once: the dead-letter queue holds at most `deadLetterQueueLength` (ready and
+    /// out at its consumer) and refuses more, so a dead letter that finds it full waits in its
+    /// source queue until a retry finds room.
     var rejectPercent = 3
+    var deadLetterQueueLength = 4
     var crashPerMille = 2
     /// Consumers of the dead-letter queue.
     var deadLetterConsumers = 1
     /// Messages carry a priority drawn below this; the queues are quorum queues, which serve
     /// priorities strictly.
     var priorities = 4
-    /// Published through the x-delayed-message exchange with an `x-delay` of up to
-    /// `delayMillisMax`: held, replicated, through the faults, then routed to its queue.
+    /// Held back for up to `delayMillisMax`, replicated, through the faults: half through the
+    /// x-delayed-message exchange (`x-delay`, routed to its queue when due), half straight to
+    /// the quorum queue with an `x-opt-delivery-delay` (delivered when due).
     var delayedPercent = 10
     var delayMillisMax = 1_500
     /// Shares (percent) of new messages for the feature queues; the main queues take the rest.
@@ -34,9 +39,10 @@ struct WorkloadShape: Sendable {
     var deduplicatedPercent = 8
     var singleActivePercent = 8
     var timeoutPercent = 6
-    /// The stream's `x-stream-max-segment-size-bytes`: one message a segment (see
-    /// `declareFeatureQueues`), which also gives every snapshot many segments to carry.
-    var streamSegmentBytes = 1
+    /// The stream's `x-stream-max-segment-size-bytes`: segments of several hundred messages,
+    /// so that a snapshot carries a few, each of more record bytes than the snapshot has left
+    /// after it (which once kept such a snapshot from decoding; see Chaos/README.md).
+    var streamSegmentBytes = 65_536
     /// Keys the x-message-deduplication exchange remembers, more than any run publishes to it,
     /// so that a key is never pushed out and a retry is always a duplicate.
     var deduplicationCacheSize = 500_000
@@ -70,6 +76,9 @@ final class Workload: Sendable {
     let consuming = Atomic<Bool>(true)
     /// Until the checks after the drain are done: `watchLeader` records leader changes.
     let watchingLeader = Atomic<Bool>(true)
+    /// The most dead letters the leader counted waiting in their source queues at once, as
+    /// the leader watcher samples it.
+    let pendingDeadLettersMax = Mutex(0)
     /// The consumers' current connections, closed to stop them.
     let consumerConnections = Mutex<[String: AMQPConnection]>([:])
     /// Set when the nodes serve amqps: about half the connections, drawn, go over TLS.
@@ -116,6 +125,8 @@ final class Workload: Sendable {
 
     /// Routes to each queue by its name, once a publish's delay is over.
     static let delayedExchange = "chaos-delayed"
+    /// A publish event's detail for one its quorum queue holds back (`x-opt-delivery-delay`).
+    static let heldByQueue = "held by its queue"
     /// Routes to `deduplicatedQueue` what it has not seen the `x-deduplication-header` of.
     static let deduplicationExchange = "chaos-dedup"
 
@@ -179,11 +190,16 @@ final class Workload: Sendable {
                 let connection = reached.0
                 do {
                     let channel = try await connection.openChannel()
-                    try await channel.queueDeclare(queueName(deadLetterQueue), durable: true)
+                    try await channel.queueDeclare(
+                        queueName(deadLetterQueue), durable: true,
+                        arguments: ["x-max-length": .int32(Int32(shape.deadLetterQueueLength)), "x-overflow": .longString(Array("reject-publish".utf8))])
                     let deadLettering: FieldTable = [
                         "x-queue-type": .longString(Array("quorum".utf8)),
                         "x-dead-letter-exchange": .longString([]),
                         "x-dead-letter-routing-key": .longString(Array(queueName(deadLetterQueue).utf8)),
+                        // A dead letter the full dead-letter queue refuses waits in its source.
+                        "x-dead-letter-strategy": .longString(Array("at-least-once".utf8)),
+                        "x-overflow": .longString(Array("reject-publish".utf8)),
                         // Only what a consumer rejects may reach the dead-letter queue, not a
                         // message requeued past a delivery limit by crashing consumers.
                         "x-delivery-limit": .int32(-1),
@@ -224,8 +240,10 @@ final class Workload: Sendable {
         var priority: Int
         /// How many times it was published so far.
         var attempts = 0
-        /// Its `x-delay` (ms), the same for every attempt; 0 for none.
+        /// Its delay (ms), the same for every attempt; 0 for none.
         var delayMillis = 0
+        /// Held by its quorum queue (`x-opt-delivery-delay`) rather than the delayed exchange.
+        var heldByQueue = false
     }
 
     func runPublisher(_ number: Int) async {
@@ -271,7 +289,7 @@ final class Workload: Sendable {
                 let delayed = isMain && random.below(100) < shape.delayedPercent
                 batch.append(Pending(
                     sequence: nextSequence, queue: queue, priority: isMain ? random.below(shape.priorities) : 0,
-                    delayMillis: delayed ? 1 + random.below(shape.delayMillisMax) : 0))
+                    delayMillis: delayed ? 1 + random.below(shape.delayMillisMax) : 0, heldByQueue: delayed && random.below(2) == 0))
                 nextSequence += 1
             }
             var sent: [(Pending, PublishConfirmation)] = []
@@ -288,15 +306,16 @@ final class Workload: Sendable {
                 history.record(.publish, actor: actor) {
                     $0.publisher = number; $0.sequence = message.sequence; $0.attempt = attempt; $0.queue = message.queue; $0.node = node
                     $0.priority = message.priority; $0.delayMillis = delay; $0.channel = channelNumber
+                    if message.heldByQueue { $0.detail = Self.heldByQueue }
                 }
                 let deduplicated = message.queue == deduplicatedQueue
                 var headers: FieldTable?
-                if delay > 0 { headers = ["x-delay": .int32(Int32(delay))] }
+                if delay > 0 { headers = [message.heldByQueue ? "x-opt-delivery-delay" : "x-delay": .int32(Int32(delay))] }
                 // The key is the message, not the attempt: a retry of a stored one is dropped.
                 if deduplicated { headers = ["x-deduplication-header": .longString(Array(id.deduplicationKey.utf8))] }
                 do {
                     let confirmation = try await channel.publish(
-                        exchange: delay > 0 ? Self.delayedExchange : deduplicated ? Self.deduplicationExchange : "",
+                        exchange: delay > 0 && !message.heldByQueue ? Self.delayedExchange : deduplicated ? Self.deduplicationExchange : "",
                         routingKey: queueName(message.queue),
                         body: ByteBuffer(string: id.body(queue: message.queue, attempt: attempt)),
                         properties: BasicProperties(headers: headers, deliveryMode: 2, priority: UInt8(message.priority))
