@@ -308,6 +308,7 @@ public struct Dispatcher: Sendable {
                         dispatch.makeReady(message)
                     }
                 }
+                if holds { dispatch.skipHeld(in: stored) }
                 queues[name] = dispatch
             case .removed(let name, let ids, _):
                 guard var dispatch = queues.removeValue(forKey: name) else { continue }

@@ -55,6 +55,20 @@ struct QueueDispatch: Sendable {
         self.lastUsed = lastUsed
         held = queue.heldUntil.map { HeldBack(readyAt: $0.value, id: $0.key) }.sorted()
         heldIDs = Set(queue.heldUntil.keys)
+        skipHeld(in: queue)
+    }
+
+    /// Moves each level's cursor past the held-back messages at it, so that a peek does not
+    /// walk them again and again (a queue of a million messages held for their delivery time
+    /// would cost a million steps a dispatch). Below the cursor a held message is what a
+    /// returned one is: once released it is ready as a return.
+    mutating func skipHeld(in queue: Queue) {
+        guard !heldIDs.isEmpty else { return }
+        for level in cursor.indices where !queue.level(level).isEmpty {
+            while let message = queue.firstMessage(priority: UInt8(level), atOrAfter: cursor[level]), heldIDs.contains(message.id) {
+                cursor[level] = message.id + 1
+            }
+        }
     }
 
     /// When the earliest message held back is ready.

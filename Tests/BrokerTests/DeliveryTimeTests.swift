@@ -69,6 +69,22 @@ final class DeliveryTimeTests: XCTestCase {
         XCTAssertEqual(next.dispatch().map(bodyText), ["m"])
     }
 
+    func testHeldMessagesAtTheCursorAreSteppedOverOnceAndThenGoOutAsReturns() throws {
+        var leader = try Self.consumedLeader()
+        let held = Self.properties([DeliveryTime.delayHeader: .int32(60_000)])
+        for n in 0..<1_000 { leader.publish("h\(n)", to: "q", properties: held) }
+        XCTAssertEqual(leader.dispatch().map(bodyText), [])
+        let level = Int(QueueSettings.quorumPriorityDefault)
+        let last = try XCTUnwrap(leader.h.ids("q").last)
+        XCTAssertEqual(leader.dispatcher.queues[q("q")]?.cursor[level], last + 1, "a peek starts past them, not at the first")
+        leader.publish("now", to: "q")
+        XCTAssertEqual(leader.dispatch().map(bodyText), ["now"])
+        leader.h.now += 60_000
+        let due = leader.dispatch()
+        XCTAssertEqual(due.count, 9, "the consumer's prefetch, \"now\" still unacknowledged")
+        XCTAssertEqual(due.map(bodyText), (0..<9).map { "h\($0)" }, "in the order they were held")
+    }
+
     func testAClassicQueueIgnoresTheHeaders() throws {
         var leader = try Self.consumedLeader(queueType: "classic")
         leader.publish("m", to: "q", properties: Self.properties([DeliveryTime.delayHeader: .int32(1_000)]))
