@@ -62,19 +62,7 @@ extension Workload {
         let actor = "t\(number)"
         let queue = timeoutQueue
         var lastNode = 0
-        while consuming.load(ordering: .sequentiallyConsistent) {
-            guard let reached = await connect(avoiding: lastNode, random: &random) else {
-                try? await Task.sleep(for: .milliseconds(250))
-                continue
-            }
-            let (connection, node) = reached
-            lastNode = node
-            consumerConnections.withLock { $0[actor] = connection }
-            guard consuming.load(ordering: .sequentiallyConsistent) else {
-                await connection.close()
-                break
-            }
-            history.record(.connect, actor: actor) { $0.node = node; $0.queue = queue }
+        while let (connection, node) = await connectConsumer(actor, queue: queue, lastNode: &lastNode, random: &random) {
             let stall = StallWatch()
             do {
                 let channel = try await connection.openChannel()

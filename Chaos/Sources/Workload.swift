@@ -362,6 +362,29 @@ final class Workload: Sendable {
     }
 
     /// Consumer `number` reads queue `queue`; its actor name is `prefix` and the number.
+    /// A consumer's next connection, to a node other than `lastNode` first, kept where a stop
+    /// closes it; nil once consuming stopped.
+    func connectConsumer(
+        _ actor: String, queue: Int, lastNode: inout Int, random: inout SeededGenerator
+    ) async -> (connection: AMQPConnection, node: Int)? {
+        while consuming.load(ordering: .sequentiallyConsistent) {
+            guard let (connection, node) = await connect(avoiding: lastNode, random: &random) else {
+                try? await Task.sleep(for: .milliseconds(250))
+                continue
+            }
+            lastNode = node
+            consumerConnections.withLock { $0[actor] = connection }
+            // A stop that came while connecting did not see this connection.
+            guard consuming.load(ordering: .sequentiallyConsistent) else {
+                await connection.close()
+                return nil
+            }
+            history.record(.connect, actor: actor) { $0.node = node; $0.queue = queue }
+            return (connection, node)
+        }
+        return nil
+    }
+
     /// Only the main queues' consumers reject (those queues dead-letter); `arguments` go with
     /// basic.consume. An ack, a requeue or a reject is recorded before it is sent, so that the
     /// history never shows a delivery held longer than it was.
@@ -371,20 +394,7 @@ final class Workload: Sendable {
         let rejects = queue < shape.queues
         let ackDelayMillisMax = ackDelayMillisMax ?? shape.ackDelayMillisMax
         var lastNode = 0
-        while consuming.load(ordering: .sequentiallyConsistent) {
-            guard let reached = await connect(avoiding: lastNode, random: &random) else {
-                try? await Task.sleep(for: .milliseconds(250))
-                continue
-            }
-            let (connection, node) = reached
-            lastNode = node
-            consumerConnections.withLock { $0[actor] = connection }
-            // A stop that came while connecting did not see this connection.
-            guard consuming.load(ordering: .sequentiallyConsistent) else {
-                await connection.close()
-                break
-            }
-            history.record(.connect, actor: actor) { $0.node = node; $0.queue = queue }
+        while let (connection, node) = await connectConsumer(actor, queue: queue, lastNode: &lastNode, random: &random) {
             do {
                 let channel = try await connection.openChannel()
                 try await channel.qos(prefetchCount: shape.prefetch)
