@@ -27,6 +27,8 @@ public final class MessageStore: Sendable {
         public var cacheBytesMax = 8 << 20
         /// The most one read covers when it takes several records that lie close together.
         public var readBytesMax = 1 << 20
+        /// The most one write covers when it takes several records that follow one another.
+        public var writeBytesMax = 1 << 20
         /// Records that a full disk would not take, kept in memory to be written once there
         /// is room: beyond this, a write fails.
         public var unwrittenBytesMax = 64 << 20
@@ -109,7 +111,7 @@ public final class MessageStore: Sendable {
     /// Opens (creating if needed) the store under a group's directory. Nothing is read:
     /// opening costs the same whatever the store holds.
     public static func open(groupDirectory: String, options: Options = Options()) throws(LogError) -> MessageStore {
-        precondition(options.segmentBytes > 0 && options.openFilesMax > 0 && options.readBytesMax > 0, "invalid store options")
+        precondition(options.segmentBytes > 0 && options.openFilesMax > 0 && options.readBytesMax > 0 && options.writeBytesMax > 0, "invalid store options")
         let directory = storesDirectory(groupDirectory: groupDirectory)
         try FileSystem.createDirectory(directory)
         var stores: Set<UInt64> = []
@@ -145,6 +147,55 @@ public final class MessageStore: Sendable {
             try writeNow(recordKey, record)
         } catch let error where error.isOutOfSpace {
             try keepUnwritten(recordKey, record)
+        }
+    }
+
+    /// One record to write: where, and its bytes.
+    public typealias PlacedRecord = (store: UInt64, position: UInt64, record: [UInt8])
+
+    /// Writes records at their positions, as `write(store:position:record:)` each would, but
+    /// with one system call for each run of records that follow one another in one segment
+    /// (the messages of one publish batch into one queue): applying a batch costs a few
+    /// writes, not one per message.
+    public func write(_ records: [PlacedRecord]) throws(LogError) {
+        var start = records.startIndex
+        while start < records.endIndex {
+            let (segment, offset) = key(records[start].store, records[start].position)
+            var end = start + 1
+            var runBytes = records[start].record.count
+            while end < records.endIndex, records[end].store == records[start].store,
+                  records[end].position == records[end - 1].position + UInt64(records[end - 1].record.count),
+                  runBytes + records[end].record.count <= options.writeBytesMax,
+                  key(records[end].store, records[end].position).0 == segment {
+                runBytes += records[end].record.count
+                end += 1
+            }
+            let run = records[start..<end]
+            start = end
+            guard run.count > 1, !hasUnwritten else {
+                for record in run { try write(store: record.store, position: record.position, record: record.record) }
+                continue
+            }
+            do {
+                try writeRunNow(run, segment: segment, offset: offset, bytes: runBytes)
+            } catch let error where error.isOutOfSpace {
+                // Whatever part of the run reached the disk is written again, to the same place.
+                for record in run { try write(store: record.store, position: record.position, record: record.record) }
+            }
+        }
+    }
+
+    private func writeRunNow(_ run: ArraySlice<PlacedRecord>, segment: SegmentKey, offset: Int, bytes: Int) throws(LogError) {
+        let file = try handle(segment, creating: true)
+        var joined: [UInt8] = []
+        joined.reserveCapacity(bytes)
+        for record in run { joined.append(contentsOf: record.record) }
+        try file.write(joined, at: offset)
+        state.withLock { state in
+            state.dirty[segment] = file
+            for record in run {
+                state.cache.insert(RecordKey(store: record.store, position: record.position), record.record, bytesMax: options.cacheBytesMax)
+            }
         }
     }
 

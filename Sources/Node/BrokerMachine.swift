@@ -28,12 +28,10 @@ public struct BrokerMachine: ReplicatedStateMachine {
         }
         if case .write(let writes)? = applied.last {
             applied.removeLast()
-            for write in writes {
-                do {
-                    try store.write(store: write.location.store, position: write.location.position, record: write.record)
-                } catch {
-                    fatalError("the message store cannot be written; a node that cannot store a committed message must stop: \(error)")
-                }
+            do {
+                try store.write(writes.map { ($0.location.store, $0.location.position, $0.record) })
+            } catch {
+                fatalError("the message store cannot be written; a node that cannot store a committed message must stop: \(error)")
             }
         }
         effects.append((entry.index, entry.term, applied))

@@ -62,6 +62,31 @@ final class MessageStoreTests: LogTestCase {
         XCTAssertEqual(segmentFiles(9).count, 5, "a record larger than a segment has one of its own")
     }
 
+    /// Records written together — runs that follow one another, runs broken by a gap, by a
+    /// segment's end or by another store, a record larger than a segment — read back as if
+    /// each had been written alone, also after reopening.
+    func testRecordsWrittenTogetherReadBackAsIfWrittenOneByOne() throws {
+        let store = try openStore()
+        var placed: [MessageStore.PlacedRecord] = []
+        var position: UInt64 = 0
+        for index in 0..<150 {
+            let bytes = 700 + index % 3
+            let offset = position % UInt64(segmentBytes)
+            if offset + UInt64(bytes) > UInt64(segmentBytes) { position += UInt64(segmentBytes) - offset }
+            if index == 40 { position += 5 }
+            placed.append((1, position, record(1, position, bytes: bytes)))
+            if index % 25 == 0 { placed.append((2, UInt64(index) * 1_000, record(2, UInt64(index) * 1_000, bytes: 1_000))) }
+            position += UInt64(bytes)
+        }
+        placed.append((1, position + UInt64(segmentBytes), record(1, position + UInt64(segmentBytes), bytes: 70_000)))
+        try store.write(placed)
+        try store.sync()
+        for reopened in [store, try openStore()] {
+            let extents = placed.map { MessageStore.Extent(store: $0.store, position: $0.position, bytes: $0.record.count) }
+            XCTAssertEqual(try reopened.read(extents), placed.map(\.record))
+        }
+    }
+
     /// Records read together come back in the order asked, whatever their stores and
     /// positions, and those that lie close in one segment take one read.
     func testABatchOfRecordsReadsBackInTheOrderAsked() throws {
