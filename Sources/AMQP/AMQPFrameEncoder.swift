@@ -8,6 +8,8 @@ public struct AMQPFrameEncoder: MessageToByteEncoder {
         case protocolHeader(ProtocolHeader)
         /// A frame.
         case frame(Frame)
+        /// Frames already encoded with `FrameWriter` (a whole message, say), written as they are.
+        case encoded(ByteBuffer)
     }
 
     public typealias OutboundIn = Outbound
@@ -20,6 +22,8 @@ public struct AMQPFrameEncoder: MessageToByteEncoder {
             header.write(into: &out)
         case .frame(let frame):
             try FrameWriter.writeFrame(frame, into: &out)
+        case .encoded(let bytes):
+            out.writeImmutableBuffer(bytes)
         }
     }
 }

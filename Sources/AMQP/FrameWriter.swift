@@ -63,13 +63,42 @@ public enum FrameWriter {
         frameSizeMax: UInt32,
         into buffer: inout ByteBuffer
     ) throws(AMQPError) {
+        let partSizeMax = try writeContentStart(channel: channel, method: method, properties: properties,
+                                                bodySize: body.readableBytes, frameSizeMax: frameSizeMax, into: &buffer)
+        var rest = body
+        while rest.readableBytes > 0 {
+            let part = rest.readSlice(length: min(partSizeMax, rest.readableBytes))!
+            writeBodyFrame(channel: channel, bytes: part.readableBytes, into: &buffer) { $0.writeImmutableBuffer(part) }
+        }
+    }
+
+    /// The same, for a body held as bytes: they are copied once, into `buffer`.
+    public static func writeContent(
+        channel: UInt16,
+        method: ContentMethod,
+        properties: BasicProperties,
+        body: [UInt8],
+        frameSizeMax: UInt32,
+        into buffer: inout ByteBuffer
+    ) throws(AMQPError) {
+        let partSizeMax = try writeContentStart(channel: channel, method: method, properties: properties,
+                                                bodySize: body.count, frameSizeMax: frameSizeMax, into: &buffer)
+        var start = 0
+        while start < body.count {
+            let end = min(start + partSizeMax, body.count)
+            writeBodyFrame(channel: channel, bytes: end - start, into: &buffer) { $0.writeBytes(body[start..<end]) }
+            start = end
+        }
+    }
+
+    /// Appends the method and the content header; returns the most body bytes a frame holds.
+    private static func writeContentStart(
+        channel: UInt16, method: ContentMethod, properties: BasicProperties, bodySize: Int, frameSizeMax: UInt32,
+        into buffer: inout ByteBuffer
+    ) throws(AMQPError) -> Int {
         precondition(frameSizeMax >= Frame.sizeMin, "frame-max \(frameSizeMax) < \(Frame.sizeMin)")
         let start = buffer.writerIndex
-        let header = ContentHeader(
-            classID: method.classID,
-            bodySize: UInt64(body.readableBytes),
-            properties: properties
-        )
+        let header = ContentHeader(classID: method.classID, bodySize: UInt64(bodySize), properties: properties)
         do throws(AMQPError) {
             try Self.writeFrame(.method(channel: channel, method.method), into: &buffer)
             try Self.writeFrame(.header(channel: channel, header), into: &buffer)
@@ -77,21 +106,17 @@ public enum FrameWriter {
             buffer.moveWriterIndex(to: start)
             throw error
         }
-        let partSizeMax = Int(frameSizeMax) - Frame.overheadSize
-        var rest = body
-        while rest.readableBytes > 0 {
-            let part = rest.readSlice(length: min(partSizeMax, rest.readableBytes))!
-            Self.writeBodyFrame(channel: channel, part: part, into: &buffer)
-        }
+        return Int(frameSizeMax) - Frame.overheadSize
     }
 
-    /// Appends one body frame; unlike other frames it cannot fail to encode.
-    private static func writeBodyFrame(channel: UInt16, part: ByteBuffer, into buffer: inout ByteBuffer) {
-        precondition(part.readableBytes <= UInt32.max, "a frame payload holds at most 4 GiB")
+    /// Appends one body frame of `bytes` bytes, which `writePart` appends; unlike other
+    /// frames it cannot fail to encode.
+    private static func writeBodyFrame(channel: UInt16, bytes: Int, into buffer: inout ByteBuffer, _ writePart: (inout ByteBuffer) -> Void) {
+        precondition(bytes <= UInt32.max, "a frame payload holds at most 4 GiB")
         buffer.writeInteger(FrameType.body.rawValue)
         buffer.writeInteger(channel)
-        buffer.writeInteger(UInt32(part.readableBytes))
-        buffer.writeImmutableBuffer(part)
+        buffer.writeInteger(UInt32(bytes))
+        writePart(&buffer)
         buffer.writeInteger(Frame.endOctet)
     }
 }

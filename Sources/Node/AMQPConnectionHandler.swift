@@ -707,8 +707,24 @@ extension AMQPConnectionHandler {
         context?.flush()
     }
 
+    /// Room for a message's method and header frames beside its body (the buffer grows when
+    /// long names or many properties need more).
+    private static let contentFramingBytes = 512
+
     func writeContent(channel: UInt16, method: ContentMethod, properties: Broker.BasicProperties, body: [UInt8]) {
         guard let context else { return }
+        // The whole message as one buffer, its body copied once.
+        var content = context.channel.allocator.buffer(capacity: body.count + Self.contentFramingBytes)
+        do {
+            try FrameWriter.writeContent(channel: channel, method: method, properties: AMQP.BasicProperties(properties), body: body,
+                                         frameSizeMax: frameSizeMax, into: &content)
+            context.write(wrapOutboundOut(.encoded(content)), promise: nil)
+            scheduleFlush()
+            return
+        } catch {
+            // Properties that cannot be encoded: frame by frame, so that the encoder fails as
+            // for any frame.
+        }
         var bodyBuffer = context.channel.allocator.buffer(capacity: body.count)
         bodyBuffer.writeBytes(body)
         let header = ContentHeader(classID: method.classID, bodySize: UInt64(body.count), properties: AMQP.BasicProperties(properties))

@@ -169,7 +169,7 @@ public final class BerthNode: Sendable {
                     do {
                         try channel.pipeline.syncOperations.addHandlers([
                             ByteToMessageHandler(AMQPFrameDecoder(role: .server, frameSizeMax: settings.frameSizeMax, channelMax: settings.channelMax)),
-                            MessageToByteHandler(AMQPFrameEncoder()),
+                            AMQPFrameEncodingHandler(),
                             AMQPConnectionHandler(core: sessionCore.value, settings: settings, peerIsLoopback: false, forwardedUser: user),
                         ])
                     } catch {
@@ -247,7 +247,7 @@ public final class BerthNode: Sendable {
                                                         peerIsLoopback: Self.isLoopback(channel.remoteAddress))
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(AMQPFrameDecoder(role: .server, frameSizeMax: settings.frameSizeMax, channelMax: settings.channelMax)),
-                        MessageToByteHandler(AMQPFrameEncoder()),
+                        AMQPFrameEncodingHandler(),
                         handler,
                     ])
                 }

@@ -47,6 +47,20 @@ final class FrameWriterTests: XCTestCase {
         ])
     }
 
+    func testWriteContentOfABodyHeldAsBytesWritesWhatABufferBodyWrites() throws {
+        let deliver = Method.Basic.Deliver(consumerTag: "c", deliveryTag: 7, exchange: "x", routingKey: "k")
+        let body = (0..<9_000).map { UInt8(truncatingIfNeeded: $0) }
+        for size in [0, 1, 4088, 4089, body.count] {
+            var fromBuffer = ByteBuffer()
+            var fromBytes = ByteBuffer()
+            try FrameWriter.writeContent(channel: 2, method: .deliver(deliver), properties: BasicProperties(priority: 3),
+                                         body: ByteBuffer(bytes: body.prefix(size)), frameSizeMax: 4096, into: &fromBuffer)
+            try FrameWriter.writeContent(channel: 2, method: .deliver(deliver), properties: BasicProperties(priority: 3),
+                                         body: Array(body.prefix(size)), frameSizeMax: 4096, into: &fromBytes)
+            XCTAssertEqual(fromBytes, fromBuffer, "a body of \(size) bytes")
+        }
+    }
+
     func testWriteContentLeavesTheBufferAsItWasOnFailure() {
         var buffer = ByteBuffer(string: "before")
         let tooLong = String(repeating: "x", count: 256)
