@@ -454,7 +454,7 @@ extension AMQPConnectionHandler {
     }
 
     private func writeDeliver(channel: UInt16, consumerTag: String, deliveryTag: UInt64, redelivered: Bool, message: Broker.Message) {
-        guard let session = channels[channel], !session.closing else { return }
+        guard channels[channel]?.closing == false else { return }
         let deliver = Method.Basic.Deliver(
             consumerTag: consumerTag, deliveryTag: deliveryTag, redelivered: redelivered, exchange: message.exchange, routingKey: message.routingKey)
         writeContent(channel: channel, method: .deliver(deliver), properties: message.properties, body: message.body)
@@ -464,7 +464,7 @@ extension AMQPConnectionHandler {
     /// elsewhere), up to `directReplyBytesWhileUnwritableMax`; past that it is dropped, as
     /// a reply to a gone channel is.
     func deliverReply(_ reply: Dispatcher.ReplyDelivery, message: Broker.Message) {
-        guard let session = channels[reply.channel.number], !session.closing, let context else { return }
+        guard channels[reply.channel.number]?.closing == false, let context else { return }
         if !context.channel.isWritable {
             guard directReplyBytesWhileUnwritable + message.body.count <= settings.directReplyBytesWhileUnwritableMax else {
                 if !droppingDirectReplies {
@@ -497,12 +497,7 @@ extension AMQPConnectionHandler {
     /// Coalesces the confirms gathered in this turn: one basic.ack with multiple = true
     /// covers every tag up to the oldest still unconfirmed, the rest go one by one.
     func sendConfirms(_ channel: UInt16) {
-        guard var session = channels[channel], !session.confirmsDue.isEmpty else { return }
-        let due = session.confirmsDue.sorted { $0.tag < $1.tag }
-        session.confirmsDue = []
-        for confirm in due { session.unconfirmed.remove(confirm.tag) }
-        let oldestOutstanding = session.unconfirmed.min() ?? .max
-        channels[channel] = session
+        guard channels[channel]?.confirmsDue.isEmpty == false, let (due, oldestOutstanding) = channels[channel]?.takeConfirmsDue() else { return }
         core.activity.confirmed += UInt64(due.count(where: \.ack))
         let allAcked = due.allSatisfy(\.ack)
         let coalescible = allAcked ? due.filter { $0.tag < oldestOutstanding } : []

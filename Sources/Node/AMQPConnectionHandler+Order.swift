@@ -21,6 +21,12 @@ extension ChannelSession {
             return commandsUnanswered > 0 || publishesUnanswered > 0
         }
     }
+
+    /// The first held method, when it need wait no longer.
+    var releasable: AssembledMethod? {
+        guard !closing, let next = held.first, !mustWait(next) else { return nil }
+        return next
+    }
 }
 
 extension AMQPConnectionHandler {
@@ -30,10 +36,9 @@ extension AMQPConnectionHandler {
             // Another channel's requeue, sent before this get, is seen by it.
             awaitProposals(channel)
         }
-        guard var session = channels[channel] else { return }
-        if !session.held.isEmpty || session.mustWait(assembled) {
-            session.held.append(assembled)
-            channels[channel] = session
+        guard let mustHold = channels[channel].map({ !$0.held.isEmpty || $0.mustWait(assembled) }) else { return }
+        if mustHold {
+            channels[channel]!.held.append(assembled)
             heldMethods += 1
             updateHeldBackPressure()
             return
@@ -43,15 +48,15 @@ extension AMQPConnectionHandler {
 
     /// A publish of the channel was answered by the core (stored, refused or returned).
     func publishAnswered(_ channel: UInt16) {
-        guard let session = channels[channel] else { return }
-        channels[channel]?.publishesUnanswered = max(0, session.publishesUnanswered - 1)
+        guard channels[channel] != nil else { return }
+        channels[channel]!.publishesUnanswered = max(0, channels[channel]!.publishesUnanswered - 1)
         releaseHeld(channel)
     }
 
     /// A metadata command of the channel was applied, or refused.
     func commandAnswered(_ channel: UInt16) {
-        guard let session = channels[channel] else { return }
-        channels[channel]?.commandsUnanswered = max(0, session.commandsUnanswered - 1)
+        guard channels[channel] != nil else { return }
+        channels[channel]!.commandsUnanswered = max(0, channels[channel]!.commandsUnanswered - 1)
         releaseHeld(channel)
     }
 
@@ -71,9 +76,8 @@ extension AMQPConnectionHandler {
         releasingHeld = true
         defer { releasingHeld = false }
         var released = false
-        while phase == .open, var session = channels[channel], !session.closing, let next = session.held.first, !session.mustWait(next) {
-            session.held.removeFirst()
-            channels[channel] = session
+        while phase == .open, let next = channels[channel]?.releasable {
+            channels[channel]!.held.removeFirst()
             heldMethods -= 1
             released = true
             do {

@@ -340,6 +340,15 @@ struct ChannelSession {
     init(number: UInt16, messageSizeMax: UInt64) {
         assembler = ContentAssembler(channel: number, messageSizeMax: messageSizeMax)
     }
+
+    /// The confirms gathered in this turn, in tag order, no longer unconfirmed; and the
+    /// oldest tag still unconfirmed after them (`.max` when none is).
+    mutating func takeConfirmsDue() -> (due: [(tag: UInt64, ack: Bool)], oldestOutstanding: UInt64) {
+        let due = confirmsDue.sorted { $0.tag < $1.tag }
+        confirmsDue = []
+        for confirm in due { unconfirmed.remove(confirm.tag) }
+        return (due, unconfirmed.min() ?? .max)
+    }
 }
 
 extension AMQPConnectionHandler {
@@ -543,7 +552,9 @@ extension AMQPConnectionHandler {
             try relay.fromClient(frame)
             return
         }
-        guard var session = channels[channel] else {
+        // The session is changed where it lies: a copy would share the assembler's buffers
+        // and make every frame copy them.
+        guard let closing = channels[channel]?.closing else {
             if case .method(_, .channel(.open)) = frame {
                 if let max = core.state.limit(.maxChannels, of: .user(user)), core.openChannels(user: user) >= max {
                     throw Refusal(code: .notAllowed, text: "NOT_ALLOWED - number of channels opened for user '\(user)' has reached the maximum allowed user limit of (\(max))",
@@ -557,7 +568,7 @@ extension AMQPConnectionHandler {
             if case .method(_, .channel(.closeOk)) = frame, crossedCloses.remove(channel) != nil { return }
             throw Refusal(code: .channelError, text: "CHANNEL_ERROR - expected 'channel.open'", method: nil, closesConnection: true)
         }
-        if session.closing {
+        if closing {
             switch frame {
             case .method(_, .channel(.closeOk)):
                 channels[channel] = nil
@@ -574,19 +585,14 @@ extension AMQPConnectionHandler {
         }
         let assembled: AssembledMethod?
         do {
-            assembled = try session.assembler.receive(frame)
+            assembled = try channels[channel]!.assembler.receive(frame)
         } catch {
             guard !error.isHardError else { throw error }
             // A message over the size limit (406): the channel closes, the connection stays.
-            channels[channel] = session
             closeChannel(channel, Refusal(error))
             return
         }
-        guard let assembled else {
-            channels[channel] = session
-            return
-        }
-        channels[channel] = session
+        guard let assembled else { return }
         try order(channel, assembled)
     }
 
