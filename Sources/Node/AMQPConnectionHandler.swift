@@ -273,7 +273,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
 
 /// Why a method was refused: the reply code and text to close with, the method that failed,
 /// and whether the whole connection closes or only the channel.
-struct Refusal: Error {
+struct Refusal: Error, Equatable {
     var code: AMQP.ReplyCode
     var text: String
     var method: MethodID?
@@ -486,7 +486,7 @@ extension AMQPConnectionHandler {
                                     frameSizeMax: frameSizeMax, channelMax: channelMax, settings: relaySettings)
             self.relay = relay
             phase = .open
-            // open-ok once the relay's first session to the leader is open (`relayOpened`):
+            // open-ok once the relay's first session to the leader is open (the relay sends it):
             // what the leader refuses at open (a vhost's or user's connection limit), the
             // client hears at open, as from the leader itself.
             relay.start()
@@ -494,11 +494,6 @@ extension AMQPConnectionHandler {
         }
         connectionID = core.register(self)
         phase = .open
-        send(.method(channel: 0, .connection(.openOk(.init()))), flush: true)
-    }
-
-    /// The relay's first session to the leader is open, and so is the client's connection.
-    func relayOpened() {
         send(.method(channel: 0, .connection(.openOk(.init()))), flush: true)
     }
 

@@ -1,464 +1,157 @@
 import AMQP
-import DequeModule
 import NIOCore
 import Raft
 
-/// Serves a client connection on a node that does not lead: the node has done the
-/// handshake itself up to connection.open (its open-ok waits for the first session, so that
-/// the leader's refusal at open reaches the client at open), and relays every channel frame
-/// to the leader over a client session on the peer port (an AMQP connection of its own,
-/// authenticated with the cluster secret), and the leader's frames back.
-///
-/// The client's channels outlive the leader: when the session to the leader is lost (the
-/// leader died, stepped down, or this node learned of a newer one), the relay opens a
-/// session to the new leader and restores each channel there — channel.open, basic.qos,
-/// confirm.select, tx.select and every consumer — before it sends anything the client sent
-/// meanwhile. What cannot carry over is settled toward the client:
-/// - publishes sent to the old leader and not yet confirmed are nacked (the client
-///   republishes; a message may then arrive twice, never zero times once confirmed);
-/// - deliveries the client held come again from the new leader with `redelivered = true`
-///   (Raft state keeps every unsettled message); acks for them are dropped, as they name
-///   deliveries of a session that is gone. Delivery tags and publish sequence numbers keep
-///   counting up across sessions, so the client never sees one reused;
-/// - a synchronous request without its reply is sent again;
-/// - a transaction with uncommitted work closes its channel (541): the work is gone.
-/// While no leader is reachable the client's frames wait, bounded in bytes (reading stops
-/// past the bound) and in time (`Settings.leaderWait`): past it, every unconfirmed publish is
-/// nacked and the connection closes with 320.
-///
-/// Frames of one content (a publish, a delivery) travel as a unit in both directions, so a
-/// lost session never leaves half a message on either side. Runs on the node's event loop.
+/// Serves a client connection on a node that does not lead by relaying its channels to the
+/// leader: the shell of `RelayCore`, which decides everything the relay does (see there). The
+/// shell owns the session's NIO channel, the timers, the client's handler and this node's
+/// view of the leader; it feeds each event to the core and carries out the directives the
+/// core returns. Runs on the node's event loop.
 final class LeaderRelay {
-    struct Settings {
-        /// How long the client's frames wait for a reachable leader.
-        var leaderWait = TimeAmount.seconds(10)
-        /// Between attempts to reach a leader.
-        var retryDelay = TimeAmount.milliseconds(50)
-        /// A session not open by then is abandoned (a paused leader accepts the TCP
-        /// connection but never answers).
-        var openingTimeout = TimeAmount.seconds(2)
-        /// Client bytes waiting for a leader before the relay stops reading the client.
-        var pendingBytesMax = 8 << 20
-        /// The heartbeat of the session to the leader, both ways: a silent leader is given up
-        /// after two intervals even when Raft has not yet noticed, and the leader gives up the
-        /// session of a silent (paused) node as soon, so that what it delivered to that node's
-        /// consumers returns to the queue within seconds rather than when the node resumes.
-        var sessionHeartbeatSeconds: UInt16 = 1
-        /// The largest message body a client may publish through the relay.
-        var messageSizeMax: UInt64 = ContentAssembler.messageSizeMaxDefault
-        /// How long a client's connection.close waits for the leader's close-ok.
-        var upstreamCloseWait = TimeAmount.seconds(2)
-    }
+    typealias Settings = RelayCore.Settings
 
-    /// A frame or a content (method, header, bodies) that must travel together.
-    private typealias Unit = [Frame]
-
-    private let settings: Settings
-    private let core: NodeCore
+    private var core: RelayCore
+    private let node: NodeCore
     private let loop: any EventLoop
     private weak var client: AMQPConnectionHandler?
     private let user: String
-    private let vhost: String
-    /// Whether the client has its connection.open-ok, sent when the first session opens.
-    private var clientOpened = false
-    private let clientProperties: FieldTable
-    private let frameSizeMax: UInt32
-    private let channelMax: UInt16
-
-    private enum SessionState {
-        /// No session; `connect()` is scheduled or running.
-        case down
-        /// Dialling or in the AMQP handshake with this leader.
-        case opening(leader: NodeID, generation: UInt64)
-        /// Frames flow.
-        case open(leader: NodeID, generation: UInt64)
-    }
-
-    private var state = SessionState.down
-    /// Counts sessions, so that events of an abandoned one are ignored.
-    private var generation: UInt64 = 0
     private var session: (any Channel)?
+    /// A connection just dialled, until the core adopts it as the session.
+    private var dialed: (any Channel)?
     private var sessionHeartbeat: RepeatedTask?
-    private var readFromSessionSinceBeat = true
-    private var missedSessionBeats = 0
-    /// Since when the client's frames wait for a leader; nil while a session is open.
-    private var waitingSince: NIODeadline?
     private var retryTask: Scheduled<Void>?
-    private var pending: Deque<Unit> = []
-    private var pendingBytes = 0
-    private var channels: [UInt16: RelayedChannel] = [:]
-    /// Channels whose close crossed the client's (see `AMQPConnectionHandler.crossedCloses`).
-    private var crossedCloses: Set<UInt16> = []
-    private var clientReadingPaused = false
-    private var closed = false
-    /// The client closed its connection: the relay waits for the leader's close-ok (what the
-    /// session held is given back by then), up to `Settings.upstreamCloseWait`.
+    /// Answers the client's connection.close (see `closeUpstream`).
     private var upstreamClosed: (() -> Void)?
-    /// Set by the client's connection.close: a lost session is not replaced.
-    private var clientClosing = false
 
-    init(client: AMQPConnectionHandler, core: NodeCore, loop: any EventLoop, user: String, vhost: String, clientProperties: FieldTable,
+    init(client: AMQPConnectionHandler, core node: NodeCore, loop: any EventLoop, user: String, vhost: String, clientProperties: FieldTable,
          frameSizeMax: UInt32, channelMax: UInt16, settings: Settings = Settings()) {
         self.client = client
-        self.core = core
+        self.node = node
         self.loop = loop
         self.user = user
-        self.vhost = vhost
-        self.clientProperties = clientProperties
-        self.frameSizeMax = frameSizeMax
-        self.channelMax = channelMax
-        self.settings = settings
+        let handshake = RelayCore.Handshake(vhost: vhost, properties: clientProperties, frameSizeMax: frameSizeMax, channelMax: channelMax)
+        self.core = RelayCore(handshake: handshake, settings: settings)
     }
 
     /// Starts reaching for the leader.
     func start() {
-        core.watchLeader(self)
-        waitingSince = .now()
-        connect()
+        node.watchLeader(self)
+        let leader = node.leader
+        drive { core, now in core.onStart(leader: leader, now: now) }
     }
 
     /// The client connection is gone: so is its session.
     func close() {
-        guard !closed else { return }
-        closed = true
-        core.unwatchLeader(self)
-        retryTask?.cancel()
-        endSession()
-        pending = []
-        channels = [:]
+        drive { core, _ in core.onClose() }
     }
 
-    /// This node learned of a leader. A session to another node is abandoned: that node no
-    /// longer leads, and may be unreachable rather than closing it.
+    /// This node learned of a leader.
     func leaderChanged(to leader: NodeID?) {
-        guard let leader else { return }
-        switch state {
-        case .open(let current, _) where current != leader: sessionLost()
-        case .opening(let current, _) where current != leader: sessionLost()
-        default: break
-        }
+        drive { core, now in core.onLeaderChanged(to: leader, now: now) }
     }
 
-    /// The client sent connection.close: the session closes the same way, so that the
-    /// leader has requeued what the client held before the client hears close-ok; `done`
-    /// runs on the leader's close-ok, at once without an open session, or after
-    /// `upstreamCloseWait`.
+    /// The client sent connection.close: `done` runs once the session has closed the same
+    /// way (see `RelayCore.onCloseUpstream`).
     func closeUpstream(then done: @escaping () -> Void) {
-        clientClosing = true
-        guard case .open = state, !closed else { return done() }
         upstreamClosed = done
-        let close = Method.Connection.Close(replyCode: .replySuccess, replyText: "the client closed its connection", classID: 0, methodID: 0)
-        writeToSession(.method(channel: 0, .connection(.close(close))))
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        loop.scheduleTask(in: settings.upstreamCloseWait) { bound.value.finishUpstreamClose() }
+        drive { core, _ in core.onCloseUpstream() }
     }
-
-    private func finishUpstreamClose() {
-        guard let done = upstreamClosed.take() else { return }
-        done()
-    }
-
-    // MARK: From the client
 
     /// A frame on a channel other than 0, from the client.
     func fromClient(_ frame: Frame) throws(Refusal) {
-        let number = frame.channel
-        switch frame {
-        case .method(_, let method):
-            if channels[number] == nil {
-                if case .channel(.closeOk) = method, crossedCloses.remove(number) != nil { return }
-                guard case .channel(.open) = method else {
-                    throw Refusal(code: .channelError, text: "CHANNEL_ERROR - expected 'channel.open'", method: nil, closesConnection: true)
-                }
-                crossedCloses.remove(number)
-                channels[number] = RelayedChannel()
-            }
-            channels[number]?.droppingOversizedBody = false
-            guard var channel = channels[number] else { return }
-            if channel.incoming != nil, channel.closing == nil {
-                throw Refusal(AMQPError.unexpectedFrame(.methodDuringContent(method.id), channel: number))
-            }
-            switch channel.closing {
-            case .locally?, .byServer?:
-                // Only the close-ok the client owes matters now, or its own close, crossing ours.
-                let forward = channel.closing == .byServer && channel.openedUpstream
-                switch method {
-                case .channel(.closeOk):
-                    channels[number] = nil
-                    if forward { relay([frame]) }
-                case .channel(.close):
-                    // As the leader answers a crossed close: close-ok, and the close-ok the
-                    // client may still send for ours is not an error. The leader gets the
-                    // close-ok it is owed.
-                    channels[number] = nil
-                    crossedCloses.insert(number)
-                    if forward { relay([.method(channel: number, .channel(.closeOk))]) }
-                    client?.send(.method(channel: number, .channel(.closeOk)), flush: true)
-                default:
-                    break
-                }
-                return
-            case .byClient?, nil:
-                break
-            }
-            switch method {
-            case .basic(.publish):
-                channel.incoming = GatheredContent(method: frame)
-                channels[number] = channel
-            case _ where method.contentMethod != nil:
-                // As the leader answers it: only publish carries content from a client.
-                throw Refusal.commandInvalid("\(method.name) from a client", method: method.id)
-            case .channel(.close):
-                channel.closing = .byClient
-                channels[number] = channel
-                if channel.openedUpstream || channel.awaiting != nil || isWaitingFor(channel: number) {
-                    relay([frame])
-                } else {
-                    // Never reached a leader: nothing to close there.
-                    channels[number] = nil
-                    client?.send(.method(channel: number, .channel(.closeOk)), flush: true)
-                }
-            default:
-                relay([frame])
-            }
-        case .header, .body:
-            // After a channel.close, sent or received, the channel's content is dropped
-            // unread, as the leader drops it.
-            if let closing = channels[number]?.closing, closing != .byClient { return }
-            // The leader refused the message from its header and drops its body unread.
-            if case .body = frame, channels[number]?.droppingOversizedBody == true { return }
-            guard var channel = channels[number] else {
-                throw Refusal(code: .channelError, text: "CHANNEL_ERROR - expected 'channel.open'", method: nil, closesConnection: true)
-            }
-            guard var content = channel.incoming else {
-                let misplaced: AMQPError.UnexpectedFrame = if case .header = frame { .contentHeaderWithoutMethod } else { .contentBodyWithoutHeader }
-                throw Refusal(AMQPError.unexpectedFrame(misplaced, channel: number))
-            }
-            do { try content.add(frame) } catch { throw Refusal(error) }
-            channel.incoming = content
-            channels[number] = channel
-            if case .header(_, let header) = frame, header.bodySize > settings.messageSizeMax {
-                // Over the size limit: the leader refuses it from its header (closing the
-                // channel, as RabbitMQ), and its body is not held here meanwhile.
-                channels[number]?.incoming = nil
-                channels[number]?.droppingOversizedBody = true
-                relay(content.frames)
-                return
-            }
-            if content.isComplete { completeIncoming(number) }
-        case .heartbeat:
-            break
-        }
+        carryOut(try core.onClientFrame(frame))
     }
 
-    private func completeIncoming(_ number: UInt16) {
-        guard var channel = channels[number], let content = channel.incoming else { return }
-        channel.incoming = nil
-        if channel.confirmModeForClient { channel.publishesFromClient += 1 }
-        channels[number] = channel
-        relay(content.frames)
+    /// The client's socket backs up: stop reading from the leader until it drains.
+    func clientWritabilityChanged(_ writable: Bool) {
+        drive { core, _ in core.onClientWritability(writable) }
     }
-
-    /// Whether a frame sent by the client for this channel still waits for a leader.
-    private func isWaitingFor(channel number: UInt16) -> Bool {
-        pending.contains { $0.first?.channel == number }
-    }
-
-    /// Sends a unit now, or queues it behind the ones waiting for a leader.
-    private func relay(_ unit: Unit) {
-        if case .method(_, .confirm(.select)) = unit.first, let number = unit.first?.channel {
-            channels[number]?.confirmModeForClient = true
-        }
-        if case .open = state, pending.isEmpty {
-            sendToLeader(unit)
-            return
-        }
-        pending.append(unit)
-        pendingBytes += unit.reduce(0) { $0 + $1.approximateBytes }
-        if pendingBytes > settings.pendingBytesMax { pauseClientReading(true) }
-    }
-
-    /// Writes a unit to the session, keeping the record that a new session is restored from.
-    private func sendToLeader(_ unit: Unit, flush: Bool = true) {
-        guard let first = unit.first, let session else { return }
-        let number = first.channel
-        if case .method(_, let method) = first, var channel = channels[number] {
-            switch method {
-            case .channel(.open):
-                channel.awaiting = method
-            case .basic(.publish):
-                if channel.confirmSelected { channel.publishesSent += 1 }
-                if channel.transactional { channel.transactionHasWork = true }
-            case .basic(.ack(let ack)):
-                guard let tag = channel.leaderTag(ack.deliveryTag, multiple: ack.multiple) else { return }
-                if channel.transactional { channel.transactionHasWork = true }
-                channels[number] = channel
-                return write([.method(channel: number, .basic(.ack(.init(deliveryTag: tag, multiple: ack.multiple))))], to: session, flush: flush)
-            case .basic(.nack(let nack)):
-                guard let tag = channel.leaderTag(nack.deliveryTag, multiple: nack.multiple) else { return }
-                if channel.transactional { channel.transactionHasWork = true }
-                channels[number] = channel
-                let rewritten = Method.Basic.Nack(deliveryTag: tag, multiple: nack.multiple, requeue: nack.requeue)
-                return write([.method(channel: number, .basic(.nack(rewritten)))], to: session, flush: flush)
-            case .basic(.reject(let reject)):
-                guard let tag = channel.leaderTag(reject.deliveryTag, multiple: false) else { return }
-                if channel.transactional { channel.transactionHasWork = true }
-                channels[number] = channel
-                return write([.method(channel: number, .basic(.reject(.init(deliveryTag: tag, requeue: reject.requeue))))], to: session, flush: flush)
-            case .basic(.qos(let qos)):
-                channel.qos[qos.global] = qos
-                channel.awaiting = method
-            case .confirm(.select(let select)):
-                channel.confirmSelected = true
-                if !select.noWait { channel.awaiting = method }
-            case .basic(.consume(let consume)):
-                if consume.noWait { channel.consumers[consume.consumerTag] = consume } else { channel.awaiting = method }
-            case .basic(.cancel(let cancel)):
-                channel.consumers[cancel.consumerTag] = nil
-                if !cancel.noWait { channel.awaiting = method }
-            default:
-                if method.awaitsReply { channel.awaiting = method }
-            }
-            channels[number] = channel
-        }
-        write(unit, to: session, flush: flush)
-    }
-
-    private func write(_ unit: Unit, to session: any Channel, flush: Bool) {
-        for frame in unit { session.write(AMQPFrameEncoder.Outbound.frame(frame), promise: nil) }
-        if flush { session.flush() }
-    }
-
-    // MARK: From the leader
 
     fileprivate func fromLeader(_ frame: Frame, generation: UInt64) {
-        guard generation == self.generation, !closed else { return }
-        readFromSessionSinceBeat = true
-        switch state {
-        case .opening(let leader, _):
-            handshake(frame, leader: leader)
-        case .open:
-            if frame.channel == 0 { connectionFrameFromLeader(frame) } else { channelFrameFromLeader(frame) }
-        case .down:
-            break
-        }
+        drive { core, now in core.onLeaderFrame(frame, generation: generation, now: now) }
     }
 
-    private func channelFrameFromLeader(_ frame: Frame) {
-        let number = frame.channel
-        guard var channel = channels[number] else { return }
-        switch frame {
-        case .method(_, let method):
-            if method.isReply {
-                if channel.repliesToSwallow > 0 {
-                    // The answer to a method the relay sent to restore the channel.
-                    channel.repliesToSwallow -= 1
-                    channels[number] = channel
-                    return
+    fileprivate func sessionClosed(generation: UInt64) {
+        drive { core, now in core.onSessionClosed(generation: generation, now: now) }
+    }
+
+    fileprivate func sessionWritabilityChanged(_ writable: Bool, generation: UInt64) {
+        drive { core, _ in core.onSessionWritability(writable, generation: generation) }
+    }
+
+    private func retry() {
+        let leader = node.leader
+        drive { core, now in core.onRetryTimer(leader: leader, now: now) }
+    }
+
+    // MARK: Carrying out directives
+
+    /// Runs one event of the core and carries out what it returns. Carrying them out may
+    /// feed the core another event (the client's teardown closes the relay): that one's
+    /// directives are carried out at once, as the core has finished with the first.
+    private func drive(_ event: (inout RelayCore, NIODeadline) -> [RelayCore.Directive]) {
+        carryOut(event(&core, .now()))
+    }
+
+    private func carryOut(_ directives: [RelayCore.Directive]) {
+        for directive in directives {
+            switch directive {
+            case .sendToClient(let frames, let flush):
+                for (index, frame) in frames.enumerated() { client?.send(frame, flush: flush && index == frames.count - 1) }
+            case .closeClient(let refusal):
+                client?.failConnection(refusal)
+            case .pauseReadingClient:
+                client?.setReading(false)
+            case .resumeReadingClient:
+                client?.setReading(true)
+            case .readSession(let reading):
+                session?.setOption(ChannelOptions.autoRead, value: reading).whenFailure { _ in }
+            case .dial(let leader, let generation):
+                dial(leader, generation: generation)
+            case .scheduleOpeningTimeout(let generation, let delay):
+                let bound = NIOLoopBound(self, eventLoop: loop)
+                loop.scheduleTask(in: delay) {
+                    bound.value.drive { core, now in core.onOpeningTimeout(generation: generation, now: now) }
                 }
-                channel.replied(method)
-                if case .channel(.closeOk) = method {
-                    channels[number] = nil
-                    client?.send(frame, flush: true)
-                    return
+            case .adoptSession:
+                session = dialed.take()
+                session?.writeAndFlush(AMQPFrameEncoder.Outbound.protocolHeader(.amqp091), promise: nil)
+            case .writeToSession(let frames, let flush):
+                guard let session else { continue }
+                for frame in frames { session.write(AMQPFrameEncoder.Outbound.frame(frame), promise: nil) }
+                if flush { session.flush() }
+            case .startHeartbeat(let generation, let interval):
+                let bound = NIOLoopBound(self, eventLoop: loop)
+                sessionHeartbeat = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                    bound.value.drive { core, now in core.onHeartbeatTimer(generation: generation, now: now) }
                 }
+            case .closeSession:
+                sessionHeartbeat?.cancel()
+                sessionHeartbeat = nil
+                session?.close(promise: nil)
+                session = nil
+            case .scheduleRetry(let delay):
+                let bound = NIOLoopBound(self, eventLoop: loop)
+                retryTask = loop.scheduleTask(in: delay) { bound.value.retry() }
+            case .cancelRetry:
+                retryTask?.cancel()
+                retryTask = nil
+            case .scheduleUpstreamCloseTimer(let delay):
+                let bound = NIOLoopBound(self, eventLoop: loop)
+                loop.scheduleTask(in: delay) { bound.value.drive { core, _ in core.onUpstreamCloseTimer() } }
+            case .finishUpstreamClose:
+                upstreamClosed.take()?()
+            case .stopWatchingLeader:
+                node.unwatchLeader(self)
             }
-            switch method {
-            case .basic(.deliver(var deliver)):
-                deliver.deliveryTag = channel.clientTag(deliver.deliveryTag)
-                channel.outgoing = GatheredContent(method: .method(channel: number, .basic(.deliver(deliver))))
-                channels[number] = channel
-                return
-            case .basic(.getOk(var getOk)):
-                getOk.deliveryTag = channel.clientTag(getOk.deliveryTag)
-                channel.outgoing = GatheredContent(method: .method(channel: number, .basic(.getOk(getOk))))
-                channels[number] = channel
-                return
-            case .basic(.return):
-                channel.outgoing = GatheredContent(method: frame)
-                channels[number] = channel
-                return
-            case .basic(.ack(var ack)):
-                // A publisher confirm, in the client's numbering.
-                ack.deliveryTag += channel.publishOffset
-                channels[number] = channel
-                client?.send(.method(channel: number, .basic(.ack(ack))), flush: false)
-                return
-            case .basic(.nack(var nack)):
-                nack.deliveryTag += channel.publishOffset
-                channels[number] = channel
-                client?.send(.method(channel: number, .basic(.nack(nack))), flush: false)
-                return
-            case .basic(.cancel(let cancel)):
-                channel.consumers[cancel.consumerTag] = nil
-            case .channel(.close):
-                channel.closing = .byServer
-            default:
-                break
-            }
-            channels[number] = channel
-            client?.send(frame, flush: false)
-        case .header, .body:
-            guard var content = channel.outgoing, (try? content.add(frame)) != nil else { return sessionFailed("a content frame out of place") }
-            channel.outgoing = content
-            channels[number] = channel
-            if content.isComplete { completeOutgoing(number) }
-        case .heartbeat:
-            break
         }
     }
 
-    private func completeOutgoing(_ number: UInt16) {
-        guard var channel = channels[number], let content = channel.outgoing else { return }
-        channel.outgoing = nil
-        channels[number] = channel
-        for frame in content.frames { client?.send(frame, flush: false) }
-    }
-
-    private func connectionFrameFromLeader(_ frame: Frame) {
-        guard case .method(_, .connection(let method)) = frame else { return }
-        switch method {
-        case .close(let close):
-            session?.writeAndFlush(AMQPFrameEncoder.Outbound.frame(.method(channel: 0, .connection(.closeOk))), promise: nil)
-            leaderClosed(close)
-        case .closeOk:
-            finishUpstreamClose()
-        case .blocked, .unblocked:
-            client?.send(frame, flush: true)
-        default:
-            break
-        }
-    }
-
-    /// The leader closed the session: 320 means it no longer serves (it stepped down or is
-    /// stopping), and another leader takes over; any other code is the client's doing.
-    private func leaderClosed(_ close: Method.Connection.Close) {
-        if close.replyCode == .connectionForced {
-            sessionLost()
-        } else {
-            client?.failConnection(Refusal(code: close.replyCode, text: close.replyText,
-                                           method: MethodID(classID: close.classID, methodID: close.methodID), closesConnection: true))
-        }
-    }
-
-    // MARK: The session's life
-
-    private func connect() {
-        guard !closed else { return }
-        retryTask = nil
-        if let waitingSince, NIODeadline.now() - waitingSince > settings.leaderWait { return giveUp() }
-        guard let leader = core.leader else { return retryLater() }
-        generation += 1
-        let generation = self.generation
-        state = .opening(leader: leader, generation: generation)
+    private func dial(_ leader: NodeID, generation: UInt64) {
         let bound = NIOLoopBound(self, eventLoop: loop)
-        loop.scheduleTask(in: settings.openingTimeout) {
-            let relay = bound.value
-            if case .opening(_, let opening) = relay.state, opening == generation { relay.sessionLost() }
-        }
-        let frameSizeMax = self.frameSizeMax
-        let channelMax = self.channelMax
-        core.openSession(to: leader, user: user).flatMapThrowing { channel in
+        let frameSizeMax = core.handshake.frameSizeMax
+        let channelMax = core.handshake.channelMax
+        node.openSession(to: leader, user: user).flatMapThrowing { channel in
             try channel.pipeline.syncOperations.addHandlers([
                 ByteToMessageHandler(AMQPFrameDecoder(role: .client, frameSizeMax: frameSizeMax, channelMax: channelMax)),
                 MessageToByteHandler(AMQPFrameEncoder()),
@@ -467,312 +160,16 @@ final class LeaderRelay {
             return channel
         }.whenComplete { result in
             let relay = bound.value
-            guard relay.generation == generation, !relay.closed else {
-                if case .success(let channel) = result { channel.close(promise: nil) }
-                return
-            }
             switch result {
             case .success(let channel):
-                relay.session = channel
-                channel.writeAndFlush(AMQPFrameEncoder.Outbound.protocolHeader(.amqp091), promise: nil)
+                relay.dialed = channel
+                relay.drive { core, _ in core.onSessionConnected(generation: generation) }
+                // Not adopted: the relay moved on (closed, or abandoned this session).
+                relay.dialed.take()?.close(promise: nil)
             case .failure:
-                relay.state = .down
-                relay.retryLater()
+                relay.drive { core, _ in core.onSessionFailed(generation: generation) }
             }
         }
-    }
-
-    private func retryLater() {
-        state = .down
-        guard !closed, retryTask == nil else { return }
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        retryTask = loop.scheduleTask(in: settings.retryDelay) { bound.value.connect() }
-    }
-
-    /// The AMQP handshake of the session, as a client.
-    private func handshake(_ frame: Frame, leader: NodeID) {
-        guard case .method(_, .connection(let method)) = frame else { return }
-        switch method {
-        case .start:
-            // The client's properties with where it is (`ForwardedClient`), as the handler gave them.
-            let startOk = Method.Connection.StartOk(clientProperties: clientProperties, mechanism: "EXTERNAL", response: [], locale: "en_US")
-            writeToSession(.method(channel: 0, .connection(.startOk(startOk))))
-        case .tune(let tune):
-            let tuneOk = Method.Connection.TuneOk(
-                channelMax: tune.channelMax == 0 ? channelMax : min(tune.channelMax, channelMax),
-                frameMax: tune.frameMax == 0 ? frameSizeMax : min(tune.frameMax, frameSizeMax),
-                heartbeat: settings.sessionHeartbeatSeconds)
-            writeToSession(.method(channel: 0, .connection(.tuneOk(tuneOk))))
-            writeToSession(.method(channel: 0, .connection(.open(.init(virtualHost: vhost)))))
-        case .openOk:
-            sessionOpened(leader: leader)
-        case .close(let close):
-            writeToSession(.method(channel: 0, .connection(.closeOk)))
-            leaderClosed(close)
-        default:
-            sessionFailed("unexpected \(Method.connection(method).name) in the handshake")
-        }
-    }
-
-    private func writeToSession(_ frame: Frame) {
-        session?.writeAndFlush(AMQPFrameEncoder.Outbound.frame(frame), promise: nil)
-    }
-
-    /// Restores every channel, resends what had no reply, then sends what waited.
-    private func sessionOpened(leader: NodeID) {
-        guard let session else { return }
-        state = .open(leader: leader, generation: generation)
-        waitingSince = nil
-        if !clientOpened {
-            clientOpened = true
-            client?.relayOpened()
-        }
-        startSessionHeartbeat()
-        for number in channels.keys.sorted() {
-            guard var channel = channels[number], channel.closing == nil, channel.openedUpstream else { continue }
-            var restore: [Method] = [.channel(.open(.init()))]
-            restore += channel.qos.keys.sorted { !$0 && $1 }.compactMap { channel.qos[$0] }.map { .basic(.qos($0)) }
-            if channel.confirmSelected { restore.append(.confirm(.select(.init(noWait: true)))) }
-            if channel.transactional { restore.append(.tx(.select)) }
-            for tag in channel.consumers.keys.sorted() {
-                var consume = channel.consumers[tag]!
-                consume.noWait = true
-                restore.append(.basic(.consume(consume)))
-            }
-            channel.repliesToSwallow = restore.filter(\.awaitsReply).count
-            channels[number] = channel
-            for method in restore { session.write(AMQPFrameEncoder.Outbound.frame(.method(channel: number, method)), promise: nil) }
-        }
-        // A request sent to the old leader without a reply goes again, in channel order.
-        for number in channels.keys.sorted() {
-            guard let channel = channels[number], channel.closing == nil, let awaiting = channel.awaiting else { continue }
-            if case .channel(.open) = awaiting {} else if !channel.openedUpstream { continue }
-            sendToLeader([.method(channel: number, awaiting)], flush: false)
-        }
-        while let unit = pending.popFirst() { sendToLeader(unit, flush: false) }
-        pendingBytes = 0
-        session.flush()
-        pauseClientReading(false)
-    }
-
-    /// The session failed in a way the relay cannot explain: start over with a new one.
-    private func sessionFailed(_ reason: String) {
-        sessionLost()
-    }
-
-    fileprivate func sessionClosed(generation: UInt64) {
-        guard generation == self.generation, !closed else { return }
-        sessionLost()
-    }
-
-    fileprivate func sessionWritabilityChanged(_ writable: Bool, generation: UInt64) {
-        guard generation == self.generation else { return }
-        pauseClientReading(!writable)
-    }
-
-    /// Settles toward the client what the lost session took with it (see the type's
-    /// comment), and reaches for the next leader.
-    private func sessionLost() {
-        guard !closed else { return }
-        guard !clientClosing else { return endSession() }
-        endSession()
-        for number in channels.keys.sorted() {
-            guard var channel = channels[number] else { continue }
-            channel.outgoing = nil
-            channel.repliesToSwallow = 0
-            switch channel.closing {
-            case .byClient?:
-                channels[number] = nil
-                client?.send(.method(channel: number, .channel(.closeOk)), flush: false)
-                continue
-            case .byServer?:
-                channel.closing = .locally
-            case .locally?, nil:
-                break
-            }
-            if channel.confirmSelected, channel.publishesSent > channel.publishOffset {
-                let nack = Method.Basic.Nack(deliveryTag: channel.publishesSent, multiple: true, requeue: false)
-                client?.send(.method(channel: number, .basic(.nack(nack))), flush: false)
-            }
-            channel.publishOffset = channel.publishesSent
-            channel.deliveryTagOffset = channel.lastDeliveryTag
-            if channel.closing == nil, channel.transactional, channel.transactionHasWork {
-                channel.closing = .locally
-                let close = Method.Channel.Close(replyCode: .internalError,
-                                                 replyText: "INTERNAL_ERROR - the leader changed during the transaction; its work is lost, retry it",
-                                                 classID: 0, methodID: 0)
-                client?.send(.method(channel: number, .channel(.close(close))), flush: false)
-            }
-            channels[number] = channel
-        }
-        client?.scheduleFlush()
-        if waitingSince == nil { waitingSince = .now() }
-        retryLater()
-    }
-
-    private func endSession() {
-        finishUpstreamClose()
-        generation += 1
-        state = .down
-        sessionHeartbeat?.cancel()
-        sessionHeartbeat = nil
-        session?.close(promise: nil)
-        session = nil
-    }
-
-    /// No leader within `leaderWait`: every unconfirmed publish is nacked, then the
-    /// connection closes with 320.
-    private func giveUp() {
-        for number in channels.keys.sorted() {
-            guard let channel = channels[number], channel.confirmModeForClient, channel.publishesFromClient > channel.publishOffset else { continue }
-            let nack = Method.Basic.Nack(deliveryTag: channel.publishesFromClient, multiple: true, requeue: false)
-            client?.send(.method(channel: number, .basic(.nack(nack))), flush: false)
-        }
-        let seconds = settings.leaderWait.nanoseconds / 1_000_000_000
-        client?.failConnection(Refusal(code: .connectionForced, text: "CONNECTION_FORCED - no leader could be reached within \(seconds) s; reconnect",
-                                       method: nil, closesConnection: true))
-        close()
-    }
-
-    private func startSessionHeartbeat() {
-        let interval = TimeAmount.seconds(Int64(settings.sessionHeartbeatSeconds))
-        readFromSessionSinceBeat = true
-        missedSessionBeats = 0
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        sessionHeartbeat = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in bound.value.sessionBeat() }
-    }
-
-    private func sessionBeat() {
-        missedSessionBeats = readFromSessionSinceBeat ? 0 : missedSessionBeats + 1
-        readFromSessionSinceBeat = false
-        if missedSessionBeats >= 2 { return sessionLost() }
-        writeToSession(.heartbeat)
-    }
-
-    private func pauseClientReading(_ pause: Bool) {
-        let shouldPause = pause || pendingBytes > settings.pendingBytesMax
-        guard shouldPause != clientReadingPaused else { return }
-        clientReadingPaused = shouldPause
-        client?.setReading(!shouldPause)
-    }
-
-    /// The client's socket backs up: stop reading from the leader until it drains.
-    func clientWritabilityChanged(_ writable: Bool) {
-        session?.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
-    }
-}
-
-/// What the relay knows of one client channel: enough to restore it on a new leader and to
-/// translate the numbers that differ between the client's view and each session's.
-private struct RelayedChannel {
-    enum Closing {
-        /// The client sent channel.close; the leader's close-ok ends the channel.
-        case byClient
-        /// The leader sent channel.close; the client's close-ok goes to the leader.
-        case byServer
-        /// Closed toward the client with no channel at the leader; its close-ok ends it here.
-        case locally
-    }
-
-    var closing: Closing?
-    /// The leader of the current session answered channel.open.
-    var openedUpstream = false
-    var qos: [Bool: Method.Basic.Qos] = [:]
-    var confirmSelected = false
-    var transactional = false
-    var transactionHasWork = false
-    var consumers: [String: Method.Basic.Consume] = [:]
-    /// The client's synchronous request that has no reply yet.
-    var awaiting: Method?
-    /// Replies to the methods that restored the channel: not the client's.
-    var repliesToSwallow = 0
-    /// A message over the size limit went to the leader without its body: body frames are
-    /// dropped until the next method (the leader closes the channel meanwhile).
-    var droppingOversizedBody = false
-
-    /// Client delivery tag = offset + the session's; the offset is the last tag the client
-    /// saw before the session began.
-    var deliveryTagOffset: UInt64 = 0
-    var lastDeliveryTag: UInt64 = 0
-    /// Client publish sequence number = offset + the session's.
-    var publishOffset: UInt64 = 0
-    /// Publishes sent in confirm mode, numbered as the client numbers them.
-    var publishesSent: UInt64 = 0
-    /// The client's own count, including publishes still waiting for a leader.
-    var confirmModeForClient = false
-    var publishesFromClient: UInt64 = 0
-
-    /// A content from the client being gathered.
-    var incoming: GatheredContent?
-    /// A content from the leader being gathered.
-    var outgoing: GatheredContent?
-
-    mutating func clientTag(_ sessionTag: UInt64) -> UInt64 {
-        let tag = deliveryTagOffset + sessionTag
-        lastDeliveryTag = max(lastDeliveryTag, tag)
-        return tag
-    }
-
-    /// The session's tag for a client tag; nil when the tag belongs to an earlier session,
-    /// whose deliveries the new leader redelivers anyway. Tag 0 with `multiple` means all.
-    func leaderTag(_ clientTag: UInt64, multiple: Bool) -> UInt64? {
-        if clientTag == 0 && multiple { return 0 }
-        return clientTag > deliveryTagOffset ? clientTag - deliveryTagOffset : nil
-    }
-
-    mutating func replied(_ reply: Method) {
-        let request = awaiting
-        awaiting = nil
-        switch (request, reply) {
-        case (.channel(.open)?, .channel(.openOk)):
-            openedUpstream = true
-        case (.basic(.consume(var consume))?, .basic(.consumeOk(let ok))):
-            consume.consumerTag = ok.consumerTag
-            consumers[ok.consumerTag] = consume
-        case (_, .tx(.selectOk)):
-            transactional = true
-        case (_, .tx(.commitOk)), (_, .tx(.rollbackOk)):
-            transactionHasWork = false
-        default:
-            break
-        }
-    }
-}
-
-/// The frames of one content — the method that carries it, its header, its bodies — gathered
-/// so that they travel together.
-private struct GatheredContent {
-    private(set) var frames: [Frame]
-    /// Nil until the header comes.
-    private var bodySize: UInt64?
-    private var bodyBytes: UInt64 = 0
-
-    init(method: Frame) {
-        frames = [method]
-    }
-
-    var isComplete: Bool { bodySize == bodyBytes }
-
-    /// Takes the header, then body frames up to the size it announced; a frame out of place
-    /// is the error the content assembler gives for it.
-    mutating func add(_ frame: Frame) throws(AMQPError) {
-        switch (frame, bodySize) {
-        case (.header(_, let header), nil):
-            bodySize = header.bodySize
-        case (.header(let channel, _), _?):
-            throw .unexpectedFrame(.contentHeaderDuringBody, channel: channel)
-        case (.body(let channel, _), nil):
-            throw .unexpectedFrame(.contentBodyWithoutHeader, channel: channel)
-        case (.body(let channel, let body), let declared?):
-            let received = bodyBytes + UInt64(body.readableBytes)
-            guard received <= declared else { throw .bodyExceedsDeclaredSize(channel: channel, bodySize: declared, received: received) }
-            bodyBytes = received
-        case (.method(let channel, let method), _):
-            throw .unexpectedFrame(.methodDuringContent(method.id), channel: channel)
-        case (.heartbeat, _):
-            return
-        }
-        frames.append(frame)
     }
 }
 
@@ -804,51 +201,5 @@ private final class LeaderSessionHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
-    }
-}
-
-extension Method {
-    /// Whether the peer answers this request with a reply method (a synchronous request
-    /// without no-wait).
-    var awaitsReply: Bool {
-        switch self {
-        case .channel(.open), .channel(.flow), .channel(.close): true
-        case .exchange(.declare(let m)): !m.noWait
-        case .exchange(.delete(let m)): !m.noWait
-        case .exchange(.bind(let m)): !m.noWait
-        case .exchange(.unbind(let m)): !m.noWait
-        case .queue(.declare(let m)): !m.noWait
-        case .queue(.bind(let m)): !m.noWait
-        case .queue(.purge(let m)): !m.noWait
-        case .queue(.delete(let m)): !m.noWait
-        case .queue(.unbind): true
-        case .basic(.qos), .basic(.get), .basic(.recover): true
-        case .basic(.consume(let m)): !m.noWait
-        case .basic(.cancel(let m)): !m.noWait
-        case .confirm(.select(let m)): !m.noWait
-        case .tx(.select), .tx(.commit), .tx(.rollback): true
-        default: false
-        }
-    }
-
-    /// Whether this is the reply to a synchronous request.
-    var isReply: Bool {
-        switch self {
-        case .channel(.openOk), .channel(.flowOk), .channel(.closeOk),
-            .exchange(.declareOk), .exchange(.deleteOk), .exchange(.bindOk), .exchange(.unbindOk),
-            .queue(.declareOk), .queue(.bindOk), .queue(.purgeOk), .queue(.deleteOk), .queue(.unbindOk),
-            .basic(.qosOk), .basic(.consumeOk), .basic(.cancelOk), .basic(.getOk), .basic(.getEmpty), .basic(.recoverOk),
-            .confirm(.selectOk), .tx(.selectOk), .tx(.commitOk), .tx(.rollbackOk):
-            true
-        default: false
-        }
-    }
-}
-
-extension Frame {
-    /// About what the frame takes in memory, for the bound on frames waiting for a leader.
-    var approximateBytes: Int {
-        if case .body(_, let body) = self { return body.readableBytes + 8 }
-        return 64
     }
 }
