@@ -35,6 +35,20 @@ public enum FrameWriter {
         buffer.writeInteger(Frame.endOctet)
     }
 
+    /// `frames` encoded one after another into one buffer, or nil when one cannot be encoded.
+    public static func encoded(_ frames: [Frame], allocator: ByteBufferAllocator) -> ByteBuffer? {
+        // Room for the bodies and a little for each method and header; the buffer grows past it.
+        let bytes = frames.reduce(0) { total, frame in
+            if case .body(_, let body) = frame { return total + body.readableBytes + Frame.overheadSize }
+            return total + 128
+        }
+        var buffer = allocator.buffer(capacity: bytes)
+        for frame in frames {
+            do { try writeFrame(frame, into: &buffer) } catch { return nil }
+        }
+        return buffer
+    }
+
     /// The body frames that carry `body` on `channel` when frames may be at most
     /// `frameSizeMax` bytes: slices of `body` (no copy) of at most `frameSizeMax` − 8
     /// bytes each. An empty body takes no frame.

@@ -695,6 +695,18 @@ extension AMQPConnectionHandler {
         if flush { context.flush() } else { scheduleFlush() }
     }
 
+    /// Sends frames that belong together (a relayed delivery) as one buffer.
+    func send(_ frames: [Frame], flush: Bool) {
+        guard let context else { return }
+        if frames.count > 1, let encoded = FrameWriter.encoded(frames, allocator: context.channel.allocator) {
+            context.write(wrapOutboundOut(.encoded(encoded)), promise: nil)
+        } else {
+            // One frame, or one that cannot be encoded: the encoder fails it as any frame.
+            for frame in frames { context.write(wrapOutboundOut(.frame(frame)), promise: nil) }
+        }
+        if flush { context.flush() } else { scheduleFlush() }
+    }
+
     func scheduleFlush() {
         guard !flushScheduled, let context else { return }
         flushScheduled = true

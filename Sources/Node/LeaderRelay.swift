@@ -20,6 +20,7 @@ final class LeaderRelay {
     private var dialed: (any Channel)?
     private var sessionHeartbeat: RepeatedTask?
     private var retryTask: Scheduled<Void>?
+    private var sessionFlushScheduled = false
     /// Answers the client's connection.close (see `closeUpstream`).
     private var upstreamClosed: (() -> Void)?
 
@@ -97,7 +98,7 @@ final class LeaderRelay {
         for directive in directives {
             switch directive {
             case .sendToClient(let frames, let flush):
-                for (index, frame) in frames.enumerated() { client?.send(frame, flush: flush && index == frames.count - 1) }
+                client?.send(frames, flush: flush)
             case .closeClient(let refusal):
                 client?.failConnection(refusal)
             case .pauseReadingClient:
@@ -118,8 +119,12 @@ final class LeaderRelay {
                 session?.writeAndFlush(AMQPFrameEncoder.Outbound.protocolHeader(.amqp091), promise: nil)
             case .writeToSession(let frames, let flush):
                 guard let session else { continue }
-                for frame in frames { session.write(AMQPFrameEncoder.Outbound.frame(frame), promise: nil) }
-                if flush { session.flush() }
+                if frames.count > 1, let encoded = FrameWriter.encoded(frames, allocator: session.allocator) {
+                    session.write(AMQPFrameEncoder.Outbound.encoded(encoded), promise: nil)
+                } else {
+                    for frame in frames { session.write(AMQPFrameEncoder.Outbound.frame(frame), promise: nil) }
+                }
+                if flush { flushSessionByTheEndOfTheTurn() }
             case .startHeartbeat(let generation, let interval):
                 let bound = NIOLoopBound(self, eventLoop: loop)
                 sessionHeartbeat = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
@@ -147,6 +152,18 @@ final class LeaderRelay {
         }
     }
 
+    /// The flushes asked for in one turn of the loop become one: the publishes read from the
+    /// client at once reach the leader in one write (and one TLS record), not one each.
+    private func flushSessionByTheEndOfTheTurn() {
+        guard !sessionFlushScheduled else { return }
+        sessionFlushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        loop.execute {
+            bound.value.sessionFlushScheduled = false
+            bound.value.session?.flush()
+        }
+    }
+
     private func dial(_ leader: NodeID, generation: UInt64) {
         let bound = NIOLoopBound(self, eventLoop: loop)
         let frameSizeMax = core.handshake.frameSizeMax
@@ -154,7 +171,7 @@ final class LeaderRelay {
         node.openSession(to: leader, user: user).flatMapThrowing { channel in
             try channel.pipeline.syncOperations.addHandlers([
                 ByteToMessageHandler(AMQPFrameDecoder(role: .client, frameSizeMax: frameSizeMax, channelMax: channelMax)),
-                MessageToByteHandler(AMQPFrameEncoder()),
+                AMQPFrameEncodingHandler(),
                 LeaderSessionHandler(relay: bound.value, generation: generation),
             ])
             return channel

@@ -32,7 +32,8 @@ extension RelayCore {
         /// `onLeaderFrame`, its close to `onSessionClosed`, its writability to
         /// `onSessionWritability`, all with `generation`.
         case adoptSession(generation: UInt64)
-        /// Write `frames` to the session, in order, and flush after the last when `flush`.
+        /// Write `frames` to the session, in order, and when `flush` see them flushed by the
+        /// end of the loop's turn (one flush for every write of the turn).
         case writeToSession([Frame], flush: Bool)
         /// Invoke `onHeartbeatTimer(generation:now:)` every `every`, until `closeSession`.
         case startHeartbeat(generation: UInt64, every: TimeAmount)

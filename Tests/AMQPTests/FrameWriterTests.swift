@@ -61,6 +61,20 @@ final class FrameWriterTests: XCTestCase {
         }
     }
 
+    func testFramesEncodedTogetherAreTheFramesOneAfterAnother() throws {
+        let frames: [Frame] = [
+            .method(channel: 1, .basic(.deliver(.init(consumerTag: "c", deliveryTag: 2, exchange: "", routingKey: "q")))),
+            .header(channel: 1, ContentHeader(bodySize: 5000, properties: BasicProperties(priority: 1))),
+            .body(channel: 1, ByteBuffer(repeating: 7, count: 4088)),
+            .body(channel: 1, ByteBuffer(repeating: 8, count: 912)),
+        ]
+        var oneByOne = ByteBuffer()
+        for frame in frames { try FrameWriter.writeFrame(frame, into: &oneByOne) }
+        XCTAssertEqual(FrameWriter.encoded(frames, allocator: ByteBufferAllocator()), oneByOne)
+        let unencodable = Frame.header(channel: 1, ContentHeader(bodySize: 0, properties: BasicProperties(messageID: String(repeating: "x", count: 256))))
+        XCTAssertNil(FrameWriter.encoded([frames[0], unencodable], allocator: ByteBufferAllocator()))
+    }
+
     func testWriteContentLeavesTheBufferAsItWasOnFailure() {
         var buffer = ByteBuffer(string: "before")
         let tooLong = String(repeating: "x", count: 256)
