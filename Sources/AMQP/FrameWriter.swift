@@ -35,17 +35,15 @@ public enum FrameWriter {
         buffer.writeInteger(Frame.endOctet)
     }
 
-    /// `frames` encoded one after another into one buffer, or nil when one cannot be encoded.
-    public static func encoded(_ frames: [Frame], allocator: ByteBufferAllocator) -> ByteBuffer? {
+    /// `frames` encoded one after another into one buffer; fails as `writeFrame(_:into:)`.
+    public static func encoded(_ frames: [Frame], allocator: ByteBufferAllocator) throws(AMQPError) -> ByteBuffer {
         // Room for the bodies and a little for each method and header; the buffer grows past it.
         let bytes = frames.reduce(0) { total, frame in
             if case .body(_, let body) = frame { return total + body.readableBytes + Frame.overheadSize }
             return total + 128
         }
         var buffer = allocator.buffer(capacity: bytes)
-        for frame in frames {
-            do { try writeFrame(frame, into: &buffer) } catch { return nil }
-        }
+        for frame in frames { try writeFrame(frame, into: &buffer) }
         return buffer
     }
 

@@ -698,11 +698,10 @@ extension AMQPConnectionHandler {
     /// Sends frames that belong together (a relayed delivery) as one buffer.
     func send(_ frames: [Frame], flush: Bool) {
         guard let context else { return }
-        if frames.count > 1, let encoded = FrameWriter.encoded(frames, allocator: context.channel.allocator) {
-            context.write(wrapOutboundOut(.encoded(encoded)), promise: nil)
-        } else {
-            // One frame, or one that cannot be encoded: the encoder fails it as any frame.
-            for frame in frames { context.write(wrapOutboundOut(.frame(frame)), promise: nil) }
+        do {
+            context.write(wrapOutboundOut(.encoded(try FrameWriter.encoded(frames, allocator: context.channel.allocator))), promise: nil)
+        } catch {
+            return errorCaught(context: context, error: error)
         }
         if flush { context.flush() } else { scheduleFlush() }
     }
@@ -726,26 +725,17 @@ extension AMQPConnectionHandler {
 
     func writeContent(channel: UInt16, method: ContentMethod, properties: Broker.BasicProperties, body: [UInt8]) {
         guard let context else { return }
-        // The whole message as one buffer, its body copied once.
+        // The whole message as one buffer, its body copied once. Properties that cannot be
+        // encoded fail the connection as a frame the encoder cannot encode does, and nothing
+        // of the message is sent.
         var content = context.channel.allocator.buffer(capacity: body.count + Self.contentFramingBytes)
         do {
             try FrameWriter.writeContent(channel: channel, method: method, properties: AMQP.BasicProperties(properties), body: body,
                                          frameSizeMax: frameSizeMax, into: &content)
-            context.write(wrapOutboundOut(.encoded(content)), promise: nil)
-            scheduleFlush()
-            return
         } catch {
-            // Properties that cannot be encoded: frame by frame, so that the encoder fails as
-            // for any frame.
+            return errorCaught(context: context, error: error)
         }
-        var bodyBuffer = context.channel.allocator.buffer(capacity: body.count)
-        bodyBuffer.writeBytes(body)
-        let header = ContentHeader(classID: method.classID, bodySize: UInt64(body.count), properties: AMQP.BasicProperties(properties))
-        context.write(wrapOutboundOut(.frame(.method(channel: channel, method.method))), promise: nil)
-        context.write(wrapOutboundOut(.frame(.header(channel: channel, header))), promise: nil)
-        for frame in FrameWriter.bodyFrames(channel: channel, body: bodyBuffer, frameSizeMax: frameSizeMax) {
-            context.write(wrapOutboundOut(.frame(frame)), promise: nil)
-        }
+        context.write(wrapOutboundOut(.encoded(content)), promise: nil)
         scheduleFlush()
     }
 }

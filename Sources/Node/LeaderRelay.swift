@@ -119,10 +119,12 @@ final class LeaderRelay {
                 session?.writeAndFlush(AMQPFrameEncoder.Outbound.protocolHeader(.amqp091), promise: nil)
             case .writeToSession(let frames, let flush):
                 guard let session else { continue }
-                if frames.count > 1, let encoded = FrameWriter.encoded(frames, allocator: session.allocator) {
-                    session.write(AMQPFrameEncoder.Outbound.encoded(encoded), promise: nil)
-                } else {
-                    for frame in frames { session.write(AMQPFrameEncoder.Outbound.frame(frame), promise: nil) }
+                do {
+                    session.write(AMQPFrameEncoder.Outbound.encoded(try FrameWriter.encoded(frames, allocator: session.allocator)), promise: nil)
+                } catch {
+                    // As the session's pipeline answers an error: it closes, and the core hears.
+                    session.close(promise: nil)
+                    continue
                 }
                 if flush { flushSessionByTheEndOfTheTurn() }
             case .startHeartbeat(let generation, let interval):

@@ -70,9 +70,9 @@ final class FrameWriterTests: XCTestCase {
         ]
         var oneByOne = ByteBuffer()
         for frame in frames { try FrameWriter.writeFrame(frame, into: &oneByOne) }
-        XCTAssertEqual(FrameWriter.encoded(frames, allocator: ByteBufferAllocator()), oneByOne)
+        XCTAssertEqual(try FrameWriter.encoded(frames, allocator: ByteBufferAllocator()), oneByOne)
         let unencodable = Frame.header(channel: 1, ContentHeader(bodySize: 0, properties: BasicProperties(messageID: String(repeating: "x", count: 256))))
-        XCTAssertNil(FrameWriter.encoded([frames[0], unencodable], allocator: ByteBufferAllocator()))
+        XCTAssertThrowsError(try FrameWriter.encoded([frames[0], unencodable], allocator: ByteBufferAllocator()))
     }
 
     func testWriteContentLeavesTheBufferAsItWasOnFailure() {
