@@ -2,10 +2,10 @@ import Glibc
 
 /// Damage to a stopped node's write-ahead log that recovery must refuse: one flipped byte in
 /// a record that is not the last of the log, so it cannot pass for a torn tail. The segment
-/// layout is the log's (`wal-<first index>.seg`: a 28-byte header, then records of a 4-byte
-/// little-endian length, a 4-byte checksum and that many bytes).
+/// layout is the shared log's (`wal/wal-<first record>.seg`: a 20-byte header, then records of
+/// a 4-byte little-endian length, a 4-byte checksum and that many bytes).
 enum LogCorruption {
-    static let segmentHeaderBytes = 28
+    static let segmentHeaderBytes = 20
     static let recordHeaderBytes = 8
 
     struct Flipped: Sendable, CustomStringConvertible {
@@ -36,7 +36,7 @@ enum LogCorruption {
         let candidates = try candidates(under: dataDirectory)
         guard !candidates.isEmpty else { throw Failure.noRecordToDamage(dataDirectory) }
         let chosen = candidates[random.below(candidates.count)]
-        // A byte of the record's term, inside what the checksum covers.
+        // A byte of the record's sequence number, inside what the checksum covers.
         let byteOffset = chosen.offset + recordHeaderBytes + 3
         try flip(path: chosen.path, at: byteOffset)
         return Flipped(path: chosen.path, recordOffset: chosen.offset, byteOffset: byteOffset)

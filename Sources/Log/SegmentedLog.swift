@@ -2,7 +2,8 @@ import Checksum
 import Glibc
 import Raft
 
-/// The write-ahead log of one Raft group: append-only segment files `wal-<first index>.seg`,
+/// The write-ahead log of one Raft group as it was kept before the node's groups shared one
+/// (`WriteAheadLog`); read once, to move it there. Append-only segment files `wal-<first index>.seg`,
 /// each a header and a run of records `[length u32][crc32c u32][term u64][index u64][kind
 /// u8][data]`, the checksum covering the length and everything after it.
 ///

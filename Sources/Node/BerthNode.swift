@@ -259,9 +259,13 @@ public final class BerthNode: Sendable {
     private static func makeCore(_ configuration: NodeConfiguration, loop: any EventLoop, logger: Logger) throws -> NodeCore {
         let nodeID = try configuration.nodeID ?? NodeIdentity.loadOrCreate(dataDirectory: configuration.dataDirectory)
         // Whatever this node's own message size, it stores what any member may propose.
+        var logOptions = WriteAheadLog.Options()
+        logOptions.entryBytesMax = NodeCore.entryBytesMax(messageSizeMax: NodeConfiguration.messageSizeCeiling)
+        // One log for all of the node's groups: more groups never mean more syncs.
+        let log = try WriteAheadLog.open(dataDirectory: configuration.dataDirectory, options: logOptions)
         var storageOptions = DurableStorage.Options()
-        storageOptions.entryBytesMax = NodeCore.entryBytesMax(messageSizeMax: NodeConfiguration.messageSizeCeiling)
-        let (durable, recovery) = try DurableStorage.open(dataDirectory: configuration.dataDirectory, groupID: 1, options: storageOptions)
+        storageOptions.entryBytesMax = logOptions.entryBytesMax
+        let (durable, recovery) = try DurableStorage.open(dataDirectory: configuration.dataDirectory, groupID: 1, log: log, options: storageOptions)
         for warning in recovery.warnings { logger.warning("\(warning)") }
         let storage = configuration.wrapStorage?(durable) ?? durable
         var options = RaftGroup<BrokerMachine>.Options()

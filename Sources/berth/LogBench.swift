@@ -199,7 +199,7 @@ struct Measurements {
         // Untimed: the first sync also creates the first segment and fsyncs the directory.
         _ = try appendAndSync()
         var sample = try timeSteps(appendAndSync)
-        sample.segments = try FileSystem.list(storage.directory).count { $0.hasPrefix("wal-") && $0.hasSuffix(".seg") }
+        sample.segments = try FileSystem.list(storage.log.directory).count { $0.hasPrefix("wal-") && $0.hasSuffix(".seg") }
         return sample
     }
 

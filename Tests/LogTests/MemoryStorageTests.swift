@@ -86,7 +86,7 @@ final class MemoryStorageTests: LogTestCase {
     /// crash both recover the same entries, hard state and snapshot.
     func testRecoverMatchesDurableStorageForTheSameWrites() throws {
         for seed in UInt64(70)..<73 {
-            Disk.removeTree(groupDirectory)
+            removeStorage()
             var random = SeededGenerator(seed: seed)
             let memory = MemoryStorage()
             var durableOptions = DurableStorage.Options()

@@ -6,7 +6,8 @@ import XCTest
 /// Recovery from damaged segment files: a torn tail of the last segment is cut; damage
 /// anywhere else stops `open` with the file and the exact offset of the bad record.
 final class RecoveryTests: LogTestCase {
-    let segmentBytesMax = 4096
+    /// 141-byte records of 100 bytes of data: 33 per segment.
+    let segmentBytesMax = 4600
 
     /// Three segments of entries with seeded sizes, synced and closed. Returns the entries
     /// and how they are split over the segments.
@@ -133,7 +134,7 @@ final class RecoveryTests: LogTestCase {
 
     func testGarbageBytesAfterTheLastRecordAreCut() throws {
         for (seed, garbage) in [(28, [UInt8]([0xDE, 0xAD, 0xBE, 0xEF, 0x42])), (29, [0x01]), (30, [0xFF, 0xFF, 0xFF, 0xFF, 0x10, 0x20, 0x30])] {
-            if seed != 28 { Disk.removeTree(groupDirectory) }
+            if seed != 28 { removeStorage() }
             let (entries, segments) = try writeThreeSegments(seed: UInt64(seed))
             Disk.append(garbage, to: segmentPath(segments[2].first))
             try assertTornTailRecovered(entries: entries, kept: entries.count, lastSegment: segments[2])
@@ -151,7 +152,7 @@ final class RecoveryTests: LogTestCase {
     /// The only record of the last segment torn: the segment stays, empty, and takes the
     /// next entry under its name.
     func testTornTailLeavingTheLastSegmentEmpty() throws {
-        let entries = makeEntries(1...34, term: 1, seed: 32)  // 125-byte records: 33 + 1
+        let entries = makeEntries(1...34, term: 1, seed: 32)  // 33 + 1
         let (storage, _) = try openStorage(segmentBytesMax: segmentBytesMax)
         try storage.append(entries)
         try storage.setHardState(HardState(term: 2, vote: 1, commit: 5))
@@ -166,7 +167,7 @@ final class RecoveryTests: LogTestCase {
     /// header (or a zeroed one) and is removed; the log continues from the previous one.
     func testTornHeaderOfTheLastSegmentRemovesIt() throws {
         for (seed, tornHeader) in [(33, [UInt8]([0x42, 0x57, 0x41])), (34, [UInt8](repeating: 0, count: 40))] {
-            if seed != 33 { Disk.removeTree(groupDirectory) }
+            if seed != 33 { removeStorage() }
             let entries = makeEntries(1...33, term: 1, seed: UInt64(seed))
             let (storage, _) = try openStorage(segmentBytesMax: segmentBytesMax)
             try storage.append(entries)

@@ -33,18 +33,29 @@ class LogTestCase: XCTestCase {
         return try DurableStorage.open(dataDirectory: root, groupID: groupID, options: options)
     }
 
-    /// The path of the segment whose first entry is `firstIndex`, spelled out independently
-    /// of `SegmentedLog.segmentName`: `wal-` + 20 zero-padded digits + `.seg`.
-    func segmentPath(_ firstIndex: LogIndex) -> String {
-        let digits = String(firstIndex)
-        return groupDirectory + "/wal-" + String(repeating: "0", count: 20 - digits.count) + digits + ".seg"
+    /// Where the node's shared write-ahead log keeps its segments.
+    var logDirectory: String { root + "/wal" }
+
+    /// The path of the shared log's segment whose first record is `firstSequence` (the
+    /// log numbers its records from 1, so for one group that only ever appended, the first
+    /// entry's index), spelled out independently of `SharedSegments.segmentName`: `wal-` + 20
+    /// zero-padded digits + `.seg`.
+    func segmentPath(_ firstSequence: UInt64) -> String {
+        let digits = String(firstSequence)
+        return logDirectory + "/wal-" + String(repeating: "0", count: 20 - digits.count) + digits + ".seg"
     }
 
-    /// The first indexes of the segment files on disk, from their names, in order.
+    /// The first record sequences of the segment files on disk, from their names, in order.
     func segmentFirstIndexes() -> [LogIndex] {
-        Disk.list(groupDirectory)
+        Disk.list(logDirectory)
             .filter { $0.hasPrefix("wal-") && $0.hasSuffix(".seg") }
             .map { LogIndex($0.dropFirst(4).dropLast(4))! }
+    }
+
+    /// Removes the group's files and the shared log, as if the node had never run.
+    func removeStorage() {
+        Disk.removeTree(groupDirectory)
+        Disk.removeTree(logDirectory)
     }
 
     func snapshotNames() -> [String] {
@@ -60,9 +71,10 @@ struct TestFailure: Error, CustomStringConvertible {
 // MARK: On-disk layout, computed by the tests themselves
 
 enum Layout {
-    static let segmentHeaderBytes = 28
-    /// length 4, crc 4, term 8, index 8, kind 1.
-    static let recordOverheadBytes = 8 + 17
+    /// magic 4, version 1, reserved 3, first sequence 8, crc 4.
+    static let segmentHeaderBytes = 20
+    /// length 4, crc 4, sequence 8, group 8, term 8, index 8, kind 1.
+    static let recordOverheadBytes = 8 + 33
 
     static func recordBytes(_ entry: Entry) -> Int { recordOverheadBytes + entry.data.count }
 

@@ -3,9 +3,9 @@ import XCTest
 
 @testable import Log
 
-/// The write-ahead log through `DurableStorage` (and `SegmentedLog` where its internals
-/// are what is observed): round trips, group commit, roll-over, truncation.
-final class SegmentedLogTests: LogTestCase {
+/// One group's log through `DurableStorage` (and `SharedSegments` where its internals are
+/// what is observed): round trips, group commit, roll-over, replaced suffixes.
+final class DurableLogTests: LogTestCase {
     // MARK: Round trip
 
     func testFreshDirectoryRecoversEmptyState() throws {
@@ -76,17 +76,6 @@ final class SegmentedLogTests: LogTestCase {
         XCTAssertEqual(error, .recordTooLarge(bytes: 1001, max: 1000))
     }
 
-    func testSegmentOfAnotherGroupIsRefused() throws {
-        let (storage, _) = try openStorage()
-        try storage.append(makeEntries(1...3, term: 1, seed: 2))
-        try storage.close()
-        let error = logError { () throws(LogError) in
-            _ = try SegmentedLog.open(directory: self.groupDirectory, groupID: 8)
-        }
-        guard case .corruptFile(let path, _) = error else { return XCTFail("\(String(describing: error))") }
-        XCTAssertEqual(path, segmentPath(1))
-    }
-
     // MARK: Group commit
 
     /// Appends only reach the OS; the fdatasync is owed per segment and paid once at
@@ -94,13 +83,13 @@ final class SegmentedLogTests: LogTestCase {
     func testGroupCommitOneWriteForABatchAndOneSyncForManyAppends() throws {
         let entries = makeEntries(1...2001, term: 1, dataBytes: 40, seed: 3)
         do {
-            let (log, _) = try SegmentedLog.open(directory: groupDirectory, groupID: groupID)
-            try log.append([entries[0]])  // creates the segment: header and one record
+            let (log, _) = try SharedSegments.open(directory: logDirectory, options: SharedSegments.Options())
+            try log.append([entries[0]], of: groupID)  // creates the segment: header and one record
             try log.sync()
             XCTAssertFalse(log.segments.contains { $0.needsSync })
 
             let before = Disk.writeSyscalls()
-            try log.append(Array(entries[1...1000]))
+            try log.append(Array(entries[1...1000]), of: groupID)
             let after = Disk.writeSyscalls()
             if let before, let after {
                 XCTAssertEqual(after - before, 1, "1000 entries in one append: one write call")
@@ -109,20 +98,22 @@ final class SegmentedLogTests: LogTestCase {
             }
 
             // 1000 more appends of one entry each, then a single sync for all of them.
-            for entry in entries[1001...] { try log.append([entry]) }
+            for entry in entries[1001...] { try log.append([entry], of: groupID) }
             XCTAssertEqual(log.segments.count, 1)
             XCTAssertEqual(log.segments.filter(\.needsSync).count, 1, "one fdatasync owed for 2000 appends")
             try log.sync()
             XCTAssertFalse(log.segments.contains { $0.needsSync })
         }
-        let (_, recovered) = try SegmentedLog.open(directory: groupDirectory, groupID: groupID)
-        XCTAssertEqual(recovered, entries)
+        let (_, recovered) = try SharedSegments.open(directory: logDirectory, options: SharedSegments.Options())
+        XCTAssertEqual(recovered[groupID], entries)
         XCTAssertEqual(Disk.size(segmentPath(1)), Layout.segmentBytes(entries))
     }
 
     // MARK: Roll-over
 
-    func testRollOverAtSegmentBytesMaxNamesSegmentsByFirstIndex() throws {
+    /// Segments are named by their first record; for one group that only appends, that is
+    /// its first entry's index.
+    func testRollOverAtSegmentBytesMaxNamesSegmentsByFirstRecord() throws {
         let segmentBytesMax = 4096
         var random = SeededGenerator(seed: 4)
         let entries = makeEntries(1...300, term: 1, sizes: 0...300, random: &random)
@@ -145,8 +136,8 @@ final class SegmentedLogTests: LogTestCase {
             let bytes = Disk.read(path)
             XCTAssertEqual(bytes.count, Layout.segmentBytes(held), path)
             XCTAssertLessThan(bytes.count, segmentBytesMax + largest, path)
-            // The header names the same first index (little-endian at offset 16).
-            let headerFirst = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[16 + $1]) << (8 * UInt64($1)) }
+            // The header names the same first record (little-endian at offset 8).
+            let headerFirst = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[8 + $1]) << (8 * UInt64($1)) }
             XCTAssertEqual(headerFirst, first)
         }
         let (storage, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
@@ -161,8 +152,10 @@ final class SegmentedLogTests: LogTestCase {
         XCTAssertEqual(reopened.state.entries, entries + more)
     }
 
-    // MARK: Truncation
+    // MARK: Replaced suffixes
 
+    /// Nothing is cut out of a file: the new suffix follows the old one, which recovery
+    /// voids.
     func testConflictingAppendReplacesTheSuffix() throws {
         var random = SeededGenerator(seed: 5)
         let old = makeEntries(1...100, term: 1, sizes: 0...200, random: &random)
@@ -175,7 +168,7 @@ final class SegmentedLogTests: LogTestCase {
             try storage.sync()
         }
         let expected = Array(old[..<59]) + new
-        XCTAssertEqual(Disk.size(segmentPath(1)), Layout.segmentBytes(expected), "cut, then the new suffix")
+        XCTAssertEqual(Disk.size(segmentPath(1)), Layout.segmentBytes(old + new), "the old suffix stays, the new one follows it")
         let (storage, recovery) = try openStorage()
         XCTAssertEqual(recovery.state.entries, expected)
 
@@ -187,54 +180,35 @@ final class SegmentedLogTests: LogTestCase {
         XCTAssertEqual(reopened.state.entries, Array(expected.dropLast()) + [last])
     }
 
-    func testTruncationAcrossASegmentBoundaryDeletesLaterSegments() throws {
-        let segmentBytesMax = 4096
-        let old = makeEntries(1...300, term: 1, seed: 6)  // 125-byte records: 33 per segment
+    /// A suffix replaced from the second of many segments: every segment stays (the voided
+    /// records go with their segments, oldest first), the new entries follow in the last.
+    func testReplacingASuffixAcrossSegmentsAppendsAfterIt() throws {
+        let segmentBytesMax = 4600
+        let old = makeEntries(1...300, term: 1, seed: 6)  // 141-byte records: 33 per segment
         let firsts = Layout.segmentFirstIndexes(old, segmentBytesMax: segmentBytesMax)
         XCTAssertEqual(Array(firsts.prefix(4)), [1, 34, 67, 100])
+        let new = makeEntries(50...55, term: 2, seed: 7)
         do {
             let (storage, _) = try openStorage(segmentBytesMax: segmentBytesMax)
             try storage.append(old)
             try storage.sync()
             XCTAssertEqual(segmentFirstIndexes(), firsts)
-
-            // 50 lies in the second segment: everything from the third on goes.
-            let new = makeEntries(50...55, term: 2, seed: 7)
             try storage.append(new)
             try storage.sync()
-            XCTAssertEqual(segmentFirstIndexes(), [1, 34])
-            XCTAssertEqual(Disk.size(segmentPath(34)), Layout.segmentBytes(Array(old[33..<49]) + new))
+            XCTAssertEqual(segmentFirstIndexes(), firsts)
+            XCTAssertEqual(Disk.size(segmentPath(firsts.last!)), Layout.segmentBytes(Layout.split(old, firsts: firsts).last! + new))
         }
         let (storage, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
-        var expected = Array(old[..<49]) + makeEntries(50...55, term: 2, seed: 7)
+        var expected = Array(old[..<49]) + new
         XCTAssertEqual(recovery.state.entries, expected)
+        XCTAssertEqual(try storage.entries(in: 45...60, bytesMax: 1 << 20), Array(expected[44...]))
 
         // The log grows on from there, over new segment boundaries.
         let more = makeEntries(56...150, term: 2, seed: 8)
         try storage.append(more)
         try storage.sync()
         expected += more
-        XCTAssertEqual(segmentFirstIndexes(), Layout.segmentFirstIndexes(expected, segmentBytesMax: segmentBytesMax))
         let (_, reopened) = try openStorage(segmentBytesMax: segmentBytesMax)
         XCTAssertEqual(reopened.state.entries, expected)
-    }
-
-    /// Truncating at exactly the first index of a segment empties it; it takes the new
-    /// entries under the same name.
-    func testTruncationAtTheFirstIndexOfASegment() throws {
-        let segmentBytesMax = 4096
-        let old = makeEntries(1...150, term: 1, seed: 9)
-        let new = makeEntries(67...70, term: 2, seed: 10)
-        do {
-            let (storage, _) = try openStorage(segmentBytesMax: segmentBytesMax)
-            try storage.append(old)
-            try storage.sync()
-            try storage.append(new)
-            try storage.sync()
-        }
-        XCTAssertEqual(segmentFirstIndexes(), [1, 34, 67])
-        XCTAssertEqual(Disk.size(segmentPath(67)), Layout.segmentBytes(new))
-        let (_, recovery) = try openStorage(segmentBytesMax: segmentBytesMax)
-        XCTAssertEqual(recovery.state.entries, Array(old[..<66]) + new)
     }
 }
