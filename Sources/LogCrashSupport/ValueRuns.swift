@@ -99,6 +99,16 @@ public enum CrashLoopSettings {
         return options
     }
 
+    /// The groups of the writer's `groups` mode, which share one write-ahead log.
+    public static let sharedLogGroupIDs: [UInt64] = [1, 2, 3]
+
+    /// Small segments for the shared log too.
+    public static var logOptions: WriteAheadLog.Options {
+        var options = WriteAheadLog.Options()
+        options.segmentBytesMax = storageOptions.segmentBytesMax
+        return options
+    }
+
     public static var groupOptions: RaftGroup<ValueRuns>.Options {
         var options = RaftGroup<ValueRuns>.Options()
         options.snapshotEveryEntries = 3_000

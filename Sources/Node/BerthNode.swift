@@ -222,7 +222,9 @@ public final class BerthNode: Sendable {
             try? await metricsServer?.stop()
             try? await server.close()
             try? await tlsServer?.close()
-            try? await loop.submit { try core.value.stop() }.get()
+            if let persister = try? await loop.submit({ try core.value.stop(); return core.value.driver.persister }).get() {
+                await persister.finished()
+            }
             throw error
         }
         return BerthNode(amqpAddress: address, loop: loop, serverChannel: server, tlsServerChannel: tlsServer, core: core, httpServer: httpServer, httpsServer: httpsServer,
@@ -380,7 +382,9 @@ public final class BerthNode: Sendable {
         try await loop.flatSubmit { [core] in core.value.gossip?.stop() ?? core.value.loop.makeSucceededVoidFuture() }.get()
         try await serverChannel.close()
         try await tlsServerChannel?.close()
-        try await loop.submit { [core] in try core.value.stop() }.get()
+        let persister = try await loop.submit { [core] in try core.value.stop(); return core.value.driver.persister }.get()
+        // Its lanes' last outcomes must reach the loop before whoever owns it shuts it down.
+        await persister.finished()
         logger.info("stopped")
     }
 

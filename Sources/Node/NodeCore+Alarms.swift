@@ -13,7 +13,7 @@ extension NodeCore {
         if store.hasUnwritten {
             do { try store.retryUnwritten() } catch { fatalError("writing the message store failed; a node that cannot store a committed message must stop: \(error)") }
         }
-        guard let changed = resources.check(diskRefusedWrite: persistWaitsForRoom || store.hasUnwritten) else { return }
+        guard let changed = resources.check(diskRefusedWrite: driver.persistWaitsForRoom || store.hasUnwritten) else { return }
         gossip?.setAlarms(changed.gossip)
         alarmsMayHaveChanged()
     }

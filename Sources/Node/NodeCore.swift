@@ -14,11 +14,10 @@ import Raft
 final class NodeCore {
     let loop: any EventLoop
     let logger: Logger
-    let group: RaftGroup<BrokerMachine>
-    /// Writes the group's Readys and snapshots off the event loop.
-    let persister: Persister
-    /// Takes, sends and receives the group's snapshots.
-    let snapshots: SnapshotShell
+    /// Drives the Raft group that holds the broker state.
+    let driver: GroupDriver
+    var group: RaftGroup<BrokerMachine> { driver.group }
+    var snapshots: SnapshotShell { driver.snapshots }
     /// Raises and clears the memory and disk alarms.
     let resources: ResourceMonitor
     /// What this node counts, and how fast, for its Prometheus endpoint and the
@@ -36,12 +35,6 @@ final class NodeCore {
     var blockingAlarms = ResourceAlarms()
     /// Connections told of alarms (every client connection, served here or relayed).
     var alarmWatchers: [ObjectIdentifier: any CoreClient] = [:]
-    /// A Ready's writes wait for room on a full disk, to be tried again.
-    var persistWaitsForRoom = false
-    /// The Ready being persisted: the next is taken once it is done.
-    private var readyInFlight: Ready?
-    /// The rest of the committed log waits for a later loop turn (`driveRaft`).
-    private var applyingResumes = false
     let clock: () -> Int64
     private let acknowledgementTimeoutMs: Int64?
     private(set) var dispatcher: Dispatcher?
@@ -134,14 +127,13 @@ final class NodeCore {
         self.metrics = metrics
         self.stopRequest = loop.makePromise()
         self.loop = loop
-        self.group = group
-        self.persister = persister
-        snapshots = SnapshotShell(
-            group: group, persister: persister, loop: loop, logger: logger, groupDirectory: groupDirectory,
-            latest: SnapshotShell.recovered(latestSnapshot, group: group))
+        driver = GroupDriver(
+            id: Self.groupID, group: group, persister: persister, groupDirectory: groupDirectory, latestSnapshot: latestSnapshot,
+            loop: loop, clock: clock, logger: logger)
         resources = ResourceMonitor(limits: resourceLimits, dataDirectory: groupDirectory, logger: logger)
         self.clock = clock
         self.acknowledgementTimeoutMs = acknowledgementTimeoutMs
+        driver.owner = self
     }
 
     /// Whether a consumer that keeps a delivery past its timeout costs its channel even when
@@ -191,13 +183,12 @@ final class NodeCore {
         abandonLeaderRequests()
         // Nothing more is applied here: whoever waits on an index hears now.
         releaseEveryBarrier()
-        snapshots.stop()
         timers.forEach { $0.cancel() }
         timers = []
         delayedWakeUp.cancel()
         heldBackWakeUp.cancel()
         transport?.stop()
-        try persister.close()
+        try driver.stop()
     }
 
     // MARK: Clients
@@ -517,7 +508,7 @@ final class NodeCore {
             barriers += barriersAwaitingFlush.map { (index, $0) }
             barriersAwaitingFlush = []
         }
-        driveRaft()
+        driver.drive()
         if !publishBatch.isEmpty {
             scheduleFlush()
         } else if !proposalsPending.isEmpty, !flushScheduled, !stopped {
@@ -550,7 +541,7 @@ final class NodeCore {
             ticksSinceReconcile = 0
             reconcileMembership()
         }
-        driveRaft()
+        driver.drive()
     }
 
     /// A Raft message from a peer; handled with whatever else arrives in this turn.
@@ -606,134 +597,6 @@ final class NodeCore {
             clients[channel.channel.connection]?.closeChannel(channel.channel.number, error: error)
         }
         scheduleFlush()
-    }
-
-    /// Takes the next Ready, unless one is being persisted: sends what may leave at once,
-    /// applies what is committed, and hands the rest to the persister; then acts on what
-    /// applying produced. While a Ready is being persisted, only the messages that may leave
-    /// at once go (the leader's heartbeats and appends); the rest rides on the next Ready.
-    /// About one Ready's worth of committed entries (`applyBytesMax`) is applied in a loop
-    /// turn: a follower with a long log to apply, as after a snapshot, goes on in a later
-    /// turn, and its sockets and timers run in between — its links would be cut as silent.
-    private func driveRaft() {
-        guard !stopped else { return }
-        guard readyInFlight == nil else {
-            send(group.takeMessages())
-            fetch(group.takeEntryFetches())
-            return
-        }
-        var appliedBytes = 0
-        while readyInFlight == nil, !applyingResumes {
-            if appliedBytes >= group.core.config.applyBytesMax {
-                resumeApplyingInALaterTurn()
-                break
-            }
-            guard let ready = group.nextReady() else { break }
-            appliedBytes += ready.committedEntries.reduce(0) { $0 + $1.payloadBytes }
-            // Messages go out as soon as they may: AppendEntries before this node's own
-            // fsync, so that followers write while the leader syncs.
-            send(ready.messages)
-            fetch(ready.entryFetches)
-            let appliedEarly = RaftGroup<BrokerMachine>.appliesBeforePersisting(ready)
-            if appliedEarly { _ = group.apply(ready) }
-            guard ready.mustSync else {
-                // Nothing to wait for: a new commit index alone is written lazily.
-                _ = persister.persist(ready, on: loop)
-                finish(ready, appliedEarly: appliedEarly, installing: nil)
-                continue
-            }
-            readyInFlight = ready
-            persist(ready, appliedEarly: appliedEarly)
-        }
-        actOnApplied()
-    }
-
-    /// Event-loop tasks queued now would run before the loop next reads its sockets: the
-    /// next slice of applying waits for a timer instead.
-    private func resumeApplyingInALaterTurn() {
-        applyingResumes = true
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        loop.scheduleTask(in: .milliseconds(1)) {
-            bound.value.applyingResumes = false
-            bound.value.driveRaft()
-        }
-    }
-
-    /// Has the persister write a Ready, and finishes it once it is durable. A full disk is
-    /// not the end: the same writes are tried again every second (with the disk alarm set
-    /// meanwhile) until they go through.
-    private func persist(_ ready: Ready, appliedEarly: Bool, again: Bool = false) {
-        let persisted: EventLoopFuture<SnapshotShell.Received?>
-        if ready.snapshotPieces.isEmpty && ready.snapshot == nil {
-            persisted = persister.persist(ready, on: loop).map { nil }
-        } else {
-            // A snapshot's bytes are written as they come; the Ready that completes it
-            // installs it once they are durable.
-            persisted = snapshots.receive(ready, now: clock(), again: again).flatMap { [persister, loop] received in
-                persister.persist(ready, installing: received?.snapshot, on: loop).map { received }
-            }
-        }
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        persisted.whenComplete { result in
-            let core = bound.value
-            guard !core.stopped else { return }
-            switch result {
-            case .success(let received):
-                core.readyInFlight = nil
-                core.persistWaitsForRoom = false
-                core.finish(ready, appliedEarly: appliedEarly, installing: received)
-                core.driveRaft()
-            case .failure(let error as LogError) where error.isOutOfSpace:
-                if !core.persistWaitsForRoom {
-                    core.logger.error("the disk is full: the log cannot be written; trying again every second", metadata: ["error": "\(error)"])
-                }
-                core.persistWaitsForRoom = true
-                core.checkResources()
-                core.loop.scheduleTask(in: .seconds(1)) { bound.value.persist(ready, appliedEarly: appliedEarly, again: true) }
-            case .failure(let error):
-                fatalError("the log failed; a node that cannot persist must stop: \(error)")
-            }
-        }
-    }
-
-    /// A Ready's writes are durable: what waited on them leaves, its snapshot is installed
-    /// and its entries applied (if they were not yet), and the core advances; a snapshot is
-    /// taken if one is due.
-    private func finish(_ ready: Ready, appliedEarly: Bool, installing received: SnapshotShell.Received?) {
-        send(ready.messagesAfterPersist)
-        if let received { snapshots.installed(received) }
-        if !appliedEarly { _ = group.apply(ready) }
-        group.advance(ready)
-        snapshots.takeIfDue(now: clock())
-    }
-
-    /// Reads back from disk the entries a follower needs that memory no longer holds; they
-    /// go out once read.
-    private func fetch(_ fetches: [EntryFetch]) {
-        let bound = NIOLoopBound(self, eventLoop: loop)
-        for fetch in fetches {
-            persister.readEntries(fetch, on: loop).whenComplete { result in
-                let core = bound.value
-                guard !core.stopped else { return }
-                switch result {
-                case .success(let entries?) where !entries.isEmpty:
-                    core.group.entriesFetched(fetch, entries: entries)
-                case .success:
-                    core.group.entriesFetchFailed(fetch)
-                case .failure(let error):
-                    core.logger.error("reading back log entries for a follower failed", metadata: ["member": "\(fetch.member)", "error": "\(error)"])
-                    core.group.entriesFetchFailed(fetch)
-                }
-                core.scheduleFlush()
-            }
-        }
-    }
-
-    /// Sends messages to peers, snapshot chunks with their bytes.
-    private func send(_ messages: [Raft.Message]) {
-        guard !messages.isEmpty else { return }
-        let filled = snapshots.fill(messages, now: clock())
-        if !filled.isEmpty { transport?.send(filled, group: Self.groupID) }
     }
 
     /// Acts on what the latest applied entries produced: leader and membership changes,
@@ -893,6 +756,13 @@ final class NodeCore {
         guard let token = PublisherToken(decoding: tokenBytes) else { return }
         clients[token.connection]?.confirm(channel: token.channel, deliveryTag: token.deliveryTag, ack: ack)
     }
+}
+
+extension NodeCore: GroupDriverOwner {
+    func send(_ messages: [Raft.Message], group: UInt64) { transport?.send(messages, group: group) }
+    func groupApplied(_ driver: GroupDriver) { actOnApplied() }
+    func groupAwaitsDiskRoom(_ driver: GroupDriver) { checkResources() }
+    func groupFetchedEntries(_ driver: GroupDriver) { scheduleFlush() }
 }
 
 enum NodeError: Error, CustomStringConvertible {

@@ -1,3 +1,4 @@
+import Dispatch
 import Log
 import NIOCore
 import NIOPosix
@@ -13,7 +14,8 @@ import Synchronization
 ///   slow part that needs no storage, then queues the file's write on the log lane.
 ///
 /// Each job's outcome comes back on the event loop that asked. After `close()` nothing more
-/// reaches the storage.
+/// reaches the storage; the loop must outlive `finished()`, or the outcome of a job still
+/// running at the close would arrive at a loop that is gone.
 final class Persister: Sendable {
     private let storage: any RaftStorage & Sendable
     private let logLane = NIOThreadPool(numberOfThreads: 1)
@@ -22,12 +24,16 @@ final class Persister: Sendable {
     /// before the close finds it set and writes nothing.
     private let closed = Mutex(false)
     private let metrics: NodeMetrics?
+    /// Left by each lane once it has shut down, every job queued before done.
+    private let lanesRunning = DispatchGroup()
 
     init(storage: any RaftStorage & Sendable, metrics: NodeMetrics? = nil) {
         self.storage = storage
         self.metrics = metrics
         logLane.start()
         snapshotLane.start()
+        lanesRunning.enter()
+        lanesRunning.enter()
     }
 
     /// Persists a Ready's writes (`RaftStorage.persist`): entries, hard state, and the sync
@@ -85,15 +91,25 @@ final class Persister: Sendable {
     }
 
     /// Syncs and closes the storage, after the job running now, if any; queued jobs then
-    /// write nothing. The lanes' threads end once they are idle.
+    /// write nothing. The lanes' threads end once they are idle (`finished()`).
     func close() throws(LogError) {
-        try closed.withLock { (closed) throws(LogError) in
-            guard !closed else { return }
+        let closing = try closed.withLock { (closed) throws(LogError) -> Bool in
+            guard !closed else { return false }
             closed = true
             try storage.close()
+            return true
         }
-        logLane.shutdownGracefully { _ in }
-        snapshotLane.shutdownGracefully { _ in }
+        guard closing else { return }
+        logLane.shutdownGracefully { [lanesRunning] _ in lanesRunning.leave() }
+        snapshotLane.shutdownGracefully { [lanesRunning] _ in lanesRunning.leave() }
+    }
+
+    /// Returns once both lanes have ended after `close()`: every job queued before it has run
+    /// and handed its outcome to its event loop, which may shut down from then on.
+    func finished() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            lanesRunning.notify(queue: .global()) { done.resume() }
+        }
     }
 
     private func writing(_ body: () throws(LogError) -> Void) throws(LogError) {

@@ -14,6 +14,11 @@ import Raft
 // messages whose bodies carry consecutive values to one queue and settles the oldest now
 // and then; it prints "p <value>" for each message once its publish is acknowledged and
 // "s <value>" once its settlement is.
+//
+// With `groups`: one-node groups sharing one write-ahead log (`CrashLoopSettings
+// .sharedLogGroupIDs`) each write their own consecutive values, a random few of them in each
+// round, so that their records interleave in the log's segments; it prints "g <group>
+// <index> <value>" for each entry once acknowledged.
 
 func fail(_ message: String) -> Never {
     var line = "log-crash-writer: " + message + "\n"
@@ -91,12 +96,43 @@ func writeMessages(directory: String, seed: UInt64) throws {
     }
 }
 
+/// Writes values through several groups over one shared log until killed (or, bounded, by
+/// itself).
+func writeGroups(directory: String, seed: UInt64) throws {
+    let log = try WriteAheadLog.open(dataDirectory: directory, options: CrashLoopSettings.logOptions)
+    var groups: [(id: UInt64, group: RaftGroup<ValueRuns>)] = []
+    for id in CrashLoopSettings.sharedLogGroupIDs {
+        let (storage, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: id, log: log, options: CrashLoopSettings.storageOptions)
+        let group = try RaftGroup(
+            config: Config(id: CrashLoopSettings.nodeID, randomSeed: seed &+ id), storage: storage, recovered: recovery.state,
+            snapshot: recovery.snapshot?.snapshot, machine: ValueRuns(), bootstrapVoters: [CrashLoopSettings.nodeID], options: CrashLoopSettings.groupOptions)
+        guard try group.campaignAlone() else { fail("a group of one did not elect itself") }
+        groups.append((id, group))
+    }
+    emit("ready 0\n")
+    var random = SeededGenerator(seed: seed)
+    for _ in 0..<20_000 {
+        var lines = ""
+        for (id, group) in groups where Bool.random(using: &random) {
+            let next = group.machine.lastValue + 1
+            let count = UInt64.random(in: 1...32, using: &random)
+            try group.propose((next..<next + count).map { ValueRuns.payload(value: $0) })
+            lines += try group.process().map { "g \(id) \($0.index) \(ValueRuns.value(in: $0.data)!)\n" }.joined()
+        }
+        emit(lines)
+    }
+}
+
 let arguments = CommandLine.arguments
-guard arguments.count == 3 || (arguments.count == 4 && arguments[3] == "store"), let seed = UInt64(arguments[2]) else {
-    fail("usage: log-crash-writer DATA_DIR SEED [store]")
+guard arguments.count == 3 || (arguments.count == 4 && ["store", "groups"].contains(arguments[3])), let seed = UInt64(arguments[2]) else {
+    fail("usage: log-crash-writer DATA_DIR SEED [store|groups]")
 }
 if arguments.count == 4 {
-    do { try writeMessages(directory: arguments[1], seed: seed) } catch { fail("\(error)") }
+    do {
+        if arguments[3] == "store" { try writeMessages(directory: arguments[1], seed: seed) } else { try writeGroups(directory: arguments[1], seed: seed) }
+    } catch {
+        fail("\(error)")
+    }
     exit(0)
 }
 

@@ -35,6 +35,38 @@ final class CrashLoopTests: XCTestCase {
         print("crash loop: \(Self.cycles) kill cycles, \(acknowledged.count) acknowledged entries verified after every kill, \(killedBeforeReady) kills during recovery, \(Int(seconds * 1000)) ms")
     }
 
+    /// The same kills with several groups over one shared write-ahead log: their records
+    /// interleave in its segments, each group's snapshots void and compact its own, and the
+    /// oldest segments go only once no group needs them. After every kill, each group holds
+    /// everything it acknowledged.
+    func testEveryAcknowledgedEntryOfGroupsSharingOneLogSurvivesRepeatedKills() throws {
+        let writer = try Self.writerExecutable()
+        let directory = "/tmp/berth-shared-log-crash-loop-\(getpid())"
+        defer { removeTree(directory) }
+        var random = SeededGenerator(seed: 0x5A4ED)
+        var acknowledged: [UInt64: [(index: LogIndex, value: UInt64)]] = [:]
+        let start = monotonicSeconds()
+        for cycle in 0..<Self.sharedLogCycles {
+            let delay = Double.random(in: 0.002...0.040, using: &random)
+            let run = try runUntilKilled(writer, arguments: [directory, String(cycle + 1), "groups"], delayAfterReady: delay, delayAfterStart: delay)
+            acknowledged.merge(run.acknowledgedByGroup) { $0 + $1 }
+            let log = try WriteAheadLog.open(dataDirectory: directory, options: CrashLoopSettings.logOptions)
+            for id in CrashLoopSettings.sharedLogGroupIDs {
+                let (_, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: id, log: log, options: CrashLoopSettings.storageOptions)
+                verify(recovery, acknowledged: acknowledged[id] ?? [], cycle: cycle, group: id)
+            }
+        }
+        let counts = CrashLoopSettings.sharedLogGroupIDs.map { acknowledged[$0]?.count ?? 0 }
+        for (id, count) in zip(CrashLoopSettings.sharedLogGroupIDs, counts) {
+            XCTAssertGreaterThan(count, CrashLoopSettings.groupOptions.snapshotEveryEntries, "group \(id) never wrote enough to snapshot")
+        }
+        let segments = try FileSystem.list(WriteAheadLog.directory(dataDirectory: directory)).filter { $0.hasSuffix(".seg") }.sorted()
+        XCTAssertNotEqual(segments.first, "wal-00000000000000000001.seg", "no segment was ever deleted: compaction across the groups never freed one")
+        print("shared log crash loop: \(segments.count) segments left, \(Self.sharedLogCycles) kill cycles, acknowledged entries per group \(counts), verified after every kill, \(Int((monotonicSeconds() - start) * 1000)) ms")
+    }
+
+    static let sharedLogCycles = 50
+
     /// The message store under the same kills: a broker group publishes and settles, and
     /// after each kill the store's bytes that no snapshot covers yet are torn (cut short or
     /// overwritten), as a crash may leave writes that were never synced. Restarted, the group
@@ -128,31 +160,37 @@ final class CrashLoopTests: XCTestCase {
         }
     }
 
-    /// Everything acknowledged is there, at its index, with its exact bytes, values in order.
     private func verify(directory: String, acknowledged: [(index: LogIndex, value: UInt64)], cycle: Int) throws {
         let (_, recovery) = try DurableStorage.open(
             dataDirectory: directory, groupID: CrashLoopSettings.groupID, options: CrashLoopSettings.storageOptions)
+        verify(recovery, acknowledged: acknowledged, cycle: cycle)
+    }
+
+    /// Everything acknowledged is there, at its index, with its exact bytes, values in order.
+    private func verify(_ recovery: DurableStorage.Recovery, acknowledged: [(index: LogIndex, value: UInt64)], cycle: Int, group: UInt64 = CrashLoopSettings.groupID) {
         var machine = ValueRuns()
-        if let snapshot = recovery.snapshot?.snapshot { try machine.restore(from: snapshot.data) }
+        if let snapshot = recovery.snapshot?.snapshot {
+            do { try machine.restore(from: snapshot.data) } catch { return XCTFail("cycle \(cycle), group \(group): the snapshot does not restore: \(error)") }
+        }
         var byIndex: [LogIndex: UInt64] = [:]
         var previousValue = machine.lastValue
         for entry in recovery.state.entries where entry.kind == .normal {
             guard let value = ValueRuns.value(in: entry.data) else {
-                return XCTFail("cycle \(cycle): entry \(entry.index) is damaged")
+                return XCTFail("cycle \(cycle), group \(group): entry \(entry.index) is damaged")
             }
             // Values continue one by one; a value may repeat only where an unacknowledged
             // tail was lost and rewritten, and then only past every acknowledged one.
-            XCTAssertLessThanOrEqual(value, previousValue + 1, "cycle \(cycle): entry \(entry.index) skips from \(previousValue) to \(value)")
+            XCTAssertLessThanOrEqual(value, previousValue + 1, "cycle \(cycle), group \(group): entry \(entry.index) skips from \(previousValue) to \(value)")
             previousValue = value
             byIndex[entry.index] = value
         }
         for (index, value) in acknowledged {
             let found = byIndex[index] ?? (machine.index(of: value) == index ? value : nil)
             if found != value {
-                return XCTFail("cycle \(cycle): acknowledged value \(value) at \(index) is missing (found \(found.map(String.init) ?? "nothing"))")
+                return XCTFail("cycle \(cycle), group \(group): acknowledged value \(value) at \(index) is missing (found \(found.map(String.init) ?? "nothing"))")
             }
         }
-        XCTAssertTrue(recovery.warnings.isEmpty, "cycle \(cycle): \(recovery.warnings)")
+        XCTAssertTrue(recovery.warnings.isEmpty, "cycle \(cycle), group \(group): \(recovery.warnings)")
     }
 
     // MARK: The child process
@@ -163,6 +201,8 @@ final class CrashLoopTests: XCTestCase {
         /// The store writer's acknowledged publishes and settlements, by value.
         var published: [UInt64] = []
         var settled: [UInt64] = []
+        /// The `groups` writer's acknowledged entries, by group.
+        var acknowledgedByGroup: [UInt64: [(index: LogIndex, value: UInt64)]] = [:]
     }
 
     /// Starts the writer and SIGKILLs it `delayAfterReady` seconds after it reports ready
@@ -206,6 +246,8 @@ final class CrashLoopTests: XCTestCase {
                     run.published.append(value)
                 } else if fields.count == 2, fields[0] == "s", let value = UInt64(fields[1]) {
                     run.settled.append(value)
+                } else if fields.count == 4, fields[0] == "g", let group = UInt64(fields[1]), let index = LogIndex(fields[2]), let value = UInt64(fields[3]) {
+                    run.acknowledgedByGroup[group, default: []].append((index, value))
                 } else if fields.count == 2, let index = LogIndex(fields[0]), let value = UInt64(fields[1]) {
                     run.acknowledged.append((index, value))
                 }

@@ -1,5 +1,7 @@
+import Dispatch
 import Log
 import NIOEmbedded
+import NIOPosix
 import Raft
 import Synchronization
 import XCTest
@@ -71,5 +73,34 @@ final class NodeCoreStopTests: XCTestCase {
         XCTAssertTrue(storage.closed)
         XCTAssertEqual(storage.writesAfterClose, 0)
         try loop.syncShutdownGracefully()
+    }
+
+    /// A job still running when the persister closes hands its outcome to the loop before
+    /// `finished()` returns, so a node that shuts its loop down after that loses no outcome
+    /// (one arriving at a loop that is gone is dropped, its promise never completed).
+    func testFinishedWaitsForAJobStillRunningAtTheClose() async throws {
+        let threads = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = threads.next()
+        let (durable, _) = try DurableStorage.open(dataDirectory: directory, groupID: 1)
+        let persister = Persister(storage: durable)
+        let started = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let outcome = persister.background(on: loop) { () -> Int in
+            started.signal()
+            release.wait()
+            return 7
+        }
+        let delivered = Mutex<Int?>(nil)
+        outcome.whenSuccess { value in delivered.withLock { $0 = value } }
+        started.wait()
+        try persister.close()
+        let finished = Task {
+            await persister.finished()
+            // What the loop was handed is run before it shuts down.
+            try await threads.shutdownGracefully()
+        }
+        release.signal()
+        try await finished.value
+        XCTAssertEqual(delivered.withLock { $0 }, 7, "the job's outcome reached the loop before it shut down")
     }
 }
