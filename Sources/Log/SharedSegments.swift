@@ -270,23 +270,56 @@ final class SharedSegments {
 
     // MARK: Writing
 
-    /// Writes the group's entries, replacing any it holds from `entries.first.index` on.
-    /// Not durable until `sync()`.
+    /// Writes the group's entries, replacing any it holds from `entries.first.index` on,
+    /// with one write per segment they go to. Not durable until `sync()`.
     func append(_ entries: [Entry], of group: UInt64) throws(LogError) {
         guard let first = entries.first else { return }
-        if let tooLarge = entries.first(where: { $0.data.count > options.entryBytesMax }) {
-            throw .recordTooLarge(bytes: tooLarge.data.count, max: options.entryBytesMax)
+        var bytes = 0
+        for entry in entries {
+            guard entry.data.count <= options.entryBytesMax else { throw .recordTooLarge(bytes: entry.data.count, max: options.entryBytesMax) }
+            bytes += WALRecord.headerBytes + WALRecord.fixedBytes + entry.data.count
         }
         void(of: group, from: first.index)
         if let last = lastIndex(of: group) {
             precondition(first.index == last + 1, "appending \(first.index) after \(last) of group \(group) leaves a gap")
         }
-        var records: [WALRecord] = []
-        records.reserveCapacity(entries.count)
-        for (position, entry) in entries.enumerated() {
-            records.append(WALRecord(sequence: nextSequence + UInt64(position), group: group, entry: entry))
+        var segment = try activeSegment()
+        var pending: [UInt8] = []
+        pending.reserveCapacity(min(bytes, options.segmentBytesMax))
+        var locations: [Location] = []
+        locations.reserveCapacity(entries.count)
+        var firstPending = first.index
+        for entry in entries {
+            if segment.size + pending.count >= options.segmentBytesMax, segment.size + pending.count > Self.segmentHeaderBytes {
+                try flush(&pending, &locations, of: group, from: firstPending, to: segment)
+                firstPending = entry.index
+                segment = try startSegment()
+            }
+            let start = pending.count
+            WALRecord.encode(
+                sequence: nextSequence + UInt64(locations.count), group: group, term: entry.term, index: entry.index,
+                kindByte: entry.kind.rawValue, data: entry.data, into: &pending)
+            locations.append(Location(segment: segment, offset: segment.size + start, bytes: pending.count - start))
         }
-        try write(records)
+        try flush(&pending, &locations, of: group, from: firstPending, to: segment)
+    }
+
+    /// Writes what `append` encoded for one segment; the index takes the entries, and the
+    /// records their sequence numbers, once they are written.
+    private func flush(_ pending: inout [UInt8], _ locations: inout [Location], of group: UInt64, from index: LogIndex, to segment: Segment) throws(LogError) {
+        guard !pending.isEmpty else { return }
+        try segment.file.write(pending, at: segment.size)
+        segment.size += pending.count
+        segment.needsSync = true
+        segment.liveRecords += locations.count
+        nextSequence += UInt64(locations.count)
+        // Out of the dictionary while it grows, so that its locations are not copied.
+        var stored = groups.removeValue(forKey: group) ?? Group()
+        if stored.locations.isEmpty { stored.firstIndex = index }
+        stored.locations.append(contentsOf: locations)
+        groups[group] = stored
+        pending.removeAll(keepingCapacity: true)
+        locations.removeAll(keepingCapacity: true)
     }
 
     /// Voids the group's whole log: it restarts after `index` (a snapshot received from the
@@ -294,7 +327,7 @@ final class SharedSegments {
     /// next to the new snapshot.
     func restart(_ group: UInt64, after index: LogIndex) throws(LogError) {
         voidAll(of: group, restartingAfter: index)
-        try write([WALRecord(sequence: nextSequence, group: group, term: 0, index: index, kind: .restart, data: [])])
+        try writeRestart(of: group, after: index)
         removeDeadSegments()
         try sync()
     }
@@ -310,36 +343,15 @@ final class SharedSegments {
         try syncDirectoryIfNeeded()
     }
 
-    /// Writes records in order, rolling over to new segments as they fill, with one write
-    /// per segment. The index takes each record once it is written; records with entries
-    /// become live.
-    private func write(_ records: [WALRecord]) throws(LogError) {
-        var segment = try activeSegment()
-        var pending: [UInt8] = []
-        var pendingRecords: [(WALRecord, Location)] = []
-        for record in records {
-            if segment.size + pending.count >= options.segmentBytesMax, segment.size + pending.count > Self.segmentHeaderBytes {
-                try flush(&pending, &pendingRecords, to: segment)
-                segment = try startSegment()
-            }
-            let location = Location(segment: segment, offset: segment.size + pending.count, bytes: record.encodedBytes)
-            record.encode(into: &pending)
-            pendingRecords.append((record, location))
-        }
-        try flush(&pending, &pendingRecords, to: segment)
-    }
-
-    private func flush(_ pending: inout [UInt8], _ records: inout [(WALRecord, Location)], to segment: Segment) throws(LogError) {
-        guard !pending.isEmpty else { return }
-        try segment.file.write(pending, at: segment.size)
-        segment.size += pending.count
+    /// Writes a restart marker, which voids what came before it rather than being live.
+    private func writeRestart(of group: UInt64, after index: LogIndex) throws(LogError) {
+        let segment = try activeSegment()
+        var record: [UInt8] = []
+        WALRecord.encode(sequence: nextSequence, group: group, term: 0, index: index, kindByte: WALRecord.restartKindByte, data: [], into: &record)
+        try segment.file.write(record, at: segment.size)
+        segment.size += record.count
         segment.needsSync = true
-        for (record, location) in records {
-            if record.entry != nil { add(location, for: record.group, index: record.index) }
-            nextSequence = record.sequence + 1
-        }
-        pending.removeAll(keepingCapacity: true)
-        records.removeAll(keepingCapacity: true)
+        nextSequence += 1
     }
 
     private func activeSegment() throws(LogError) -> Segment {

@@ -27,25 +27,10 @@ struct WALRecord: Equatable {
     /// The kind byte of a restart marker, outside the range of entry kinds.
     static let restartKindByte: UInt8 = 0xFF
 
-    init(sequence: UInt64, group: UInt64, term: Term, index: LogIndex, kind: Kind, data: [UInt8]) {
-        self.sequence = sequence
-        self.group = group
-        self.term = term
-        self.index = index
-        self.kind = kind
-        self.data = data
-    }
-
-    init(sequence: UInt64, group: UInt64, entry: Entry) {
-        self.init(sequence: sequence, group: group, term: entry.term, index: entry.index, kind: .entry(entry.kind), data: entry.data)
-    }
-
     var entry: Entry? {
         guard case .entry(let kind) = kind else { return nil }
         return Entry(term: term, index: index, kind: kind, data: data)
     }
-
-    var encodedBytes: Int { Self.headerBytes + Self.fixedBytes + data.count }
 
     static func encode(sequence: UInt64, group: UInt64, term: Term, index: LogIndex, kindByte: UInt8, data: [UInt8], into buffer: inout [UInt8]) {
         let start = buffer.count
@@ -64,15 +49,6 @@ struct WALRecord: Equatable {
         withUnsafeBytes(of: checksum.littleEndian) { bytes in
             for i in 0..<4 { buffer[start + 4 + i] = bytes[i] }
         }
-    }
-
-    func encode(into buffer: inout [UInt8]) {
-        let kindByte: UInt8
-        switch kind {
-        case .entry(let entryKind): kindByte = entryKind.rawValue
-        case .restart: kindByte = Self.restartKindByte
-        }
-        Self.encode(sequence: sequence, group: group, term: term, index: index, kindByte: kindByte, data: data, into: &buffer)
     }
 
     enum Decoded {
