@@ -134,14 +134,14 @@ public final class DurableStorage: RaftStorage, Sendable {
     }
 
     public func installSnapshot(_ encoded: EncodedSnapshot) throws(LogError) {
-        try state.withLock { (state) throws(LogError) in
+        try state.withLock { (_) throws(LogError) in
             try SnapshotFile.write(encoded, directory: directory)
             try log.restart(group: groupID, after: encoded.snapshot.metadata.index)
         }
     }
 
     public func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) {
-        try state.withLock { (state) throws(LogError) in
+        try state.withLock { (_) throws(LogError) in
             try SnapshotFile.write(encoded, directory: directory)
             try log.compact(group: groupID, through: compactTo)
         }

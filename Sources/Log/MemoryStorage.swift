@@ -1,10 +1,12 @@
 import Raft
 
-/// `RaftStorage` in memory, for simulation: what is durable, and the writes made since the
-/// last sync. A crash keeps an arbitrary prefix of the unsynced writes (the rest never
-/// reached the disk) and may tear the first lost entries write, so that only some of its
-/// entries survive — what a real disk may do to writes that were never synced.
-public final class MemoryStorage: RaftStorage {
+/// A node's disk in memory, for simulation, shared by its groups as the write-ahead log is
+/// (`WriteAheadLog`): what each group holds durably, and the writes of every group since the
+/// last sync, in the order made. A sync by any group makes them all durable. A crash keeps an
+/// arbitrary prefix of the unsynced writes (the rest never reached the disk), across groups,
+/// and may tear the first lost entries write, so that only some of its entries survive —
+/// what a real disk may do to writes that were never synced.
+public final class MemoryDisk {
     enum Write {
         case installSnapshot(Snapshot)
         case entries([Entry])
@@ -13,82 +15,61 @@ public final class MemoryStorage: RaftStorage {
         case compact(through: LogIndex)
     }
 
-    private(set) var hardState = HardState()
-    private var latestHardState = HardState()
-    /// The snapshot it holds durably, bytes and all.
-    public private(set) var snapshot: Snapshot?
-    /// Durable entries, contiguous; they may start before the snapshot's index (retained).
-    private(set) var entries: [Entry] = []
-    private var unsynced: [Write] = []
+    /// One group's durable state.
+    struct Group {
+        var hardState = HardState()
+        var latestHardState = HardState()
+        /// The snapshot it holds durably, bytes and all.
+        var snapshot: Snapshot?
+        /// Durable entries, contiguous; they may start before the snapshot's index (retained).
+        var entries: [Entry] = []
+    }
+
+    private(set) var groups: [UInt64: Group] = [:]
+    private var unsynced: [(group: UInt64, write: Write)] = []
 
     public init() {}
 
-    public func append(_ entries: [Entry]) throws(LogError) {
-        if !entries.isEmpty { unsynced.append(.entries(entries)) }
-    }
+    /// The storage of one group on this disk.
+    public func storage(group: UInt64) -> MemoryStorage { MemoryStorage(disk: self, group: group) }
 
-    public func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError) {
-        unsynced.append(.hardState(state, commitMustBeDurable: commitMustBeDurable))
-    }
+    func record(_ write: Write, of group: UInt64) { unsynced.append((group, write)) }
 
-    public func installSnapshot(_ encoded: EncodedSnapshot) throws(LogError) {
-        unsynced.append(.installSnapshot(encoded.snapshot))
-    }
-
-    public func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) {
-        unsynced.append(.saveSnapshot(encoded.snapshot, compactTo: compactTo))
-    }
-
-    public func compactLog(through index: LogIndex) throws(LogError) {
-        unsynced.append(.compact(through: index))
-    }
-
-    public func sync() throws(LogError) {
-        for write in unsynced { apply(write) }
+    func sync() {
+        for (group, write) in unsynced { apply(write, to: group) }
         unsynced = []
     }
 
-    public func close() throws(LogError) {
-        try sync()
-        hardState = latestHardState
+    func close(group: UInt64) {
+        sync()
+        groups[group, default: Group()].hardState = groups[group, default: Group()].latestHardState
     }
 
-    /// Loses what was not synced, except a random prefix; returns a note for traces.
+    /// Loses what was not synced, of every group, except a random prefix; returns a note for
+    /// traces.
     public func crash(random: inout SeededGenerator) -> String {
         let kept = Int.random(in: 0...unsynced.count, using: &random)
-        for write in unsynced.prefix(kept) { apply(write) }
+        for (group, write) in unsynced.prefix(kept) { apply(write, to: group) }
         var note = "kept \(kept)/\(unsynced.count) unsynced writes"
-        if kept < unsynced.count, case .entries(let lost) = unsynced[kept], lost.count > 1, Bool.random(using: &random) {
+        if kept < unsynced.count, case .entries(let lost) = unsynced[kept].write, lost.count > 1, Bool.random(using: &random) {
             let torn = Int.random(in: 1..<lost.count, using: &random)
-            apply(.entries(Array(lost.prefix(torn))))
+            apply(.entries(Array(lost.prefix(torn))), to: unsynced[kept].group)
             note += ", tore the next after \(torn)/\(lost.count) entries"
         }
         unsynced = []
-        latestHardState = hardState
+        for id in groups.keys { groups[id]!.latestHardState = groups[id]!.hardState }
         return note
     }
 
-    /// Reads back durable entries, as `DurableStorage.entries(in:bytesMax:)` does.
-    public func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) -> [Entry]? {
-        guard let start = entries.first?.index, range.lowerBound >= start, range.lowerBound < start + LogIndex(entries.count) else { return nil }
-        var result: [Entry] = []
-        var bytes = 0
-        for entry in entries[Int(range.lowerBound - start)...] where entry.index <= range.upperBound {
-            if !result.isEmpty, bytes + entry.payloadBytes > bytesMax { break }
-            bytes += entry.payloadBytes
-            result.append(entry)
-        }
-        return result
+    private func apply(_ write: Write, to id: UInt64) {
+        var group = groups.removeValue(forKey: id) ?? Group()
+        group.apply(write)
+        groups[id] = group
     }
+}
 
-    /// What a restarting node reads back: the same shape `DurableStorage.open` returns.
-    public func recover() -> RaftNode.RecoveredState {
-        let after = snapshot?.metadata.index ?? 0
-        let reference = snapshot.map { SnapshotReference(metadata: $0.metadata, bytes: max(1, $0.data.count)) }
-        return RaftNode.RecoveredState(hardState: hardState, snapshot: reference, entries: entries.filter { $0.index > after })
-    }
-
-    private func apply(_ write: Write) {
+extension MemoryDisk.Group {
+    fileprivate mutating func apply(_ write: MemoryDisk.Write) {
         switch write {
         case .installSnapshot(let received):
             snapshot = received
@@ -124,5 +105,76 @@ public final class MemoryStorage: RaftStorage {
                 entries.removeFirst(min(entries.count, Int(compactTo - start + 1)))
             }
         }
+    }
+}
+
+/// `RaftStorage` in memory, for simulation: one group's view of a `MemoryDisk`, alone on it
+/// unless made with `MemoryDisk.storage(group:)`.
+public final class MemoryStorage: RaftStorage {
+    public let disk: MemoryDisk
+    public let group: UInt64
+
+    public convenience init() { self.init(disk: MemoryDisk(), group: 1) }
+
+    init(disk: MemoryDisk, group: UInt64) {
+        self.disk = disk
+        self.group = group
+    }
+
+    private var durable: MemoryDisk.Group { disk.groups[group] ?? MemoryDisk.Group() }
+    var hardState: HardState { durable.hardState }
+    /// The snapshot it holds durably, bytes and all.
+    public var snapshot: Snapshot? { durable.snapshot }
+    var entries: [Entry] { durable.entries }
+
+    public func append(_ entries: [Entry]) throws(LogError) {
+        if !entries.isEmpty { disk.record(.entries(entries), of: group) }
+    }
+
+    public func setHardState(_ state: HardState, commitMustBeDurable: Bool) throws(LogError) {
+        disk.record(.hardState(state, commitMustBeDurable: commitMustBeDurable), of: group)
+    }
+
+    public func installSnapshot(_ encoded: EncodedSnapshot) throws(LogError) {
+        disk.record(.installSnapshot(encoded.snapshot), of: group)
+    }
+
+    public func saveSnapshot(_ encoded: EncodedSnapshot, compactTo: LogIndex) throws(LogError) {
+        disk.record(.saveSnapshot(encoded.snapshot, compactTo: compactTo), of: group)
+    }
+
+    public func compactLog(through index: LogIndex) throws(LogError) {
+        disk.record(.compact(through: index), of: group)
+    }
+
+    /// Makes the writes of every group on the disk durable, as one sync of the shared log does.
+    public func sync() throws(LogError) { disk.sync() }
+
+    public func close() throws(LogError) { disk.close(group: group) }
+
+    /// Loses what was not synced on the whole disk (see `MemoryDisk.crash`).
+    public func crash(random: inout SeededGenerator) -> String { disk.crash(random: &random) }
+
+    /// Reads back durable entries, as `DurableStorage.entries(in:bytesMax:)` does.
+    public func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) -> [Entry]? {
+        let entries = self.entries
+        guard let start = entries.first?.index, range.lowerBound >= start, range.lowerBound < start + LogIndex(entries.count) else { return nil }
+        var result: [Entry] = []
+        var bytes = 0
+        for entry in entries[Int(range.lowerBound - start)...] where entry.index <= range.upperBound {
+            if !result.isEmpty, bytes + entry.payloadBytes > bytesMax { break }
+            bytes += entry.payloadBytes
+            result.append(entry)
+        }
+        return result
+    }
+
+    /// What a restarting node reads back: the same shape `DurableStorage.open` returns.
+    public func recover() -> RaftNode.RecoveredState {
+        let durable = self.durable
+        let (snapshot, hardState, entries) = (durable.snapshot, durable.hardState, durable.entries)
+        let after = snapshot?.metadata.index ?? 0
+        let reference = snapshot.map { SnapshotReference(metadata: $0.metadata, bytes: max(1, $0.data.count)) }
+        return RaftNode.RecoveredState(hardState: hardState, snapshot: reference, entries: entries.filter { $0.index > after })
     }
 }

@@ -16,7 +16,8 @@ struct BerthSim: ParsableCommand {
             lost and torn writes, membership churn, leadership transfers) and runs a fault \
             phase of --steps events, then a liveness phase on the healed cluster. A checker \
             verifies election safety, log matching, leader completeness, state machine safety, \
-            linearizable reads and that no acknowledged proposal is lost.
+            linearizable reads and that no acknowledged proposal is lost, in each of the \
+            cluster's groups (whose members on one node share its disk and its crashes).
             """
     )
 
@@ -32,6 +33,9 @@ struct BerthSim: ParsableCommand {
     @Option(help: "Cluster size: 3 or 5. By default each seed picks one.")
     var nodes: Int?
 
+    @Option(help: "Raft groups over the nodes, sharing each node's disk. By default each seed picks 1 or 3.")
+    var groups: Int?
+
     @Option(help: "Events in the fault phase of each seed.")
     var steps: Int = 2000
 
@@ -41,6 +45,7 @@ struct BerthSim: ParsableCommand {
     func validate() throws {
         if let nodes, nodes != 3 && nodes != 5 { throw ValidationError("--nodes must be 3 or 5") }
         guard seeds > 0 else { throw ValidationError("--seeds must be positive") }
+        if let groups, !(1...16).contains(groups) { throw ValidationError("--groups must be 1 to 16") }
         guard steps > 0 else { throw ValidationError("--steps must be positive") }
     }
 
@@ -51,7 +56,9 @@ struct BerthSim: ParsableCommand {
         let start = monotonicSeconds()
         for s in range {
             setCurrentSeed(s)
-            let options = SimulationOptions(seed: s, nodeCount: nodes ?? SimulationOptions.defaultNodeCount(seed: s), steps: steps)
+            let options = SimulationOptions(
+                seed: s, nodeCount: nodes ?? SimulationOptions.defaultNodeCount(seed: s), steps: steps,
+                groupCount: groups ?? SimulationOptions.defaultGroupCount(seed: s))
             var simulation = Simulation(options: options, trace: trace ? { writeLine($0) } : nil)
             let result = simulation.run()
             totals.seeds += 1
@@ -61,7 +68,7 @@ struct BerthSim: ParsableCommand {
             if let first = result.violations.first {
                 totals.violations += result.violations.count
                 totals.failed += 1
-                print("FAIL seed \(s) (\(options.nodeCount) nodes): \(first) — replay: swift run -c release berth-sim --seed \(s) --nodes \(options.nodeCount) --steps \(steps) --trace")
+                print("FAIL seed \(s) (\(options.nodeCount) nodes, \(options.groupCount) groups): \(first) — replay: swift run -c release berth-sim --seed \(s) --nodes \(options.nodeCount) --groups \(options.groupCount) --steps \(steps) --trace")
             }
         }
         let elapsed = monotonicSeconds() - start

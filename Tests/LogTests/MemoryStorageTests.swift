@@ -65,6 +65,40 @@ final class MemoryStorageTests: LogTestCase {
         XCTAssertTrue(tornSeen)
     }
 
+    /// Groups on one disk share its syncs and its crashes, as they share the write-ahead
+    /// log: one group's sync makes the other's writes durable, and a crash keeps a prefix of
+    /// the writes of both in the order they were made.
+    func testGroupsOnOneDiskShareItsSyncsAndCrashes() throws {
+        let first = makeEntries(1...10, term: 1, dataBytes: 8, seed: 65)
+        let second = makeEntries(1...10, term: 1, dataBytes: 8, seed: 66)
+        do {
+            let disk = MemoryDisk()
+            let (a, b) = (disk.storage(group: 1), disk.storage(group: 2))
+            try b.append(second)
+            try a.append(first)
+            try a.sync()
+            var random = SeededGenerator(seed: 67)
+            _ = disk.crash(random: &random)
+            XCTAssertEqual(b.recover().entries, second, "group 1's sync made group 2's earlier write durable")
+        }
+        var outcomes: Set<String> = []
+        for seed in UInt64(0)..<100 {
+            let disk = MemoryDisk()
+            let (a, b) = (disk.storage(group: 1), disk.storage(group: 2))
+            try a.append(Array(first[..<5]))
+            try b.append(Array(second[..<5]))
+            try a.append(Array(first[5...]))
+            var random = SeededGenerator(seed: seed)
+            _ = disk.crash(random: &random)
+            let (keptA, keptB) = (a.recover().entries.count, b.recover().entries.count)
+            // The writes were a[..<5], b[..<5], a[5...]: whatever survives is a prefix of that.
+            if keptB > 0 { XCTAssertEqual(keptA >= 5, true, "seed \(seed): group 2's write survived, group 1's earlier one did not") }
+            if keptA > 5 { XCTAssertEqual(keptB, 5, "seed \(seed): group 1's last write survived, group 2's earlier one did not") }
+            outcomes.insert("\(keptA)/\(keptB)")
+        }
+        XCTAssertGreaterThan(outcomes.count, 3, "crashes kept different prefixes: \(outcomes.sorted())")
+    }
+
     func testCrashAfterSyncLosesNothing() throws {
         let storage = MemoryStorage()
         let entries = makeEntries(1...10, term: 1, seed: 63)
