@@ -317,7 +317,7 @@ public final class BerthNode: Sendable {
             transportSettings.limits.frameBytesMax = max(transportSettings.limits.frameBytesMax, entryBytesMax + (1 << 20))
             let transport = PeerTransport(
                 nodeID: nodeID, secret: configuration.clusterSecret, peers: peers, loop: loop, settings: transportSettings, logger: logger
-            ) { [weak core] message in core?.receive(message) }
+            ) { [weak core] group, message in core?.receive(message, group: group) }
             transport.linkLost = { [weak core] peer in core?.leaderMayBeGone(peer, reason: "its peer link closed") }
             transport.requestArrived = { [weak core] frame, peer in core?.requestArrived(frame, from: peer) }
             transport.peerSending = { [weak core] peer in core?.group.heardFrom(peer) }

@@ -43,6 +43,8 @@ final class NodeCore {
     /// Client sockets open on this node, whether served here or relayed to the leader
     /// (not the sessions other nodes forward here): what `connectionsMax` bounds.
     var clientSockets = 0
+    /// Raft messages dropped for naming a group this node does not run.
+    private(set) var droppedMessagesOfUnknownGroups = 0
     /// Metadata requests awaiting the entry they were proposed as (index and term).
     private var replyWaiters: [LogIndex: (term: Term, reply: (Result<BrokerReply, BrokerError>) -> Void)] = [:]
     /// Peers, when the group has more than one member, and where this node listens for them.
@@ -544,8 +546,14 @@ final class NodeCore {
         driver.drive()
     }
 
-    /// A Raft message from a peer; handled with whatever else arrives in this turn.
-    func receive(_ message: Raft.Message) {
+    /// A Raft message from a peer; handled with whatever else arrives in this turn. One for a
+    /// group this node does not run is dropped: stepped into another group, it would count
+    /// as that group's.
+    func receive(_ message: Raft.Message, group id: UInt64) {
+        guard id == driver.id else {
+            droppedMessagesOfUnknownGroups += 1
+            return
+        }
         group.step(message)
         if let lost = group.core.lostData { haltForLostData(lost) }
         scheduleFlush()

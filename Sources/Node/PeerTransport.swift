@@ -86,7 +86,8 @@ final class PeerTransport {
     private let loop: any EventLoop
     let settings: Settings
     private let logger: Logger
-    private let receive: (Message) -> Void
+    /// A Raft message from a peer, with the group it is for.
+    private let receive: (_ group: UInt64, _ message: Message) -> Void
     private var links: [NodeID: PeerLinkHandler] = [:]
     private var dialing: Set<NodeID> = []
     private var reconnectDelay: [NodeID: TimeAmount] = [:]
@@ -94,7 +95,7 @@ final class PeerTransport {
     private var stopped = false
 
     init(nodeID: NodeID, secret: [UInt8], peers: [NodeID: PeerAddress], loop: any EventLoop, settings: Settings = Settings(),
-         logger: Logger, receive: @escaping (Message) -> Void) {
+         logger: Logger, receive: @escaping (_ group: UInt64, _ message: Message) -> Void) {
         self.nodeID = nodeID
         self.secret = SymmetricKey(data: secret)
         self.peers = peers.filter { $0.key != nodeID }
@@ -350,8 +351,8 @@ final class PeerTransport {
         if peer > nodeID { scheduleRedial(peer) }
     }
 
-    func deliver(_ messages: [Message], from peer: NodeID) {
-        for message in messages where message.from == peer && message.to == nodeID { receive(message) }
+    func deliver(_ messages: [Message], group: UInt64, from peer: NodeID) {
+        for message in messages where message.from == peer && message.to == nodeID { receive(group, message) }
     }
 }
 
@@ -513,9 +514,9 @@ final class PeerLinkHandler: ChannelInboundHandler, RemovableChannelHandler {
             let channel = context.channel
             handOver(context)
             sessionReady.succeed(channel)
-        case .raft(_, let messages):
+        case .raft(let group, let messages):
             guard authenticated, let peer, !isSession else { return refuse("Raft traffic before the handshake") }
-            transport.deliver(messages, from: peer)
+            transport.deliver(messages, group: group, from: peer)
         case .leave, .proposal, .outcome, .countsQuery, .counts, .connectionsQuery, .connections, .closeConnection, .connectionClosed:
             guard authenticated, let peer, !isSession else { return refuse("a request before the handshake") }
             transport.requestArrived?(frame, peer)

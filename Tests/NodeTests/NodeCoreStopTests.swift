@@ -68,10 +68,36 @@ final class NodeCoreStopTests: XCTestCase {
         try core.stop()
 
         // A newer term must be written down before it is acted on; after stop nothing is.
-        core.receive(Message(from: 2, to: 1, term: 5, body: .heartbeat(commit: 0, readContext: 0)))
+        core.receive(Message(from: 2, to: 1, term: 5, body: .heartbeat(commit: 0, readContext: 0)), group: NodeCore.groupID)
         loop.run()
         XCTAssertTrue(storage.closed)
         XCTAssertEqual(storage.writesAfterClose, 0)
+        try loop.syncShutdownGracefully()
+    }
+
+    /// A Raft message for a group the node does not run is dropped, not stepped into the
+    /// one it runs: a newer term in it would depose that group's leader.
+    func testAMessageOfAnotherGroupIsNotSteppedIntoThisNodesGroup() throws {
+        let loop = EmbeddedEventLoop()
+        let (durable, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: 1)
+        let store = try MessageStore.open(groupDirectory: durable.directory)
+        let group = try RaftGroup(
+            config: Config(id: 1, randomSeed: 7), storage: durable, recovered: recovery.state, snapshot: recovery.snapshot?.snapshot,
+            machine: BrokerMachine(store: store), bootstrapVoters: [1, 2], options: RaftGroup<BrokerMachine>.Options())
+        let core = NodeCore(
+            loop: loop, group: group, persister: Persister(storage: durable), groupDirectory: durable.directory,
+            latestSnapshot: recovery.snapshot, clock: { 0 }, acknowledgementTimeoutMs: nil)
+        try core.start()
+        let termBefore = core.group.core.term
+        let heartbeat = Message(from: 2, to: 1, term: termBefore + 4, body: .heartbeat(commit: 0, readContext: 0))
+        core.receive(heartbeat, group: NodeCore.groupID + 1)
+        loop.run()
+        XCTAssertEqual(core.group.core.term, termBefore, "a message of group 2 moved group 1's term")
+        XCTAssertEqual(core.droppedMessagesOfUnknownGroups, 1)
+        core.receive(heartbeat, group: NodeCore.groupID)
+        loop.run()
+        XCTAssertEqual(core.group.core.term, termBefore + 4, "the same message for the node's own group is taken")
+        try core.stop()
         try loop.syncShutdownGracefully()
     }
 

@@ -33,7 +33,7 @@ final class PeerHandshakeTests: XCTestCase {
         for id in ids {
             let (secret, peers) = (self.secret, addresses)
             transports.append(try await loop.flatSubmit {
-                let transport = PeerTransport(nodeID: id, secret: secret, peers: peers, loop: loop, logger: Logger(label: "test")) { _ in }
+                let transport = PeerTransport(nodeID: id, secret: secret, peers: peers, loop: loop, logger: Logger(label: "test")) { _, _ in }
                 let bound = NIOLoopBound(transport, eventLoop: loop)
                 return transport.start(listeningOn: peers[id]!).map { bound }
             }.get())
@@ -70,7 +70,7 @@ final class PeerHandshakeTests: XCTestCase {
         let peers: [NodeID: PeerAddress] = [1: own, 2: PeerAddress(host: "127.0.0.1", port: listener.port)]
         let secret = self.secret
         transports.append(try await loop.flatSubmit {
-            let transport = PeerTransport(nodeID: 1, secret: secret, peers: peers, loop: loop, logger: Logger(label: "test")) { _ in }
+            let transport = PeerTransport(nodeID: 1, secret: secret, peers: peers, loop: loop, logger: Logger(label: "test")) { _, _ in }
             let bound = NIOLoopBound(transport, eventLoop: loop)
             return transport.start(listeningOn: own).map { bound }
         }.get())

@@ -55,8 +55,8 @@ final class PeerLinkTests: XCTestCase {
         configure(&configured)
         let (settings, secret) = (configured, self.secret)
         transports.append(try await loop.flatSubmit {
-            let transport = PeerTransport(nodeID: id, secret: secret, peers: peers, loop: loop, settings: settings, logger: Logger(label: "test")) {
-                received.add($0)
+            let transport = PeerTransport(nodeID: id, secret: secret, peers: peers, loop: loop, settings: settings, logger: Logger(label: "test")) { _, message in
+                received.add(message)
             }
             transport.linkLost = { received.lose($0) }
             transport.peerSending = { received.hearSending($0) }

@@ -26,7 +26,7 @@ final class PeerLinkTimeoutTests: XCTestCase {
         let channel = try await loop.flatSubmit {
             let transport = PeerTransport(
                 nodeID: 1, secret: Array("secret".utf8), peers: [1: PeerAddress(host: "127.0.0.1", port: 1)], loop: loop,
-                settings: settings, logger: Logger(label: "test")) { _ in }
+                settings: settings, logger: Logger(label: "test")) { _, _ in }
             return transport.dialBootstrap().connect(to: address)
         }.get()
         let timeout = try await channel.getOption(
@@ -74,7 +74,7 @@ final class PeerLinkWatchdogTests: XCTestCase {
         let loop = self.loop!
         return try await loop.flatSubmit {
             let transport = PeerTransport(nodeID: 1, secret: secret, peers: [1: own, 2: peer], loop: loop, settings: settings,
-                                          logger: Logger(label: "test")) { _ in }
+                                          logger: Logger(label: "test")) { _, _ in }
             let bound = NIOLoopBound(transport, eventLoop: loop)
             return transport.start(listeningOn: own).map { bound }
         }.get()
@@ -110,7 +110,7 @@ final class PeerLinkWatchdogTests: XCTestCase {
         let secret = self.secret
         let loop = self.loop!
         let prover = try await loop.submit {
-            NIOLoopBound(PeerTransport(nodeID: 2, secret: secret, peers: [:], loop: loop, logger: Logger(label: "prover")) { _ in }, eventLoop: loop)
+            NIOLoopBound(PeerTransport(nodeID: 2, secret: secret, peers: [:], loop: loop, logger: Logger(label: "prover")) { _, _ in }, eventLoop: loop)
         }.get()
         fakePeer = try await ServerBootstrap(group: loop)
             .childChannelInitializer { channel in
