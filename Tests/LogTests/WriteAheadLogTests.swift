@@ -1,3 +1,5 @@
+import Checksum
+import Foundation
 import Raft
 import XCTest
 
@@ -145,18 +147,41 @@ final class WriteAheadLogTests: LogTestCase {
 
     // MARK: The log of one group, from before the log was shared
 
+    /// Writes `entries` as the log of one group was kept before groups shared one, spelled
+    /// out here: `group-<id>/wal-<first index>.seg`, a 28-byte header (magic, version 1, three
+    /// reserved bytes, group id, first index, crc32c of the rest), then records `[length
+    /// u32][crc32c u32][term u64][index u64][kind u8][data]`, a new segment once one passes
+    /// `segmentBytesMax`.
+    private func writeSegmentsOfOneGroup(_ entries: [Entry], segmentBytesMax: Int) {
+        func little<T: FixedWidthInteger>(_ value: T) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+        var segment: (first: LogIndex, bytes: [UInt8])?
+        func write() {
+            guard let segment else { return }
+            Disk.write(segment.bytes, to: groupDirectory + "/wal-" + String(format: "%020llu", segment.first) + ".seg")
+        }
+        mkdir(root, 0o700)
+        mkdir(groupDirectory, 0o700)
+        for entry in entries {
+            if segment == nil || segment!.bytes.count >= segmentBytesMax {
+                write()
+                var header = Array("BWAL".utf8) + [1, 0, 0, 0] + little(groupID) + little(entry.index)
+                header += little(CRC32C.checksum(header))
+                segment = (entry.index, header)
+            }
+            let length = little(UInt32(17 + entry.data.count))
+            let covered = little(entry.term) + little(entry.index) + [entry.kind.rawValue] + entry.data
+            let checksum = covered.withUnsafeBytes { CRC32C.checksum($0, continuing: CRC32C.checksum(length)) }
+            segment!.bytes += length + little(checksum) + covered
+        }
+        write()
+    }
+
     /// A group directory holding segments of the layout before groups shared one log: open
     /// moves them into the shared log and deletes them; nothing is lost, and a crash part
     /// way (the move reached the shared log, the old segments remain) is moved again.
     func testSegmentsOfTheOneGroupLayoutAreMovedIntoTheSharedLog() throws {
         let old = makeEntries(1...120, term: 1, seed: 98) + makeEntries(121...130, term: 2, seed: 99)
-        var oldOptions = SegmentedLog.Options()
-        oldOptions.segmentBytesMax = 4096
-        do {
-            let (legacy, _) = try SegmentedLog.open(directory: groupDirectory, groupID: groupID, options: oldOptions)
-            try legacy.append(old)
-            try legacy.sync()
-        }
+        writeSegmentsOfOneGroup(old, segmentBytesMax: 4096)
         let legacySegments = Disk.list(groupDirectory).filter { $0.hasPrefix("wal-") }
         XCTAssertGreaterThan(legacySegments.count, 1)
         let saved = legacySegments.map { (name: $0, bytes: Disk.read(groupDirectory + "/" + $0)) }
