@@ -53,10 +53,13 @@ final class NodeCoreStopTests: XCTestCase {
         }
     }
 
-    func testAPeerMessageArrivingAfterStopWritesNothing() throws {
-        let loop = EmbeddedEventLoop()
+    /// A started core of a two-voter group, on `loop`, over `storage` (the durable storage
+    /// of `directory`, or a wrapper of it).
+    private func startedCore(
+        loop: EmbeddedEventLoop, storage wrap: (DurableStorage) -> any RaftStorage & Sendable = { $0 }
+    ) throws -> NodeCore {
         let (durable, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: 1)
-        let storage = ClosingStorage(durable)
+        let storage = wrap(durable)
         let store = try MessageStore.open(groupDirectory: durable.directory)
         let group = try RaftGroup(
             config: Config(id: 1, randomSeed: 7), storage: storage, recovered: recovery.state, snapshot: recovery.snapshot?.snapshot,
@@ -65,6 +68,17 @@ final class NodeCoreStopTests: XCTestCase {
             loop: loop, group: group, persister: Persister(storage: storage), groupDirectory: durable.directory,
             latestSnapshot: recovery.snapshot, clock: { 0 }, acknowledgementTimeoutMs: nil)
         try core.start()
+        return core
+    }
+
+    func testAPeerMessageArrivingAfterStopWritesNothing() throws {
+        let loop = EmbeddedEventLoop()
+        var closing: ClosingStorage?
+        let core = try startedCore(loop: loop) { durable in
+            closing = ClosingStorage(durable)
+            return closing!
+        }
+        let storage = try XCTUnwrap(closing)
         try core.stop()
 
         // A newer term must be written down before it is acted on; after stop nothing is.
@@ -79,15 +93,7 @@ final class NodeCoreStopTests: XCTestCase {
     /// one it runs: a newer term in it would depose that group's leader.
     func testAMessageOfAnotherGroupIsNotSteppedIntoThisNodesGroup() throws {
         let loop = EmbeddedEventLoop()
-        let (durable, recovery) = try DurableStorage.open(dataDirectory: directory, groupID: 1)
-        let store = try MessageStore.open(groupDirectory: durable.directory)
-        let group = try RaftGroup(
-            config: Config(id: 1, randomSeed: 7), storage: durable, recovered: recovery.state, snapshot: recovery.snapshot?.snapshot,
-            machine: BrokerMachine(store: store), bootstrapVoters: [1, 2], options: RaftGroup<BrokerMachine>.Options())
-        let core = NodeCore(
-            loop: loop, group: group, persister: Persister(storage: durable), groupDirectory: durable.directory,
-            latestSnapshot: recovery.snapshot, clock: { 0 }, acknowledgementTimeoutMs: nil)
-        try core.start()
+        let core = try startedCore(loop: loop)
         let termBefore = core.group.core.term
         let heartbeat = Message(from: 2, to: 1, term: termBefore + 4, body: .heartbeat(commit: 0, readContext: 0))
         core.receive(heartbeat, group: NodeCore.groupID + 1)
