@@ -211,9 +211,10 @@ final class SharedSegments {
     /// Deletes the oldest segments while they hold nothing live; the active one stays.
     private func removeDeadSegments() {
         while segments.count > 1, segments[0].liveRecords == 0 {
-            let dead = segments.removeFirst()
-            // A failed unlink only leaves dead records behind, which recovery voids again.
-            _ = try? FileSystem.remove(dead.path)
+            // One that cannot be unlinked stays, and the later ones with it: a segment left
+            // behind a deleted one would be a gap at the next start.
+            guard (try? FileSystem.remove(segments[0].path)) != nil else { return }
+            segments.removeFirst()
             directoryNeedsSync = true
         }
     }
