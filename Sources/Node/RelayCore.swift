@@ -32,6 +32,10 @@ import Raft
 /// Frames of one content (a publish, a delivery) travel as a unit in both directions, so a
 /// lost session never leaves half a message on either side.
 ///
+/// A consumer's prefetch is asked of the leader larger than the client's (`leaderQos`) and
+/// the relay holds the client to its own, releasing a held delivery as soon as the client
+/// acks (`RelayedChannel+Credit.swift`): the hops across the relay do not eat the prefetch.
+///
 /// Sessions are numbered (`generation`): every event of a session carries its number, and
 /// the events of one that was abandoned are ignored.
 struct RelayCore {
@@ -54,6 +58,10 @@ struct RelayCore {
         var messageSizeMax: UInt64 = ContentAssembler.messageSizeMaxDefault
         /// How long a client's connection.close waits for the leader's close-ok.
         var upstreamCloseWait = TimeAmount.seconds(2)
+        /// How far beyond a consumer's prefetch the leader may deliver to the relay, at most:
+        /// as far again as the prefetch, held here until the client has room, so that an ack
+        /// frees room for the client at once rather than two hops later (`leaderQos`).
+        var prefetchAheadMax: UInt16 = 256
     }
 
     /// What the session tells the leader of the client in its handshake.
@@ -276,6 +284,7 @@ struct RelayCore {
             guard var channel = channels[number] else { continue }
             channel.outgoing = nil
             channel.repliesToSwallow = 0
+            channel.forgetSessionDeliveries()
             switch channel.closing {
             case .byClient?:
                 channels[number] = nil
@@ -337,6 +346,23 @@ struct RelayCore {
         guard shouldPause != clientReadingPaused else { return }
         clientReadingPaused = shouldPause
         output.append(shouldPause ? .pauseReadingClient : .resumeReadingClient)
+    }
+
+    /// The qos asked of the leader for a client's: a consumer's prefetch (global = false) runs
+    /// `Settings.prefetchAheadMax` ahead at most, as far again as the client's, and the relay
+    /// holds what comes beyond the client's (`RelayedChannel+Credit.swift`). Not on a
+    /// transactional channel, whose acks free no room before the commit.
+    func leaderQos(_ qos: Method.Basic.Qos, transactional: Bool) -> Method.Basic.Qos {
+        guard !qos.global, qos.prefetchCount > 0, !transactional else { return qos }
+        var leaderQos = qos
+        let ahead = min(qos.prefetchCount, settings.prefetchAheadMax)
+        leaderQos.prefetchCount = qos.prefetchCount.addingReportingOverflow(ahead).overflow ? .max : qos.prefetchCount + ahead
+        return leaderQos
+    }
+
+    /// Sends deliveries the channel released to the client (nothing when there are none).
+    mutating func sendReleased(_ frames: [Frame]) {
+        if !frames.isEmpty { output.append(.sendToClient(frames, flush: false)) }
     }
 
     mutating func sendToClient(_ frame: Frame, flush: Bool) {
