@@ -176,14 +176,13 @@ extension RelayCore {
             case .basic(.qos(let qos)):
                 channel.qos[qos.global] = qos
                 channel.awaiting = method
-                channels[number] = channel
-                return [.method(channel: number, .basic(.qos(leaderQos(qos, transactional: channel.transactional))))]
             case .confirm(.select(let select)):
                 channel.confirmSelected = true
                 if !select.noWait { channel.awaiting = method }
             case .basic(.consume(let consume)):
                 // The client's prefetch for this consumer, which the relay holds it to.
-                let clientPrefetch = consume.noAck || !channel.holdsDeliveries ? 0 : channel.qos[false]?.prefetchCount ?? 0
+                // Not on a transactional channel, whose acks free no room before the commit.
+                let clientPrefetch = consume.noAck || !channel.holdsDeliveries || channel.transactional ? 0 : channel.qos[false]?.prefetchCount ?? 0
                 if consume.noWait {
                     channel.consumers[consume.consumerTag] = consume
                     if clientPrefetch > 0 { channel.clientPrefetch[consume.consumerTag] = clientPrefetch }
@@ -191,6 +190,8 @@ extension RelayCore {
                     channel.awaiting = method
                     channel.clientPrefetchOfConsumeAwaitingReply = clientPrefetch
                 }
+                channels[number] = channel
+                return [.method(channel: number, .basic(.consume(leaderConsume(consume, clientPrefetch: clientPrefetch))))]
             case .basic(.cancel(let cancel)):
                 channel.consumers[cancel.consumerTag] = nil
                 if !cancel.noWait { channel.awaiting = method }

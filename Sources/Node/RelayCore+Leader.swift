@@ -179,12 +179,12 @@ extension RelayCore {
         for number in channels.keys.sorted() {
             guard var channel = channels[number], channel.closing == nil, channel.openedUpstream else { continue }
             var restore: [Method] = [.channel(.open(.init()))]
-            restore += channel.qos.keys.sorted { !$0 && $1 }.compactMap { channel.qos[$0] }
-                .map { .basic(.qos(leaderQos($0, transactional: channel.transactional))) }
+            restore += channel.qos.keys.sorted { !$0 && $1 }.compactMap { channel.qos[$0] }.map { .basic(.qos($0)) }
             if channel.confirmSelected { restore.append(.confirm(.select(.init(noWait: true)))) }
             if channel.transactional { restore.append(.tx(.select)) }
             for tag in channel.consumers.keys.sorted() {
-                var consume = channel.consumers[tag]!
+                let clientPrefetch = channel.holdsDeliveries ? channel.clientPrefetch[tag] ?? 0 : 0
+                var consume = leaderConsume(channel.consumers[tag]!, clientPrefetch: clientPrefetch)
                 consume.noWait = true
                 restore.append(.basic(.consume(consume)))
             }

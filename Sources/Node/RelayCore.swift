@@ -32,9 +32,10 @@ import Raft
 /// Frames of one content (a publish, a delivery) travel as a unit in both directions, so a
 /// lost session never leaves half a message on either side.
 ///
-/// A consumer's prefetch is asked of the leader larger than the client's (`leaderQos`) and
-/// the relay holds the client to its own, releasing a held delivery as soon as the client
-/// acks (`RelayedChannel+Credit.swift`): the hops across the relay do not eat the prefetch.
+/// A consumer's deliveries are asked of the leader ahead of the client's prefetch
+/// (`leaderConsume`) and the relay holds the client to its prefetch, releasing a held
+/// delivery as soon as the client acks (`RelayedChannel+Credit.swift`): the hops across the
+/// relay do not eat the prefetch.
 ///
 /// Sessions are numbered (`generation`): every event of a session carries its number, and
 /// the events of one that was abandoned are ignored.
@@ -60,7 +61,7 @@ struct RelayCore {
         var upstreamCloseWait = TimeAmount.seconds(2)
         /// How far beyond a consumer's prefetch the leader may deliver to the relay, at most:
         /// as far again as the prefetch, held here until the client has room, so that an ack
-        /// frees room for the client at once rather than two hops later (`leaderQos`).
+        /// frees room for the client at once rather than two hops later (`leaderConsume`).
         var prefetchAheadMax: UInt16 = 256
     }
 
@@ -348,16 +349,23 @@ struct RelayCore {
         output.append(shouldPause ? .pauseReadingClient : .resumeReadingClient)
     }
 
-    /// The qos asked of the leader for a client's: a consumer's prefetch (global = false) runs
-    /// `Settings.prefetchAheadMax` ahead at most, as far again as the client's, and the relay
-    /// holds what comes beyond the client's (`RelayedChannel+Credit.swift`). Not on a
-    /// transactional channel, whose acks free no room before the commit.
-    func leaderQos(_ qos: Method.Basic.Qos, transactional: Bool) -> Method.Basic.Qos {
-        guard !qos.global, qos.prefetchCount > 0, !transactional else { return qos }
-        var leaderQos = qos
-        let ahead = min(qos.prefetchCount, settings.prefetchAheadMax)
-        leaderQos.prefetchCount = qos.prefetchCount.addingReportingOverflow(ahead).overflow ? .max : qos.prefetchCount + ahead
-        return leaderQos
+    /// The argument of a session's basic.consume that asks the leader for deliveries ahead
+    /// of the consumer's prefetch (`ConsumeRequest.prefetchAhead`), which the relay holds to
+    /// the client's (`RelayedChannel+Credit.swift`). The leader takes it from a session only.
+    static let prefetchAheadArgument = "x-berth-relay-prefetch-ahead"
+
+    static func prefetchAhead(from value: FieldValue) -> UInt16? {
+        guard case .int32(let ahead) = value, ahead > 0 else { return nil }
+        return UInt16(clamping: ahead)
+    }
+
+    /// The consume asked of the leader for a client's whose prefetch the relay holds it to:
+    /// as far again ahead, `Settings.prefetchAheadMax` at most.
+    func leaderConsume(_ consume: Method.Basic.Consume, clientPrefetch: UInt16) -> Method.Basic.Consume {
+        guard clientPrefetch > 0 else { return consume }
+        var leaderConsume = consume
+        leaderConsume.arguments[Self.prefetchAheadArgument] = .int32(Int32(min(clientPrefetch, settings.prefetchAheadMax)))
+        return leaderConsume
     }
 
     /// Sends deliveries the channel released to the client (nothing when there are none).

@@ -7,8 +7,8 @@ import DequeModule
 /// the leader and the leader's next delivery has crossed back: two hops more than for a
 /// consumer on the leader, and at full rate its prefetch ran out while acks and deliveries
 /// were on their way (a consumer with prefetch 256 took 85–95 % of what was published). So
-/// the leader is asked for more (`RelayCore.leaderQos`), the relay holds what comes beyond
-/// the client's prefetch, and a client's ack releases the next delivery at once, from here.
+/// the leader is asked for deliveries ahead (`RelayCore.leaderConsume`), the relay holds what
+/// comes beyond the client's prefetch, and a client's ack releases the next one at once.
 ///
 /// Deliveries reach the client in the leader's order, so the client's tags ascend and an ack
 /// with `multiple` never covers a delivery the client has not seen. For that, one consumer

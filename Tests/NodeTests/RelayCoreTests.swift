@@ -53,10 +53,11 @@ final class RelayCoreTests: XCTestCase {
     func testALostSessionRestoresEachChannelBeforePendingFramesAndSwallowsTheReplies() throws {
         var core = try openCore()
         try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 10)))), sent: method(1, .basic(.qos(.init(prefetchCount: 20)))),
-                    reply: method(1, .basic(.qosOk)))
+        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 10)))), reply: method(1, .basic(.qosOk)))
         try request(&core, method(1, .confirm(.select(.init()))), reply: method(1, .confirm(.selectOk)))
-        try request(&core, method(1, .basic(.consume(.init(queue: "q")))), reply: method(1, .basic(.consumeOk(.init(consumerTag: "ctag")))))
+        try request(&core, method(1, .basic(.consume(.init(queue: "q")))),
+                    sent: method(1, .basic(.consume(.init(queue: "q", arguments: [RelayCore.prefetchAheadArgument: .int32(10)])))),
+                    reply: method(1, .basic(.consumeOk(.init(consumerTag: "ctag")))))
 
         loseSession(&core)
         try client(&core, publishFrames(1, body: "m"))
@@ -65,9 +66,9 @@ final class RelayCoreTests: XCTestCase {
 
         XCTAssertEqual(sessionFrames(opened), [
             method(1, .channel(.open(.init()))),
-            method(1, .basic(.qos(.init(prefetchCount: 20)))),
+            method(1, .basic(.qos(.init(prefetchCount: 10)))),
             method(1, .confirm(.select(.init(noWait: true)))),
-            method(1, .basic(.consume(.init(queue: "q", consumerTag: "ctag", noWait: true)))),
+            consumeAhead(tag: "ctag", 10, noWait: true),
         ] + publishFrames(1, body: "m"))
         XCTAssertEqual(leaderSays(&core, method(1, .channel(.openOk(.init())))), [], "the restoring channel.open-ok is not the client's")
         XCTAssertEqual(leaderSays(&core, method(1, .basic(.qosOk))), [], "nor is the restoring qos-ok")
@@ -147,10 +148,11 @@ final class RelayCoreTests: XCTestCase {
     func testTheLeaderDeliversAheadOfTheClientsPrefetchAndAnAckReleasesTheNextHeldDeliveryAtOnce() throws {
         var core = try openCore()
         try openChannel(1, &core)
-        XCTAssertEqual(try client(&core, [method(1, .basic(.qos(.init(prefetchCount: 2))))]),
-                       [.writeToSession([method(1, .basic(.qos(.init(prefetchCount: 4))))], flush: true)], "the leader may run as far again ahead")
-        XCTAssertEqual(clientFrames(leaderSays(&core, method(1, .basic(.qosOk)))), [method(1, .basic(.qosOk))])
-        try consume(&core, tag: "ctag")
+        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 2)))), reply: method(1, .basic(.qosOk)))
+        let consume = method(1, .basic(.consume(.init(queue: "q", consumerTag: "ctag"))))
+        XCTAssertEqual(try client(&core, [consume]), [.writeToSession([consumeAhead(tag: "ctag", 2)], flush: true)],
+                       "the leader may deliver as far again ahead")
+        _ = leaderSays(&core, method(1, .basic(.consumeOk(.init(consumerTag: "ctag")))))
 
         let delivered = (1...4).map { clientFrames(leaderSays(&core, deliveryFrames(1, tag: $0))) }
         XCTAssertEqual(delivered, [deliveryFrames(1, tag: 1), deliveryFrames(1, tag: 2), [], []], "the client gets its prefetch, no more")
@@ -167,8 +169,8 @@ final class RelayCoreTests: XCTestCase {
     func testNacksAndRejectsFreeTheClientsRoomAsAcksDo() throws {
         var core = try openCore()
         try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), sent: method(1, .basic(.qos(.init(prefetchCount: 2)))), reply: method(1, .basic(.qosOk)))
-        try consume(&core, tag: "ctag")
+        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), reply: method(1, .basic(.qosOk)))
+        try consume(&core, tag: "ctag", ahead: 1)
         _ = (1...3).map { leaderSays(&core, deliveryFrames(1, tag: $0)) }
 
         XCTAssertEqual(clientFrames(try client(&core, [method(1, .basic(.reject(.init(deliveryTag: 1, requeue: true))))])), deliveryFrames(1, tag: 2))
@@ -179,8 +181,8 @@ final class RelayCoreTests: XCTestCase {
     func testAnAckOfAllWhileDeliveriesAreHeldSettlesOnlyWhatTheClientHas() throws {
         var core = try openCore()
         try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), sent: method(1, .basic(.qos(.init(prefetchCount: 2)))), reply: method(1, .basic(.qosOk)))
-        try consume(&core, tag: "ctag")
+        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), reply: method(1, .basic(.qosOk)))
+        try consume(&core, tag: "ctag", ahead: 1)
         _ = leaderSays(&core, deliveryFrames(1, tag: 1))
         XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 2))), [], "held")
 
@@ -195,8 +197,8 @@ final class RelayCoreTests: XCTestCase {
     func testHeldDeliveriesGoBeforeAGetOkAndBeforeTheirConsumersCancelOk() throws {
         var core = try openCore()
         try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), sent: method(1, .basic(.qos(.init(prefetchCount: 2)))), reply: method(1, .basic(.qosOk)))
-        try consume(&core, tag: "ctag")
+        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), reply: method(1, .basic(.qosOk)))
+        try consume(&core, tag: "ctag", ahead: 1)
         _ = leaderSays(&core, deliveryFrames(1, tag: 1))
         _ = leaderSays(&core, deliveryFrames(1, tag: 2))
 
@@ -213,9 +215,9 @@ final class RelayCoreTests: XCTestCase {
     func testAConsumerWithRoomNeverWaitsBehindAnotherConsumersHeldDelivery() throws {
         var core = try openCore()
         try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), sent: method(1, .basic(.qos(.init(prefetchCount: 2)))), reply: method(1, .basic(.qosOk)))
-        try consume(&core, tag: "a")
-        try consume(&core, tag: "b")
+        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), reply: method(1, .basic(.qosOk)))
+        try consume(&core, tag: "a", ahead: 1)
+        try consume(&core, tag: "b", ahead: 1)
         XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 1, consumerTag: "a"))), deliveryFrames(1, tag: 1, consumerTag: "a"))
         XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 2, consumerTag: "a"))), [], "a has no room")
         XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 3, consumerTag: "b"))),
@@ -236,8 +238,8 @@ final class RelayCoreTests: XCTestCase {
     func testALostSessionDropsHeldDeliveriesWhichTheNextLeaderDeliversAgain() throws {
         var core = try openCore()
         try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), sent: method(1, .basic(.qos(.init(prefetchCount: 2)))), reply: method(1, .basic(.qosOk)))
-        try consume(&core, tag: "ctag")
+        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), reply: method(1, .basic(.qosOk)))
+        try consume(&core, tag: "ctag", ahead: 1)
         _ = leaderSays(&core, deliveryFrames(1, tag: 1))
         _ = leaderSays(&core, deliveryFrames(1, tag: 2))
 
@@ -362,8 +364,14 @@ final class RelayCoreTests: XCTestCase {
         XCTAssertEqual(clientFrames(leaderSays(&core, reply)), [reply])
     }
 
-    private func consume(_ core: inout RelayCore, tag: String) throws {
-        try request(&core, method(1, .basic(.consume(.init(queue: "q", consumerTag: tag)))), reply: method(1, .basic(.consumeOk(.init(consumerTag: tag)))))
+    /// A consumer on channel 1, which the leader may deliver `ahead` of the client's prefetch.
+    private func consume(_ core: inout RelayCore, tag: String, ahead: Int32? = nil) throws {
+        try request(&core, method(1, .basic(.consume(.init(queue: "q", consumerTag: tag)))), sent: ahead.map { consumeAhead(tag: tag, $0) },
+                    reply: method(1, .basic(.consumeOk(.init(consumerTag: tag)))))
+    }
+
+    private func consumeAhead(tag: String, _ ahead: Int32, noWait: Bool = false) -> Frame {
+        method(1, .basic(.consume(.init(queue: "q", consumerTag: tag, noWait: noWait, arguments: [RelayCore.prefetchAheadArgument: .int32(ahead)]))))
     }
 
     @discardableResult
