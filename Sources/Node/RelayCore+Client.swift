@@ -78,7 +78,9 @@ extension RelayCore {
                 relay([frame])
                 sendReleased(channels[number]?.clientSettled(reject.deliveryTag, multiple: false) ?? [])
             case .basic(.recover), .basic(.recoverAsync), .tx(.select):
-                // The leader settles these channels' deliveries otherwise than ack by ack.
+                // From here the leader's room follows the client's acks no longer one for one
+                // (a recover takes back what is out, a transaction's acks wait for the commit):
+                // deliveries pass as they come.
                 sendReleased(channels[number]?.stopHoldingDeliveries() ?? [])
                 relay([frame])
             case .basic(.cancel(let cancel)) where cancel.noWait:
