@@ -21,6 +21,10 @@ final class LeaderRelay {
     private var sessionHeartbeat: RepeatedTask?
     private var retryTask: Scheduled<Void>?
     private var sessionFlushScheduled = false
+    /// The frames written to the session in this turn of the loop, gathered into one buffer:
+    /// they leave in one write and one TLS record rather than one each (a turn's acks are
+    /// hundreds of frames of a few bytes). Bounded by what the turn read: it goes at its end.
+    private var sessionWrites: ByteBuffer?
     /// Answers the client's connection.close (see `closeUpstream`).
     private var upstreamClosed: (() -> Void)?
 
@@ -117,16 +121,19 @@ final class LeaderRelay {
             case .adoptSession:
                 session = dialed.take()
                 session?.writeAndFlush(AMQPFrameEncoder.Outbound.protocolHeader(.amqp091), promise: nil)
-            case .writeToSession(let frames, let flush):
+            case .writeToSession(let frames, _):
+                // Every write goes, flushed, by the end of the turn (see `sessionWrites`).
                 guard let session else { continue }
+                var buffer = sessionWrites.take() ?? session.allocator.buffer(capacity: Self.sessionWritesCapacity)
                 do {
-                    session.write(AMQPFrameEncoder.Outbound.encoded(try FrameWriter.encoded(frames, allocator: session.allocator)), promise: nil)
+                    for frame in frames { try FrameWriter.writeFrame(frame, into: &buffer) }
                 } catch {
                     // As the session's pipeline answers an error: it closes, and the core hears.
                     session.close(promise: nil)
                     continue
                 }
-                if flush { flushSessionByTheEndOfTheTurn() }
+                sessionWrites = buffer
+                flushSessionByTheEndOfTheTurn()
             case .startHeartbeat(let generation, let interval):
                 let bound = NIOLoopBound(self, eventLoop: loop)
                 sessionHeartbeat = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
@@ -135,6 +142,8 @@ final class LeaderRelay {
             case .closeSession:
                 sessionHeartbeat?.cancel()
                 sessionHeartbeat = nil
+                // As unflushed writes are when a channel closes: dropped.
+                sessionWrites = nil
                 session?.close(promise: nil)
                 session = nil
             case .scheduleRetry(let delay):
@@ -154,15 +163,22 @@ final class LeaderRelay {
         }
     }
 
-    /// The flushes asked for in one turn of the loop become one: the publishes read from the
-    /// client at once reach the leader in one write (and one TLS record), not one each.
+    /// Room for a turn's writes to the session to begin with: a few hundred acks (the buffer
+    /// grows for more, and for publishes).
+    private static let sessionWritesCapacity = 8192
+
+    /// The writes of one turn of the loop leave together at its end, flushed once: the
+    /// publishes and acks read from the client at once reach the leader in one write (and one
+    /// TLS record, up to its size), not one each.
     private func flushSessionByTheEndOfTheTurn() {
         guard !sessionFlushScheduled else { return }
         sessionFlushScheduled = true
         let bound = NIOLoopBound(self, eventLoop: loop)
         loop.execute {
-            bound.value.sessionFlushScheduled = false
-            bound.value.session?.flush()
+            let relay = bound.value
+            relay.sessionFlushScheduled = false
+            guard let bytes = relay.sessionWrites.take() else { return }
+            relay.session?.writeAndFlush(AMQPFrameEncoder.Outbound.encoded(bytes), promise: nil)
         }
     }
 

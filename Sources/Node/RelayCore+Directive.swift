@@ -33,7 +33,8 @@ extension RelayCore {
         /// `onSessionWritability`, all with `generation`.
         case adoptSession(generation: UInt64)
         /// Write `frames` to the session, in order, and when `flush` see them flushed by the
-        /// end of the loop's turn (one flush for every write of the turn).
+        /// end of the loop's turn (one flush for every write of the turn). The shell may hold
+        /// any write until then: it sends a turn's writes as one.
         case writeToSession([Frame], flush: Bool)
         /// Invoke `onHeartbeatTimer(generation:now:)` every `every`, until `closeSession`.
         case startHeartbeat(generation: UInt64, every: TimeAmount)
