@@ -121,7 +121,7 @@ final class LeaderRelay {
             case .adoptSession:
                 session = dialed.take()
                 session?.writeAndFlush(AMQPFrameEncoder.Outbound.protocolHeader(.amqp091), promise: nil)
-            case .writeToSession(let frames, _):
+            case .writeToSession(let frames):
                 // Every write goes, flushed, by the end of the turn (see `sessionWrites`).
                 guard let session else { continue }
                 var buffer = sessionWrites.take() ?? session.allocator.buffer(capacity: Self.sessionWritesCapacity)

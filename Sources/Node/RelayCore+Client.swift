@@ -139,7 +139,7 @@ extension RelayCore {
         }
         if case .open = state, pending.isEmpty {
             let frames = framesForLeader(unit)
-            if !frames.isEmpty { output.append(.writeToSession(frames, flush: true)) }
+            if !frames.isEmpty { output.append(.writeToSession(frames)) }
             return
         }
         pending.append(unit)

@@ -32,10 +32,9 @@ extension RelayCore {
         /// `onLeaderFrame`, its close to `onSessionClosed`, its writability to
         /// `onSessionWritability`, all with `generation`.
         case adoptSession(generation: UInt64)
-        /// Write `frames` to the session, in order, and when `flush` see them flushed by the
-        /// end of the loop's turn (one flush for every write of the turn). The shell may hold
-        /// any write until then: it sends a turn's writes as one.
-        case writeToSession([Frame], flush: Bool)
+        /// Write `frames` to the session, in order, flushed by the end of the loop's turn: the
+        /// shell sends a turn's writes as one.
+        case writeToSession([Frame])
         /// Invoke `onHeartbeatTimer(generation:now:)` every `every`, until `closeSession`.
         case startHeartbeat(generation: UInt64, every: TimeAmount)
         /// Close the session (if there is one) and stop its heartbeat. Its generation is over:

@@ -119,7 +119,7 @@ extension RelayCore {
         guard case .method(_, .connection(let method)) = frame else { return }
         switch method {
         case .close(let close):
-            output.append(.writeToSession([.method(channel: 0, .connection(.closeOk))], flush: true))
+            output.append(.writeToSession([.method(channel: 0, .connection(.closeOk))]))
             leaderClosed(close, now: now)
         case .closeOk:
             finishUpstreamClose()
@@ -147,18 +147,18 @@ extension RelayCore {
         switch method {
         case .start:
             let startOk = Method.Connection.StartOk(clientProperties: handshake.properties, mechanism: "EXTERNAL", response: [], locale: "en_US")
-            output.append(.writeToSession([.method(channel: 0, .connection(.startOk(startOk)))], flush: true))
+            output.append(.writeToSession([.method(channel: 0, .connection(.startOk(startOk)))]))
         case .tune(let tune):
             let tuneOk = Method.Connection.TuneOk(
                 channelMax: tune.channelMax == 0 ? handshake.channelMax : min(tune.channelMax, handshake.channelMax),
                 frameMax: tune.frameMax == 0 ? handshake.frameSizeMax : min(tune.frameMax, handshake.frameSizeMax),
                 heartbeat: settings.sessionHeartbeatSeconds)
             output.append(.writeToSession([.method(channel: 0, .connection(.tuneOk(tuneOk))),
-                                           .method(channel: 0, .connection(.open(.init(virtualHost: handshake.vhost))))], flush: true))
+                                           .method(channel: 0, .connection(.open(.init(virtualHost: handshake.vhost))))]))
         case .openOk:
             sessionOpened(leader: leader)
         case .close(let close):
-            output.append(.writeToSession([.method(channel: 0, .connection(.closeOk))], flush: true))
+            output.append(.writeToSession([.method(channel: 0, .connection(.closeOk))]))
             leaderClosed(close, now: now)
         default:
             // Unexpected in the handshake: start over with a new session.
@@ -200,7 +200,7 @@ extension RelayCore {
         }
         while let unit = pending.popFirst() { frames += framesForLeader(unit) }
         pendingBytes = 0
-        output.append(.writeToSession(frames, flush: true))
+        output.append(.writeToSession(frames))
         pauseClientReading(false)
     }
 }

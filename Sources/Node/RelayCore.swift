@@ -159,7 +159,7 @@ struct RelayCore {
         }
         awaitingUpstreamCloseOk = true
         let close = Method.Connection.Close(replyCode: .replySuccess, replyText: "the client closed its connection", classID: 0, methodID: 0)
-        output.append(.writeToSession([.method(channel: 0, .connection(.close(close)))], flush: true))
+        output.append(.writeToSession([.method(channel: 0, .connection(.close(close)))]))
         output.append(.scheduleUpstreamCloseTimer(after: settings.upstreamCloseWait))
         return takeOutput()
     }
@@ -228,7 +228,7 @@ struct RelayCore {
         if missedSessionBeats >= 2 {
             sessionLost(now: now)
         } else {
-            output.append(.writeToSession([.heartbeat], flush: true))
+            output.append(.writeToSession([.heartbeat]))
         }
         return takeOutput()
     }

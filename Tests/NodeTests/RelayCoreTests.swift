@@ -19,7 +19,7 @@ final class RelayCoreTests: XCTestCase {
         try openChannel(1, &core)
         XCTAssertEqual(try client(&core, publishFrames(1, body: "m").dropLast()), [], "nothing goes before the whole content is in")
         XCTAssertEqual(try client(&core, [publishFrames(1, body: "m").last!]),
-                       [.writeToSession(publishFrames(1, body: "m"), flush: true)])
+                       [.writeToSession(publishFrames(1, body: "m"))])
     }
 
     func testFramesWaitWhileThereIsNoSessionAndGoInOrderOnceItOpens() throws {
@@ -112,7 +112,7 @@ final class RelayCoreTests: XCTestCase {
 
         XCTAssertEqual(try client(&core, [method(1, .basic(.ack(.init(deliveryTag: 2))))]), [], "an ack for the earlier session's delivery is dropped")
         XCTAssertEqual(try client(&core, [method(1, .basic(.ack(.init(deliveryTag: 3))))]),
-                       [.writeToSession([method(1, .basic(.ack(.init(deliveryTag: 1))))], flush: true)])
+                       [.writeToSession([method(1, .basic(.ack(.init(deliveryTag: 1))))])])
     }
 
     func testATransactionWithWorkClosesItsChannelWith541WhenTheSessionIsLost() throws {
@@ -150,7 +150,7 @@ final class RelayCoreTests: XCTestCase {
         try openChannel(1, &core)
         try request(&core, method(1, .basic(.qos(.init(prefetchCount: 2)))), reply: method(1, .basic(.qosOk)))
         let consume = method(1, .basic(.consume(.init(queue: "q", consumerTag: "ctag"))))
-        XCTAssertEqual(try client(&core, [consume]), [.writeToSession([consumeAhead(tag: "ctag", 2)], flush: true)],
+        XCTAssertEqual(try client(&core, [consume]), [.writeToSession([consumeAhead(tag: "ctag", 2)])],
                        "the leader may deliver as far again ahead")
         _ = leaderSays(&core, method(1, .basic(.consumeOk(.init(consumerTag: "ctag")))))
 
@@ -158,7 +158,7 @@ final class RelayCoreTests: XCTestCase {
         XCTAssertEqual(delivered, [deliveryFrames(1, tag: 1), deliveryFrames(1, tag: 2), [], []], "the client gets its prefetch, no more")
 
         XCTAssertEqual(try client(&core, [method(1, .basic(.ack(.init(deliveryTag: 1))))]), [
-            .writeToSession([method(1, .basic(.ack(.init(deliveryTag: 1))))], flush: true),
+            .writeToSession([method(1, .basic(.ack(.init(deliveryTag: 1))))]),
             .sendToClient(deliveryFrames(1, tag: 3), flush: false),
         ], "the ack goes to the leader and the next delivery to the client, without waiting for the leader")
         XCTAssertEqual(clientFrames(try client(&core, [method(1, .basic(.ack(.init(deliveryTag: 3, multiple: true))))])), deliveryFrames(1, tag: 4),
@@ -187,11 +187,11 @@ final class RelayCoreTests: XCTestCase {
         XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 2))), [], "held")
 
         XCTAssertEqual(try client(&core, [method(1, .basic(.ack(.init(deliveryTag: 0, multiple: true))))]), [
-            .writeToSession([method(1, .basic(.ack(.init(deliveryTag: 1, multiple: true))))], flush: true),
+            .writeToSession([method(1, .basic(.ack(.init(deliveryTag: 1, multiple: true))))]),
             .sendToClient(deliveryFrames(1, tag: 2), flush: false),
         ], "all is tag 1 for the leader: the client never had tag 2")
         XCTAssertEqual(try client(&core, [method(1, .basic(.ack(.init(deliveryTag: 0, multiple: true))))]),
-                       [.writeToSession([method(1, .basic(.ack(.init(deliveryTag: 0, multiple: true))))], flush: true)], "nothing held: all is all")
+                       [.writeToSession([method(1, .basic(.ack(.init(deliveryTag: 0, multiple: true))))])], "nothing held: all is all")
     }
 
     func testHeldDeliveriesGoBeforeAGetOkAndBeforeTheirConsumersCancelOk() throws {
@@ -256,8 +256,8 @@ final class RelayCoreTests: XCTestCase {
     func testTheHeartbeatGivesUpASilentSessionAfterTwoMissedBeats() throws {
         var core = try openCore()
         let generation = core.generation
-        XCTAssertEqual(core.onHeartbeatTimer(generation: generation, now: start), [.writeToSession([.heartbeat], flush: true)])
-        XCTAssertEqual(core.onHeartbeatTimer(generation: generation, now: start), [.writeToSession([.heartbeat], flush: true)], "one missed beat")
+        XCTAssertEqual(core.onHeartbeatTimer(generation: generation, now: start), [.writeToSession([.heartbeat])])
+        XCTAssertEqual(core.onHeartbeatTimer(generation: generation, now: start), [.writeToSession([.heartbeat])], "one missed beat")
         let given = core.onHeartbeatTimer(generation: generation, now: start)
         XCTAssertEqual(given, [.closeSession, .scheduleRetry(after: .milliseconds(50))], "two missed beats")
     }
@@ -266,7 +266,7 @@ final class RelayCoreTests: XCTestCase {
         var core = try openCore()
         let generation = core.generation
         for _ in 1...4 {
-            XCTAssertEqual(core.onHeartbeatTimer(generation: generation, now: start), [.writeToSession([.heartbeat], flush: true)])
+            XCTAssertEqual(core.onHeartbeatTimer(generation: generation, now: start), [.writeToSession([.heartbeat])])
             _ = leaderSays(&core, .heartbeat)
         }
     }
@@ -300,7 +300,7 @@ final class RelayCoreTests: XCTestCase {
     func testAClientsConnectionCloseWaitsForTheLeadersCloseOk() throws {
         var core = try openCore()
         let close = Method.Connection.Close(replyCode: .replySuccess, replyText: "the client closed its connection", classID: 0, methodID: 0)
-        XCTAssertEqual(core.onCloseUpstream(), [.writeToSession([method(0, .connection(.close(close)))], flush: true),
+        XCTAssertEqual(core.onCloseUpstream(), [.writeToSession([method(0, .connection(.close(close)))]),
                                                .scheduleUpstreamCloseTimer(after: .seconds(2))])
         XCTAssertEqual(leaderSays(&core, method(0, .connection(.closeOk))), [.finishUpstreamClose])
         XCTAssertEqual(core.onUpstreamCloseTimer(), [], "finished once")
@@ -360,7 +360,7 @@ final class RelayCoreTests: XCTestCase {
     /// A request of the client and its reply from the leader, relayed both ways (the request
     /// as `sent` to the leader, when the relay changes it).
     private func request(_ core: inout RelayCore, _ request: Frame, sent: Frame? = nil, reply: Frame) throws {
-        XCTAssertEqual(try client(&core, [request]), [.writeToSession([sent ?? request], flush: true)])
+        XCTAssertEqual(try client(&core, [request]), [.writeToSession([sent ?? request])])
         XCTAssertEqual(clientFrames(leaderSays(&core, reply)), [reply])
     }
 
@@ -390,7 +390,7 @@ final class RelayCoreTests: XCTestCase {
     }
 
     private func sessionFrames(_ directives: [Directive]) -> [Frame] {
-        directives.flatMap { directive -> [Frame] in if case .writeToSession(let frames, _) = directive { frames } else { [] } }
+        directives.flatMap { directive -> [Frame] in if case .writeToSession(let frames) = directive { frames } else { [] } }
     }
 
     private func clientFrames(_ directives: [Directive]) -> [Frame] {
