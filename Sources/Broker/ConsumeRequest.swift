@@ -7,13 +7,10 @@ public struct ConsumeRequest: Equatable, Sendable {
     public var noAck: Bool
     public var exclusive: Bool
     public var arguments: ArgumentTable
-    /// Deliveries the consumer may hold beyond its prefetch (when it has one): a follower's
-    /// relay asks for them for its client's consumer, and holds them to the client's prefetch.
-    public var prefetchAhead: UInt16
 
     public init(
         channel: ChannelID, queue: QueueName, consumerTag: String = "", noAck: Bool = false, exclusive: Bool = false,
-        arguments: ArgumentTable = [:], prefetchAhead: UInt16 = 0
+        arguments: ArgumentTable = [:]
     ) {
         self.channel = channel
         self.queue = queue
@@ -21,6 +18,5 @@ public struct ConsumeRequest: Equatable, Sendable {
         self.noAck = noAck
         self.exclusive = exclusive
         self.arguments = arguments
-        self.prefetchAhead = prefetchAhead
     }
 }

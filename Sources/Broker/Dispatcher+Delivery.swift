@@ -114,7 +114,7 @@ extension Dispatcher {
         }
         if consumer.noAck { return true }
         if channel.unacked.count >= limits.unackedPerChannelMax { return false }
-        if consumer.prefetch > 0, consumer.unacked >= Int(consumer.prefetch) + Int(consumer.prefetchAhead) { return false }
+        if consumer.prefetch > 0, consumer.unacked >= Int(consumer.prefetch) { return false }
         if channel.prefetchPerChannel > 0, channel.unacked.count >= Int(channel.prefetchPerChannel) { return false }
         return true
     }

@@ -24,9 +24,6 @@ public struct Dispatcher: Sendable {
         var exclusive: Bool
         /// basic.qos with global = false when it subscribed; 0: unlimited.
         var prefetch: UInt16
-        /// Beyond `prefetch` (when not unlimited): what a relay holds for its client
-        /// (`ConsumeRequest.prefetchAhead`).
-        var prefetchAhead: UInt16 = 0
         /// `x-priority` of its basic.consume (0 without): a queue's messages go to the
         /// consumers of the highest priority that have room, round-robin among them.
         var priority: Int64
@@ -166,8 +163,8 @@ public struct Dispatcher: Sendable {
         let reader = stored.stream == nil ? nil : try streamReader(for: request, of: stored, state: state, now: now)
         let prefetch = channels[request.channel]?.prefetchPerConsumer ?? 0
         channels[request.channel, default: Channel()].consumers[tag] = Consumer(
-            queue: name, noAck: request.noAck, exclusive: request.exclusive, prefetch: prefetch, prefetchAhead: request.prefetchAhead,
-            priority: priority, timeoutMs: timeoutMs)
+            queue: name, noAck: request.noAck, exclusive: request.exclusive, prefetch: prefetch, priority: priority,
+            timeoutMs: timeoutMs)
         var dispatch = queues.removeValue(forKey: name) ?? QueueDispatch(for: stored, lastUsed: now)
         if dispatch.heldCount > 0 { holdingQueues.insert(name) }
         let key = QueueDispatch.ConsumerKey(channel: request.channel, tag: tag)

@@ -228,13 +228,8 @@ extension AMQPConnectionHandler {
                 return
             }
             try checkPermitted(.read, .queue(queue.name), method: id)
-            var arguments = c.arguments
-            // A follower's relay asks for deliveries ahead of its client's prefetch; only a
-            // session speaks for a relay, and the argument is not the client's.
-            let ahead = forwardedUser == nil ? nil : arguments[RelayCore.prefetchAheadArgument]
-            if ahead != nil { arguments[RelayCore.prefetchAheadArgument] = nil }
             let request = ConsumeRequest(channel: here, queue: queue, consumerTag: c.consumerTag, noAck: c.noAck, exclusive: c.exclusive,
-                                         arguments: ArgumentTable(arguments), prefetchAhead: ahead.flatMap(RelayCore.prefetchAhead(from:)) ?? 0)
+                                         arguments: ArgumentTable(c.arguments))
             let tag = try brokerCall(id) { () throws(BrokerError) in try core.consume(request) }
             if !c.noWait { send(.method(channel: channel, .basic(.consumeOk(.init(consumerTag: tag)))), flush: false) }
         case .cancel(let c):

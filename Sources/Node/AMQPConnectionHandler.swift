@@ -57,7 +57,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, CoreClient {
     private let peerIsLoopback: Bool
     /// Set for a client session another node forwards: that node authenticated the client
     /// as this user, and the session proved the cluster secret.
-    let forwardedUser: String?
+    private let forwardedUser: String?
     private var clientProperties: FieldTable = [:]
     private var authMechanism = ""
     /// When the connection was accepted, in milliseconds since the Unix epoch.

@@ -22,16 +22,14 @@ extension RelayCore {
                 channels[number] = RelayedChannel()
             }
             channels[number]?.droppingOversizedBody = false
-            // Read, not copied: a copy alive here would make the channel's buffers copy
-            // themselves when an ack changes them in place below.
-            guard let closing = channels[number].map(\.closing), let openedUpstream = channels[number]?.openedUpstream else { return }
-            if channels[number]?.incoming != nil, closing == nil {
+            guard var channel = channels[number] else { return }
+            if channel.incoming != nil, channel.closing == nil {
                 throw Refusal(AMQPError.unexpectedFrame(.methodDuringContent(method.id), channel: number))
             }
-            switch closing {
+            switch channel.closing {
             case .locally?, .byServer?:
                 // Only the close-ok the client owes matters now, or its own close, crossing ours.
-                let forward = closing == .byServer && openedUpstream
+                let forward = channel.closing == .byServer && channel.openedUpstream
                 switch method {
                 case .channel(.closeOk):
                     channels[number] = nil
@@ -53,39 +51,21 @@ extension RelayCore {
             }
             switch method {
             case .basic(.publish):
-                channels[number]?.incoming = GatheredContent(method: frame)
+                channel.incoming = GatheredContent(method: frame)
+                channels[number] = channel
             case _ where method.contentMethod != nil:
                 // As the leader answers it: only publish carries content from a client.
                 throw Refusal.commandInvalid("\(method.name) from a client", method: method.id)
             case .channel(.close):
-                channels[number]?.closing = .byClient
-                if openedUpstream || channels[number]?.awaiting != nil || isWaitingFor(channel: number) {
+                channel.closing = .byClient
+                channels[number] = channel
+                if channel.openedUpstream || channel.awaiting != nil || isWaitingFor(channel: number) {
                     relay([frame])
                 } else {
                     // Never reached a leader: nothing to close there.
                     channels[number] = nil
                     sendToClient(.method(channel: number, .channel(.closeOk)), flush: true)
                 }
-            // A settlement frees the client's room at once: the deliveries held for it go now.
-            // The leader hears first, in the tags the client had before these.
-            case .basic(.ack(let ack)):
-                relay([frame])
-                sendReleased(channels[number]?.clientSettled(ack.deliveryTag, multiple: ack.multiple) ?? [])
-            case .basic(.nack(let nack)):
-                relay([frame])
-                sendReleased(channels[number]?.clientSettled(nack.deliveryTag, multiple: nack.multiple) ?? [])
-            case .basic(.reject(let reject)):
-                relay([frame])
-                sendReleased(channels[number]?.clientSettled(reject.deliveryTag, multiple: false) ?? [])
-            case .basic(.recover), .basic(.recoverAsync), .tx(.select):
-                // From here the leader's room follows the client's acks no longer one for one
-                // (a recover takes back what is out, a transaction's acks wait for the commit):
-                // deliveries pass as they come.
-                sendReleased(channels[number]?.stopHoldingDeliveries() ?? [])
-                relay([frame])
-            case .basic(.cancel(let cancel)) where cancel.noWait:
-                relay([frame])
-                sendReleased(channels[number]?.consumerEnded(cancel.consumerTag) ?? [])
             default:
                 relay([frame])
             }
@@ -161,12 +141,12 @@ extension RelayCore {
                 if channel.confirmSelected { channel.publishesSent += 1 }
                 if channel.transactional { channel.transactionHasWork = true }
             case .basic(.ack(let ack)):
-                guard let tag = channel.leaderTagSettling(ack.deliveryTag, multiple: ack.multiple) else { return [] }
+                guard let tag = channel.leaderTag(ack.deliveryTag, multiple: ack.multiple) else { return [] }
                 if channel.transactional { channel.transactionHasWork = true }
                 channels[number] = channel
                 return [.method(channel: number, .basic(.ack(.init(deliveryTag: tag, multiple: ack.multiple))))]
             case .basic(.nack(let nack)):
-                guard let tag = channel.leaderTagSettling(nack.deliveryTag, multiple: nack.multiple) else { return [] }
+                guard let tag = channel.leaderTag(nack.deliveryTag, multiple: nack.multiple) else { return [] }
                 if channel.transactional { channel.transactionHasWork = true }
                 channels[number] = channel
                 return [.method(channel: number, .basic(.nack(.init(deliveryTag: tag, multiple: nack.multiple, requeue: nack.requeue))))]
@@ -182,18 +162,7 @@ extension RelayCore {
                 channel.confirmSelected = true
                 if !select.noWait { channel.awaiting = method }
             case .basic(.consume(let consume)):
-                // The client's prefetch for this consumer, which the relay holds it to.
-                // Not on a transactional channel, whose acks free no room before the commit.
-                let clientPrefetch = consume.noAck || !channel.holdsDeliveries || channel.transactional ? 0 : channel.qos[false]?.prefetchCount ?? 0
-                if consume.noWait {
-                    channel.consumers[consume.consumerTag] = consume
-                    if clientPrefetch > 0 { channel.clientPrefetch[consume.consumerTag] = clientPrefetch }
-                } else {
-                    channel.awaiting = method
-                    channel.clientPrefetchOfConsumeAwaitingReply = clientPrefetch
-                }
-                channels[number] = channel
-                return [.method(channel: number, .basic(.consume(leaderConsume(consume, clientPrefetch: clientPrefetch))))]
+                if consume.noWait { channel.consumers[consume.consumerTag] = consume } else { channel.awaiting = method }
             case .basic(.cancel(let cancel)):
                 channel.consumers[cancel.consumerTag] = nil
                 if !cancel.noWait { channel.awaiting = method }

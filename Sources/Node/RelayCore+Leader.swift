@@ -20,99 +20,75 @@ extension RelayCore {
 
     private mutating func channelFrameFromLeader(_ frame: Frame, now: NIODeadline) {
         let number = frame.channel
-        guard channels[number] != nil else { return }
+        guard var channel = channels[number] else { return }
         switch frame {
         case .method(_, let method):
-            methodFromLeader(method, frame: frame, channel: number)
+            if method.isReply {
+                if channel.repliesToSwallow > 0 {
+                    // The answer to a method the relay sent to restore the channel.
+                    channel.repliesToSwallow -= 1
+                    channels[number] = channel
+                    return
+                }
+                channel.replied(method)
+                if case .channel(.closeOk) = method {
+                    channels[number] = nil
+                    sendToClient(frame, flush: true)
+                    return
+                }
+            }
+            switch method {
+            case .basic(.deliver(var deliver)):
+                deliver.deliveryTag = channel.clientTag(deliver.deliveryTag)
+                channel.outgoing = GatheredContent(method: .method(channel: number, .basic(.deliver(deliver))))
+                channels[number] = channel
+                return
+            case .basic(.getOk(var getOk)):
+                getOk.deliveryTag = channel.clientTag(getOk.deliveryTag)
+                channel.outgoing = GatheredContent(method: .method(channel: number, .basic(.getOk(getOk))))
+                channels[number] = channel
+                return
+            case .basic(.return):
+                channel.outgoing = GatheredContent(method: frame)
+                channels[number] = channel
+                return
+            case .basic(.ack(var ack)):
+                // A publisher confirm, in the client's numbering.
+                ack.deliveryTag += channel.publishOffset
+                channels[number] = channel
+                sendToClient(.method(channel: number, .basic(.ack(ack))), flush: false)
+                return
+            case .basic(.nack(var nack)):
+                nack.deliveryTag += channel.publishOffset
+                channels[number] = channel
+                sendToClient(.method(channel: number, .basic(.nack(nack))), flush: false)
+                return
+            case .basic(.cancel(let cancel)):
+                channel.consumers[cancel.consumerTag] = nil
+            case .channel(.close):
+                channel.closing = .byServer
+            default:
+                break
+            }
+            channels[number] = channel
+            sendToClient(frame, flush: false)
         case .header, .body:
             // A content frame out of place: the session is in a state the relay cannot
-            // explain; start over with a new one. Gathered in place, so that the channel's
-            // buffers are not copied for every frame.
-            guard channels[number]?.outgoing != nil, (try? channels[number]?.outgoing?.add(frame)) != nil else { return sessionLost(now: now) }
-            if channels[number]?.outgoing?.isComplete == true, let content = channels[number]?.outgoing.take() {
-                completeOutgoing(number, content)
-            }
+            // explain; start over with a new one.
+            guard var content = channel.outgoing, (try? content.add(frame)) != nil else { return sessionLost(now: now) }
+            channel.outgoing = content
+            channels[number] = channel
+            if content.isComplete { completeOutgoing(number) }
         case .heartbeat:
             break
         }
     }
 
-    private mutating func methodFromLeader(_ method: Method, frame: Frame, channel number: UInt16) {
-        guard var channel = channels[number] else { return }
-        if method.isReply {
-            if channel.repliesToSwallow > 0 {
-                // The answer to a method the relay sent to restore the channel.
-                channel.repliesToSwallow -= 1
-                channels[number] = channel
-                return
-            }
-            channel.replied(method)
-            if case .channel(.closeOk) = method {
-                channels[number] = nil
-                sendToClient(frame, flush: true)
-                return
-            }
-        }
-        var endedConsumer: String?
-        switch method {
-        case .basic(.deliver(var deliver)):
-            deliver.deliveryTag = channel.clientTag(deliver.deliveryTag)
-            channel.outgoing = GatheredContent(method: .method(channel: number, .basic(.deliver(deliver))))
-            channels[number] = channel
-            return
-        case .basic(.getOk(var getOk)):
-            getOk.deliveryTag = channel.clientTag(getOk.deliveryTag)
-            channel.outgoing = GatheredContent(method: .method(channel: number, .basic(.getOk(getOk))))
-            channels[number] = channel
-            return
-        case .basic(.return):
-            channel.outgoing = GatheredContent(method: frame)
-            channels[number] = channel
-            return
-        case .basic(.ack(var ack)):
-            // A publisher confirm, in the client's numbering.
-            ack.deliveryTag += channel.publishOffset
-            channels[number] = channel
-            sendToClient(.method(channel: number, .basic(.ack(ack))), flush: false)
-            return
-        case .basic(.nack(var nack)):
-            nack.deliveryTag += channel.publishOffset
-            channels[number] = channel
-            sendToClient(.method(channel: number, .basic(.nack(nack))), flush: false)
-            return
-        case .basic(.cancel(let cancel)):
-            channel.consumers[cancel.consumerTag] = nil
-            endedConsumer = cancel.consumerTag
-        case .basic(.cancelOk(let cancelOk)):
-            endedConsumer = cancelOk.consumerTag
-        case .channel(.close):
-            channel.closing = .byServer
-            // The leader takes back what it delivered, held here too.
-            channel.forgetSessionDeliveries()
-        default:
-            break
-        }
+    private mutating func completeOutgoing(_ number: UInt16) {
+        guard var channel = channels[number], let content = channel.outgoing else { return }
+        channel.outgoing = nil
         channels[number] = channel
-        // The consumer's held deliveries came before its end.
-        if let endedConsumer, let released = channels[number]?.consumerEnded(endedConsumer) { sendReleased(released) }
-        sendToClient(frame, flush: false)
-    }
-
-    private mutating func completeOutgoing(_ number: UInt16, _ content: GatheredContent) {
-        switch content.frames.first {
-        case .method(_, .basic(.deliver(let deliver)))?:
-            let delivery = RelayedChannel.HeldDelivery(consumerTag: deliver.consumerTag, deliveryTag: deliver.deliveryTag, frames: content.frames)
-            if let released = channels[number]?.deliveryArrived(delivery) { sendReleased(released) }
-        case .method(_, .basic(.getOk(let getOk)))?:
-            // Its tag is the channel's next: what is held goes first, so that the client's
-            // tags ascend.
-            var frames = channels[number]?.releaseAllHeld() ?? []
-            channels[number]?.lastTagToClient = getOk.deliveryTag
-            frames += content.frames
-            output.append(.sendToClient(frames, flush: false))
-        default:
-            output.append(.sendToClient(content.frames, flush: false))
-        }
+        output.append(.sendToClient(content.frames, flush: false))
     }
 
     private mutating func connectionFrameFromLeader(_ frame: Frame, now: NIODeadline) {
@@ -183,8 +159,7 @@ extension RelayCore {
             if channel.confirmSelected { restore.append(.confirm(.select(.init(noWait: true)))) }
             if channel.transactional { restore.append(.tx(.select)) }
             for tag in channel.consumers.keys.sorted() {
-                let clientPrefetch = channel.holdsDeliveries ? channel.clientPrefetch[tag] ?? 0 : 0
-                var consume = leaderConsume(channel.consumers[tag]!, clientPrefetch: clientPrefetch)
+                var consume = channel.consumers[tag]!
                 consume.noWait = true
                 restore.append(.basic(.consume(consume)))
             }

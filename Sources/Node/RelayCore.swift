@@ -32,11 +32,6 @@ import Raft
 /// Frames of one content (a publish, a delivery) travel as a unit in both directions, so a
 /// lost session never leaves half a message on either side.
 ///
-/// A consumer's deliveries are asked of the leader ahead of the client's prefetch
-/// (`leaderConsume`) and the relay holds the client to its prefetch, releasing a held
-/// delivery as soon as the client acks (`RelayedChannel+Credit.swift`): the hops across the
-/// relay do not eat the prefetch.
-///
 /// Sessions are numbered (`generation`): every event of a session carries its number, and
 /// the events of one that was abandoned are ignored.
 struct RelayCore {
@@ -59,10 +54,6 @@ struct RelayCore {
         var messageSizeMax: UInt64 = ContentAssembler.messageSizeMaxDefault
         /// How long a client's connection.close waits for the leader's close-ok.
         var upstreamCloseWait = TimeAmount.seconds(2)
-        /// How far beyond a consumer's prefetch the leader may deliver to the relay, at most:
-        /// as far again as the prefetch, held here until the client has room, so that an ack
-        /// frees room for the client at once rather than two hops later (`leaderConsume`).
-        var prefetchAheadMax: UInt16 = 256
     }
 
     /// What the session tells the leader of the client in its handshake.
@@ -285,7 +276,6 @@ struct RelayCore {
             guard var channel = channels[number] else { continue }
             channel.outgoing = nil
             channel.repliesToSwallow = 0
-            channel.forgetSessionDeliveries()
             switch channel.closing {
             case .byClient?:
                 channels[number] = nil
@@ -347,30 +337,6 @@ struct RelayCore {
         guard shouldPause != clientReadingPaused else { return }
         clientReadingPaused = shouldPause
         output.append(shouldPause ? .pauseReadingClient : .resumeReadingClient)
-    }
-
-    /// The argument of a session's basic.consume that asks the leader for deliveries ahead
-    /// of the consumer's prefetch (`ConsumeRequest.prefetchAhead`), which the relay holds to
-    /// the client's (`RelayedChannel+Credit.swift`). The leader takes it from a session only.
-    static let prefetchAheadArgument = "x-berth-relay-prefetch-ahead"
-
-    static func prefetchAhead(from value: FieldValue) -> UInt16? {
-        guard case .int32(let ahead) = value, ahead > 0 else { return nil }
-        return UInt16(clamping: ahead)
-    }
-
-    /// The consume asked of the leader for a client's whose prefetch the relay holds it to:
-    /// as far again ahead, `Settings.prefetchAheadMax` at most.
-    func leaderConsume(_ consume: Method.Basic.Consume, clientPrefetch: UInt16) -> Method.Basic.Consume {
-        guard clientPrefetch > 0 else { return consume }
-        var leaderConsume = consume
-        leaderConsume.arguments[Self.prefetchAheadArgument] = .int32(Int32(min(clientPrefetch, settings.prefetchAheadMax)))
-        return leaderConsume
-    }
-
-    /// Sends deliveries the channel released to the client (nothing when there are none).
-    mutating func sendReleased(_ frames: [Frame]) {
-        if !frames.isEmpty { output.append(.sendToClient(frames, flush: false)) }
     }
 
     mutating func sendToClient(_ frame: Frame, flush: Bool) {

@@ -1,5 +1,4 @@
 import AMQP
-import DequeModule
 
 /// What the relay knows of one client channel: enough to restore it on a new leader and to
 /// translate the numbers that differ between the client's view and each session's.
@@ -46,30 +45,6 @@ struct RelayedChannel {
     /// A content from the leader being gathered.
     var outgoing: GatheredContent?
 
-    // The client's prefetch, kept here (see `RelayedChannel+Credit.swift`).
-
-    /// The client's prefetch of each consumer that acknowledges and has one, from its creation:
-    /// the relay holds it to that, while the leader lets it run `RelayCore.prefetchAhead` beyond.
-    var clientPrefetch: [String: UInt16] = [:]
-    /// The client prefetch of the basic.consume awaiting its consume-ok.
-    var clientPrefetchOfConsumeAwaitingReply: UInt16 = 0
-    /// Off once the channel is transactional or recovered: deliveries pass as they come.
-    var holdsDeliveries = true
-    /// Deliveries of this session that came ahead of the client's prefetch, in the leader's
-    /// order: they go once the client settles what it has. At most the leader's prefetch
-    /// beyond the client's, per consumer.
-    var deliveriesHeld: Deque<HeldDelivery> = []
-    /// How many of `deliveriesHeld` each consumer has.
-    var heldByConsumer: [String: Int] = [:]
-    /// The client's tags of deliveries to consumers in `clientPrefetch` that the client has
-    /// and has not settled, ascending (deliveries reach the client in order).
-    var deliveriesOut: Deque<DeliveryOut> = []
-    /// How many of `deliveriesOut` each consumer has.
-    var outByConsumer: [String: Int] = [:]
-    /// The last delivery tag the client was given (a deliver or a get-ok): an ack of "all"
-    /// (tag 0, multiple) means up to this one while deliveries are held.
-    var lastTagToClient: UInt64 = 0
-
     mutating func clientTag(_ sessionTag: UInt64) -> UInt64 {
         let tag = deliveryTagOffset + sessionTag
         lastDeliveryTag = max(lastDeliveryTag, tag)
@@ -84,8 +59,6 @@ struct RelayedChannel {
     }
 
     mutating func replied(_ reply: Method) {
-        let prefetchOfConsume = clientPrefetchOfConsumeAwaitingReply
-        clientPrefetchOfConsumeAwaitingReply = 0
         let request = awaiting
         awaiting = nil
         switch (request, reply) {
@@ -94,7 +67,6 @@ struct RelayedChannel {
         case (.basic(.consume(var consume))?, .basic(.consumeOk(let ok))):
             consume.consumerTag = ok.consumerTag
             consumers[ok.consumerTag] = consume
-            if prefetchOfConsume > 0 { clientPrefetch[ok.consumerTag] = prefetchOfConsume }
         case (_, .tx(.selectOk)):
             transactional = true
         case (_, .tx(.commitOk)), (_, .tx(.rollbackOk)):

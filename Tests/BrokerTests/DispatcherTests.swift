@@ -22,19 +22,6 @@ final class DispatcherTests: XCTestCase {
         XCTAssertEqual(leader.h.bodies("q"), ["m2", "m3", "m4", "m5"])
     }
 
-    func testAConsumersDeliveriesAheadOfItsPrefetchRunThatFarBeyondIt() throws {
-        var leader = Leader()
-        leader.h.declareQueue("q")
-        for n in 1...5 { leader.publish("m\(n)", to: "q") }
-        try leader.dispatcher.qos(channel: channel(), prefetchCount: 2, global: false)
-        _ = try leader.dispatcher.consume(ConsumeRequest(channel: channel(), queue: q("q"), consumerTag: "relayed", prefetchAhead: 2),
-                                          state: leader.h.state, now: 0)
-        XCTAssertEqual(leader.dispatch().map(bodyText), ["m1", "m2", "m3", "m4"], "two, and two ahead")
-        XCTAssertEqual(leader.dispatcher.consumerViews.first?.prefetch, 2, "its prefetch is still the client's")
-        _ = try leader.dispatcher.ack(channel: channel(), deliveryTag: 1, multiple: false)
-        XCTAssertEqual(leader.dispatch().map(bodyText), ["m5"])
-    }
-
     func testGlobalPrefetchIsSharedByTheChannelsConsumers() throws {
         var leader = Leader()
         leader.h.declareQueue("a")

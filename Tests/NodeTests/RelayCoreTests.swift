@@ -55,9 +55,7 @@ final class RelayCoreTests: XCTestCase {
         try openChannel(1, &core)
         try request(&core, method(1, .basic(.qos(.init(prefetchCount: 10)))), reply: method(1, .basic(.qosOk)))
         try request(&core, method(1, .confirm(.select(.init()))), reply: method(1, .confirm(.selectOk)))
-        try request(&core, method(1, .basic(.consume(.init(queue: "q")))),
-                    sent: method(1, .basic(.consume(.init(queue: "q", arguments: [RelayCore.prefetchAheadArgument: .int32(10)])))),
-                    reply: method(1, .basic(.consumeOk(.init(consumerTag: "ctag")))))
+        try request(&core, method(1, .basic(.consume(.init(queue: "q")))), reply: method(1, .basic(.consumeOk(.init(consumerTag: "ctag")))))
 
         loseSession(&core)
         try client(&core, publishFrames(1, body: "m"))
@@ -68,7 +66,7 @@ final class RelayCoreTests: XCTestCase {
             method(1, .channel(.open(.init()))),
             method(1, .basic(.qos(.init(prefetchCount: 10)))),
             method(1, .confirm(.select(.init(noWait: true)))),
-            consumeAhead(tag: "ctag", 10, noWait: true),
+            method(1, .basic(.consume(.init(queue: "q", consumerTag: "ctag", noWait: true)))),
         ] + publishFrames(1, body: "m"))
         XCTAssertEqual(leaderSays(&core, method(1, .channel(.openOk(.init())))), [], "the restoring channel.open-ok is not the client's")
         XCTAssertEqual(leaderSays(&core, method(1, .basic(.qosOk))), [], "nor is the restoring qos-ok")
@@ -141,114 +139,6 @@ final class RelayCoreTests: XCTestCase {
         let refusals = gaveUp.compactMap { if case .closeClient(let refusal) = $0 { refusal } else { nil } }
         XCTAssertEqual(refusals.map(\.code.rawValue), [320])
         XCTAssertTrue(gaveUp.contains(.stopWatchingLeader), "the relay is closed")
-    }
-
-    // MARK: The client's prefetch
-
-    func testTheLeaderDeliversAheadOfTheClientsPrefetchAndAnAckReleasesTheNextHeldDeliveryAtOnce() throws {
-        var core = try openCore()
-        try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 2)))), reply: method(1, .basic(.qosOk)))
-        let consume = method(1, .basic(.consume(.init(queue: "q", consumerTag: "ctag"))))
-        XCTAssertEqual(try client(&core, [consume]), [.writeToSession([consumeAhead(tag: "ctag", 2)])],
-                       "the leader may deliver as far again ahead")
-        _ = leaderSays(&core, method(1, .basic(.consumeOk(.init(consumerTag: "ctag")))))
-
-        let delivered = (1...4).map { clientFrames(leaderSays(&core, deliveryFrames(1, tag: $0))) }
-        XCTAssertEqual(delivered, [deliveryFrames(1, tag: 1), deliveryFrames(1, tag: 2), [], []], "the client gets its prefetch, no more")
-
-        XCTAssertEqual(try client(&core, [method(1, .basic(.ack(.init(deliveryTag: 1))))]), [
-            .writeToSession([method(1, .basic(.ack(.init(deliveryTag: 1))))]),
-            .sendToClient(deliveryFrames(1, tag: 3), flush: false),
-        ], "the ack goes to the leader and the next delivery to the client, without waiting for the leader")
-        XCTAssertEqual(clientFrames(try client(&core, [method(1, .basic(.ack(.init(deliveryTag: 3, multiple: true))))])), deliveryFrames(1, tag: 4),
-                       "room for two, one left to give")
-        XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 5))), deliveryFrames(1, tag: 5), "room for one more")
-    }
-
-    func testNacksAndRejectsFreeTheClientsRoomAsAcksDo() throws {
-        var core = try openCore()
-        try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), reply: method(1, .basic(.qosOk)))
-        try consume(&core, tag: "ctag", ahead: 1)
-        _ = (1...3).map { leaderSays(&core, deliveryFrames(1, tag: $0)) }
-
-        XCTAssertEqual(clientFrames(try client(&core, [method(1, .basic(.reject(.init(deliveryTag: 1, requeue: true))))])), deliveryFrames(1, tag: 2))
-        XCTAssertEqual(clientFrames(try client(&core, [method(1, .basic(.nack(.init(deliveryTag: 2, multiple: false, requeue: true))))])),
-                       deliveryFrames(1, tag: 3))
-    }
-
-    func testAnAckOfAllWhileDeliveriesAreHeldSettlesOnlyWhatTheClientHas() throws {
-        var core = try openCore()
-        try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), reply: method(1, .basic(.qosOk)))
-        try consume(&core, tag: "ctag", ahead: 1)
-        _ = leaderSays(&core, deliveryFrames(1, tag: 1))
-        XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 2))), [], "held")
-
-        XCTAssertEqual(try client(&core, [method(1, .basic(.ack(.init(deliveryTag: 0, multiple: true))))]), [
-            .writeToSession([method(1, .basic(.ack(.init(deliveryTag: 1, multiple: true))))]),
-            .sendToClient(deliveryFrames(1, tag: 2), flush: false),
-        ], "all is tag 1 for the leader: the client never had tag 2")
-        XCTAssertEqual(try client(&core, [method(1, .basic(.ack(.init(deliveryTag: 0, multiple: true))))]),
-                       [.writeToSession([method(1, .basic(.ack(.init(deliveryTag: 0, multiple: true))))])], "nothing held: all is all")
-    }
-
-    func testHeldDeliveriesGoBeforeAGetOkAndBeforeTheirConsumersCancelOk() throws {
-        var core = try openCore()
-        try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), reply: method(1, .basic(.qosOk)))
-        try consume(&core, tag: "ctag", ahead: 1)
-        _ = leaderSays(&core, deliveryFrames(1, tag: 1))
-        _ = leaderSays(&core, deliveryFrames(1, tag: 2))
-
-        try client(&core, [method(1, .basic(.get(.init(queue: "q"))))])
-        XCTAssertEqual(clientFrames(leaderSays(&core, getOkFrames(1, tag: 3))), deliveryFrames(1, tag: 2) + getOkFrames(1, tag: 3),
-                       "the client's tags ascend: an ack of 3 with multiple never covers a delivery it has not seen")
-
-        _ = leaderSays(&core, deliveryFrames(1, tag: 4))
-        try client(&core, [method(1, .basic(.cancel(.init(consumerTag: "ctag"))))])
-        let cancelOk = method(1, .basic(.cancelOk(.init(consumerTag: "ctag"))))
-        XCTAssertEqual(clientFrames(leaderSays(&core, cancelOk)), deliveryFrames(1, tag: 4) + [cancelOk], "a consumer's deliveries come before its end")
-    }
-
-    func testAConsumerWithRoomNeverWaitsBehindAnotherConsumersHeldDelivery() throws {
-        var core = try openCore()
-        try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), reply: method(1, .basic(.qosOk)))
-        try consume(&core, tag: "a", ahead: 1)
-        try consume(&core, tag: "b", ahead: 1)
-        XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 1, consumerTag: "a"))), deliveryFrames(1, tag: 1, consumerTag: "a"))
-        XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 2, consumerTag: "a"))), [], "a has no room")
-        XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 3, consumerTag: "b"))),
-                       deliveryFrames(1, tag: 2, consumerTag: "a") + deliveryFrames(1, tag: 3, consumerTag: "b"),
-                       "b has room: its delivery goes, in order, and a's ahead of it with it")
-    }
-
-    func testATransactionalChannelsDeliveriesAreNotHeld() throws {
-        var core = try openCore()
-        try openChannel(1, &core)
-        try request(&core, method(1, .tx(.select)), reply: method(1, .tx(.selectOk)))
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), reply: method(1, .basic(.qosOk)))
-        try consume(&core, tag: "ctag")
-        XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 1))), deliveryFrames(1, tag: 1))
-        XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 2))), deliveryFrames(1, tag: 2), "the leader keeps to the client's prefetch")
-    }
-
-    func testALostSessionDropsHeldDeliveriesWhichTheNextLeaderDeliversAgain() throws {
-        var core = try openCore()
-        try openChannel(1, &core)
-        try request(&core, method(1, .basic(.qos(.init(prefetchCount: 1)))), reply: method(1, .basic(.qosOk)))
-        try consume(&core, tag: "ctag", ahead: 1)
-        _ = leaderSays(&core, deliveryFrames(1, tag: 1))
-        _ = leaderSays(&core, deliveryFrames(1, tag: 2))
-
-        XCTAssertEqual(clientFrames(loseSession(&core)), [], "nothing held goes to the client")
-        XCTAssertEqual(try client(&core, [method(1, .basic(.ack(.init(deliveryTag: 1))))]), [], "the ack is of the old session, and releases nothing")
-        _ = core.onRetryTimer(leader: leader, now: start)
-        try openSession(&core)
-        _ = leaderSays(&core, method(1, .channel(.openOk(.init()))))
-        XCTAssertEqual(clientFrames(leaderSays(&core, deliveryFrames(1, tag: 1, redelivered: true))), deliveryFrames(1, tag: 3, redelivered: true))
     }
 
     // MARK: The session's heartbeat and generations
@@ -357,21 +247,10 @@ final class RelayCoreTests: XCTestCase {
         try request(&core, method(number, .channel(.open(.init()))), reply: method(number, .channel(.openOk(.init()))))
     }
 
-    /// A request of the client and its reply from the leader, relayed both ways (the request
-    /// as `sent` to the leader, when the relay changes it).
-    private func request(_ core: inout RelayCore, _ request: Frame, sent: Frame? = nil, reply: Frame) throws {
-        XCTAssertEqual(try client(&core, [request]), [.writeToSession([sent ?? request])])
+    /// A request of the client and its reply from the leader, relayed both ways.
+    private func request(_ core: inout RelayCore, _ request: Frame, reply: Frame) throws {
+        XCTAssertEqual(try client(&core, [request]), [.writeToSession([request])])
         XCTAssertEqual(clientFrames(leaderSays(&core, reply)), [reply])
-    }
-
-    /// A consumer on channel 1, which the leader may deliver `ahead` of the client's prefetch.
-    private func consume(_ core: inout RelayCore, tag: String, ahead: Int32? = nil) throws {
-        try request(&core, method(1, .basic(.consume(.init(queue: "q", consumerTag: tag)))), sent: ahead.map { consumeAhead(tag: tag, $0) },
-                    reply: method(1, .basic(.consumeOk(.init(consumerTag: tag)))))
-    }
-
-    private func consumeAhead(tag: String, _ ahead: Int32, noWait: Bool = false) -> Frame {
-        method(1, .basic(.consume(.init(queue: "q", consumerTag: tag, noWait: noWait, arguments: [RelayCore.prefetchAheadArgument: .int32(ahead)]))))
     }
 
     @discardableResult
@@ -407,14 +286,8 @@ final class RelayCoreTests: XCTestCase {
          .body(channel: channel, ByteBuffer(string: body))]
     }
 
-    private func getOkFrames(_ channel: UInt16, tag: UInt64) -> [Frame] {
-        [method(channel, .basic(.getOk(.init(deliveryTag: tag, redelivered: false, exchange: "", routingKey: "q", messageCount: 0)))),
-         .header(channel: channel, ContentHeader(bodySize: 1)),
-         .body(channel: channel, ByteBuffer(string: "m"))]
-    }
-
-    private func deliveryFrames(_ channel: UInt16, tag: UInt64, redelivered: Bool = false, consumerTag: String = "ctag") -> [Frame] {
-        [method(channel, .basic(.deliver(.init(consumerTag: consumerTag, deliveryTag: tag, redelivered: redelivered, exchange: "", routingKey: "q")))),
+    private func deliveryFrames(_ channel: UInt16, tag: UInt64, redelivered: Bool = false) -> [Frame] {
+        [method(channel, .basic(.deliver(.init(consumerTag: "ctag", deliveryTag: tag, redelivered: redelivered, exchange: "", routingKey: "q")))),
          .header(channel: channel, ContentHeader(bodySize: 1)),
          .body(channel: channel, ByteBuffer(string: "m"))]
     }
