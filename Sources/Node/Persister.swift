@@ -26,6 +26,10 @@ final class Persister: Sendable {
     private let metrics: NodeMetrics?
     /// Left by each lane once it has shut down, every job queued before done.
     private let lanesRunning = DispatchGroup()
+    /// Where a lane's shutdown fails the jobs still queued and then reports it is done: one
+    /// serial queue, so that the jobs' outcomes are handed to their loop before the report
+    /// (on a concurrent queue the report could come first, and the loop go before them).
+    private let shutdownQueue = DispatchQueue(label: "berth.persister.shutdown")
 
     init(storage: any RaftStorage & Sendable, metrics: NodeMetrics? = nil) {
         self.storage = storage
@@ -100,8 +104,8 @@ final class Persister: Sendable {
             return true
         }
         guard closing else { return }
-        logLane.shutdownGracefully { [lanesRunning] _ in lanesRunning.leave() }
-        snapshotLane.shutdownGracefully { [lanesRunning] _ in lanesRunning.leave() }
+        logLane.shutdownGracefully(queue: shutdownQueue) { [lanesRunning] _ in lanesRunning.leave() }
+        snapshotLane.shutdownGracefully(queue: shutdownQueue) { [lanesRunning] _ in lanesRunning.leave() }
     }
 
     /// Returns once both lanes have ended after `close()`: every job queued before it has run

@@ -107,10 +107,11 @@ final class NodeCoreStopTests: XCTestCase {
         try loop.syncShutdownGracefully()
     }
 
-    /// A job still running when the persister closes hands its outcome to the loop before
-    /// `finished()` returns, so a node that shuts its loop down after that loses no outcome
-    /// (one arriving at a loop that is gone is dropped, its promise never completed).
-    func testFinishedWaitsForAJobStillRunningAtTheClose() async throws {
+    /// A job still running when the persister closes, and one queued behind it, hand their
+    /// outcomes to the loop before `finished()` returns, so a node that shuts its loop down
+    /// after that loses none (one arriving at a loop that is gone is dropped, its promise
+    /// never completed).
+    func testFinishedWaitsForTheJobsOfTheCloseToReachTheLoop() async throws {
         let threads = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = threads.next()
         let (durable, _) = try DurableStorage.open(dataDirectory: directory, groupID: 1)
@@ -125,6 +126,10 @@ final class NodeCoreStopTests: XCTestCase {
         let delivered = Mutex<Int?>(nil)
         outcome.whenSuccess { value in delivered.withLock { $0 = value } }
         started.wait()
+        // Queued behind it, never started: the close fails it, and that too reaches the loop.
+        let queued = persister.background(on: loop) { 8 }
+        let refused = Mutex(false)
+        queued.whenFailure { _ in refused.withLock { $0 = true } }
         try persister.close()
         let finished = Task {
             await persister.finished()
@@ -134,5 +139,6 @@ final class NodeCoreStopTests: XCTestCase {
         release.signal()
         try await finished.value
         XCTAssertEqual(delivered.withLock { $0 }, 7, "the job's outcome reached the loop before it shut down")
+        XCTAssertTrue(refused.withLock { $0 }, "the queued job's refusal reached the loop before it shut down")
     }
 }
