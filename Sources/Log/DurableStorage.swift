@@ -25,8 +25,9 @@ public final class DurableStorage: RaftStorage, Sendable {
         public var warnings: [String]
     }
 
-    /// What the storage holds between calls. The calls come from the shell's persister,
-    /// which may use more than one thread, so each takes the lock for its whole duration.
+    /// The group's hard state between calls. The calls come from the shell's persister,
+    /// which may use more than one thread: those that touch it, or write a snapshot file,
+    /// take the lock for their whole duration; the shared log has a lock of its own.
     private struct State {
         var latestHardState: HardState
         /// Set when a commit index must be durable at the next sync, not merely a hint.
@@ -122,8 +123,9 @@ public final class DurableStorage: RaftStorage, Sendable {
         return []
     }
 
+    /// The shared log orders its calls itself: nothing of this group's own state is read.
     public func append(_ entries: [Entry]) throws(LogError) {
-        try state.withLock { (_) throws(LogError) in try log.append(entries, group: groupID) }
+        try log.append(entries, group: groupID)
     }
 
     public func setHardState(_ hardState: HardState, commitMustBeDurable: Bool) throws(LogError) {
@@ -148,12 +150,12 @@ public final class DurableStorage: RaftStorage, Sendable {
     }
 
     public func compactLog(through index: LogIndex) throws(LogError) {
-        try state.withLock { (_) throws(LogError) in try log.compact(group: groupID, through: index) }
+        try log.compact(group: groupID, through: index)
     }
 
     /// Reads back stored entries for a follower (see `SharedSegments.entries(of:in:bytesMax:)`).
     public func entries(in range: ClosedRange<LogIndex>, bytesMax: Int) throws(LogError) -> [Entry]? {
-        try state.withLock { (_) throws(LogError) in try log.entries(group: groupID, in: range, bytesMax: bytesMax) }
+        try log.entries(group: groupID, in: range, bytesMax: bytesMax)
     }
 
     public func sync() throws(LogError) {

@@ -122,7 +122,6 @@ public final class MemoryStorage: RaftStorage {
     }
 
     private var durable: MemoryDisk.Group { disk.groups[group] ?? MemoryDisk.Group() }
-    var hardState: HardState { durable.hardState }
     /// The snapshot it holds durably, bytes and all.
     public var snapshot: Snapshot? { durable.snapshot }
     var entries: [Entry] { durable.entries }

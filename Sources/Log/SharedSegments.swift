@@ -79,11 +79,6 @@ final class SharedSegments {
         return "wal-" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".seg"
     }
 
-    func firstIndex(of group: UInt64) -> LogIndex? {
-        guard let stored = groups[group], !stored.locations.isEmpty else { return nil }
-        return stored.firstIndex
-    }
-
     func lastIndex(of group: UInt64) -> LogIndex? { groups[group]?.lastIndex }
 
     // MARK: Recovery

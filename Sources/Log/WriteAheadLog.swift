@@ -70,9 +70,6 @@ public final class WriteAheadLog: Sendable {
         try state.withLock { (state) throws(LogError) in try state.segments.entries(of: group, in: range, bytesMax: bytesMax) }
     }
 
-    func lastIndex(group: UInt64) -> LogIndex? { state.withLock { $0.segments.lastIndex(of: group) } }
-    func firstIndex(group: UInt64) -> LogIndex? { state.withLock { $0.segments.firstIndex(of: group) } }
-
     /// Makes every write so far, of every group, durable.
     public func sync() throws(LogError) {
         try state.withLock { (state) throws(LogError) in try state.segments.sync() }
@@ -80,7 +77,4 @@ public final class WriteAheadLog: Sendable {
 
     /// fdatasyncs so far, for tests of group commit.
     var dataSyncs: Int { state.withLock { $0.segments.dataSyncs } }
-
-    /// The segment files, oldest first, for tests and the operator.
-    var segmentPaths: [String] { state.withLock { $0.segments.segments.map(\.path) } }
 }
